@@ -1,0 +1,328 @@
+"""Settings: one typed place for every default, timeout and limit.
+
+Precedence: CLI flag > `PROBE_*` environment variable (`__` for nesting, e.g.
+`PROBE_TIMEOUTS__CONNECT=3`) > TOML file (`--config PATH` or `PROBE_CONFIG`) > model default.
+Unknown keys are errors. Nothing is read at import time: `load_settings()` is called once by the
+entry point and the frozen `Settings` is passed down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from probe.errors import ConfigError
+from probe.models.addresses import IPNetwork
+
+DEFAULT_DNS_TIMEOUT_S = 4.0
+DEFAULT_CONNECT_TIMEOUT_S = 8.0
+DEFAULT_TLS_TIMEOUT_S = 8.0
+DEFAULT_HTTP_TIMEOUT_S = 15.0
+DEFAULT_HELPER_TIMEOUT_S = 30.0
+DEFAULT_HELPER_OVERLAP_S = 5.0
+DEFAULT_LATE_REPLY_WINDOW_S = 0.5
+DEFAULT_ATTEMPTS = 3
+DEFAULT_RETRY_BACKOFF_S = 1.0
+DEFAULT_TARGET_CONCURRENCY = 32
+DEFAULT_CONNECTION_CONCURRENCY = 128
+DEFAULT_BODY_CAP_BYTES = 1 << 19  # 512 KiB recorded, as OONI LTE
+DEFAULT_BODY_READ_LIMIT_BYTES = 1 << 23  # 8 MiB read (and counted) at most, then we stop
+DEFAULT_MAX_REDIRECTS = 10
+
+# OONI's public test helpers (ts-017): our default control vantage points.
+DEFAULT_HELPERS = (
+    "https://0.th.ooni.org/",
+    "https://1.th.ooni.org/",
+    "https://2.th.ooni.org/",
+    "https://3.th.ooni.org/",
+)
+# Well-known public DoH resolvers: trusted control resolvers reached over TLS.
+DEFAULT_DOH = (
+    "https://dns.google/dns-query",
+    "https://cloudflare-dns.com/dns-query",
+    "https://dns.quad9.net/dns-query",
+)
+# Innocuous sites measured on the probe's own path before and after the targets.
+DEFAULT_CONTROL_SITES = ("https://www.wikipedia.org/", "https://example.com/")
+
+DEFAULT_HELPER_LISTEN = "127.0.0.1:8780"
+DEFAULT_HELPER_MAX_IN_FLIGHT_ALL = 25
+DEFAULT_HELPER_MAX_IN_FLIGHT = 50
+DEFAULT_HELPER_MAX_REQUEST_BYTES = 1 << 20
+DEFAULT_HELPER_MAX_ENDPOINTS = 32
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Return seconds for a duration like 30, "30s", "15m", "24h", "500ms"."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '15m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    else:
+        raise ValueError(f"invalid duration {value!r}: use seconds or '30s', '15m', '24h'")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Return the shortest exact duration string for `seconds` (inverse of parse_duration)."""
+    for unit in ("d", "h", "m", "s"):
+        count = seconds / _UNIT_S[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{round(seconds * 1000)}ms" if seconds * 1000 == int(seconds * 1000) else f"{seconds}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+_RESOLVER = re.compile(r"^(system|udp://\S+|tcp://\S+|tls://\S+|https://\S+)$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ResolverSettings(_Section):
+    servers: list[str] = Field(
+        default=["system"],
+        description='Resolvers the probe measures: "system" (the nameserver in /etc/resolv.conf),'
+        ' "udp://IP[:port]", "tcp://IP[:port]", "tls://IP[:port]" (DoT), "https://HOST/dns-query" (DoH).',
+    )
+    late_reply_window_s: Duration = Field(
+        default=DEFAULT_LATE_REPLY_WINDOW_S,
+        description="How long to keep listening after the first UDP reply (injection evidence).",
+    )
+
+    @field_validator("servers")
+    @classmethod
+    def _check_servers(cls, servers: list[str]) -> list[str]:
+        if not servers:
+            raise ValueError("at least one resolver is needed")
+        for server in servers:
+            if not _RESOLVER.match(server):
+                raise ValueError(
+                    f"unknown resolver {server!r}: use system, udp://IP, tcp://IP, tls://IP or https://…"
+                )
+        return servers
+
+
+class ControlSettings(_Section):
+    helpers: list[str] = Field(
+        default=list(DEFAULT_HELPERS),
+        description="Test helpers (control vantage points), tried in order and overlapped."
+        " Defaults are OONI's public helpers.",
+    )
+    doh: list[str] = Field(
+        default=list(DEFAULT_DOH), description="Trusted DoH resolvers used as control resolvers."
+    )
+    sites: list[str] = Field(
+        default=list(DEFAULT_CONTROL_SITES),
+        description="Innocuous sites measured on the probe's path before and after the targets.",
+    )
+    helper_timeout_s: Duration = Field(
+        default=DEFAULT_HELPER_TIMEOUT_S, description="Budget for one helper call."
+    )
+    helper_overlap_s: Duration = Field(
+        default=DEFAULT_HELPER_OVERLAP_S,
+        description="Start the next helper if the current one has not answered after this long.",
+    )
+
+
+class TlsSettings(_Section):
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="Extra trusted roots (PEM), in addition to the bundled Mozilla store (certifi).",
+    )
+
+
+class NetworkSettings(_Section):
+    routable: list[IPNetwork] = Field(
+        default_factory=list,
+        description="Ranges treated as publicly routable (not bogons): for labs.",
+    )
+
+    @field_validator("routable", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            try:
+                return [ipaddress.ip_network(v, strict=False) if isinstance(v, str) else v
+                        for v in value]
+            except ValueError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+
+class TimeoutSettings(_Section):
+    dns: Duration = Field(default=DEFAULT_DNS_TIMEOUT_S, gt=0, description="One DNS query.")
+    connect: Duration = Field(default=DEFAULT_CONNECT_TIMEOUT_S, gt=0, description="One TCP connect.")
+    tls: Duration = Field(default=DEFAULT_TLS_TIMEOUT_S, gt=0, description="One TLS handshake.")
+    http: Duration = Field(
+        default=DEFAULT_HTTP_TIMEOUT_S, gt=0, description="One HTTP request, body included."
+    )
+
+
+class MeasureSettings(_Section):
+    attempts: int = Field(
+        default=DEFAULT_ATTEMPTS, ge=1, le=10,
+        description="Tries before a failure may count as blocking (retries overlap).",
+    )
+    retry_backoff_s: Duration = Field(
+        default=DEFAULT_RETRY_BACKOFF_S,
+        description="Delay before the second try; doubles for each further try.",
+    )
+    target_concurrency: int = Field(
+        default=DEFAULT_TARGET_CONCURRENCY, ge=1, description="Targets measured at once."
+    )
+    connection_concurrency: int = Field(
+        default=DEFAULT_CONNECTION_CONCURRENCY, ge=1,
+        description="Network operations (queries, connects, requests) in flight at once.",
+    )
+    body_cap_bytes: int = Field(
+        default=DEFAULT_BODY_CAP_BYTES, ge=1024, description="Body bytes recorded per response."
+    )
+    body_read_limit_bytes: int = Field(
+        default=DEFAULT_BODY_READ_LIMIT_BYTES, ge=1024,
+        description="Body bytes read and counted (after decompression) before we stop reading.",
+    )
+    max_redirects: int = Field(default=DEFAULT_MAX_REDIRECTS, ge=0, le=30)
+
+
+class BlockpageSettings(_Section):
+    fingerprints: list[Path] = Field(
+        default_factory=list,
+        description="Extra blockpage fingerprint CSVs in OONI's blocking-fingerprints format;"
+        " probe's own list (probe/data/blockpages.csv) is always loaded.",
+    )
+
+
+class GeoipSettings(_Section):
+    asn_db: Path | None = Field(
+        default=None, description="MaxMind-format ASN database (e.g. GeoLite2-ASN, ip2asn)."
+    )
+    country_db: Path | None = Field(default=None, description="MaxMind-format country database.")
+
+
+class HelperSettings(_Section):
+    listen: str = Field(default=DEFAULT_HELPER_LISTEN, description="HOST:PORT `probe helper` binds.")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate to serve HTTPS.")
+    tls_key: Path | None = Field(default=None, description="PEM key for tls_cert.")
+    max_in_flight_all: int = Field(
+        default=DEFAULT_HELPER_MAX_IN_FLIGHT_ALL, ge=1,
+        description="Below this many requests in flight, every client is served.",
+    )
+    max_in_flight: int = Field(
+        default=DEFAULT_HELPER_MAX_IN_FLIGHT, ge=1,
+        description="Up to this many, only probe/ooniprobe clients; past it, 503.",
+    )
+    max_request_bytes: int = Field(default=DEFAULT_HELPER_MAX_REQUEST_BYTES, ge=256)
+    max_endpoints: int = Field(
+        default=DEFAULT_HELPER_MAX_ENDPOINTS, ge=1,
+        description="tcp_connect entries measured per request; the rest are ignored.",
+    )
+
+
+class Settings(BaseSettings):
+    """Everything configurable, validated once at the entry point."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix="PROBE_",
+        env_nested_delimiter="__",
+        nested_model_default_partial_update=True,
+    )
+
+    resolver: ResolverSettings = Field(default_factory=ResolverSettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    blockpages: BlockpageSettings = Field(default_factory=BlockpageSettings)
+    geoip: GeoipSettings = Field(default_factory=GeoipSettings)
+    helper: HelperSettings = Field(default_factory=HelperSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init (CLI flags and the TOML file, merged by load_settings) < env; flags are applied after.
+        return (env_settings, init_settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{key}'")
+        else:
+            parts.append(f"'{key}': {item['msg']}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    path: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Return validated Settings from the TOML file, `PROBE_*` variables and CLI overrides.
+
+    `path` falls back to `PROBE_CONFIG`; no file at all means defaults. Raises ConfigError naming
+    the file and the key on any problem.
+    """
+    chosen = path if path is not None else os.environ.get("PROBE_CONFIG") or None
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if chosen is not None:
+        source = str(chosen)
+        data = _read_toml(Path(chosen))
+    try:
+        settings = Settings(**data)
+        if overrides:
+            # Flags beat the environment: re-apply them on top of what the file and env set,
+            # with an env prefix no variable can have so the environment is not read again.
+            merged = _merge(settings.model_dump(mode="python", exclude_unset=False), overrides)
+            settings = Settings(**merged, _env_prefix="\x00")
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from exc
+    return settings

@@ -1,0 +1,61 @@
+"""The one exception tree an operator can act on.
+
+```
+ProbeError               anything an operator can act on
+├── ConfigError          bad TOML, env or flag; names the file and the key
+├── TargetError          input the parser or catalogue rejects
+├── StoreError           store unreadable, locked or full
+├── BundleError          malformed, oversized or unverifiable bundle
+│   └── SignatureError
+├── UploadError          collector unreachable or refused
+│   └── CollectorRejected
+└── HelperError          the helper is misconfigured or speaks nonsense
+```
+
+A network failure during a measurement is data (an observation's `failure`), never one of these.
+The CLI catches `ProbeError` once: exit 2 for usage/config/input errors, 1 for runtime errors.
+"""
+
+from __future__ import annotations
+
+
+class ProbeError(Exception):
+    """Base of every error an operator can act on."""
+
+    exit_code = 1
+
+
+class ConfigError(ProbeError):
+    """The configuration (file, environment or flag) is invalid; the message names the key."""
+
+    exit_code = 2
+
+
+class TargetError(ProbeError):
+    """A target the parser or the catalogue rejects; the message names the target."""
+
+    exit_code = 2
+
+
+class StoreError(ProbeError):
+    """The local store is unreadable, locked or full."""
+
+
+class BundleError(ProbeError):
+    """A result bundle is malformed, oversized or unverifiable."""
+
+
+class SignatureError(BundleError):
+    """A bundle's signature does not verify."""
+
+
+class UploadError(ProbeError):
+    """The collector could not be reached or refused the upload."""
+
+
+class CollectorRejected(UploadError):
+    """The collector answered with an error that names the problem."""
+
+
+class HelperError(ProbeError):
+    """The test helper is misconfigured or answered something that is not the protocol."""

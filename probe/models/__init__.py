@@ -1,0 +1,52 @@
+"""pydantic records: the contract for everything stored, printed, sent or received.
+
+Modules:
+    addresses     bogon ranges and address predicates (pure)
+    targets       Target, Endpoint, Platform
+    observations  DNS, TCP, TLS and HTTP observations (OONI df-001…df-008)
+    control       ControlRequest / ControlResponse (OONI test-helper wire format)
+    results       Verdict, Blocking, Finding, EndpointResult, TargetResult
+"""
+
+from probe.models.control import ControlRequest, ControlResponse
+from probe.models.observations import (
+    DnsAnswer,
+    DnsObservation,
+    HttpTransaction,
+    TcpObservation,
+    TlsObservation,
+)
+from probe.models.results import (
+    Blocking,
+    ControlSiteCheck,
+    EndpointResult,
+    Finding,
+    Layer,
+    TargetResult,
+    TestKeys,
+    Verdict,
+)
+from probe.models.targets import Endpoint, EndpointKind, Platform, Target, TargetKind
+
+__all__ = [
+    "Blocking",
+    "ControlRequest",
+    "ControlResponse",
+    "ControlSiteCheck",
+    "DnsAnswer",
+    "DnsObservation",
+    "Endpoint",
+    "EndpointKind",
+    "EndpointResult",
+    "Finding",
+    "HttpTransaction",
+    "Layer",
+    "Platform",
+    "Target",
+    "TargetKind",
+    "TargetResult",
+    "TcpObservation",
+    "TestKeys",
+    "TlsObservation",
+    "Verdict",
+]

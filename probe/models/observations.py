@@ -1,0 +1,165 @@
+"""What happened on the wire, with no opinion: OONI data-format structures (df-001…df-008).
+
+Field names follow OONI's so OONI-aware tools can read our records; `x_` fields are our additions.
+Every entry carries `t0`/`t` (seconds since the measurement started), `tags` and `transaction_id`,
+as OONI's do. Tags we use: `attempt=N` (retry number, from 1), `depth=N` (redirect depth),
+`resolver=<address>`, `control_site`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from probe.models._base import Record
+
+
+class BinaryData(Record):
+    """Bytes that are not UTF-8 text, as OONI encodes them."""
+
+    format: str = "base64"
+    data: str
+
+
+class DnsAnswer(Record):
+    """One resource record of an answer (df-002 `answers[]`)."""
+
+    answer_type: str = Field(description='"A", "AAAA" or "CNAME".')
+    ipv4: str | None = None
+    ipv6: str | None = None
+    hostname: str | None = Field(default=None, description="CNAME target.")
+    ttl: int | None = None
+    asn: int | None = Field(default=None, description="Filled by observe/ from the ASN database.")
+    as_org_name: str | None = None
+
+
+class DnsLateReply(Record):
+    """A reply to the same UDP query that arrived after the first one (injection evidence)."""
+
+    rcode: str
+    answers: list[DnsAnswer] = Field(default_factory=list)
+    t: float
+    ip_ttl: int | None = Field(default=None, description="IP TTL of the reply, when captured.")
+
+
+class DnsObservation(Record):
+    """One DNS query and what came back (df-002 `queries[]`)."""
+
+    hostname: str
+    query_type: str
+    engine: str = Field(description='"system", "udp", "tcp", "dot" or "doh".')
+    resolver_address: str
+    answers: list[DnsAnswer] = Field(default_factory=list)
+    rcode: str | None = Field(default=None, description='"NOERROR", "NXDOMAIN", … or null.')
+    failure: str | None = None
+    x_late_replies: list[DnsLateReply] = Field(default_factory=list)
+    t0: float
+    t: float
+    tags: list[str] = Field(default_factory=list)
+    transaction_id: int = 0
+
+    def addresses(self) -> list[str]:
+        """Return the A/AAAA addresses of the first answer."""
+        return [a.ipv4 or a.ipv6 or "" for a in self.answers if a.answer_type in ("A", "AAAA")]
+
+
+class TcpStatus(Record):
+    """Outcome of one connect (df-005 `status`)."""
+
+    success: bool
+    failure: str | None = None
+    blocked: bool | None = None
+
+
+class TcpObservation(Record):
+    """One TCP connect (df-005 `tcp_connect[]`)."""
+
+    ip: str
+    port: int
+    status: TcpStatus
+    t0: float
+    t: float
+    tags: list[str] = Field(default_factory=list)
+    transaction_id: int = 0
+
+
+class CertificateSummary(Record):
+    """What a person needs to judge a certificate without decoding DER."""
+
+    subject: str
+    issuer: str
+    sha256: str = Field(description="SHA-256 of the DER certificate, hex.")
+    spki_sha256: str = Field(description="SHA-256 of the SubjectPublicKeyInfo, hex.")
+    not_before: datetime
+    not_after: datetime
+    san: list[str] = Field(default_factory=list)
+    public_key: str = Field(description='For example "RSA-2048 e=65537" or "EC-secp256r1".')
+
+
+class TlsObservation(Record):
+    """One TLS handshake (df-006 `tls_handshakes[]`), verified against the probe's trust store.
+
+    `failure` is OONI's: `ssl_unknown_authority`, `ssl_invalid_hostname`, `ssl_invalid_certificate`
+    for a chain that does not verify (the chain is still recorded), or a connection failure.
+    """
+
+    network: str = "tcp"
+    address: str = Field(description='"ip:port" ("[ip6]:port" for IPv6).')
+    server_name: str
+    failure: str | None = None
+    so_error: str | None = None
+    tls_version: str | None = None
+    cipher_suite: str | None = None
+    negotiated_protocol: str | None = None
+    no_tls_verify: bool = False
+    peer_certificates: list[BinaryData] = Field(
+        default_factory=list, description="DER certificates, leaf first, base64."
+    )
+    x_certificates: list[CertificateSummary] = Field(default_factory=list)
+    t0: float
+    t: float
+    tags: list[str] = Field(default_factory=list)
+    transaction_id: int = 0
+
+
+class HttpRequestRecord(Record):
+    """The request half of a transaction (df-001 `request`)."""
+
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    headers_list: list[tuple[str, str]] = Field(default_factory=list)
+    body: str = ""
+    body_is_truncated: bool = False
+    x_transport: str = "tcp"
+
+
+class HttpResponseRecord(Record):
+    """The response half of a transaction (df-001 `response`); the body is capped."""
+
+    code: int
+    headers: dict[str, str] = Field(default_factory=dict)
+    headers_list: list[tuple[str, str]] = Field(default_factory=list)
+    body: str | BinaryData = ""
+    body_is_truncated: bool = False
+    x_body_length: int = Field(
+        default=0, description="Decoded body bytes received, counted past the recorded cap."
+    )
+    x_body_sha256: str | None = Field(default=None, description="SHA-256 of the recorded body.")
+    x_title: str | None = None
+
+
+class HttpTransaction(Record):
+    """One request/response of a redirect chain (df-001 `requests[]`, newest first)."""
+
+    network: str = "tcp"
+    address: str | None = Field(default=None, description='"ip:port" the request went to.')
+    alpn: str | None = None
+    failure: str | None = None
+    request: HttpRequestRecord
+    response: HttpResponseRecord | None = None
+    t0: float
+    t: float
+    tags: list[str] = Field(default_factory=list)
+    transaction_id: int = 0

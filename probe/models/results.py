@@ -1,0 +1,152 @@
+"""The verdict vocabulary and `TargetResult`, the record we print, store and upload."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import Field
+
+from probe.models._base import Record
+from probe.models.control import ControlRequest, ControlResponse
+from probe.models.observations import (
+    DnsObservation,
+    HttpTransaction,
+    TcpObservation,
+    TlsObservation,
+)
+from probe.models.targets import Endpoint, Target
+
+DATA_FORMAT_VERSION = "0.2.0"
+TEST_NAME = "probe_check"
+TEST_VERSION = "0.1.0"
+
+
+class Verdict(StrEnum):
+    """What happened to a target (docs/methodology.md)."""
+
+    ACCESSIBLE = "accessible"
+    BLOCKED = "blocked"
+    THROTTLED = "throttled"
+    NETWORK_OUTAGE = "network_outage"
+    SERVICE_DOWN = "service_down"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Blocking(StrEnum):
+    """How a blocked (or throttled) target was interfered with: the first layer that departs."""
+
+    DNS_NXDOMAIN = "dns_nxdomain"
+    DNS_HIJACK = "dns_hijack"
+    DNS_INJECTION = "dns_injection"
+    DNS_FAILURE = "dns_failure"
+    TCP_TIMEOUT = "tcp_timeout"
+    TCP_REFUSED = "tcp_refused"
+    TCP_RESET = "tcp_reset"
+    TLS_RESET = "tls_reset"
+    TLS_TIMEOUT = "tls_timeout"
+    TLS_MITM = "tls_mitm"
+    HTTP_RESET = "http_reset"
+    HTTP_TIMEOUT = "http_timeout"
+    HTTP_BLOCKPAGE = "http_blockpage"
+    HTTP_DIFF = "http_diff"
+    THROTTLING = "throttling"
+
+
+class Layer(StrEnum):
+    """Where a finding was made."""
+
+    NETWORK = "network"
+    DNS = "dns"
+    TCP = "tcp"
+    TLS = "tls"
+    HTTP = "http"
+
+
+class Finding(Record):
+    """One layer's judgement: the rule that fired, what it implies, and why."""
+
+    layer: Layer
+    rule_id: str = Field(description='Stable id "layer.what_was_seen" (docs/methodology.md).')
+    verdict: Verdict
+    blocking: Blocking | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class ControlSiteCheck(Record):
+    """One fetch of a control site on the probe's own path, before or after the targets."""
+
+    url: str
+    phase: str = Field(description='"before" or "after" the targets (the sandwich).')
+    success: bool
+    step: str | None = Field(
+        default=None, description='Where it failed: "dns", "tcp", "tls" or "http".'
+    )
+    failure: str | None = None
+    status_code: int | None = None
+    elapsed_s: float
+
+
+class TestKeys(Record):
+    """Everything measured for one endpoint, over every attempt, in OONI's structures."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class, despite the name
+
+    queries: list[DnsObservation] = Field(default_factory=list)
+    tcp_connect: list[TcpObservation] = Field(default_factory=list)
+    tls_handshakes: list[TlsObservation] = Field(default_factory=list)
+    requests: list[HttpTransaction] = Field(
+        default_factory=list, description="Newest first, as OONI's (requests[0] = last hop)."
+    )
+    x_doh: list[DnsObservation] = Field(
+        default_factory=list, description="Lookups through the trusted control resolvers."
+    )
+    x_control_request: ControlRequest | None = None
+    control: ControlResponse | None = None
+    control_failure: str | None = None
+    test_helper: str | None = Field(default=None, description="The helper that answered.")
+    attempts: int = Field(default=1, description="How many attempts ran (retries included).")
+
+
+class EndpointResult(Record):
+    """One endpoint's measurement and verdict."""
+
+    endpoint: Endpoint
+    verdict: Verdict
+    blocking: Blocking | None = None
+    reasons: list[str] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    test_keys: TestKeys
+
+
+class TargetResult(Record):
+    """The record of one target: printed by `probe check --json`, stored, uploaded.
+
+    Top-level metadata mirrors OONI's measurement envelope (df-000); `probe_ip` is always
+    "127.0.0.1" and the probe's real address is scrubbed from the whole record.
+    """
+
+    input: str = Field(description="The target exactly as the user typed it.")
+    verdict: Verdict
+    blocking: Blocking | None = Field(
+        default=None, description="Set exactly when the verdict is blocked or throttled."
+    )
+    reasons: list[str] = Field(default_factory=list)
+    target: Target
+    endpoints: list[EndpointResult] = Field(default_factory=list)
+    controls: list[ControlSiteCheck] = Field(default_factory=list)
+    probe_asn: str = "AS0"
+    probe_cc: str = "ZZ"
+    probe_network_name: str | None = None
+    probe_ip: str = "127.0.0.1"
+    resolver_ip: str | None = None
+    measurement_start_time: datetime
+    test_runtime: float = Field(description="Seconds, control time included.")
+    software_name: str = "probe"
+    software_version: str
+    data_format_version: str = DATA_FORMAT_VERSION
+    test_name: str = TEST_NAME
+    test_version: str = TEST_VERSION
+    test_helpers: list[str] = Field(default_factory=list)
+    annotations: dict[str, str] = Field(default_factory=dict)
