@@ -95,13 +95,12 @@ def is_loopback(ip: str) -> bool:
 def is_bogon(ip: str, routable: Iterable[IPNetwork] = ()) -> bool:
     """Return whether `ip` is a bogon: not publicly routable, unless a `routable` range covers it.
 
-    Loopback stays a bogon even when a routable range covers it: a lab never needs to dial 127/8 as
-    "the internet". An unparseable string counts as a bogon (it cannot be a real answer).
+    `routable` wins over every bogon range, loopback included, so loopback test rigs can stand in
+    for the internet; the helper refuses loopback separately (`is_loopback`), whatever it is told.
+    An unparseable string counts as a bogon (it cannot be a real answer).
     """
     addr = _parse(ip)
     if addr is None:
-        return True
-    if addr.is_loopback:
         return True
     for net in routable:
         if addr.version == net.version and addr in net:

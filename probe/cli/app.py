@@ -1,0 +1,57 @@
+"""The `probe` command: registers the commands, nothing else.
+
+Command modules import only typer at module level; each command imports what it needs inside
+its body, so `probe --version` and `probe check --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from probe import __version__
+from probe.cli.check import check
+from probe.cli.helper import helper
+
+app = typer.Typer(
+    name="probe",
+    help="Censorship measurement probe: is a platform blocked (and how), down, or is the network out?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"probe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Censorship measurement probe."""
+
+
+app.command(no_args_is_help=True)(check)
+app.command()(helper)
+
+
+def main() -> None:
+    """Run the CLI; an operator error prints one line and exits 2 (usage) or 1 (runtime)."""
+    from probe.errors import ProbeError
+
+    try:
+        app()
+    except ProbeError as exc:
+        sys.stderr.write(f"probe: error: {exc}\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("probe: interrupted\n")
+        sys.exit(130)

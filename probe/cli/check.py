@@ -1,0 +1,79 @@
+"""`probe check`: measure targets now and print a verdict for each."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def _overrides(
+    helpers: list[str] | None, resolvers: list[str] | None, ca_bundle: Path | None
+) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if helpers:
+        overrides["control"] = {"helpers": helpers}
+    if resolvers:
+        overrides["resolver"] = {"servers": resolvers}
+    if ca_bundle is not None:
+        overrides["tls"] = {"ca_bundle": ca_bundle}
+    return overrides
+
+
+def check(
+    targets: list[str] | None = typer.Argument(
+        None, help="Platform names (twitter, whatsapp…), domains or http(s) URLs.", show_default=False
+    ),
+    input_file: Path | None = typer.Option(
+        None, "--input-file", "-f", help="One target per line, or a Citizen Lab test-list CSV."
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print JSON Lines: one TargetResult object per target."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", envvar="PROBE_CONFIG", help="TOML configuration file."
+    ),
+    helper: list[str] | None = typer.Option(
+        None, "--helper", help="Test helper URL (repeatable); replaces [control] helpers."
+    ),
+    resolver: list[str] | None = typer.Option(
+        None, "--resolver", help="Resolver to measure (repeatable); replaces [resolver] servers."
+    ),
+    ca_bundle: Path | None = typer.Option(
+        None, "--ca-bundle", help="Extra trusted roots (PEM); replaces [tls] ca_bundle."
+    ),
+) -> None:
+    """Measure targets over DNS, TCP, TLS and HTTP, compare with controls, and give a verdict.
+
+    Exit status is 0 whenever the measurement ran, whatever the verdicts; 2 for a usage or
+    configuration error (an invalid target is reported and the others are still measured).
+    """
+    import asyncio
+
+    from probe.cli import render
+    from probe.config import load_settings
+    from probe.errors import TargetError
+    from probe.runner import check_targets
+    from probe.targets import load_catalogue, parse_targets, read_input_file
+
+    settings = load_settings(config, _overrides(helper, resolver, ca_bundle))
+    inputs = list(targets or [])
+    if input_file is not None:
+        inputs += read_input_file(input_file)
+    if not inputs:
+        raise TargetError("no targets: give platform names, domains or URLs, or --input-file")
+    parsed = parse_targets(inputs, load_catalogue())
+    errors = [p for p in parsed if isinstance(p, TargetError)]
+    for error in errors:
+        sys.stderr.write(f"probe: error: {error}\n")
+    valid = [p for p in parsed if not isinstance(p, TargetError)]
+    if json_output:
+        results = asyncio.run(check_targets(valid, settings, on_result=render.print_json_line))
+    else:
+        with render.progress(len(valid)) as on_result:
+            results = asyncio.run(check_targets(valid, settings, on_result=on_result))
+        render.print_table(results)
+    if errors:
+        raise typer.Exit(2)

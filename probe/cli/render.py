@@ -1,0 +1,65 @@
+"""Renderers: records in, rich renderables or text out."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.table import Table
+
+from probe.models.results import TargetResult, Verdict
+
+VERDICT_STYLE = {
+    Verdict.ACCESSIBLE: "green",
+    Verdict.BLOCKED: "bold red",
+    Verdict.THROTTLED: "red",
+    Verdict.NETWORK_OUTAGE: "yellow",
+    Verdict.SERVICE_DOWN: "magenta",
+    Verdict.INCONCLUSIVE: "dim",
+}
+
+
+def print_json_line(result: TargetResult) -> None:
+    """Print `result` as one line of JSON (the model's own serialisation)."""
+    sys.stdout.write(result.model_dump_json() + "\n")
+    sys.stdout.flush()
+
+
+def results_table(results: list[TargetResult]) -> Table:
+    """Return a table with each target's verdict, blocking method and first reason."""
+    table = Table(show_lines=False, header_style="bold")
+    table.add_column("target", overflow="fold")
+    table.add_column("verdict")
+    table.add_column("blocking")
+    table.add_column("reason", overflow="fold", ratio=1)
+    for result in results:
+        style = VERDICT_STYLE.get(result.verdict, "")
+        table.add_row(
+            result.input,
+            f"[{style}]{result.verdict.value}[/]",
+            result.blocking.value if result.blocking else "–",
+            result.reasons[0] if result.reasons else "",
+        )
+    return table
+
+
+def print_table(results: list[TargetResult]) -> None:
+    """Print the results table to stdout."""
+    Console().print(results_table(results))
+
+
+@contextmanager
+def progress(total: int) -> Iterator[Callable[[TargetResult], None]]:
+    """Yield a callback that shows progress on stderr while targets complete."""
+    console = Console(stderr=True)
+    done = 0
+    with console.status(f"measuring {total} target(s)…") as status:
+
+        def on_result(result: TargetResult) -> None:
+            nonlocal done
+            done += 1
+            status.update(f"measured {done}/{total} — last: {result.input}: {result.verdict.value}")
+
+        yield on_result

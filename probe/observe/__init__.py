@@ -1,0 +1,12 @@
+"""Neutral facts about observations: ASNs, the probe's own addresses. Never judges.
+
+Modules:
+    asn       AsnDatabase: ASN/country lookups from a MaxMind-format database (opened lazily)
+    annotate  with_asns(): fill the ASN of every DNS answer
+    privacy   scrub_text(): replace the probe's own addresses by "[scrubbed]"
+"""
+
+from probe.observe.annotate import AsnLookup, with_asns
+from probe.observe.privacy import SCRUBBED, scrub_text
+
+__all__ = ["SCRUBBED", "AsnLookup", "scrub_text", "with_asns"]

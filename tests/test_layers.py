@@ -1,0 +1,66 @@
+"""Imports point left, never right: measure → observe → decide → store → ship → report.
+
+Foundation (models, config, errors, targets) may be imported by any stage; decide/ imports only
+models; applications (cli, helper, runner, daemon, collector) sit on top.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "probe"
+FOUNDATION = {"models", "config", "errors", "targets", "__init__"}
+STAGES = ["measure", "observe", "decide", "store", "ship", "report"]
+APPLICATIONS = {"cli", "helper", "runner", "daemon", "collector", "__main__"}
+
+
+def _part(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "probe" else None
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _allowed(owner: str, imported: str) -> bool:
+    if owner in APPLICATIONS or imported in FOUNDATION or imported == owner:
+        return True
+    if owner == "decide":
+        return imported == "models"
+    if owner in FOUNDATION:
+        return imported in FOUNDATION
+    if owner in STAGES and imported in STAGES:
+        return STAGES.index(imported) < STAGES.index(owner)
+    return False
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_import_points_right(path: Path) -> None:
+    rel = path.relative_to(PACKAGE)
+    owner = rel.parts[0].removesuffix(".py")
+    for module in _imports(path):
+        imported = _part(module)
+        if imported is None:
+            continue
+        assert _allowed(owner, imported), f"{rel}: {owner} must not import probe.{imported}"
+
+
+def test_decide_imports_nothing_but_models() -> None:
+    for path in (PACKAGE / "decide").rglob("*.py"):
+        for module in _imports(path):
+            if module.startswith("probe"):
+                assert module.startswith(("probe.models", "probe.decide")), f"{path.name}: {module}"

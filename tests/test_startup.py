@@ -1,0 +1,34 @@
+"""The CLI stays light: `probe --version` and `--help` import no heavy module."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("httpx", "dns", "scapy", "duckdb", "uvicorn", "starlette", "cryptography", "maxminddb")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["check", "--help"], ["helper", "--help"]])
+def test_cli_does_not_import_heavy_modules(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from probe.cli.app import app\n"
+        f"sys.argv = ['probe', *{argv!r}]\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]", f"probe {' '.join(argv)} imported {out}"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["check", "--help"], ["helper", "--help"]])
+def test_help_runs(argv: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "probe", *argv], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage" in proc.stdout
