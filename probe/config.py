@@ -99,7 +99,8 @@ class ResolverSettings(_Section):
     servers: list[str] = Field(
         default=["system"],
         description='Resolvers the probe measures: "system" (the nameserver in /etc/resolv.conf),'
-        ' "udp://IP[:port]", "tcp://IP[:port]", "tls://IP[:port]" (DoT), "https://HOST/dns-query" (DoH).',
+        ' "udp://IP[:port]", "tcp://IP[:port]", "tls://IP[:port]" (DoT),'
+        ' "https://HOST/dns-query" (DoH).',
     )
     late_reply_window_s: Duration = Field(
         default=DEFAULT_LATE_REPLY_WINDOW_S,
@@ -144,7 +145,8 @@ class ControlSettings(_Section):
 class TlsSettings(_Section):
     ca_bundle: Path | None = Field(
         default=None,
-        description="Extra trusted roots (PEM), in addition to the bundled Mozilla store (certifi).",
+        description="Extra trusted roots (PEM), in addition to the bundled Mozilla store"
+        " (certifi).",
     )
 
 
@@ -159,8 +161,10 @@ class NetworkSettings(_Section):
     def _parse_networks(cls, value: Any) -> Any:
         if isinstance(value, list):
             try:
-                return [ipaddress.ip_network(v, strict=False) if isinstance(v, str) else v
-                        for v in value]
+                return [
+                    ipaddress.ip_network(v, strict=False) if isinstance(v, str) else v
+                    for v in value
+                ]
             except ValueError as exc:
                 raise ValueError(str(exc)) from exc
         return value
@@ -168,7 +172,9 @@ class NetworkSettings(_Section):
 
 class TimeoutSettings(_Section):
     dns: Duration = Field(default=DEFAULT_DNS_TIMEOUT_S, gt=0, description="One DNS query.")
-    connect: Duration = Field(default=DEFAULT_CONNECT_TIMEOUT_S, gt=0, description="One TCP connect.")
+    connect: Duration = Field(
+        default=DEFAULT_CONNECT_TIMEOUT_S, gt=0, description="One TCP connect."
+    )
     tls: Duration = Field(default=DEFAULT_TLS_TIMEOUT_S, gt=0, description="One TLS handshake.")
     http: Duration = Field(
         default=DEFAULT_HTTP_TIMEOUT_S, gt=0, description="One HTTP request, body included."
@@ -177,7 +183,9 @@ class TimeoutSettings(_Section):
 
 class MeasureSettings(_Section):
     attempts: int = Field(
-        default=DEFAULT_ATTEMPTS, ge=1, le=10,
+        default=DEFAULT_ATTEMPTS,
+        ge=1,
+        le=10,
         description="Tries before a failure may count as blocking (retries overlap).",
     )
     retry_backoff_s: Duration = Field(
@@ -188,14 +196,16 @@ class MeasureSettings(_Section):
         default=DEFAULT_TARGET_CONCURRENCY, ge=1, description="Targets measured at once."
     )
     connection_concurrency: int = Field(
-        default=DEFAULT_CONNECTION_CONCURRENCY, ge=1,
+        default=DEFAULT_CONNECTION_CONCURRENCY,
+        ge=1,
         description="Network operations (queries, connects, requests) in flight at once.",
     )
     body_cap_bytes: int = Field(
         default=DEFAULT_BODY_CAP_BYTES, ge=1024, description="Body bytes recorded per response."
     )
     body_read_limit_bytes: int = Field(
-        default=DEFAULT_BODY_READ_LIMIT_BYTES, ge=1024,
+        default=DEFAULT_BODY_READ_LIMIT_BYTES,
+        ge=1024,
         description="Body bytes read and counted (after decompression) before we stop reading.",
     )
     max_redirects: int = Field(default=DEFAULT_MAX_REDIRECTS, ge=0, le=30)
@@ -217,20 +227,25 @@ class GeoipSettings(_Section):
 
 
 class HelperSettings(_Section):
-    listen: str = Field(default=DEFAULT_HELPER_LISTEN, description="HOST:PORT `probe helper` binds.")
+    listen: str = Field(
+        default=DEFAULT_HELPER_LISTEN, description="HOST:PORT `probe helper` binds."
+    )
     tls_cert: Path | None = Field(default=None, description="PEM certificate to serve HTTPS.")
     tls_key: Path | None = Field(default=None, description="PEM key for tls_cert.")
     max_in_flight_all: int = Field(
-        default=DEFAULT_HELPER_MAX_IN_FLIGHT_ALL, ge=1,
+        default=DEFAULT_HELPER_MAX_IN_FLIGHT_ALL,
+        ge=1,
         description="Below this many requests in flight, every client is served.",
     )
     max_in_flight: int = Field(
-        default=DEFAULT_HELPER_MAX_IN_FLIGHT, ge=1,
+        default=DEFAULT_HELPER_MAX_IN_FLIGHT,
+        ge=1,
         description="Up to this many, only probe/ooniprobe clients; past it, 503.",
     )
     max_request_bytes: int = Field(default=DEFAULT_HELPER_MAX_REQUEST_BYTES, ge=256)
     max_endpoints: int = Field(
-        default=DEFAULT_HELPER_MAX_ENDPOINTS, ge=1,
+        default=DEFAULT_HELPER_MAX_ENDPOINTS,
+        ge=1,
         description="tcp_connect entries measured per request; the rest are ignored.",
     )
 
@@ -265,7 +280,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # init (CLI flags and the TOML file, merged by load_settings) < env; flags are applied after.
+        # init (the TOML file, via load_settings) < env; CLI flags are applied after.
         return (env_settings, init_settings)
 
 
@@ -354,11 +369,11 @@ def render_reference() -> str:
         "Generated from `probe/config.py` (`python -m probe.config > docs/configuration.md`);",
         "a test fails when this page is stale.",
         "",
-        "One TOML file, given by `--config PATH` or `PROBE_CONFIG`. No file at all means the defaults"
-        " below. Precedence: CLI flag > `PROBE_*` environment variable (`__` for nesting, e.g."
-        " `PROBE_TIMEOUTS__CONNECT=3`) > TOML file > default. Unknown or mistyped keys are errors"
-        " that name the key. Durations accept seconds or strings like `\"500ms\"`, `\"30s\"`,"
-        " `\"15m\"`, `\"24h\"`.",
+        "One TOML file, given by `--config PATH` or `PROBE_CONFIG`. No file at all means the"
+        " defaults below. Precedence: CLI flag > `PROBE_*` environment variable (`__` for"
+        " nesting, e.g. `PROBE_TIMEOUTS__CONNECT=3`) > TOML file > default. Unknown or"
+        " mistyped keys are errors that name the key. Durations accept seconds or strings"
+        ' like `"500ms"`, `"30s"`, `"15m"`, `"24h"`.',
         "",
     ]
     for name, section in Settings.model_fields.items():

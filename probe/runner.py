@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from probe import __version__
 from probe.config import Settings
@@ -27,24 +28,36 @@ from probe.errors import ConfigError
 from probe.measure._clock import Clock
 from probe.measure.plan import MeasureContext, check_control_sites, measure_endpoint, open_context
 from probe.models.addresses import is_bogon
-from probe.models.results import ControlSiteCheck, EndpointResult, TargetResult, Verdict
-from probe.models.targets import Target
+from probe.models.results import (
+    Blocking,
+    ControlSiteCheck,
+    EndpointResult,
+    TargetResult,
+    TestKeys,
+    Verdict,
+)
+from probe.models.targets import Endpoint, Target
 from probe.observe import AsnLookup, scrub_text, with_asns
 from probe.observe.asn import AsnDatabase
 
 ResultCallback = Callable[[TargetResult], None]
+Decision = tuple[Verdict, Blocking | None, list[str]]
 
 
 def load_fingerprints(settings: Settings) -> tuple[Fingerprint, ...]:
     """Return our packaged blockpage fingerprints plus every configured CSV's."""
     packaged = resources.files("probe") / "data" / "blockpages.csv"
-    found = list(parse_fingerprints(packaged.read_text(encoding="utf-8"), "probe/data/blockpages.csv"))
+    found = list(
+        parse_fingerprints(packaged.read_text(encoding="utf-8"), "probe/data/blockpages.csv")
+    )
     for path in settings.blockpages.fingerprints:
         try:
             text = Path(path).read_text(encoding="utf-8")
             found.extend(parse_fingerprints(text, str(path)))
         except OSError as exc:
-            raise ConfigError(f"blockpages.fingerprints: cannot read {path}: {exc.strerror}") from exc
+            raise ConfigError(
+                f"blockpages.fingerprints: cannot read {path}: {exc.strerror}"
+            ) from exc
         except ValueError as exc:
             raise ConfigError(f"blockpages.fingerprints: {exc}") from exc
     return tuple(found)
@@ -91,7 +104,12 @@ class _Checker:
             controls=tuple(controls),
         )
 
-    def _decide(self, target: Target, measured: list, controls: list[ControlSiteCheck]):  # type: ignore[no-untyped-def]
+    def _decide(
+        self,
+        target: Target,
+        measured: list[tuple[Endpoint, TestKeys]],
+        controls: list[ControlSiteCheck],
+    ) -> tuple[list[EndpointResult], Decision]:
         context = self._context(controls)
         endpoints = [endpoint_verdict(endpoint, keys, context) for endpoint, keys in measured]
         return endpoints, target_verdict(target, endpoints, context)
@@ -100,29 +118,28 @@ class _Checker:
         started_at = datetime.now(UTC)
         clock = Clock()
         lookup: AsnLookup | None = self.asn.asn if self.asn is not None else None
-        keys = await asyncio.gather(*(measure_endpoint(e, self.ctx, clock) for e in target.endpoints))
+        keys = await asyncio.gather(
+            *(measure_endpoint(e, self.ctx, clock) for e in target.endpoints)
+        )
         measured = [(e, with_asns(k, lookup)) for e, k in zip(target.endpoints, keys, strict=True)]
         controls = list(await asyncio.shield(self.sandwich.before))
         endpoints, decision = self._decide(target, measured, controls)
         if any(e.verdict is not Verdict.ACCESSIBLE for e in endpoints):
             controls += await self.sandwich.after(asyncio.get_running_loop().time())
             endpoints, decision = self._decide(target, measured, controls)
-        return self._result(target, endpoints, decision, controls, started_at, clock)
-
-    def _result(self, target, endpoints, decision, controls, started_at, clock) -> TargetResult:  # type: ignore[no-untyped-def]
         verdict, blocking, reasons = decision
         helpers = sorted({e.test_keys.test_helper for e in endpoints if e.test_keys.test_helper})
         result = TargetResult(
             input=target.input, verdict=verdict, blocking=blocking, reasons=reasons,
             target=target, endpoints=endpoints, controls=controls,
-            **self._probe_location(),
             measurement_start_time=started_at, test_runtime=clock.now(),
             software_version=__version__, test_helpers=helpers,
             annotations={"platform": sys.platform},
-        )
+            **self._probe_location(),
+        )  # fmt: skip
         return scrub(result, self.ctx.local_addresses.addresses)
 
-    def _probe_location(self) -> dict[str, str | None]:
+    def _probe_location(self) -> dict[str, Any]:
         routable = self.settings.network.routable
         public = [a for a in self.ctx.local_addresses.addresses if not is_bogon(a, routable)]
         if self.asn is None or not public:
@@ -150,7 +167,11 @@ async def check_targets(
     """Return the result of every target (in input order), reporting each as it completes."""
     if not targets:
         return []
-    asn = AsnDatabase(settings.geoip.asn_db, settings.geoip.country_db) if settings.geoip.asn_db else None
+    asn = (
+        AsnDatabase(settings.geoip.asn_db, settings.geoip.country_db)
+        if settings.geoip.asn_db
+        else None
+    )
     limit = asyncio.Semaphore(settings.measure.target_concurrency)
     try:
         async with open_context(settings) as ctx:

@@ -16,7 +16,8 @@ from probe.cli.helper import helper
 
 app = typer.Typer(
     name="probe",
-    help="Censorship measurement probe: is a platform blocked (and how), down, or is the network out?",
+    help="Censorship measurement probe: is a platform blocked (and how), down, or is the"
+    " network out?",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -24,7 +24,9 @@ def _overrides(
 
 def check(
     targets: list[str] | None = typer.Argument(
-        None, help="Platform names (twitter, whatsapp…), domains or http(s) URLs.", show_default=False
+        None,
+        help="Platform names (twitter, whatsapp…), domains or http(s) URLs.",
+        show_default=False,
     ),
     input_file: Path | None = typer.Option(
         None, "--input-file", "-f", help="One target per line, or a Citizen Lab test-list CSV."
@@ -69,6 +71,8 @@ def check(
     for error in errors:
         sys.stderr.write(f"probe: error: {error}\n")
     valid = [p for p in parsed if not isinstance(p, TargetError)]
+    if not valid:
+        raise typer.Exit(2)
     if json_output:
         results = asyncio.run(check_targets(valid, settings, on_result=render.print_json_line))
     else:

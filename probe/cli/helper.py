@@ -9,7 +9,9 @@ import typer
 
 def helper(
     listen: str | None = typer.Option(
-        None, "--listen", help="HOST:PORT to listen on (default from [helper] listen: 127.0.0.1:8780)."
+        None,
+        "--listen",
+        help="HOST:PORT to listen on (default from [helper] listen: 127.0.0.1:8780).",
     ),
     config: Path | None = typer.Option(
         None, "--config", "-c", envvar="PROBE_CONFIG", help="TOML configuration file."

@@ -1,10 +1,72 @@
-"""Client for the web-connectivity test helper. STUB: owned by the measure helper."""
+"""Client for the web-connectivity test helper (OONI ts-017): POST the request, read the view.
+
+As OONI's probes do, the JSON request is POSTed to the helper's base URL. Helpers are raced with
+a stagger, and a hostile or broken helper is bounded: `timeout_s` per call, at most
+`MAX_RESPONSE_BYTES` read (decompressed with a bound), and a response that does not validate is
+that helper's failure, never an exception.
+"""
 
 from __future__ import annotations
 
-import httpx
+import asyncio
 
+import httpx
+import pydantic
+
+from probe.measure._body import BoundedBody, read_into
+from probe.measure._transfer import open_response
+from probe.measure.failures import (
+    HTTP_REQUEST_FAILED,
+    JSON_PARSE_ERROR,
+    NETWORK_ERRORS,
+    UNKNOWN_FAILURE,
+    failure_string,
+)
+from probe.measure.http import user_agent
 from probe.models.control import ControlRequest, ControlResponse
+
+MAX_RESPONSE_BYTES = 4 << 20  # OONI's answers are a few KiB; 4 MiB leaves room, bounds abuse
+NO_HELPERS = f"{UNKNOWN_FAILURE}: no test helper to ask"
+
+_Answer = tuple[ControlResponse | None, str | None]
+
+
+async def _read_json(response: httpx.Response) -> _Answer:
+    """Return (response, failure) from a helper's HTTP response, reading at most the limit."""
+    if not 200 <= response.status_code < 300:
+        return None, HTTP_REQUEST_FAILED
+    body = BoundedBody(
+        response.headers.get("content-encoding", ""),
+        cap_bytes=MAX_RESPONSE_BYTES,
+        limit_bytes=MAX_RESPONSE_BYTES + 1,
+    )
+    await read_into(body, response.aiter_raw())
+    if body.is_truncated:
+        return None, f"{UNKNOWN_FAILURE}: helper response larger than {MAX_RESPONSE_BYTES} bytes"
+    try:
+        return ControlResponse.model_validate_json(bytes(body.recorded)), None
+    except pydantic.ValidationError:  # invalid JSON and JSON of the wrong shape alike
+        return None, JSON_PARSE_ERROR
+
+
+async def _ask(helper: str, payload: bytes, client: httpx.AsyncClient, timeout_s: float) -> _Answer:
+    """Return (response, failure) of one helper; never raises for network problems."""
+    try:
+        request = client.build_request(
+            "POST",
+            helper,
+            content=payload,
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": user_agent(),
+            },
+            timeout=timeout_s,
+        )
+        async with asyncio.timeout(timeout_s), open_response(client, request) as response:
+            return await _read_json(response)
+    except NETWORK_ERRORS as exc:
+        return None, failure_string(exc)
 
 
 async def query_helpers(
@@ -21,5 +83,30 @@ async def query_helpers(
     `overlap_s`; the first valid answer wins and the others are cancelled. A non-2xx answer, invalid
     JSON or a response that does not validate counts as that helper's failure. With every helper
     failed: (None, None, failure string of the last one).
+
+    A helper that fails before `overlap_s` starts the next one at once.
     """
-    raise NotImplementedError
+    payload = control_request.model_dump_json().encode()
+    waiting = list(enumerate(helpers))
+    running: dict[asyncio.Task[_Answer], int] = {}
+    last_failure = NO_HELPERS
+    try:
+        while waiting or running:
+            if waiting:
+                index, helper = waiting.pop(0)
+                running[asyncio.create_task(_ask(helper, payload, client, timeout_s))] = index
+            done, _ = await asyncio.wait(
+                running, timeout=overlap_s if waiting else None, return_when=asyncio.FIRST_COMPLETED
+            )
+            # Helpers that finished together are judged in configured order.
+            for task in sorted(done, key=running.__getitem__):
+                index = running.pop(task)
+                response, failure = task.result()
+                if response is not None:
+                    return response, helpers[index], None
+                last_failure = failure or last_failure
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+    return None, None, last_failure

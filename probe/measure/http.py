@@ -1,24 +1,130 @@
 """One HTTP(S) request to a chosen address, with capped body and decompression.
 
-STUB: owned by the measure helper.
+`request()` expects a client made by `make_client()`:
+
+- `verify=trust.client_context()`: our trust store, a context of its own (httpcore rewrites the
+  ALPN of the context it is given);
+- `http2=False`: the pool is keyed by (scheme, host, port), not by SNI, and an HTTP/2 connection
+  is shared by concurrent requests, so two pinned requests to one IP with different SNIs would
+  share one TLS session. With HTTP/1.1 and no keep-alive every request has its own connection;
+- `limits=Limits(max_connections=None, max_keepalive_connections=0)`: no reuse, and no pool
+  queueing (plan.py bounds concurrency itself);
+- `follow_redirects=False` (each hop is the caller's), `trust_env=False` (no proxy, netrc or
+  SSL_CERT_FILE from the environment), and a cookie jar that stores nothing, so one target's
+  cookies never reach another.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import codecs
+import hashlib
+import re
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
+
 import httpx
 
+import probe
+from probe.measure._body import BoundedBody, read_into
 from probe.measure._clock import Clock
-from probe.models.observations import HttpTransaction
+from probe.measure._transfer import open_response
+from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.measure.tcp import endpoint_text
+from probe.measure.tls import TrustStore
+from probe.models.observations import (
+    BinaryData,
+    HttpRequestRecord,
+    HttpResponseRecord,
+    HttpTransaction,
+)
 
 DEFAULT_HEADERS = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
     "Accept-Language": "en-US,en;q=0.9",
 }
+# Only what we can decode with a bound (see _body.py): no br, no zstd.
+ACCEPT_ENCODING = "gzip, deflate"
+# Placeholder until the project has its public home; the User-Agent points people to it.
+PROJECT_URL = "https://github.com/probe-project/probe"
+
+_TITLE = re.compile(rb"<title\b[^>]{0,256}>([^<]{0,2048})", re.IGNORECASE)
+_MAX_TITLE_CHARS = 256
 
 
 def user_agent() -> str:
     """Return our honest User-Agent (software name and version, and where to read about it)."""
-    raise NotImplementedError
+    return f"probe/{probe.__version__} (censorship measurement; +{PROJECT_URL})"
+
+
+def make_client(trust: TrustStore) -> httpx.AsyncClient:
+    """Return the httpx client `request()` expects (see the module docstring for why)."""
+    return httpx.AsyncClient(
+        verify=trust.client_context(),
+        http2=False,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+    )
+
+
+@dataclass
+class _Exchange:
+    """What one request produced so far: kept outside the deadline so a failure keeps it."""
+
+    body_cap_bytes: int
+    body_read_limit_bytes: int
+    response: httpx.Response | None = None
+    body: BoundedBody | None = None
+    address: str | None = None
+    alpn: str | None = None
+    failure: str | None = None
+
+    def note_stream(self, stream: Any) -> None:
+        """Note the peer address and the negotiated ALPN of httpcore's network stream."""
+        peer = stream.get_extra_info("server_addr")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.address = endpoint_text(str(peer[0]), int(peer[1]))
+        tls = stream.get_extra_info("ssl_object")
+        if tls is not None:
+            self.alpn = tls.selected_alpn_protocol()
+
+    async def run(self, client: httpx.AsyncClient, prepared: httpx.Request) -> None:
+        """Send the request and read the body within its limits; raises network errors."""
+        async with open_response(client, prepared, self.note_stream) as response:
+            self.response = response
+            stream = response.extensions.get("network_stream")
+            if stream is not None:
+                self.note_stream(stream)
+            self.body = BoundedBody(
+                response.headers.get("content-encoding", ""),
+                cap_bytes=self.body_cap_bytes,
+                limit_bytes=self.body_read_limit_bytes,
+            )
+            await read_into(self.body, response.aiter_raw())
+
+
+def _prepare(
+    client: httpx.AsyncClient, url: str, ip: str | None, timeout_s: float
+) -> httpx.Request:
+    """Return the GET of `url`; pinned to `ip` with Host and SNI still naming the URL host."""
+    target = httpx.URL(url)
+    headers = {**DEFAULT_HEADERS, "User-Agent": user_agent(), "Accept-Encoding": ACCEPT_ENCODING}
+    extensions: dict[str, Any] = {}
+    if ip is not None:
+        host = target.raw_host.decode("ascii")  # IDNA form; .host would be Unicode
+        name = f"[{host}]" if ":" in host else host
+        headers["Host"] = name if target.port is None else f"{name}:{target.port}"
+        if target.scheme == "https":
+            # Certificate verification follows the SNI, so it is still against the URL host.
+            extensions["sni_hostname"] = host
+        target = target.copy_with(host=ip.strip("[]"))  # httpx adds IPv6 brackets itself
+    return client.build_request(
+        "GET", target, headers=headers, extensions=extensions, timeout=timeout_s
+    )
 
 
 async def request(
@@ -39,4 +145,80 @@ async def request(
     received). Bodies are decompressed with a bound: at most `body_read_limit_bytes` decoded bytes
     are read and counted, `body_cap_bytes` are recorded; past that `body_is_truncated`.
     """
-    raise NotImplementedError
+    t0 = clock.now()
+    exchange = _Exchange(body_cap_bytes, body_read_limit_bytes)
+    prepared: httpx.Request | None = None
+    try:
+        prepared = _prepare(client, url, ip, timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await exchange.run(client, prepared)
+    except NETWORK_ERRORS as exc:
+        exchange.failure = failure_string(exc)
+    return HttpTransaction(
+        address=exchange.address,
+        alpn=exchange.alpn,
+        failure=exchange.failure,
+        request=_request_record(url, prepared),
+        response=_response_record(exchange),
+        t0=t0,
+        t=clock.now(),
+        tags=list(tags),
+    )
+
+
+def _header_fields(headers: httpx.Headers) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Return (first value per name, every (name, value) in order), as sent or received."""
+    pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw]
+    first: dict[str, str] = {}
+    for name, value in pairs:
+        first.setdefault(name, value)
+    return first, pairs
+
+
+def _request_record(url: str, prepared: httpx.Request | None) -> HttpRequestRecord:
+    if prepared is None:
+        return HttpRequestRecord(url=url)
+    headers, headers_list = _header_fields(prepared.headers)
+    return HttpRequestRecord(url=url, headers=headers, headers_list=headers_list)
+
+
+def _response_record(exchange: _Exchange) -> HttpResponseRecord | None:
+    response, body = exchange.response, exchange.body
+    if response is None:
+        return None
+    headers, headers_list = _header_fields(response.headers)
+    recorded = bytes(body.recorded) if body is not None else b""
+    is_truncated = body is not None and body.is_truncated
+    return HttpResponseRecord(
+        code=response.status_code,
+        headers=headers,
+        headers_list=headers_list,
+        body=_body_value(recorded, is_truncated),
+        body_is_truncated=is_truncated,
+        x_body_length=body.length if body is not None else 0,
+        x_body_sha256=hashlib.sha256(recorded).hexdigest(),
+        x_title=title(recorded),
+    )
+
+
+def _body_value(recorded: bytes, is_truncated: bool) -> str | BinaryData:
+    """Return the body as text when it is UTF-8, else base64 (OONI's BinaryData)."""
+    try:
+        # A cut body may end inside a character: a non-final decode drops that tail only.
+        return codecs.getincrementaldecoder("utf-8")().decode(recorded, final=not is_truncated)
+    except UnicodeDecodeError:
+        return BinaryData(data=base64.b64encode(recorded).decode("ascii"))
+
+
+def title(body: bytes) -> str | None:
+    """Return the first <title> of an HTML body, whitespace collapsed, at most 256 characters."""
+    match = _TITLE.search(body)
+    if match is None:
+        return None
+    raw = match.group(1)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:  # most non-UTF-8 pages are in a Latin script: a readable guess
+        text = raw.decode("cp1252", errors="replace")
+    text = " ".join(text.split())
+    return text[:_MAX_TITLE_CHARS]

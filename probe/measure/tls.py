@@ -1,32 +1,176 @@
-"""TLS handshakes verified against the probe's own trust store. STUB: owned by the measure helper."""
+"""TLS handshakes verified against the probe's own trust store (OONI df-006 `tls_handshakes`).
+
+The handshake runs over a socket we own, with memory BIOs (`_sockets.TlsSocket`): a cancelled or
+hostile handshake is closed at once, and there is no transport whose shutdown could hang.
+"""
 
 from __future__ import annotations
 
+import _ssl
+import asyncio
+import base64
+import socket
 import ssl
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import certifi
+
+from probe.errors import ConfigError
+from probe.measure._certificates import summarize_certificate
 from probe.measure._clock import Clock
-from probe.models.observations import CertificateSummary, TcpObservation, TlsObservation
+from probe.measure._sockets import TlsSocket
+from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.measure.tcp import dial, endpoint_text, open_socket
+from probe.models.observations import (
+    BinaryData,
+    CertificateSummary,
+    TcpObservation,
+    TlsObservation,
+)
+
+__all__ = ["DEFAULT_ALPN", "TrustStore", "handshake", "summarize_certificate"]
+
+DEFAULT_ALPN: tuple[str, ...] = ("h2", "http/1.1")  # what browsers (and OONI's probes) offer
+_ENCODING_DER = getattr(_ssl, "ENCODING_DER", 2)  # for the Certificate objects of Python 3.11
+_MAX_CHAIN = 16  # certificates recorded per handshake; a hostile server may send more
 
 
 class TrustStore:
     """The probe's roots: Mozilla's (certifi), never the OS store, plus an optional extra bundle."""
 
     def __init__(self, ca_bundle: Path | None = None) -> None:
-        raise NotImplementedError
+        self.ca_bundle = ca_bundle
+        self._mozilla = Path(certifi.where()).read_text(encoding="ascii")
+        self._extra = _read_bundle(ca_bundle) if ca_bundle is not None else None
+        self._contexts: dict[tuple[bool, tuple[str, ...]], ssl.SSLContext] = {}
+        self.verifying_context()  # an unusable bundle fails now, at start-up
 
-    def verifying_context(self) -> ssl.SSLContext:
+    def _build(self, *, verify: bool, alpn: tuple[str, ...]) -> ssl.SSLContext:
+        # PROTOCOL_TLS_CLIENT loads no roots (unlike create_default_context): never the OS store.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if verify:
+            context.load_verify_locations(cadata=self._mozilla)
+            if self._extra is not None:
+                try:
+                    context.load_verify_locations(cadata=self._extra)
+                except (ssl.SSLError, ValueError) as exc:
+                    raise ConfigError(
+                        f"[tls] ca_bundle {self.ca_bundle}: no PEM certificate could be loaded"
+                        f" ({exc}); give a file of '-----BEGIN CERTIFICATE-----' blocks"
+                    ) from exc
+        else:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        context.set_alpn_protocols(list(alpn))
+        return context
+
+    def _cached(self, verify: bool, alpn: tuple[str, ...]) -> ssl.SSLContext:
+        key = (verify, tuple(alpn))
+        if key not in self._contexts:
+            self._contexts[key] = self._build(verify=verify, alpn=key[1])
+        return self._contexts[key]
+
+    def verifying_context(self, alpn: tuple[str, ...] = DEFAULT_ALPN) -> ssl.SSLContext:
         """Return a cached client context that verifies chain and host name."""
-        raise NotImplementedError
+        return self._cached(True, alpn)
 
-    def capturing_context(self) -> ssl.SSLContext:
+    def capturing_context(self, alpn: tuple[str, ...] = DEFAULT_ALPN) -> ssl.SSLContext:
         """Return a cached client context that verifies nothing (to record an untrusted chain)."""
-        raise NotImplementedError
+        return self._cached(False, alpn)
+
+    def client_context(self) -> ssl.SSLContext:
+        """Return a new verifying context for one httpx client.
+
+        Not cached: httpcore rewrites the ALPN list of the context it is given, which must not
+        leak into the contexts the handshakes share.
+        """
+        return self._build(verify=True, alpn=DEFAULT_ALPN)
 
 
-def summarize_certificate(der: bytes) -> CertificateSummary:
-    """Return the summary (subject, issuer, fingerprints, validity, SAN, key) of a DER cert."""
-    raise NotImplementedError
+def _read_bundle(path: Path) -> str:
+    """Return the PEM text of the extra bundle, or raise ConfigError naming the key and file."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a PEM (ASCII) file"
+        raise ConfigError(f"[tls] ca_bundle {path}: cannot read it: {reason}") from exc
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigError(
+            f"[tls] ca_bundle {path}: no PEM certificate in the file;"
+            " give a file of '-----BEGIN CERTIFICATE-----' blocks"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class _Session:
+    """What a completed handshake negotiated and the chain the server sent (leaf first)."""
+
+    tls_version: str | None
+    cipher_suite: str | None
+    negotiated_protocol: str | None
+    chain: list[bytes] = field(default_factory=list)
+
+
+async def _secure(
+    sock: socket.socket, server_name: str, context: ssl.SSLContext, timeout_s: float
+) -> _Session:
+    """Return the session of a TLS handshake over `sock`; raises ssl/OS errors or TimeoutError."""
+    stream = TlsSocket(sock, context, server_name)
+    async with asyncio.timeout(timeout_s):
+        await stream.handshake()
+    cipher = stream.tls.cipher()
+    return _Session(
+        tls_version=stream.tls.version(),
+        cipher_suite=cipher[0] if cipher else None,
+        negotiated_protocol=stream.tls.selected_alpn_protocol(),
+        chain=_peer_chain(stream.tls),
+    )
+
+
+def _peer_chain(tls: ssl.SSLObject) -> list[bytes]:
+    """Return the DER chain the server sent, leaf first (just the leaf if Python hides it)."""
+    # Public from Python 3.13 (returns bytes); on 3.11 only the private _sslobj has it.
+    getter: Any = getattr(tls, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)
+    certificates = getter() if getter is not None else None
+    if certificates:
+        return [
+            c if isinstance(c, bytes) else c.public_bytes(_ENCODING_DER)
+            for c in certificates[:_MAX_CHAIN]
+        ]
+    leaf = tls.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+async def _capture(
+    ip: str, port: int, server_name: str, trust: TrustStore, connect_s: float, tls_s: float
+) -> _Session | None:
+    """Return the session of a non-verifying handshake (to record an untrusted chain), or None."""
+    try:
+        async with asyncio.timeout(connect_s):
+            sock = await dial(ip, port)
+    except NETWORK_ERRORS:
+        return None
+    try:
+        return await _secure(sock, server_name, trust.capturing_context(), tls_s)
+    except NETWORK_ERRORS:
+        return None
+    finally:
+        sock.close()
+
+
+def _summaries(chain: list[bytes]) -> list[CertificateSummary]:
+    summaries = []
+    for der in chain:
+        try:
+            summaries.append(summarize_certificate(der))
+        except ValueError:  # the server's bytes are not a certificate we can parse
+            continue
+    return summaries
 
 
 async def handshake(
@@ -44,6 +188,52 @@ async def handshake(
 
     The chain is verified with `trust`; on a verification failure the failure is recorded
     (ssl_unknown_authority / ssl_invalid_hostname / ssl_invalid_certificate) and the chain is
-    still captured (a second, non-verifying handshake). ALPN h2, http/1.1.
+    still captured (a second, non-verifying handshake). ALPN h2, http/1.1. When the connect
+    fails, the TLS observation carries the connect's failure (the handshake never started).
     """
-    raise NotImplementedError
+    tcp_observation, sock = await open_socket(
+        ip, port, timeout_s=connect_timeout_s, clock=clock, tags=tags
+    )
+    t0 = clock.now()
+    session: _Session | None = None
+    failure = tcp_observation.status.failure
+    unverified = False
+    if sock is not None:
+        try:
+            session = await _secure(sock, server_name, trust.verifying_context(), tls_timeout_s)
+        except NETWORK_ERRORS as exc:
+            failure = failure_string(exc)
+            unverified = isinstance(exc, ssl.SSLCertVerificationError)
+        finally:
+            sock.close()
+    t = clock.now()
+    if unverified:
+        session = await _capture(ip, port, server_name, trust, connect_timeout_s, tls_timeout_s)
+    return tcp_observation, _observation(
+        endpoint_text(ip, port), server_name, failure, session, t0, t, tags
+    )
+
+
+def _observation(
+    address: str,
+    server_name: str,
+    failure: str | None,
+    session: _Session | None,
+    t0: float,
+    t: float,
+    tags: list[str],
+) -> TlsObservation:
+    chain = session.chain if session is not None else []
+    return TlsObservation(
+        address=address,
+        server_name=server_name,
+        failure=failure,
+        tls_version=session.tls_version if session else None,
+        cipher_suite=session.cipher_suite if session else None,
+        negotiated_protocol=session.negotiated_protocol if session else None,
+        peer_certificates=[BinaryData(data=base64.b64encode(der).decode("ascii")) for der in chain],
+        x_certificates=_summaries(chain),
+        t0=t0,
+        t=t,
+        tags=list(tags),
+    )

@@ -68,7 +68,7 @@ class ControlHttpRequest(WireRecord):
 
 
 class ControlIpInfo(WireRecord):
-    """What the helper knows about one IP: ASN and flags (1 probe, 2 helper, 4 bogon, 8 TLS-valid)."""
+    """What the helper knows about one IP: ASN and flags (1 probe, 2 helper, 4 bogon, 8 valid)."""
 
     asn: int = 0
     flags: int = 0

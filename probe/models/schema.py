@@ -24,7 +24,9 @@ SCHEMAS: dict[str, type[BaseModel]] = {
 
 def render_schema(model: type[BaseModel]) -> str:
     """Return the model's JSON Schema as stable, indented text."""
-    return json.dumps(model.model_json_schema(mode="serialization"), indent=2, sort_keys=True) + "\n"
+    return (
+        json.dumps(model.model_json_schema(mode="serialization"), indent=2, sort_keys=True) + "\n"
+    )
 
 
 def export(directory: Path) -> list[Path]:

@@ -1,0 +1,32 @@
+"""decide/: pure functions from observations and controls to findings, verdicts and reasons.
+
+Owns the verdict vocabulary's semantics (docs/methodology.md). Never does I/O, reads a clock,
+uses randomness, logs, mutates its inputs or keeps state; imports nothing from `probe` but
+`probe.models`. Total: any input gives a result, missing evidence gives `inconclusive`.
+
+Modules:
+    attempts    observations grouped by attempt; how each attempt ended
+    evidence    the per-layer summaries the rules test, and the facts reasons cite
+    rules       ordered rule tables with stable ids (the first match wins)
+    blockpages  OONI-format blockpage fingerprints: parse, match
+    dns         DNS: answers per resolver against the control resolvers
+    tcp         TCP: connects against the helper's connects
+    tls         TLS: handshakes, chains, interception
+    http        HTTP: failed fetch steps, the final page against the control's
+    verdict     one endpoint's verdict from its findings; DecisionContext
+    target      a target's verdict from its endpoints
+"""
+
+from probe.decide.blockpages import Fingerprint, parse_fingerprints
+from probe.decide.target import target_verdict
+from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS
+from probe.decide.verdict import DecisionContext, endpoint_verdict
+
+__all__ = [
+    "DEFAULT_INTERCEPTION_ISSUERS",
+    "DecisionContext",
+    "Fingerprint",
+    "endpoint_verdict",
+    "parse_fingerprints",
+    "target_verdict",
+]

@@ -1,0 +1,285 @@
+"""What each layer's rules look at: small frozen summaries built from the observations.
+
+Each evidence class carries the facts its rules test and `facts()`, the strings its reason
+templates cite. Layer modules (dns.py, tcp.py, tls.py, http.py, verdict.py) build them; rules.py
+judges them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_LIST_LIMIT = 4
+
+
+def cite(items: Iterable[str], empty: str = "none") -> str:
+    """Return a short comma-separated list ("a, b, c, d and 3 more")."""
+    unique = list(dict.fromkeys(i for i in items if i))
+    if not unique:
+        return empty
+    shown = ", ".join(unique[:_LIST_LIMIT])
+    rest = len(unique) - _LIST_LIMIT
+    return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+def failure_kind(failure: str | None) -> str:
+    """Return the class of a failure string: timeout, refused, reset, eof, unreachable,
+    untrusted (certificate), nxdomain, dns or other."""
+    text = failure or ""
+    if "timeout" in text or text == "timed_out":
+        return "timeout"
+    if text.startswith("connection_refused"):
+        return "refused"
+    if text in ("connection_reset", "connection_aborted", "network_reset"):
+        return "reset"
+    if text in ("eof_error", "connection_already_closed"):
+        return "eof"
+    if text in ("host_unreachable", "network_unreachable", "network_down"):
+        return "unreachable"
+    if text in ("ssl_unknown_authority", "ssl_invalid_hostname", "ssl_invalid_certificate"):
+        return "untrusted"
+    if text in ("dns_nxdomain_error", "android_dns_cache_no_data", "dns_no_answer"):
+        return "nxdomain"
+    if text.startswith("dns_"):
+        return "dns"
+    return "other"
+
+
+@dataclass(frozen=True)
+class DnsEvidence:
+    """Depth-0 DNS: the probe's lookups per resolver, against the control resolvers' view."""
+
+    host: str = ""
+    is_tcp_service: bool = False
+    has_lookups: bool = False
+    resolved: bool = False
+    answers: tuple[str, ...] = ()
+    has_control: bool = False
+    control_addresses: tuple[str, ...] = ()
+    control_nxdomain: bool = False
+    control_failure: str | None = None
+    control_tls_valid: bool = False
+    resolver: str = ""
+    late_replies: tuple[str, ...] = ()
+    late_reply_inconsistent: bool = False
+    blockpage_answers: tuple[str, ...] = ()
+    bogons: tuple[str, ...] = ()
+    bogons_in_control: tuple[str, ...] = ()
+    nxdomain_resolvers: tuple[str, ...] = ()
+    empty_resolvers: tuple[str, ...] = ()
+    failures: tuple[str, ...] = ()
+    sites_resolve: bool | None = None
+    invalid_answers: tuple[str, ...] = ()
+    invalid_connected: bool = False
+    validated_answers: tuple[str, ...] = ()
+    validation: str = ""
+
+    def control_view(self) -> str:
+        """Return what the control resolvers said, as a clause."""
+        if self.control_addresses:
+            valid = f" and its TLS certificate is valid for {self.host}"
+            return f"the control resolved {cite(self.control_addresses)}" + (
+                valid if self.control_tls_valid else ""
+            )
+        if self.control_nxdomain:
+            return "the control resolver answered NXDOMAIN too"
+        if self.has_control:
+            return f"the control got no address either ({self.control_failure or 'no answer'})"
+        return "no control resolver answered"
+
+    def facts(self) -> dict[str, str]:
+        """Return the strings the DNS reason templates cite."""
+        return {
+            "host": self.host,
+            "resolver": self.resolver or "the resolver",
+            "answers": cite(self.answers),
+            "control_view": self.control_view(),
+            "control_addresses": cite(self.control_addresses),
+            "late_replies": "; ".join(self.late_replies) or "none",
+            "blockpage_answers": cite(self.blockpage_answers),
+            "bogons": cite(self.bogons or self.bogons_in_control),
+            "nxdomain_resolvers": cite(self.nxdomain_resolvers),
+            "empty_resolvers": cite(self.empty_resolvers),
+            "failures": cite(self.failures, "no failure recorded"),
+            "control_failure": self.control_failure or "no answer",
+            "invalid_answers": cite(self.invalid_answers),
+            "validated_answers": cite(self.validated_answers),
+            "validation": self.validation or "it was validated",
+        }
+
+
+@dataclass(frozen=True)
+class TcpEvidence:
+    """Connects to the endpoint's port: the probe's failures against the control's connects."""
+
+    endpoint: str = ""
+    failed: bool = False
+    failures: tuple[str, ...] = ()
+    kind: str = "other"
+    only_ignored: bool = False
+    ignored: tuple[str, ...] = ()
+    control_reached: tuple[str, ...] = ()
+    control_failed: tuple[str, ...] = ()
+    connected: tuple[str, ...] = ()
+
+    def facts(self) -> dict[str, str]:
+        """Return the strings the TCP reason templates cite."""
+        return {
+            "endpoint": self.endpoint,
+            "failures": cite(self.failures),
+            "ignored": cite(self.ignored),
+            "control_reached": cite(self.control_reached, "nothing"),
+            "control_failed": cite(self.control_failed),
+            "connected": cite(self.connected),
+        }
+
+
+@dataclass(frozen=True)
+class TlsEvidence:
+    """Handshakes with SNI = host: failures, chains, and the control's handshakes."""
+
+    host: str = ""
+    reached: bool = False
+    failed: bool = False
+    failures: tuple[str, ...] = ()
+    kind: str = "other"
+    interception: tuple[str, ...] = ()
+    control_ok: tuple[str, ...] = ()
+    control_failed: tuple[str, ...] = ()
+    certificate_mismatch: tuple[str, ...] = ()
+    verified: tuple[str, ...] = ()
+
+    def facts(self) -> dict[str, str]:
+        """Return the strings the TLS reason templates cite."""
+        return {
+            "host": self.host,
+            "failures": cite(self.failures),
+            "interception": cite(self.interception),
+            "control_ok": cite(self.control_ok, "nothing"),
+            "control_failed": cite(self.control_failed),
+            "certificate_mismatch": "; ".join(self.certificate_mismatch) or "none",
+            "verified": cite(self.verified),
+        }
+
+
+@dataclass(frozen=True)
+class HopEvidence:
+    """The step of the fetch chain that failed (a request, or a redirect target's lookup)."""
+
+    url: str = ""
+    depth: int = 0
+    failure: str = ""
+    kind: str = "other"
+    is_dns: bool = False
+    is_https: bool = False
+    has_control: bool = False
+    control_ok: bool = False
+    control_failure: str = ""
+
+    def facts(self) -> dict[str, str]:
+        """Return the strings the fetch-chain reason templates cite."""
+        hop = "the URL" if self.depth == 0 else f"redirect {self.depth}"
+        return {
+            "url": self.url,
+            "hop": hop,
+            "failure": self.failure,
+            "control_failure": self.control_failure or "no page",
+        }
+
+
+@dataclass(frozen=True)
+class PageEvidence:
+    """The final response of a successful attempt against the control's fetch."""
+
+    url: str = ""
+    status: int = 0
+    is_https: bool = False
+    strong_matches: tuple[str, ...] = ()
+    weak_matches: tuple[str, ...] = ()
+    server_side_matches: tuple[str, ...] = ()
+    benign_matches: tuple[str, ...] = ()
+    chain_unfinished: bool = False
+    control_answered: bool = False
+    has_control: bool = False
+    control_status: int = -1
+    control_failure: str = ""
+    status_match: bool | None = None
+    differs: bool = False
+    differences: tuple[str, ...] = ()
+
+    @property
+    def is_success_status(self) -> bool:
+        """Return whether the probe's final status is 2xx (a chain ending on 3xx got no page)."""
+        return 200 <= self.status < 300
+
+    def facts(self) -> dict[str, str]:
+        """Return the strings the page reason templates cite."""
+        return {
+            "url": self.url,
+            "status": str(self.status),
+            "control_status": str(self.control_status),
+            "control_failure": self.control_failure or "no page",
+            "strong_matches": cite(self.strong_matches),
+            "weak_matches": cite(self.weak_matches),
+            "server_side_matches": cite(self.server_side_matches),
+            "benign_matches": cite(self.benign_matches),
+            "differences": "; ".join(self.differences) or "none",
+        }
+
+
+@dataclass(frozen=True)
+class NetworkEvidence:
+    """The probe's own network: attempts, and the control sites before and after (sandwich)."""
+
+    has_observations: bool = False
+    succeeded: bool = False
+    attempts: int = 0
+    complete: int = 0
+    failed_layers: tuple[str, ...] = ()
+    sites: int = 0
+    sites_failed: int = 0
+    all_sites_failed: bool = False
+    all_failed_at_dns: bool = False
+    all_failed_on_certificates: bool = False
+    sandwich: str = ""
+
+    def facts(self) -> dict[str, str]:
+        """Return the strings the network reason templates cite."""
+        return {
+            "attempts": str(self.attempts),
+            "complete": str(self.complete),
+            "failed_layers": cite(self.failed_layers),
+            "sites": str(self.sites),
+            "sites_failed": str(self.sites_failed),
+            "sandwich": self.sandwich or "unchanged",
+        }
+
+
+@dataclass(frozen=True)
+class TargetEvidence:
+    """A target's endpoint verdicts, counted."""
+
+    total: int = 0
+    blocked: tuple[str, ...] = ()
+    blocked_methods: tuple[str, ...] = ()
+    throttled: tuple[str, ...] = ()
+    accessible: int = 0
+    outage: int = 0
+    down: int = 0
+    inconclusive: tuple[str, ...] = ()
+
+    def facts(self) -> dict[str, str]:
+        """Return the strings the target reason templates cite."""
+        return {
+            "total": str(self.total),
+            "blocked_count": str(len(self.blocked)),
+            "blocked": cite(self.blocked),
+            "methods": cite(self.blocked_methods),
+            "throttled": cite(self.throttled),
+            "accessible": str(self.accessible),
+            "outage": str(self.outage),
+            "down": str(self.down),
+            "inconclusive": cite(self.inconclusive),
+            "inconclusive_count": str(len(self.inconclusive)),
+        }

@@ -1,0 +1,433 @@
+"""Ordered rule tables with stable ids: the first rule that matches a layer's evidence wins.
+
+An id (`layer.what_was_seen`) never changes meaning; new semantics get a new id. Every id is
+documented in docs/methodology.md (a test checks it). `self_evident` marks the signs that stand
+without a control and survive a changing network: a bogon or block-page answer, DNS injection,
+a block-page fingerprint, a known interception issuer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from probe.decide.evidence import (
+    DnsEvidence,
+    HopEvidence,
+    NetworkEvidence,
+    PageEvidence,
+    TargetEvidence,
+    TcpEvidence,
+    TlsEvidence,
+)
+from probe.models.results import Blocking, Finding, Layer, Verdict
+
+E = TypeVar("E")
+
+OK = Verdict.ACCESSIBLE
+BLOCKED = Verdict.BLOCKED
+DOWN = Verdict.SERVICE_DOWN
+UNSURE = Verdict.INCONCLUSIVE
+OUTAGE = Verdict.NETWORK_OUTAGE
+THROTTLED = Verdict.THROTTLED
+
+
+class _Facts(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+@dataclass(frozen=True)
+class Rule(Generic[E]):
+    """One row of a rule table."""
+
+    id: str
+    layer: Layer
+    verdict: Verdict
+    blocking: Blocking | None
+    reason: str
+    matches: Callable[[E], bool]
+    self_evident: bool = False
+
+    def render(self, facts: Mapping[str, str]) -> str:
+        """Return the reason sentence with the evidence's facts filled in."""
+        return self.reason.format_map(_Facts(facts))
+
+
+_LAYERS = {layer.value: layer for layer in Layer}
+
+
+def _rule(
+    id: str,
+    verdict: Verdict,
+    blocking: Blocking | None,
+    reason: str,
+    matches: Callable[[E], bool],
+    self_evident: bool = False,
+) -> Rule[E]:
+    """Return a rule whose layer is its id's prefix (`target.*` rules belong to the network)."""
+    layer = _LAYERS.get(id.partition(".")[0], Layer.NETWORK)
+    return Rule(id, layer, verdict, blocking, reason, matches, self_evident)
+
+
+def first_match(table: tuple[Rule[E], ...], evidence: E) -> Rule[E]:
+    """Return the first rule of `table` matching `evidence` (tables end with a catch-all)."""
+    for rule in table:
+        if rule.matches(evidence):
+            return rule
+    return table[-1]
+
+
+def finding(rule: Rule[E], facts: Mapping[str, str], notes: tuple[str, ...] = ()) -> Finding:
+    """Return the Finding recording that `rule` fired, with its reason and any notes."""
+    return Finding(
+        layer=rule.layer,
+        rule_id=rule.id,
+        verdict=rule.verdict,
+        blocking=rule.blocking,
+        reasons=[rule.render(facts), *notes],
+    )
+
+
+def _failed_lookups(e: DnsEvidence) -> bool:
+    return e.has_lookups and not e.resolved
+
+
+def _tcp_kind(kind: str) -> Callable[[TcpEvidence], bool]:
+    return lambda e: e.failed and e.kind == kind
+
+
+def _tls_kind(*kinds: str) -> Callable[[TlsEvidence], bool]:
+    return lambda e: e.failed and e.kind in kinds
+
+
+def _hop_kind(*kinds: str, https_redirect: bool | None = None) -> Callable[[HopEvidence], bool]:
+    """Match a failed request of these kinds; `https_redirect`: only (or never) an https hop
+    after a redirect, where the request's own connect and handshake failed."""
+
+    def matches(e: HopEvidence) -> bool:
+        on_redirect = e.is_https and e.depth > 0
+        wanted = https_redirect is None or on_redirect == https_redirect
+        return not e.is_dns and e.kind in kinds and wanted
+
+    return matches
+
+
+def _net_failed(e: NetworkEvidence) -> bool:
+    return e.has_observations and not e.succeeded
+
+
+# fmt: off
+DNS_RULES: tuple[Rule[DnsEvidence], ...] = (
+    _rule("dns.no_lookups", UNSURE, None,
+          "no DNS lookup of {host} was recorded",
+          lambda e: not e.has_lookups),
+    _rule("dns.late_reply_inconsistent", BLOCKED, Blocking.DNS_INJECTION,
+          "{late_replies}: one reply agrees with the control and the other does not"
+          " (on-path injection)",
+          lambda e: e.late_reply_inconsistent, self_evident=True),
+    _rule("dns.late_reply_differs", BLOCKED, Blocking.DNS_INJECTION,
+          "{late_replies}: two different replies to one query (on-path injection)",
+          lambda e: bool(e.late_replies), self_evident=True),
+    _rule("dns.blockpage_ip", BLOCKED, Blocking.DNS_HIJACK,
+          "{resolver} answered {blockpage_answers}, a known block-page address; {control_view}",
+          lambda e: bool(e.blockpage_answers), self_evident=True),
+    _rule("dns.bogon_in_control_too", DOWN, None,
+          "{resolver} answered {bogons}, a bogon, and so did the control: the site's own DNS"
+          " points to a private or local address",
+          lambda e: bool(e.bogons_in_control) and not e.bogons),
+    _rule("dns.bogon_not_in_control", BLOCKED, Blocking.DNS_HIJACK,
+          "{resolver} answered {bogons}, a bogon; {control_view}",
+          lambda e: bool(e.bogons), self_evident=True),
+    _rule("dns.nxdomain_everywhere", DOWN, None,
+          "{host} does not exist: NXDOMAIN from {nxdomain_resolvers} and from the control",
+          lambda e: _failed_lookups(e) and e.control_nxdomain and bool(e.nxdomain_resolvers)),
+    _rule("dns.no_answer_everywhere", DOWN, None,
+          "{host} has no address for anyone: {failures} here, and {control_view}",
+          lambda e: _failed_lookups(e) and e.has_control and not e.control_addresses
+          and bool(e.nxdomain_resolvers or e.empty_resolvers)),
+    _rule("dns.ghost_answer", BLOCKED, Blocking.DNS_HIJACK,
+          "the control says {host} does not exist (NXDOMAIN) but {resolver} answered"
+          " {invalid_answers} (ghost DNS)",
+          lambda e: e.resolved and e.control_nxdomain and bool(e.invalid_answers)),
+    _rule("dns.nxdomain_control_resolved", BLOCKED, Blocking.DNS_NXDOMAIN,
+          "{resolver} answered NXDOMAIN for {host} in every attempt; {control_view}",
+          lambda e: bool(e.nxdomain_resolvers and e.control_addresses)),
+    _rule("dns.empty_answer_control_resolved", BLOCKED, Blocking.DNS_NXDOMAIN,
+          "{resolver} returned no address for {host} in every attempt; {control_view}",
+          lambda e: bool(e.empty_resolvers and e.control_addresses)),
+    _rule("dns.nxdomain_no_control", UNSURE, None,
+          "{resolver} answered NXDOMAIN or no address for {host} ({failures}) and no control"
+          " resolver answered to compare",
+          lambda e: _failed_lookups(e) and bool(e.nxdomain_resolvers or e.empty_resolvers)),
+    _rule("dns.failure_everywhere", DOWN, None,
+          "no lookup of {host} succeeded ({failures}) and the control failed too"
+          " ({control_failure})",
+          lambda e: _failed_lookups(e) and e.has_control and not e.control_addresses),
+    _rule("dns.failure_other_names_resolve", BLOCKED, Blocking.DNS_FAILURE,
+          "every lookup of {host} failed ({failures}) while the control sites resolved;"
+          " {control_view}",
+          lambda e: _failed_lookups(e) and bool(e.control_addresses)
+          and e.sites_resolve is True),
+    _rule("dns.failure_unverified", UNSURE, None,
+          "every lookup of {host} failed ({failures}); {control_view}, but no control site"
+          " shows that the resolver answers other names",
+          _failed_lookups),
+    _rule("dns.mismatch_service_answered", OK, None,
+          "{resolver} answered {invalid_answers}, unlike the control ({control_addresses}),"
+          " but the service accepted the connection there",
+          lambda e: bool(e.invalid_answers) and e.is_tcp_service and e.invalid_connected),
+    _rule("dns.inconsistent_answer", BLOCKED, Blocking.DNS_HIJACK,
+          "{resolver} answered {invalid_answers}: not among the control's answers"
+          " ({control_addresses}), not in the same AS, and no valid certificate for {host}"
+          " was seen there",
+          lambda e: bool(e.invalid_answers and e.control_addresses)),
+    _rule("dns.validated_by_certificate", OK, None,
+          "{resolver} answered {validated_answers}, unlike the control ({control_addresses}),"
+          " but {validation}: a CDN, geo-DNS or transparent proxy, not tampering",
+          lambda e: bool(e.validated_answers)),
+    _rule("dns.consistent", OK, None,
+          "the answers for {host} agree with the control ({control_addresses})",
+          lambda e: bool(e.control_addresses)),
+    _rule("dns.no_control", OK, None,
+          "{host} resolved to {answers}; no control resolver answered to compare",
+          lambda e: True),
+)
+
+TCP_RULES: tuple[Rule[TcpEvidence], ...] = (
+    _rule("tcp.connected", OK, None,
+          "connected to {connected}",
+          lambda e: not e.failed),
+    _rule("tcp.only_ipv6_unreachable", UNSURE, None,
+          "every address that failed is IPv6 without a route from this host ({ignored}): the"
+          " probe has no IPv6, which says nothing about the target",
+          lambda e: e.only_ignored),
+    _rule("tcp.control_failed_too", DOWN, None,
+          "connects failed ({failures}) and the control could not connect either"
+          " ({control_failed})",
+          lambda e: bool(e.control_failed) and not e.control_reached),
+    _rule("tcp.no_control", UNSURE, None,
+          "connects failed ({failures}); no control shows whether {endpoint} is up",
+          lambda e: not e.control_reached),
+    _rule("tcp.connect_timeout", BLOCKED, Blocking.TCP_TIMEOUT,
+          "connects timed out ({failures}) while the control reached {control_reached}",
+          _tcp_kind("timeout")),
+    _rule("tcp.connect_refused", BLOCKED, Blocking.TCP_REFUSED,
+          "connects were refused ({failures}) while the control reached {control_reached}",
+          _tcp_kind("refused")),
+    _rule("tcp.connect_reset", BLOCKED, Blocking.TCP_RESET,
+          "connects were reset ({failures}) while the control reached {control_reached}",
+          _tcp_kind("reset")),
+    _rule("tcp.host_unreachable", BLOCKED, Blocking.TCP_REFUSED,
+          "an ICMP unreachable answered the connects ({failures}), an active refusal on the"
+          " path, while the control reached {control_reached}",
+          _tcp_kind("unreachable")),
+    _rule("tcp.other_failure", UNSURE, None,
+          "connects failed ({failures}) in a way that names no blocking method; the control"
+          " reached {control_reached}",
+          lambda e: True),
+)
+
+TLS_RULES: tuple[Rule[TlsEvidence], ...] = (
+    _rule("tls.not_reached", UNSURE, None,
+          "no TLS handshake with {host} was recorded",
+          lambda e: not e.reached),
+    _rule("tls.known_interception_issuer", BLOCKED, Blocking.TLS_MITM,
+          "the certificate chain for {host} comes from a known interception authority:"
+          " {interception}",
+          lambda e: bool(e.interception), self_evident=True),
+    _rule("tls.control_failed_too", DOWN, None,
+          "handshakes failed ({failures}) and the control's failed too ({control_failed}):"
+          " the site's own TLS is broken",
+          lambda e: e.failed and bool(e.control_failed) and not e.control_ok),
+    _rule("tls.no_control", UNSURE, None,
+          "handshakes failed ({failures}); no control shows whether {host} serves TLS",
+          lambda e: e.failed and not e.control_ok),
+    _rule("tls.untrusted_chain_control_ok", BLOCKED, Blocking.TLS_MITM,
+          "the chain for {host} did not verify ({failures}) while the control's handshake"
+          " succeeded ({control_ok})",
+          _tls_kind("untrusted")),
+    _rule("tls.handshake_reset", BLOCKED, Blocking.TLS_RESET,
+          "handshakes with SNI {host} were cut ({failures}) while the control's succeeded"
+          " ({control_ok})",
+          _tls_kind("reset", "eof")),
+    _rule("tls.handshake_timeout", BLOCKED, Blocking.TLS_TIMEOUT,
+          "handshakes with SNI {host} timed out after connecting ({failures}) while the"
+          " control's succeeded ({control_ok})",
+          _tls_kind("timeout")),
+    _rule("tls.other_failure", UNSURE, None,
+          "handshakes failed ({failures}) in a way that names no blocking method; the"
+          " control's succeeded ({control_ok})",
+          lambda e: e.failed),
+    _rule("tls.certificate_differs_from_control", BLOCKED, Blocking.TLS_MITM,
+          "the chain verified locally but is not the one the control saw:"
+          " {certificate_mismatch} (a locally trusted interception root)",
+          lambda e: bool(e.certificate_mismatch)),
+    _rule("tls.verified", OK, None,
+          "the chain for {host} verified ({verified})",
+          lambda e: True),
+)
+
+HOP_RULES: tuple[Rule[HopEvidence], ...] = (
+    _rule("http.control_failed_too", DOWN, None,
+          "fetching {url} ({hop}) failed ({failure}) and the control could not fetch the page"
+          " either ({control_failure})",
+          lambda e: e.has_control and not e.control_ok),
+    _rule("http.no_control", UNSURE, None,
+          "fetching {url} ({hop}) failed ({failure}); no control fetched the page to compare"
+          " ({control_failure})",
+          lambda e: not e.control_ok),
+    _rule("dns.redirect_nxdomain", BLOCKED, Blocking.DNS_NXDOMAIN,
+          "the redirect target of {url} got NXDOMAIN or no address ({failure}) while the"
+          " control followed the redirect to the page",
+          lambda e: e.is_dns and e.kind == "nxdomain"),
+    _rule("dns.redirect_failure", BLOCKED, Blocking.DNS_FAILURE,
+          "the lookup of the redirect target of {url} failed ({failure}) while the same"
+          " resolver answered for the URL and the control reached the page",
+          lambda e: e.is_dns),
+    _rule("http.connect_refused", BLOCKED, Blocking.TCP_REFUSED,
+          "the connection for {url} ({hop}) was refused ({failure}) while the control fetched"
+          " the page",
+          _hop_kind("refused", "unreachable")),
+    _rule("http.hop_certificate_untrusted", BLOCKED, Blocking.TLS_MITM,
+          "the certificate for {url} ({hop}) did not verify ({failure}) while the control"
+          " fetched the page over TLS",
+          _hop_kind("untrusted")),
+    _rule("http.hop_tls_reset", BLOCKED, Blocking.TLS_RESET,
+          "the TLS connection for {url} ({hop}) was cut ({failure}) while the control fetched"
+          " the page",
+          _hop_kind("reset", "eof", https_redirect=True)),
+    _rule("http.hop_tls_timeout", BLOCKED, Blocking.TLS_TIMEOUT,
+          "the TLS connection for {url} ({hop}) timed out while the control fetched the page",
+          _hop_kind("timeout", https_redirect=True)),
+    _rule("http.connection_reset", BLOCKED, Blocking.HTTP_RESET,
+          "the request for {url} ({hop}) was cut after it was sent ({failure}) while the"
+          " control fetched the page",
+          _hop_kind("reset", "eof", https_redirect=False)),
+    _rule("http.response_timeout", BLOCKED, Blocking.HTTP_TIMEOUT,
+          "no response for {url} ({hop}) before the timeout while the control fetched the"
+          " page",
+          _hop_kind("timeout", https_redirect=False)),
+    _rule("http.other_failure", UNSURE, None,
+          "fetching {url} ({hop}) failed ({failure}) in a way that names no blocking method",
+          lambda e: True),
+)
+
+PAGE_RULES: tuple[Rule[PageEvidence], ...] = (
+    _rule("http.blockpage_fingerprint", BLOCKED, Blocking.HTTP_BLOCKPAGE,
+          "the response matches block-page fingerprint {strong_matches}",
+          lambda e: bool(e.strong_matches), self_evident=True),
+    _rule("http.https_blockpage_server_side", UNSURE, None,
+          "over verified TLS the page matches block-page fingerprint {server_side_matches}: only"
+          " the server or its CDN can have sent it (a geo-block), not the network",
+          lambda e: bool(e.server_side_matches)),
+    _rule("http.both_server_error", DOWN, None,
+          "the server answered {status} here and {control_status} to the control",
+          lambda e: e.status >= 500 and e.control_status >= 500),
+    _rule("http.redirects_everywhere", DOWN, None,
+          "the redirect chain from {url} never reached a page, and the control's failed too"
+          " ({control_failure})",
+          lambda e: e.chain_unfinished and e.control_answered and not e.has_control),
+    _rule("http.weak_blockpage_and_diff", BLOCKED, Blocking.HTTP_BLOCKPAGE,
+          "the page differs from the control's ({differences}) and matches the vague"
+          " block-page fingerprint {weak_matches}",
+          lambda e: not e.is_https and bool(e.weak_matches) and e.has_control and e.differs),
+    _rule("http.https_server_refusal", UNSURE, None,
+          "the server itself answered {status} over verified TLS ({benign_matches}) while the"
+          " control got {control_status}: a server-side refusal (CAPTCHA, rate limit,"
+          " geo-block), not network interference",
+          lambda e: e.is_https and not e.is_success_status
+          and (bool(e.benign_matches) or (e.has_control and e.status != e.control_status))),
+    _rule("http.https_accepted", OK, None,
+          "{url} answered {status} over a verified TLS connection",
+          lambda e: e.is_https),
+    _rule("http.no_control_cleartext", UNSURE, None,
+          "{url} answered {status} over cleartext HTTP, which anyone on the path can forge,"
+          " and no control fetched the page to compare ({control_failure})",
+          lambda e: not e.has_control),
+    _rule("http.server_refusal", UNSURE, None,
+          "the page differs from the control's ({differences}) but looks like the server's"
+          " own refusal ({benign_matches})",
+          lambda e: e.differs and (bool(e.benign_matches) or e.status == 429)),
+    _rule("http.control_status_not_comparable", UNSURE, None,
+          "the control got status {control_status} and the probe {status}: the pages cannot"
+          " be compared",
+          lambda e: e.differs and e.status_match is None),
+    _rule("http.page_differs", BLOCKED, Blocking.HTTP_DIFF,
+          "the page differs from the control's: {differences}",
+          lambda e: e.differs),
+    _rule("http.page_matches_control", OK, None,
+          "{url} answered {status}, like the control",
+          lambda e: True),
+)
+
+NETWORK_RULES: tuple[Rule[NetworkEvidence], ...] = (
+    _rule("network.no_observations", UNSURE, None,
+          "nothing was measured for this endpoint",
+          lambda e: not e.has_observations),
+    _rule("network.captive_portal_suspected", UNSURE, None,
+          "every control site failed on its certificate: a captive portal or a network that"
+          " is not ready (pause and re-run)",
+          lambda e: _net_failed(e) and e.all_sites_failed and e.all_failed_on_certificates),
+    _rule("network.resolver_down", OUTAGE, None,
+          "the probe's resolver failed for the {sites} control sites too: the local DNS is"
+          " down",
+          lambda e: _net_failed(e) and e.all_sites_failed and e.all_failed_at_dns),
+    _rule("network.control_sites_failed", OUTAGE, None,
+          "the {sites} control sites failed too: the failure is not selective",
+          lambda e: _net_failed(e) and e.all_sites_failed),
+    _rule("network.sandwich_changed", UNSURE, None,
+          "the control sites {sandwich}: the network changed during the measurement",
+          lambda e: _net_failed(e) and bool(e.sandwich)),
+    _rule("network.no_complete_attempt", UNSURE, None,
+          "none of the {attempts} attempts ran to a result",
+          lambda e: _net_failed(e) and e.complete == 0),
+    _rule("network.mixed_failures", UNSURE, None,
+          "the attempts failed at different steps ({failed_layers}): an unstable path, not a"
+          " consistent block",
+          lambda e: _net_failed(e) and len(set(e.failed_layers)) > 1),
+    _rule("network.healthy", OK, None,
+          "nothing on the probe's own network explains a failure",
+          lambda e: True),
+)
+
+TARGET_RULES: tuple[Rule[TargetEvidence], ...] = (
+    _rule("target.no_endpoints", UNSURE, None,
+          "no endpoint was measured",
+          lambda e: e.total == 0),
+    _rule("target.endpoint_blocked", BLOCKED, None,
+          "{blocked_count} of {total} endpoints blocked ({methods}): {blocked}",
+          lambda e: bool(e.blocked)),
+    _rule("target.endpoint_throttled", THROTTLED, None,
+          "{throttled} throttled",
+          lambda e: bool(e.throttled)),
+    _rule("target.all_network_outage", OUTAGE, None,
+          "all {total} endpoints failed with the network",
+          lambda e: e.outage == e.total),
+    _rule("target.all_service_down", DOWN, None,
+          "all {total} endpoints are down from the control vantage point too",
+          lambda e: e.down == e.total),
+    _rule("target.all_accessible", OK, None,
+          "all {total} endpoints accessible",
+          lambda e: e.accessible == e.total),
+    _rule("target.accessible_rest_down", OK, None,
+          "{accessible} of {total} endpoints accessible; {down} down for everyone",
+          lambda e: e.accessible > 0 and e.accessible + e.down == e.total),
+    _rule("target.mixed", UNSURE, None,
+          "{accessible} of {total} accessible, {inconclusive_count} inconclusive"
+          " ({inconclusive}), {down} down, {outage} with network failures",
+          lambda e: True),
+)
+# fmt: on
+
+ALL_RULES: tuple[Rule[Any], ...] = (
+    *DNS_RULES,
+    *TCP_RULES,
+    *TLS_RULES,
+    *HOP_RULES,
+    *PAGE_RULES,
+    *NETWORK_RULES,
+    *TARGET_RULES,
+)
+RULES_BY_ID: dict[str, Rule[Any]] = {rule.id: rule for rule in ALL_RULES}

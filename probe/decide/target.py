@@ -1,0 +1,79 @@
+"""Combine a target's endpoint verdicts (a platform has many: URLs, and TCP services such as
+WhatsApp's e1–e16.whatsapp.net on 443 and 5222) into the target's verdict."""
+
+from __future__ import annotations
+
+from probe.decide.evidence import TargetEvidence
+from probe.decide.rules import TARGET_RULES, first_match
+from probe.decide.verdict import DecisionContext
+from probe.models.results import Blocking, EndpointResult, Verdict
+from probe.models.targets import EndpointKind, Target
+
+
+def _effective(endpoints: list[EndpointResult]) -> tuple[list[Verdict], list[str]]:
+    """Return each endpoint's verdict as the target counts it, and notes.
+
+    A TCP service host counts as blocked only if none of its ports is accessible (OONI's
+    WhatsApp rule, probe#2383): an app falls back from 5222 to 443, so one open port serves it.
+    """
+    open_hosts = {
+        e.endpoint.host
+        for e in endpoints
+        if e.endpoint.kind is EndpointKind.TCP and e.verdict is Verdict.ACCESSIBLE
+    }
+    verdicts: list[Verdict] = []
+    notes: list[str] = []
+    for result in endpoints:
+        endpoint = result.endpoint
+        if (
+            result.verdict is Verdict.BLOCKED
+            and endpoint.kind is EndpointKind.TCP
+            and endpoint.host in open_hosts
+        ):
+            method = result.blocking.value if result.blocking else "blocked"
+            notes.append(
+                f"{endpoint.label} is blocked ({method}) but another port of the host works"
+            )
+            verdicts.append(Verdict.ACCESSIBLE)
+        else:
+            verdicts.append(result.verdict)
+    return verdicts, notes
+
+
+def target_verdict(
+    target: Target, endpoints: list[EndpointResult], context: DecisionContext
+) -> tuple[Verdict, Blocking | None, list[str]]:
+    """Return the target's verdict, blocking method and reasons from its endpoints' results.
+
+    Any blocked endpoint makes the target blocked, with the method of the first blocked endpoint
+    in order; all network_outage → network_outage; all service_down → service_down; accessible
+    endpoints with the rest down for everyone → accessible; anything else → inconclusive.
+    """
+    verdicts, notes = _effective(endpoints)
+    pairs = list(zip(endpoints, verdicts, strict=True))
+    blocked = [e for e, v in pairs if v is Verdict.BLOCKED]
+    throttled = [e for e, v in pairs if v is Verdict.THROTTLED]
+    evidence = TargetEvidence(
+        total=len(endpoints),
+        blocked=tuple(e.endpoint.label for e in blocked),
+        blocked_methods=tuple(e.blocking.value for e in blocked if e.blocking),
+        throttled=tuple(e.endpoint.label for e in throttled),
+        accessible=sum(v is Verdict.ACCESSIBLE for v in verdicts),
+        outage=sum(v is Verdict.NETWORK_OUTAGE for v in verdicts),
+        down=sum(v is Verdict.SERVICE_DOWN for v in verdicts),
+        inconclusive=tuple(e.endpoint.label for e, v in pairs if v is Verdict.INCONCLUSIVE),
+    )
+    rule = first_match(TARGET_RULES, evidence)
+    reasons = [rule.render(evidence.facts())]
+    if rule.verdict is Verdict.BLOCKED:
+        decisive = next((e for e in blocked if e.blocking is not None), None)
+        if decisive is None:  # hand-made results: blocked without a method is not evidence
+            return Verdict.INCONCLUSIVE, None, [*reasons, "no blocked endpoint names a method"]
+        reasons += [f"{decisive.endpoint.label}: {r}" for r in decisive.reasons[:2]]
+        return Verdict.BLOCKED, decisive.blocking, [*reasons, *notes]
+    if rule.verdict is Verdict.THROTTLED:
+        reasons += [f"{throttled[0].endpoint.label}: {r}" for r in throttled[0].reasons[:2]]
+        return Verdict.THROTTLED, throttled[0].blocking or Blocking.THROTTLING, [*reasons, *notes]
+    if len(endpoints) == 1:
+        reasons += endpoints[0].reasons
+    return rule.verdict, None, [*reasons, *notes]

@@ -1,0 +1,106 @@
+"""Running the helper: uvicorn on `[helper] listen`, HTTPS when a certificate is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from typing import Any
+
+import uvicorn
+
+from probe.config import Settings
+from probe.errors import HelperError
+from probe.helper.app import create_app
+from probe.helper.context import check_settings, request_budget_s
+
+logger = logging.getLogger("probe.helper")
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """Return (host, port) of "HOST:PORT" ("[::]:8780" for IPv6); raise HelperError if invalid."""
+    host, sep, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise HelperError(f"helper.listen: {listen!r} is not HOST:PORT (e.g. 0.0.0.0:8780)")
+    return host, int(port)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, reuse_port=False)
+    except OSError as exc:
+        raise HelperError(f"helper.listen: cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    cert, key = settings.helper.tls_cert, settings.helper.tls_key
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise HelperError("helper: set both tls_cert and tls_key to serve HTTPS, or neither")
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
+def _config(settings: Settings, app: Any) -> uvicorn.Config:
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_config=None,  # the application decides how logs look; uvicorn adds no handlers
+        access_log=False,  # client addresses are the probes': we do not log them
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=int(request_budget_s(settings)) + 1,
+        **_tls_options(settings),
+    )
+    try:
+        config.load()
+    except (OSError, ssl.SSLError) as exc:
+        raise HelperError(f"helper: cannot load tls_cert/tls_key: {exc}") from exc
+    return config
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that sets `ready` once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, ready: asyncio.Event | None) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self._ready is not None:
+            self._ready.set()
+
+
+async def serve(
+    settings: Settings, listen: str | None = None, ready: asyncio.Event | None = None
+) -> None:
+    """Return when the helper stops: serve the test-helper protocol on `listen` until cancelled.
+
+    `listen` ("HOST:PORT") overrides `[helper] listen`; `ready` is set once connections are
+    accepted. Cancelling the task shuts the server down gracefully, as SIGINT/SIGTERM do. Raises
+    HelperError when the address cannot be bound or the certificate not loaded, and ConfigError
+    when the ASN database cannot be opened.
+    """
+    check_settings(settings)
+    app = create_app(settings)
+    config = _config(settings, app)
+    host, port = parse_listen(listen or settings.helper.listen)
+    sock = _bind(host, port)
+    bound = sock.getsockname()
+    scheme = "https" if config.is_ssl else "http"
+    logger.info("helper listening on %s://%s:%d", scheme, host, bound[1])
+    server = _Server(config, ready)
+    try:
+        await server.serve(sockets=[sock])
+    except asyncio.CancelledError:
+        if server.started:  # cancelled like a SIGTERM: finish what is in flight, then stop
+            await server.shutdown(sockets=[sock])
+        raise
+    except SystemExit as exc:  # uvicorn exits when the application fails to start
+        raise HelperError("helper: the application failed to start (see the log)") from exc
+    finally:
+        sock.close()

@@ -1,0 +1,220 @@
+"""DNS over UDP with our own socket: the first matching reply, then every late one.
+
+`dns.asyncquery.udp` returns the first answer only, but an on-path injector answers first and
+the genuine resolver answers later, so we keep listening for a while and record what follows.
+Replies whose id or question do not match ours are ignored and counted: if only such replies
+arrive, the failure is `dns_reply_with_wrong_query_id` instead of a timeout. A reply that cannot
+be parsed but carries our id counts as the (malformed) answer: `dns_server_misbehaving`.
+Malformed late replies are skipped (there is nothing to record but their existence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dns.message
+
+from probe.measure._clock import Clock
+from probe.measure.failures import (
+    DNS_REPLY_WITH_WRONG_QUERY_ID,
+    DNS_SERVER_MISBEHAVING,
+    GENERIC_TIMEOUT_ERROR,
+    NETWORK_ERRORS,
+    failure_string,
+)
+from probe.models.addresses import is_ipv6
+
+_MAX_DATAGRAM = 65535
+_MAX_QUEUED = 256  # datagrams waiting to be parsed; a flood past this is dropped
+_MAX_LATE = 16  # late replies recorded per query
+# Python 3.11 lacks socket.IP_RECVTTL; 12 is Linux's value.
+_IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12 if sys.platform == "linux" else None)
+_IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", None)
+_CMSG_SPACE = socket.CMSG_SPACE(4)
+
+
+@dataclass(frozen=True)
+class _Datagram:
+    data: bytes
+    ip_ttl: int | None
+    t: float
+
+
+@dataclass(frozen=True)
+class LateReply:
+    """A further reply to the same query, with its arrival time and IP TTL."""
+
+    message: dns.message.Message
+    t: float
+    ip_ttl: int | None
+
+
+@dataclass
+class UdpExchange:
+    """What came back: the first reply (or a failure), later replies and how many mismatched."""
+
+    reply: dns.message.Message | None = None
+    failure: str | None = None
+    late: list[LateReply] = field(default_factory=list)
+    mismatched: int = 0
+
+
+def parse_reply(data: bytes) -> dns.message.Message | None:
+    """Return the parsed message, or None when the bytes are not a DNS message."""
+    try:
+        return dns.message.from_wire(data, ignore_trailing=True)
+    except Exception:  # hostile bytes: dnspython may raise more than DNSException; never crash
+        return None
+
+
+class _Receiver:
+    """Reads every datagram as it arrives (with its IP TTL) into a bounded queue."""
+
+    def __init__(self, sock: socket.socket, clock: Clock) -> None:
+        self.sock = sock
+        self.clock = clock
+        self.queue: asyncio.Queue[_Datagram | OSError] = asyncio.Queue(maxsize=_MAX_QUEUED)
+
+    def _put(self, item: _Datagram | OSError) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(item)
+
+    def on_readable(self) -> None:
+        while True:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(_MAX_DATAGRAM, _CMSG_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ECONNREFUSED from an ICMP port unreachable
+                self._put(exc)
+                return
+            self._put(_Datagram(data, _ttl(ancillary), self.clock.now()))
+
+
+def _ttl(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    for level, kind, data in ancillary:
+        is_v4 = level == socket.IPPROTO_IP and kind == socket.IP_TTL
+        is_v6 = level == socket.IPPROTO_IPV6 and kind == getattr(socket, "IPV6_HOPLIMIT", -1)
+        if (is_v4 or is_v6) and len(data) >= 4:
+            return int(struct.unpack("i", data[:4])[0])
+    return None
+
+
+def _ask_for_ttl(sock: socket.socket, family: int) -> None:
+    """Ask the kernel for each datagram's IP TTL (best effort: evidence, not a requirement)."""
+    with contextlib.suppress(OSError):
+        if family == socket.AF_INET and _IP_RECVTTL is not None:
+            sock.setsockopt(socket.IPPROTO_IP, _IP_RECVTTL, 1)
+        elif family == socket.AF_INET6 and _IPV6_RECVHOPLIMIT is not None:
+            sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVHOPLIMIT, 1)
+
+
+_MALFORMED = object()
+
+
+def _match(query: dns.message.Message, data: bytes) -> dns.message.Message | object | None:
+    """Return the reply if it answers `query`, _MALFORMED if unparseable with our id, else None."""
+    message = parse_reply(data)
+    if message is None:
+        return _MALFORMED if data[:2] == query.id.to_bytes(2, "big") else None
+    return message if query.is_response(message) else None
+
+
+async def _first(receiver: _Receiver, query: dns.message.Message, result: UdpExchange) -> None:
+    while True:
+        item = await receiver.queue.get()
+        if isinstance(item, OSError):
+            result.failure = failure_string(item)
+            return
+        matched = _match(query, item.data)
+        if isinstance(matched, dns.message.Message):
+            result.reply = matched
+            return
+        if matched is _MALFORMED:
+            result.failure = DNS_SERVER_MISBEHAVING
+            return
+        result.mismatched += 1
+
+
+async def _late(receiver: _Receiver, query: dns.message.Message, result: UdpExchange) -> None:
+    while True:
+        item = await receiver.queue.get()
+        if isinstance(item, OSError):
+            continue
+        matched = _match(query, item.data)
+        if isinstance(matched, dns.message.Message):
+            if len(result.late) < _MAX_LATE:
+                result.late.append(LateReply(matched, item.t, item.ip_ttl))
+        elif matched is None:
+            result.mismatched += 1
+
+
+async def _converse(
+    sock: socket.socket,
+    query: dns.message.Message,
+    receiver: _Receiver,
+    result: UdpExchange,
+    timeout_s: float,
+    late_reply_window_s: float,
+    on_first: Callable[[UdpExchange], None] | None,
+) -> None:
+    await asyncio.get_running_loop().sock_sendall(sock, query.to_wire())
+    try:
+        async with asyncio.timeout(timeout_s):
+            await _first(receiver, query, result)
+    except TimeoutError:
+        result.failure = (
+            DNS_REPLY_WITH_WRONG_QUERY_ID if result.mismatched else GENERIC_TIMEOUT_ERROR
+        )
+        return
+    if result.reply is None and result.failure != DNS_SERVER_MISBEHAVING:
+        return  # a socket error: nothing more will come
+    if on_first is not None:
+        on_first(result)  # the caller may go on while we listen for late replies
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(late_reply_window_s):
+            await _late(receiver, query, result)
+
+
+async def exchange(
+    query: dns.message.Message,
+    host: str,
+    port: int,
+    *,
+    timeout_s: float,
+    late_reply_window_s: float,
+    clock: Clock,
+    on_first: Callable[[UdpExchange], None] | None = None,
+) -> UdpExchange:
+    """Return what came back for `query` sent to host:port over UDP (never raises OSError).
+
+    `on_first` is called with the exchange as soon as the first reply is in, before the
+    late-reply window, so a caller can use the answer without waiting for the window.
+    """
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if is_ipv6(host) else socket.AF_INET
+    result = UdpExchange()
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        _ask_for_ttl(sock, family)
+        # A connected socket: the kernel drops datagrams from other sources (an injector
+        # spoofs the resolver's address, so its replies still arrive).
+        sock.connect((host, port))
+        receiver = _Receiver(sock, clock)
+        loop.add_reader(sock.fileno(), receiver.on_readable)
+        try:
+            await _converse(sock, query, receiver, result, timeout_s, late_reply_window_s, on_first)
+        finally:
+            loop.remove_reader(sock.fileno())
+    except NETWORK_ERRORS as exc:
+        result.failure = failure_string(exc)
+    finally:
+        sock.close()
+    return result

@@ -1,0 +1,286 @@
+"""The steps one attempt strings together, each recording into an `AttemptLog`.
+
+Lookups hand their first reply over at once and keep listening for late replies in the
+background (`AttemptLog.lookups`), so the late-reply window overlaps the connects instead of
+delaying them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from probe.config import Settings
+from probe.measure import dns, http, tcp, tls
+from probe.measure._clock import Clock
+from probe.measure._local import LocalAddresses
+from probe.models.addresses import is_ip_address, is_ipv6
+from probe.models.observations import (
+    DnsObservation,
+    HttpTransaction,
+    TcpObservation,
+    TlsObservation,
+)
+
+T = TypeVar("T")
+
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+
+
+@dataclass
+class MeasureContext:
+    """What every step of one invocation shares: settings, trust store, clients, limits."""
+
+    settings: Settings
+    trust: tls.TrustStore
+    resolvers: tuple[dns.ResolverSpec, ...]
+    client: httpx.AsyncClient
+    limiter: asyncio.Semaphore
+    local_addresses: LocalAddresses = field(default_factory=LocalAddresses)
+
+    async def limited(self, operation: Awaitable[T]) -> T:
+        """Return the result of `operation`, run under the connection-concurrency limit."""
+        async with self.limiter:
+            return await operation
+
+
+@contextlib.asynccontextmanager
+async def open_context(settings: Settings) -> AsyncIterator[MeasureContext]:
+    """Yield a MeasureContext whose HTTP client is closed on exit."""
+    trust = tls.TrustStore(settings.tls.ca_bundle)
+    resolvers = tuple(dns.parse_resolver(spec) for spec in settings.resolver.servers)
+    client = http.make_client(trust)
+    try:
+        yield MeasureContext(
+            settings=settings,
+            trust=trust,
+            resolvers=resolvers,
+            client=client,
+            limiter=asyncio.Semaphore(settings.measure.connection_concurrency),
+        )
+    finally:
+        await client.aclose()
+
+
+@dataclass
+class Sink:
+    """Observations of every attempt, merged; requests kept newest first as OONI's."""
+
+    queries: list[DnsObservation] = field(default_factory=list)
+    tcp_connect: list[TcpObservation] = field(default_factory=list)
+    tls_handshakes: list[TlsObservation] = field(default_factory=list)
+    requests: list[HttpTransaction] = field(default_factory=list)
+
+
+@dataclass
+class AttemptLog:
+    """One attempt's number, where it records, and its lookups still listening for late replies."""
+
+    number: int
+    sink: Sink
+    lookups: list[asyncio.Task[DnsObservation]] = field(default_factory=list)
+
+    def tags(self, depth: int, *extra: str) -> list[str]:
+        """Return the tags of an observation made at redirect `depth`."""
+        return [f"attempt={self.number}", f"depth={depth}", *extra]
+
+    async def settle(self) -> None:
+        """Wait for the lookups' late-reply windows and record their final observations."""
+        results = await asyncio.gather(*self.lookups)
+        self.sink.queries.extend(results)
+        self.lookups.clear()
+
+    async def abandon(self) -> None:
+        """Cancel the lookups still listening (the attempt was cancelled)."""
+        for task in self.lookups:
+            task.cancel()
+        await asyncio.gather(*self.lookups, return_exceptions=True)
+        self.lookups.clear()
+
+
+def ordered_addresses(queries: list[DnsObservation]) -> list[str]:
+    """Return the unique addresses answered, IPv4 first (a VPS often lacks IPv6)."""
+    seen: dict[str, None] = {}
+    for query in queries:
+        for address in query.addresses():
+            if address:
+                seen.setdefault(address, None)
+    return sorted(seen, key=is_ipv6)
+
+
+def _lookup(
+    host: str,
+    qtype: str,
+    resolver: dns.ResolverSpec,
+    ctx: MeasureContext,
+    clock: Clock,
+    tags: list[str],
+) -> tuple[asyncio.Future[DnsObservation], asyncio.Task[DnsObservation]]:
+    early: asyncio.Future[DnsObservation] = asyncio.get_running_loop().create_future()
+
+    def first(observation: DnsObservation) -> None:
+        if not early.done():
+            early.set_result(observation)
+
+    task = asyncio.create_task(
+        ctx.limited(
+            dns.resolve(
+                host,
+                qtype,
+                resolver,
+                timeout_s=ctx.settings.timeouts.dns,
+                late_reply_window_s=ctx.settings.resolver.late_reply_window_s,
+                clock=clock,
+                tags=tags,
+                http_client=ctx.client,
+                trust=ctx.trust,
+                on_first=first,
+            )
+        )
+    )
+    return early, task
+
+
+async def _first_reply(
+    early: asyncio.Future[DnsObservation], task: asyncio.Task[DnsObservation]
+) -> DnsObservation:
+    await asyncio.wait([early, task], return_when=asyncio.FIRST_COMPLETED)
+    return early.result() if early.done() else task.result()
+
+
+async def resolve(
+    host: str,
+    ctx: MeasureContext,
+    clock: Clock,
+    log: AttemptLog,
+    depth: int,
+    *,
+    first_only: bool = False,
+) -> list[str]:
+    """Return the addresses the probe's resolvers give for `host` (first replies)."""
+    if is_ip_address(host):
+        return [host.strip("[]")]
+    resolvers = ctx.resolvers[:1] if first_only else ctx.resolvers
+    pairs = [
+        _lookup(host, qtype, resolver, ctx, clock, log.tags(depth))
+        for resolver in resolvers
+        for qtype in ("A", "AAAA")
+    ]
+    log.lookups.extend(task for _, task in pairs)
+    firsts = await asyncio.gather(*(_first_reply(early, task) for early, task in pairs))
+    return ordered_addresses(list(firsts))
+
+
+async def lookup_all(
+    host: str,
+    resolvers: tuple[dns.ResolverSpec, ...],
+    ctx: MeasureContext,
+    clock: Clock,
+    tags: list[str],
+) -> list[DnsObservation]:
+    """Return the complete observations of A and AAAA lookups through every resolver."""
+    pairs = [_lookup(host, q, r, ctx, clock, tags) for r in resolvers for q in ("A", "AAAA")]
+    return list(await asyncio.gather(*(task for _, task in pairs)))
+
+
+async def connect_all(
+    addresses: list[str], port: int, ctx: MeasureContext, clock: Clock, tags: list[str], sink: Sink
+) -> list[str]:
+    """Return the addresses a TCP connect succeeded to (every connect is recorded)."""
+    timeout_s = ctx.settings.timeouts.connect
+    results = await asyncio.gather(
+        *(ctx.limited(tcp.connect(ip, port, timeout_s=timeout_s, clock=clock, tags=tags))
+          for ip in addresses)
+    )  # fmt: skip
+    sink.tcp_connect.extend(results)
+    ctx.local_addresses.learn_towards(addresses)
+    return [obs.ip for obs in results if obs.status.success]
+
+
+async def handshake_all(
+    host: str,
+    port: int,
+    addresses: list[str],
+    ctx: MeasureContext,
+    clock: Clock,
+    tags: list[str],
+    sink: Sink,
+) -> list[str]:
+    """Return the addresses a verified TLS handshake succeeded with (all are recorded)."""
+    timeouts = ctx.settings.timeouts
+    results = await asyncio.gather(
+        *(
+            ctx.limited(
+                tls.handshake(
+                    ip,
+                    port,
+                    host,
+                    trust=ctx.trust,
+                    connect_timeout_s=timeouts.connect,
+                    tls_timeout_s=timeouts.tls,
+                    clock=clock,
+                    tags=tags,
+                )
+            )
+            for ip in addresses
+        )
+    )
+    usable = []
+    for (tcp_obs, tls_obs), ip in zip(results, addresses, strict=True):
+        sink.tcp_connect.append(tcp_obs)
+        sink.tls_handshakes.append(tls_obs)
+        if tls_obs.failure is None:
+            usable.append(ip)
+    ctx.local_addresses.learn_towards(addresses)
+    return usable
+
+
+def next_url(transaction: HttpTransaction) -> str | None:
+    """Return where a redirect response points, None if it is not a usable redirect."""
+    response = transaction.response
+    if transaction.failure is not None or response is None or response.code not in REDIRECT_CODES:
+        return None
+    location = next((v for k, v in response.headers_list if k.lower() == "location"), None)
+    if not location:
+        return None
+    target = urljoin(transaction.request.url, location)
+    return target if urlsplit(target).scheme in ("http", "https") else None
+
+
+async def fetch_chain(
+    url: str, address: str, ctx: MeasureContext, clock: Clock, log: AttemptLog
+) -> HttpTransaction | None:
+    """Return the last transaction of the redirect chain from `url`, first sent to `address`."""
+    measure = ctx.settings.measure
+    last: HttpTransaction | None = None
+    for depth in range(measure.max_redirects + 1):
+        if depth > 0:
+            host = urlsplit(url).hostname or ""
+            addresses = await resolve(host, ctx, clock, log, depth, first_only=True)
+            if not addresses:
+                return last
+            address = addresses[0]
+        last = await ctx.limited(
+            http.request(
+                ctx.client,
+                url,
+                address,
+                timeout_s=ctx.settings.timeouts.http,
+                body_cap_bytes=measure.body_cap_bytes,
+                body_read_limit_bytes=measure.body_read_limit_bytes,
+                clock=clock,
+                tags=log.tags(depth),
+            )
+        )
+        log.sink.requests.insert(0, last)
+        following = next_url(last)
+        if following is None:
+            return last
+        url = following
+    return last

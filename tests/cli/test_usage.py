@@ -1,0 +1,71 @@
+"""Usage and configuration errors: one clear line on stderr, exit 2, and nothing measured."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _probe(*argv: str, env_config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    if env_config is not None:
+        env["PROBE_CONFIG"] = str(env_config)
+    return subprocess.run(
+        [sys.executable, "-m", "probe", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_version() -> None:
+    proc = _probe("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("probe ")
+
+
+def test_unknown_config_key_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "probe.toml"
+    config.write_text("[timeouts]\nconect = 3\n", encoding="utf-8")
+    proc = _probe("check", "--config", str(config), "example.com")
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown key 'timeouts.conect'" in proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+
+
+def test_config_from_environment_is_validated_too(tmp_path: Path) -> None:
+    config = tmp_path / "probe.toml"
+    config.write_text("[network]\nroutable = ['not a network']\n", encoding="utf-8")
+    proc = _probe("check", "example.com", env_config=config)
+    assert proc.returncode == 2
+    assert "network.routable" in proc.stderr
+
+
+def test_missing_input_file_is_named(tmp_path: Path) -> None:
+    proc = _probe("check", "--input-file", str(tmp_path / "nope.txt"))
+    assert proc.returncode == 2
+    assert "nope.txt" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("bad", ["ftp://example.com/", "not_a_platform", "http://exa mple.com/"])
+def test_only_invalid_targets_exit_2_without_measuring(bad: str) -> None:
+    proc = _probe("check", "--json", bad)
+    assert proc.returncode == 2, proc.stderr
+    assert bad in proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+
+
+def test_no_targets_is_a_usage_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing here\n\n", encoding="utf-8")
+    proc = _probe("check", "--input-file", str(empty))
+    assert proc.returncode == 2
+    assert "no targets" in proc.stderr

@@ -1,0 +1,149 @@
+"""target_verdict: a target's endpoints (a platform has many) combined into one verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from probe.decide import target_verdict
+from probe.decide.rules import TARGET_RULES
+from probe.models.results import Blocking, EndpointResult, TestKeys, Verdict
+from probe.models.targets import Endpoint, Target, TargetKind
+
+from .builders import context, http, https, tcp
+
+A, B, D, U, N, T = (
+    Verdict.ACCESSIBLE,
+    Verdict.BLOCKED,
+    Verdict.SERVICE_DOWN,
+    Verdict.INCONCLUSIVE,
+    Verdict.NETWORK_OUTAGE,
+    Verdict.THROTTLED,
+)
+
+
+def result(
+    endpoint: Endpoint, verdict: Verdict, blocking: Blocking | None = None
+) -> EndpointResult:
+    reasons = [f"{verdict.value} because of the evidence"]
+    return EndpointResult(
+        endpoint=endpoint, verdict=verdict, blocking=blocking, reasons=reasons, test_keys=TestKeys()
+    )
+
+
+def whatsapp(*results: EndpointResult) -> Target:
+    return Target(
+        input="whatsapp",
+        kind=TargetKind.PLATFORM,
+        name="whatsapp",
+        platform="whatsapp",
+        endpoints=[r.endpoint for r in results],
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    results: tuple[EndpointResult, ...]
+    verdict: Verdict
+    blocking: Blocking | None
+    reason: str
+
+
+CASES: dict[str, Case] = {
+    "target.no_endpoints": Case((), U, None, "no endpoint was measured"),
+    "target.endpoint_blocked": Case(
+        (
+            result(https(), A),
+            result(tcp("e1.whatsapp.net", 5222), B, Blocking.TCP_TIMEOUT),
+            result(tcp("e1.whatsapp.net", 443), B, Blocking.TCP_RESET),
+            result(tcp("e2.whatsapp.net", 443), A),
+        ),
+        B,
+        Blocking.TCP_TIMEOUT,
+        "2 of 4 endpoints blocked (tcp_timeout, tcp_reset):"
+        " e1.whatsapp.net:5222, e1.whatsapp.net:443",
+    ),
+    "target.endpoint_throttled": Case(
+        (result(https(), T, Blocking.THROTTLING), result(http(), A)),
+        T,
+        Blocking.THROTTLING,
+        "https://example.com/ throttled",
+    ),
+    "target.all_network_outage": Case(
+        (result(https(), N), result(http(), N)), N, None, "all 2 endpoints failed with the network"
+    ),
+    "target.all_service_down": Case(
+        (result(https(), D),), D, None, "down from the control vantage"
+    ),
+    "target.all_accessible": Case(
+        (result(https(), A), result(http(), A)), A, None, "all 2 endpoints accessible"
+    ),
+    "target.accessible_rest_down": Case(
+        (result(https(), A), result(http(), D)),
+        A,
+        None,
+        "1 of 2 endpoints accessible; 1 down for everyone",
+    ),
+    "target.mixed": Case(
+        (result(https(), A), result(http(), U)), U, None, "1 inconclusive (http://example.com/)"
+    ),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_target_rule(rule_id: str) -> None:
+    case = CASES[rule_id]
+    verdict, blocking, reasons = target_verdict(
+        whatsapp(*case.results), list(case.results), context()
+    )
+    assert verdict is case.verdict, (
+        f"{rule_id}: verdict expected {case.verdict}, got {verdict} {reasons}"
+    )
+    assert blocking is case.blocking, (
+        f"{rule_id}: blocking expected {case.blocking}, got {blocking}"
+    )
+    assert case.reason in reasons[0], (
+        f"{rule_id}: reasons[0] expected {case.reason!r}, got {reasons!r}"
+    )
+
+
+def test_every_target_rule_has_a_case() -> None:
+    missing = {r.id for r in TARGET_RULES} - set(CASES)
+    assert not missing, f"target rules without a unit test: {sorted(missing)}"
+
+
+def test_one_open_port_keeps_a_whatsapp_host_accessible() -> None:
+    # OONI's WhatsApp rule (probe#2383): a host is blocked only if both its ports fail.
+    results = [
+        result(tcp("e1.whatsapp.net", 5222), B, Blocking.TCP_TIMEOUT),
+        result(tcp("e1.whatsapp.net", 443), A),
+    ]
+    verdict, blocking, reasons = target_verdict(whatsapp(*results), results, context())
+    assert (verdict, blocking) == (A, None), (
+        f"port 5222 only: expected accessible, got {verdict} {reasons}"
+    )
+    assert any("another port of the host works" in r for r in reasons), (
+        f"note expected, got {reasons}"
+    )
+
+
+def test_blocked_uses_the_first_blocked_endpoint_in_order() -> None:
+    results = [result(https(), B, Blocking.DNS_HIJACK), result(http(), B, Blocking.HTTP_DIFF)]
+    _, blocking, reasons = target_verdict(whatsapp(*results), results, context())
+    assert blocking is Blocking.DNS_HIJACK, (
+        f"first blocked endpoint: expected dns_hijack, got {blocking}"
+    )
+    assert any(r.startswith("https://example.com/: ") for r in reasons), f"got {reasons}"
+
+
+def test_blocked_without_a_method_is_not_trusted() -> None:
+    results = [result(https(), B, None)]
+    verdict, blocking, _ = target_verdict(whatsapp(*results), results, context())
+    assert (verdict, blocking) == (U, None), f"blocked without blocking: got {verdict} {blocking}"
+
+
+def test_single_endpoint_keeps_its_reasons() -> None:
+    results = [result(https(), D)]
+    _, _, reasons = target_verdict(whatsapp(*results), results, context())
+    assert "service_down because of the evidence" in reasons, f"got {reasons}"

@@ -1,0 +1,146 @@
+"""measure.control: the test-helper client is staggered, bounded and never raises."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import time
+from typing import Any
+
+import pytest
+from servers import HttpServer, SilentServer, json_response, respond
+
+from probe.measure import http
+from probe.measure.control import MAX_RESPONSE_BYTES, NO_HELPERS, query_helpers
+from probe.measure.tls import TrustStore
+from probe.models.control import ControlRequest, ControlResponse
+
+REQUEST = ControlRequest(
+    http_request="https://site.test/",
+    http_request_headers={"User-Agent": [http.user_agent()]},
+    tcp_connect=["127.0.0.1:443"],
+)
+ANSWER = {
+    "tcp_connect": {"127.0.0.1:443": {"status": True, "failure": None}},
+    "dns": {"failure": None, "addrs": ["127.0.0.1"]},
+    "http_request": {"body_length": 1234, "status_code": 200, "title": "Hello", "headers": {}},
+    "x_future_field": "ignored",  # OONI adds fields between releases
+}
+Outcome = tuple[ControlResponse | None, str | None, str | None]
+
+
+def _query(
+    trust: TrustStore, helpers: list[str], *, timeout_s: float = 3.0, overlap_s: float = 0.2
+) -> tuple[Outcome, float]:
+    async def run() -> Outcome:
+        async with http.make_client(trust) as client:
+            return await query_helpers(
+                helpers, REQUEST, client=client, timeout_s=timeout_s, overlap_s=overlap_s
+            )
+
+    start = time.monotonic()
+    outcome = asyncio.run(run())
+    return outcome, time.monotonic() - start
+
+
+def _helper(server: HttpServer, name: str, document: Any, **options: Any) -> str:
+    return server.route(f"/helper-{name}/", json_response(document, **options))
+
+
+def test_valid_answer(https_server: HttpServer, trust_store: TrustStore) -> None:
+    url = _helper(https_server, "valid", ANSWER)
+    (response, helper, failure), _ = _query(trust_store, [url])
+    assert (helper, failure) == (url, None)
+    assert response is not None and response.dns.addrs == ["127.0.0.1"]
+    assert response.tcp_connect["127.0.0.1:443"].status is True
+
+
+def test_request_is_posted_as_ooni_does(https_server: HttpServer, trust_store: TrustStore) -> None:
+    url = _helper(https_server, "recorded", ANSWER)
+    _query(trust_store, [url])
+    posted = next(r for r in reversed(https_server.requests) if r.path == "/helper-recorded/")
+    assert posted.method == "POST" and posted.header("content-type") == "application/json"
+    assert (posted.header("user-agent") or "").startswith("probe/")
+    assert ControlRequest.model_validate_json(posted.body) == REQUEST
+
+
+# name: (route, failure)
+BROKEN = {
+    "status_500": (respond(b"oops", status=500), "http_request_failed"),
+    "status_503_load_shedding": (json_response(ANSWER, status=503), "http_request_failed"),
+    "redirect": (respond(b"", status=302, headers=[("Location", "/")]), "http_request_failed"),
+    "invalid_json": (json_response("{not json"), "json_parse_error"),
+    "wrong_shape": (json_response([1, 2, 3]), "json_parse_error"),
+    "wrong_types": (json_response({"dns": {"addrs": "not a list"}}), "json_parse_error"),
+    "oversized": (
+        json_response(json.dumps({"pad": "x" * (MAX_RESPONSE_BYTES + 10)})),
+        f"unknown_failure: helper response larger than {MAX_RESPONSE_BYTES} bytes",
+    ),
+    "gzip_bomb": (
+        respond(
+            gzip.compress(b" " * (8 * MAX_RESPONSE_BYTES)),
+            content_type="application/json",
+            headers=[("Content-Encoding", "gzip")],
+        ),
+        f"unknown_failure: helper response larger than {MAX_RESPONSE_BYTES} bytes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_broken_helper_is_a_failure(
+    case: str, https_server: HttpServer, trust_store: TrustStore
+) -> None:
+    handler, failure = BROKEN[case]
+    url = https_server.route(f"/broken-{case}/", handler)
+    outcome, _ = _query(trust_store, [url])
+    assert outcome == (None, None, failure), f"{case}: got {outcome[2]}"
+
+
+def test_next_helper_after_a_failure(https_server: HttpServer, trust_store: TrustStore) -> None:
+    bad = https_server.route("/helper-500/", respond(b"", status=500))
+    good = _helper(https_server, "second", ANSWER)
+    (response, helper, failure), elapsed = _query(trust_store, [bad, good], overlap_s=5)
+    assert (response is not None, helper, failure) == (True, good, None)
+    assert elapsed < 2, "a failed helper starts the next at once, without waiting the overlap"
+
+
+def test_slow_helper_is_overlapped(https_server: HttpServer, trust_store: TrustStore) -> None:
+    slow = _helper(https_server, "slow", ANSWER, delay_s=3)
+    fast = _helper(https_server, "fast", ANSWER)
+    (response, helper, failure), elapsed = _query(trust_store, [slow, fast], overlap_s=0.2)
+    assert (response is not None, helper, failure) == (True, fast, None)
+    assert elapsed < 1.5, f"the first valid answer wins: took {elapsed:.2f}s"
+
+
+def test_first_helper_wins_when_it_answers_in_time(
+    https_server: HttpServer, trust_store: TrustStore
+) -> None:
+    first = _helper(https_server, "first", ANSWER)
+    second = _helper(https_server, "never-asked", ANSWER)
+    before = len(https_server.requests)
+    (_, helper, _), _ = _query(trust_store, [first, second], overlap_s=2)
+    assert helper == first
+    assert all(r.path != "/helper-never-asked/" for r in https_server.requests[before:])
+
+
+def test_hanging_helper_times_out(silent_server: SilentServer, trust_store: TrustStore) -> None:
+    url = f"https://127.0.0.1:{silent_server.port}/"
+    (response, helper, failure), elapsed = _query(trust_store, [url], timeout_s=0.5)
+    assert (response, helper, failure) == (None, None, "generic_timeout_error")
+    assert elapsed < 1.5
+
+
+def test_all_failed_reports_the_last_failure(
+    https_server: HttpServer, closed_port: int, trust_store: TrustStore
+) -> None:
+    bad = https_server.route("/helper-bad-json/", json_response("nope"))
+    refused = f"https://127.0.0.1:{closed_port}/"
+    outcome, _ = _query(trust_store, [bad, refused], overlap_s=5)
+    assert outcome == (None, None, "connection_refused")
+
+
+def test_no_helpers(trust_store: TrustStore) -> None:
+    outcome, _ = _query(trust_store, [])
+    assert outcome == (None, None, NO_HELPERS)
