@@ -1,7 +1,9 @@
 """Benchmarks for `probe check` (issue 2), against loopback servers only.
 
-On loopback the network's round trips cost microseconds, so the wall time of an accessible
-target is our own overhead (plus the deliberate UDP late-reply window, reported separately).
+The servers and the helper run in another process (bench/_rig.py) so they do not share the
+probe's interpreter lock. On loopback the network's round trips cost microseconds, so the wall
+time of an accessible target is our own overhead (plus the deliberate UDP late-reply window,
+reported separately).
 """
 
 from __future__ import annotations
@@ -15,16 +17,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from probe.config import Settings, load_settings
+from probe.models.results import TargetResult
+from probe.runner import check_targets
+from probe.targets import load_catalogue, parse_target
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from helper.loopback import RunningHelper  # noqa: E402
-from servers import Blackhole, DnsEntry, DnsServer, HttpServer, ServerLoop, TestPki  # noqa: E402
-
-from probe.config import load_settings  # noqa: E402
-from probe.runner import check_targets  # noqa: E402
-from probe.targets import load_catalogue, parse_target  # noqa: E402
+CONNECT_TIMEOUT_S = 4.0
 
 
 def _startup(argv: list[str], repeats: int) -> float:
@@ -36,88 +37,98 @@ def _startup(argv: list[str], repeats: int) -> float:
     return statistics.median(times)
 
 
-class Rig:
-    """Loopback DNS, HTTPS and a helper; settings pointing the probe at them."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.loop = ServerLoop().__enter__()
-        self.pki = TestPki(workdir)
-        self.dns = DnsServer(self.loop)
-        self.dns.start()
-        self.https = HttpServer(self.loop, ssl_context=self.pki.server_context()).__enter__()
-        self.blackhole = Blackhole(self.loop).__enter__()
-        for i in range(200):
-            self.dns.zone.set(f"t{i}.site.test", DnsEntry(a=("127.0.0.1",)))
-        self.dns.zone.set("ctl.site.test", DnsEntry(a=("127.0.0.1",)))
-        helper_settings = self.settings()
-        self.helper = RunningHelper(helper_settings)
-
-    def settings(self, **overrides: object):  # type: ignore[no-untyped-def]
-        base = {
-            "resolver": {"servers": [f"udp://{self.dns.address}"]},
-            "control": {
-                "helpers": [getattr(self, "helper", None) and self.helper.url or "http://127.0.0.1:9/"],
-                "doh": [],
-                "sites": [self.https.url("/page", host="ctl.site.test")],
-            },
-            "tls": {"ca_bundle": str(self.pki.ca_pem)},
-            "network": {"routable": ["127.0.0.0/8"]},
-        }
-        for key, value in overrides.items():
-            base[key] = {**base.get(key, {}), **value}  # type: ignore[dict-item]
-        return load_settings(None, base)
-
-    def close(self) -> None:
-        self.helper.close()
-        self.blackhole.__exit__(None, None, None)
-        self.https.__exit__(None, None, None)
-        self.dns.close()
-        self.loop.__exit__(None, None, None)
+def _settings(rig: dict[str, Any], **sections: dict[str, Any]) -> Settings:
+    base: dict[str, dict[str, Any]] = {
+        "resolver": {"servers": [f"udp://{rig['dns']}"]},
+        "control": {
+            "helpers": [rig["helper"]],
+            "doh": [],
+            "sites": [f"https://ctl.site.test:{rig['https_port']}/page"],
+        },
+        "tls": {"ca_bundle": rig["ca_pem"]},
+        "network": {"routable": ["127.0.0.0/8"]},
+        "timeouts": {"connect": CONNECT_TIMEOUT_S, "tls": CONNECT_TIMEOUT_S},
+    }
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    return load_settings(None, base)
 
 
-def _run(targets: list[str], settings) -> tuple[float, list]:  # type: ignore[no-untyped-def]
+_CPU: dict[str, float] = {}
+
+
+def _run(targets: list[str], settings: Settings) -> tuple[float, list[TargetResult]]:
     catalogue = load_catalogue()
     parsed = [parse_target(t, catalogue) for t in targets]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     results = asyncio.run(check_targets(parsed, settings))
+    _CPU["last"] = time.process_time() - cpu
     return time.perf_counter() - started, results
+
+
+def _measure(rig: dict[str, Any], repeats: int) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    port = rig["https_port"]
+    one = f"https://t0.site.test:{port}/page"
+    for window in (0.0, 0.5):
+        settings = _settings(rig, resolver={"late_reply_window_s": window})
+        walls, cpus = [], []
+        for _ in range(repeats):
+            walls.append(_run([one], settings)[0])
+            cpus.append(_CPU["last"])
+        report[f"accessible_one_wall_s_late_window_{window}"] = statistics.median(walls)
+        report[f"accessible_one_probe_cpu_s_late_window_{window}"] = statistics.median(cpus)
+    many = [f"https://t{i}.site.test:{port}/page" for i in range(200)]
+    for concurrency in (32, 200):
+        settings = _settings(
+            rig, resolver={"late_reply_window_s": 0.0},
+            measure={"target_concurrency": concurrency},
+        )  # fmt: skip
+        wall, results = _run(many, settings)
+        report[f"targets_200_concurrency_{concurrency}_wall_s"] = wall
+        report[f"targets_200_concurrency_{concurrency}_probe_cpu_s"] = _CPU["last"]
+        report[f"targets_200_concurrency_{concurrency}_over_1"] = (
+            wall / report["accessible_one_wall_s_late_window_0.0"]
+        )
+        report[f"targets_200_concurrency_{concurrency}_accessible"] = sum(
+            r.verdict == "accessible" for r in results
+        )
+    blackholed = f"https://t1.site.test:{rig['blackhole_port']}/"
+    wall, results = _run([blackholed], _settings(rig, resolver={"late_reply_window_s": 0.0}))
+    report["blackhole_connect_timeout_s"] = CONNECT_TIMEOUT_S
+    report["blackhole_wall_s"] = wall
+    report["blackhole_over_connect_timeout"] = wall / CONNECT_TIMEOUT_S
+    report["blackhole_verdict"] = results[0].verdict.value
+    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args()
     repeats = 3 if args.quick else 10
-    report: dict[str, float] = {}
-    report["startup_version_s"] = _startup(["--version"], repeats)
-    report["startup_check_help_s"] = _startup(["check", "--help"], repeats)
+    report: dict[str, Any] = {
+        "startup_version_s": _startup(["--version"], repeats),
+        "startup_check_help_s": _startup(["check", "--help"], repeats),
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        rig = Rig(Path(tmp))
+        rig_process = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "_rig.py"), tmp, str(CONNECT_TIMEOUT_S)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
         try:
-            one = rig.https.url("/page", host="t0.site.test")
-            for window in (0.0, 0.5):
-                settings = rig.settings(resolver={"late_reply_window_s": window})
-                walls = [_run([one], settings)[0] for _ in range(repeats)]
-                report[f"accessible_wall_s_late_window_{window}"] = statistics.median(walls)
-            settings = rig.settings(resolver={"late_reply_window_s": 0.0})
-            wall, results = _run([rig.https.url("/page", host=f"t{i}.site.test") for i in range(200)], settings)
-            report["targets_200_wall_s"] = wall
-            report["targets_200_over_1"] = wall / report["accessible_wall_s_late_window_0.0"]
-            report["targets_200_accessible"] = sum(r.verdict == "accessible" for r in results)
-            connect = 2.0
-            settings = rig.settings(timeouts={"connect": connect}, resolver={"late_reply_window_s": 0.0})
-            blackholed = f"https://t1.site.test:{rig.blackhole.port}/"
-            wall, results = _run([blackholed], settings)
-            report["blackhole_wall_s"] = wall
-            report["blackhole_over_connect_timeout"] = wall / connect
-            report["blackhole_verdict"] = results[0].verdict.value  # type: ignore[assignment]
+            assert rig_process.stdout is not None
+            rig = json.loads(rig_process.stdout.readline())
+            report.update(_measure(rig, repeats))
         finally:
-            rig.close()
+            assert rig_process.stdin is not None
+            rig_process.stdin.close()
+            rig_process.wait(timeout=30)
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "check.json").write_text(json.dumps(report, indent=2) + "\n")
     for key, value in report.items():
-        print(f"{key:45} {value:.3f}" if isinstance(value, float) else f"{key:45} {value}")
+        print(f"{key:48} {value:.3f}" if isinstance(value, float) else f"{key:48} {value}")
 
 
 if __name__ == "__main__":

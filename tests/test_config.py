@@ -93,7 +93,9 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
 
 
-def test_precedence_flag_over_env_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_flag_over_env_over_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _write(tmp_path, "[timeouts]\nconnect = 2\n")
     assert load_settings(path).timeouts.connect == 2.0
     monkeypatch.setenv("PROBE_TIMEOUTS__CONNECT", "3")

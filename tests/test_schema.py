@@ -1,4 +1,7 @@
-"""The committed JSON Schemas match the models (regenerate: python -m probe.models.schema docs/schema)."""
+"""The committed JSON Schemas match the models.
+
+Regenerate: python -m probe.models.schema docs/schema
+"""
 
 from __future__ import annotations
 

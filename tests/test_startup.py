@@ -10,7 +10,9 @@ import pytest
 HEAVY = ("httpx", "dns", "scapy", "duckdb", "uvicorn", "starlette", "cryptography", "maxminddb")
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["check", "--help"], ["helper", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--version"], ["--help"], ["check", "--help"], ["helper", "--help"]]
+)
 def test_cli_does_not_import_heavy_modules(argv: list[str]) -> None:
     code = (
         "import sys\n"

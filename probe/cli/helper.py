@@ -22,9 +22,13 @@ def helper(
     The helper refuses loopback, private and other bogon destinations and sheds load with 503.
     """
     import asyncio
+    import logging
 
     from probe.config import load_settings
     from probe.helper import serve
 
     settings = load_settings(config)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(serve(settings, listen=listen))

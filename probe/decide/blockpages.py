@@ -59,6 +59,8 @@ class Fingerprint:
     notes: str = ""
     origin: str = ""
     regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    required: str | None = field(default=None, compare=False, repr=False)
+    ignore_case: bool = field(default=False, compare=False, repr=False)
 
     @property
     def is_benign(self) -> bool:
@@ -83,7 +85,45 @@ class Fingerprint:
             return value.startswith(self.pattern)
         if self.regex is None:
             return False
-        return self.regex.search(value[:REGEXP_BODY_CHARS]) is not None
+        head = value[:REGEXP_BODY_CHARS]
+        # A literal the pattern cannot match without: a substring test is thousands of times
+        # cheaper than a case-insensitive regular expression over a page.
+        if self.required is not None:
+            haystack = head.lower() if self.ignore_case else head
+            if self.required not in haystack:
+                return False
+        return self.regex.search(head) is not None
+
+
+_REGEX_META = set("\\.^$*+?{}[]()|")
+
+
+def required_literal(pattern: str) -> tuple[str | None, bool]:
+    """Return (the longest literal every match must contain, whether matching ignores case).
+
+    Conservative: no literal for a pattern with alternation or inline flags other than a leading
+    `(?i)`; a character followed by a quantifier is optional and ends the run.
+    """
+    ignore_case = pattern.startswith("(?i)")
+    body = pattern[4:] if ignore_case else pattern
+    if "|" in body or "(?" in body:
+        return None, ignore_case
+    runs, current, index = [], "", 0
+    while index < len(body):
+        char = body[index]
+        following = body[index + 1] if index + 1 < len(body) else ""
+        if char == "\\" or char in _REGEX_META or following in ("?", "*", "{"):
+            runs.append(current)
+            current = ""
+            index += 2 if char == "\\" else 1
+            continue
+        current += char
+        index += 1
+    runs.append(current)
+    longest = max(runs, key=len)
+    if len(longest) < 3:
+        return None, ignore_case
+    return (longest.lower() if ignore_case else longest), ignore_case
 
 
 def _split_list(text: str) -> tuple[str, ...]:
@@ -120,12 +160,13 @@ def _fingerprint(row: Mapping[str, str], source: str, line: int) -> Fingerprint:
         confidence = int(value("confidence_no_fp") or "0")
     except ValueError:
         raise _row_error(source, line, f"{name}: confidence_no_fp is not an integer") from None
-    regex = None
+    regex, required, ignore_case = None, None, False
     if pattern_type == "regexp":
         try:
             regex = re.compile(pattern)
         except re.error as exc:
             raise _row_error(source, line, f"{name}: invalid regexp: {exc}") from None
+        required, ignore_case = required_literal(pattern)
     return Fingerprint(
         name=name,
         scope=value("scope"),
@@ -140,6 +181,8 @@ def _fingerprint(row: Mapping[str, str], source: str, line: int) -> Fingerprint:
         notes=value("notes"),
         origin=f"{source}:{line}",
         regex=regex,
+        required=required,
+        ignore_case=ignore_case,
     )
 
 

@@ -19,7 +19,6 @@ Modules:
 
 from probe.helper.app import create_app
 from probe.helper.guard import DestinationPolicy, LoadShedder
-from probe.helper.measure import measure
 from probe.helper.server import serve
 
-__all__ = ["DestinationPolicy", "LoadShedder", "create_app", "measure", "serve"]
+__all__ = ["DestinationPolicy", "LoadShedder", "create_app", "serve"]

@@ -38,8 +38,6 @@ HELLO = {
     "software_version": __version__,
 }
 _MAX_ERRORS_NAMED = 5
-# OONI's probes are written in Go, which sends an empty slice or map as null (websiteDownNXDOMAIN).
-_GO_NULLABLE = ("tcp_connect", "http_request_headers")
 
 
 class RequestRefused(Exception):
@@ -88,8 +86,6 @@ def parse_request(body: bytes) -> tuple[ControlRequest, ControlTarget]:
         data = pydantic_core.from_json(body)  # bounded nesting, unlike json.loads
     except ValueError as exc:
         raise RequestRefused(400, f"malformed JSON: {exc}") from exc
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if not (k in _GO_NULLABLE and v is None)}
     try:
         control_request = ControlRequest.model_validate(data)
     except ValidationError as exc:

@@ -144,6 +144,7 @@ async def _request(
             url,
             ip,
             timeout_s=max(deadline - clock.now(), 0.001),
+            connect_timeout_s=ctx.settings.timeouts.connect + ctx.settings.timeouts.tls,
             body_cap_bytes=measure_settings.body_cap_bytes,
             body_read_limit_bytes=measure_settings.body_read_limit_bytes,
             clock=clock,

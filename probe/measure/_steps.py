@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -29,6 +29,19 @@ from probe.models.observations import (
 )
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def bind(
+    function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+) -> Callable[[], Awaitable[T]]:
+    """Return a factory that calls `function(*args, **kwargs)` when invoked (typed partial)."""
+
+    def call() -> Awaitable[T]:
+        return function(*args, **kwargs)
+
+    return call
+
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 
@@ -44,10 +57,14 @@ class MeasureContext:
     limiter: asyncio.Semaphore
     local_addresses: LocalAddresses = field(default_factory=LocalAddresses)
 
-    async def limited(self, operation: Awaitable[T]) -> T:
-        """Return the result of `operation`, run under the connection-concurrency limit."""
+    async def limited(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Return the result of `operation()`, run under the connection-concurrency limit.
+
+        A factory rather than a coroutine: one cancelled while queueing is then never created
+        (Python warns about a coroutine that was created and never awaited).
+        """
         async with self.limiter:
-            return await operation
+            return await operation()
 
 
 @contextlib.asynccontextmanager
@@ -130,7 +147,8 @@ def _lookup(
 
     task = asyncio.create_task(
         ctx.limited(
-            dns.resolve(
+            bind(
+                dns.resolve,
                 host,
                 qtype,
                 resolver,
@@ -195,7 +213,7 @@ async def connect_all(
     """Return the addresses a TCP connect succeeded to (every connect is recorded)."""
     timeout_s = ctx.settings.timeouts.connect
     results = await asyncio.gather(
-        *(ctx.limited(tcp.connect(ip, port, timeout_s=timeout_s, clock=clock, tags=tags))
+        *(ctx.limited(bind(tcp.connect, ip, port, timeout_s=timeout_s, clock=clock, tags=tags))
           for ip in addresses)
     )  # fmt: skip
     sink.tcp_connect.extend(results)
@@ -217,7 +235,8 @@ async def handshake_all(
     results = await asyncio.gather(
         *(
             ctx.limited(
-                tls.handshake(
+                bind(
+                    tls.handshake,
                     ip,
                     port,
                     host,
@@ -267,11 +286,13 @@ async def fetch_chain(
                 return last
             address = addresses[0]
         last = await ctx.limited(
-            http.request(
+            bind(
+                http.request,
                 ctx.client,
                 url,
                 address,
                 timeout_s=ctx.settings.timeouts.http,
+                connect_timeout_s=ctx.settings.timeouts.connect + ctx.settings.timeouts.tls,
                 body_cap_bytes=measure.body_cap_bytes,
                 body_read_limit_bytes=measure.body_read_limit_bytes,
                 clock=clock,

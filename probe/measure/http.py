@@ -108,7 +108,7 @@ class _Exchange:
 
 
 def _prepare(
-    client: httpx.AsyncClient, url: str, ip: str | None, timeout_s: float
+    client: httpx.AsyncClient, url: str, ip: str | None, timeout: httpx.Timeout
 ) -> httpx.Request:
     """Return the GET of `url`; pinned to `ip` with Host and SNI still naming the URL host."""
     target = httpx.URL(url)
@@ -123,7 +123,7 @@ def _prepare(
             extensions["sni_hostname"] = host
         target = target.copy_with(host=ip.strip("[]"))  # httpx adds IPv6 brackets itself
     return client.build_request(
-        "GET", target, headers=headers, extensions=extensions, timeout=timeout_s
+        "GET", target, headers=headers, extensions=extensions, timeout=timeout
     )
 
 
@@ -137,6 +137,7 @@ async def request(
     body_read_limit_bytes: int,
     clock: Clock,
     tags: list[str],
+    connect_timeout_s: float | None = None,
 ) -> HttpTransaction:
     """Return the transaction of one GET of `url` sent to `ip` (None: let the OS resolve).
 
@@ -144,12 +145,16 @@ async def request(
     included, is bounded by `timeout_s` (a slow drip ends as generic_timeout_error with what was
     received). Bodies are decompressed with a bound: at most `body_read_limit_bytes` decoded bytes
     are read and counted, `body_cap_bytes` are recorded; past that `body_is_truncated`.
+    `connect_timeout_s` bounds the connect and TLS handshake on their own (httpx counts the
+    handshake as part of connecting), so a blackholed hop fails as fast as a bare connect.
     """
     t0 = clock.now()
+    connect_s = timeout_s if connect_timeout_s is None else min(connect_timeout_s, timeout_s)
+    timeout = httpx.Timeout(timeout_s, connect=connect_s)
     exchange = _Exchange(body_cap_bytes, body_read_limit_bytes)
     prepared: httpx.Request | None = None
     try:
-        prepared = _prepare(client, url, ip, timeout_s)
+        prepared = _prepare(client, url, ip, timeout)
         async with asyncio.timeout(timeout_s):
             await exchange.run(client, prepared)
     except NETWORK_ERRORS as exc:

@@ -7,7 +7,7 @@ fingerprints, so a probe can see interception even when the interception root is
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from probe.models._base import WireRecord
 from probe.models.observations import CertificateSummary
@@ -28,6 +28,14 @@ class ControlRequest(WireRecord):
     http_request_headers: dict[str, list[str]] = Field(default_factory=dict)
     tcp_connect: list[str] = Field(default_factory=list, description='"ip:port" endpoints.')
     x_quic_enabled: bool = False
+
+    @field_validator("http_request_headers", "tcp_connect", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: object, info: ValidationInfo) -> object:
+        # OONI probes send `"tcp_connect": null` when they resolved nothing (websiteDown*).
+        if value is None:
+            return [] if info.field_name == "tcp_connect" else {}
+        return value
 
 
 class ControlTcpConnect(WireRecord):

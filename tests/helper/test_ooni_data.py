@@ -63,17 +63,15 @@ def test_the_helper_accepts_every_real_control_request(name: str) -> None:
 
 
 # Go sends an empty slice as null: `"tcp_connect": null` when the probe resolved nothing
-# (websiteDownNXDOMAIN). The helper accepts it (parse_request, above); ControlRequest itself does
-# not yet, so those requests are left out here until the model maps null to [].
-GO_NULLS = {n for n in WITH_REQUEST if MEASUREMENTS[n]["x_control_request"]["tcp_connect"] is None}
+# (websiteDownNXDOMAIN); the model maps it to [].
 
 
 @needs_data
-@pytest.mark.parametrize("name", [n for n in WITH_REQUEST if n not in GO_NULLS])
+@pytest.mark.parametrize("name", WITH_REQUEST)
 def test_real_control_request_validates_as_our_model(name: str) -> None:
     raw = MEASUREMENTS[name]["x_control_request"]
     request = ControlRequest.model_validate_json(json.dumps(raw))
-    assert request.tcp_connect == raw["tcp_connect"]
+    assert request.tcp_connect == (raw["tcp_connect"] or [])
 
 
 @needs_data

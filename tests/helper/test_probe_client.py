@@ -39,7 +39,7 @@ def test_a_shedding_helper_is_that_helpers_failure(
     internet: Internet, start_helper: StartHelper
 ) -> None:
     busy = start_helper(internet.settings(helper={"max_in_flight_all": 1, "max_in_flight": 1}))
-    busy.app.state.shedder._in_flight = 1  # as if one measurement were running
     request = ControlRequest(http_request=internet.url())
-    response, answered, failure = asyncio.run(_ask([busy.url], request))
+    with busy.app.state.shedder.admission("probe/0.1"):  # as if a measurement were running
+        response, answered, failure = asyncio.run(_ask([busy.url], request))
     assert (response, answered, failure) == (None, None, "http_request_failed")

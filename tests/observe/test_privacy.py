@@ -15,7 +15,11 @@ from probe.observe.privacy import SCRUBBED, scrub_text
         ('"ip": "192.0.2.7"', "192.0.2.7", f'"ip": "{SCRUBBED}"'),
         ("192.0.2.70 is someone else", "192.0.2.7", "192.0.2.70 is someone else"),
         ("10.192.0.2.7", "192.0.2.7", "10.192.0.2.7"),
-        ("X-Forwarded-For: 192.0.2.7, 10.0.0.1", "192.0.2.7", f"X-Forwarded-For: {SCRUBBED}, 10.0.0.1"),
+        (
+            "X-Forwarded-For: 192.0.2.7, 10.0.0.1",
+            "192.0.2.7",
+            f"X-Forwarded-For: {SCRUBBED}, 10.0.0.1",
+        ),
         ("[2001:db8::7]:443", "2001:db8::7", f"[{SCRUBBED}]:443"),
         ("2001:db8::77", "2001:db8::7", "2001:db8::77"),
         ("your ip is 192.0.2.7.", "192.0.2.7", f"your ip is {SCRUBBED}."),

@@ -1,0 +1,202 @@
+"""`probe check` end to end, as a real subprocess, against loopback servers and a real helper.
+
+Two resolvers stand in for the two sides: the "ISP" resolver the probe uses (the shared
+`dns_server`) and a "public" resolver the helper uses. Everything listens on 127.0.0.1; only
+127.0.0.1 is declared routable, so 127.0.0.2 plays the bogon a censor answers with.
+TCP/TLS/HTTP interference needs a censoring router in between: that is the lab (tests/lab).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helper.loopback import RunningHelper
+from servers import DnsEntry, DnsServer, HttpServer, ServerLoop, TestPki, closed_port
+
+from probe.config import Settings
+from probe.models.results import TargetResult
+
+OK = "e2e-ok.site.test"
+NX = "e2e-nx.site.test"
+BOGON = "e2e-bogon.site.test"
+GONE = "e2e-gone.site.test"
+CONTROL = "e2e-control.site.test"
+
+ISP_ZONE = {
+    OK: DnsEntry(a=("127.0.0.1",)),
+    CONTROL: DnsEntry(a=("127.0.0.1",)),
+    NX: DnsEntry(rcode="NXDOMAIN"),
+    BOGON: DnsEntry(a=("127.0.0.2",)),
+    GONE: DnsEntry(rcode="NXDOMAIN"),
+}
+PUBLIC_ZONE = {
+    OK: DnsEntry(a=("127.0.0.1",)),
+    CONTROL: DnsEntry(a=("127.0.0.1",)),
+    NX: DnsEntry(a=("127.0.0.1",)),
+    BOGON: DnsEntry(a=("127.0.0.1",)),
+    GONE: DnsEntry(rcode="NXDOMAIN"),
+}
+
+
+@pytest.fixture(scope="module")
+def public_dns(server_loop: ServerLoop) -> Iterator[DnsServer]:
+    server = DnsServer(server_loop)
+    server.start()
+    for name, entry in PUBLIC_ZONE.items():
+        server.zone.set(name, entry)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def isp_dns(dns_server: DnsServer) -> DnsServer:
+    for name, entry in ISP_ZONE.items():
+        dns_server.zone.set(name, entry)
+    return dns_server
+
+
+@pytest.fixture(scope="module")
+def helper(public_dns: DnsServer, pki: TestPki) -> Iterator[RunningHelper]:
+    settings = Settings(
+        resolver={"servers": [f"udp://{public_dns.address}"], "late_reply_window_s": 0},
+        network={"routable": ["127.0.0.1/32"]},
+        tls={"ca_bundle": str(pki.ca_pem)},
+        timeouts={"dns": 1, "connect": 1, "tls": 1, "http": 3},
+    )
+    running = RunningHelper(settings)
+    yield running
+    running.close()
+
+
+def _config(
+    tmp_path: Path, isp_dns: DnsServer, pki: TestPki, helpers: list[str], sites: list[str]
+) -> Path:
+    toml = f"""
+[resolver]
+servers = ["udp://{isp_dns.address}"]
+late_reply_window_s = "50ms"
+[control]
+helpers = {json.dumps(helpers)}
+doh = []
+sites = {json.dumps(sites)}
+helper_timeout_s = 5
+[tls]
+ca_bundle = "{pki.ca_pem}"
+[network]
+routable = ["127.0.0.1/32"]
+[timeouts]
+dns = 1
+connect = 1
+tls = 1
+http = 3
+[measure]
+attempts = 2
+retry_backoff_s = "100ms"
+"""
+    path = tmp_path / "probe.toml"
+    path.write_text(toml, encoding="utf-8")
+    return path
+
+
+def _check(
+    config: Path, *targets: str, json_output: bool = True
+) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "probe", "check", "--config", str(config), *targets]
+    if json_output:
+        argv.append("--json")
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+
+
+def _results(proc: subprocess.CompletedProcess[str]) -> dict[str, TargetResult]:
+    assert proc.returncode == 0, proc.stderr
+    results = [TargetResult.model_validate_json(line) for line in proc.stdout.splitlines()]
+    return {r.input: r for r in results}
+
+
+def _expect(
+    results: dict[str, TargetResult], target: str, verdict: str, blocking: str | None
+) -> None:
+    got = results[target]
+    assert (got.verdict.value, got.blocking) == (verdict, blocking), (
+        f"{target}: expected {verdict}/{blocking}, "
+        f"got {got.verdict.value}/{got.blocking}: {got.reasons}"
+    )
+    assert got.reasons, f"{target}: a verdict needs reasons"
+
+
+def test_one_run_names_each_outcome(
+    tmp_path: Path, isp_dns: DnsServer, pki: TestPki, helper: RunningHelper,
+    https_server: HttpServer, http_server: HttpServer,
+) -> None:  # fmt: skip
+    config = _config(
+        tmp_path, isp_dns, pki, [helper.url], [https_server.url("/page", host=CONTROL)]
+    )
+    targets = {
+        "ok_https": (https_server.url("/page", host=OK), "accessible", None),
+        "ok_http": (http_server.url("/page", host=OK), "accessible", None),
+        "nxdomain": (https_server.url("/page", host=NX), "blocked", "dns_nxdomain"),
+        "bogon": (https_server.url("/page", host=BOGON), "blocked", "dns_hijack"),
+        "gone": (https_server.url("/page", host=GONE), "service_down", None),
+        "5xx": (https_server.url("/status/503", host=OK), "service_down", None),
+    }
+    results = _results(_check(config, *(url for url, _, _ in targets.values())))
+    assert len(results) == len(targets)
+    for url, verdict, blocking in targets.values():
+        _expect(results, url, verdict, blocking)
+    bogon = results[targets["bogon"][0]]
+    assert any("127.0.0.2" in reason for reason in bogon.reasons), bogon.reasons
+    ok = results[targets["ok_https"][0]]
+    assert ok.test_helpers == [helper.url]
+    assert ok.endpoints[0].test_keys.control is not None
+    assert [c.phase for c in ok.controls] == ["before"]
+    assert all(c.success for c in ok.controls)
+    nx = results[targets["nxdomain"][0]]
+    assert {c.phase for c in nx.controls} == {"before", "after"}, "failing targets get a sandwich"
+
+
+def test_bogon_is_still_recognised_without_any_control(
+    tmp_path: Path, isp_dns: DnsServer, pki: TestPki, https_server: HttpServer
+) -> None:
+    dead_helper = f"http://127.0.0.1:{closed_port()}/"
+    config = _config(
+        tmp_path, isp_dns, pki, [dead_helper], [https_server.url("/page", host=CONTROL)]
+    )
+    bogon = https_server.url("/page", host=BOGON)
+    nxdomain = https_server.url("/page", host=NX)
+    results = _results(_check(config, bogon, nxdomain))
+    _expect(results, bogon, "blocked", "dns_hijack")
+    _expect(results, nxdomain, "inconclusive", None)
+    assert results[nxdomain].endpoints[0].test_keys.control_failure
+
+
+def test_everything_failing_is_a_network_outage(
+    tmp_path: Path, isp_dns: DnsServer, pki: TestPki, helper: RunningHelper
+) -> None:
+    dead = closed_port()
+    config = _config(tmp_path, isp_dns, pki, [helper.url], [f"https://{CONTROL}:{dead}/"])
+    target = f"https://{OK}:{dead}/"
+    results = _results(_check(config, target))
+    _expect(results, target, "network_outage", None)
+
+
+def test_table_output_and_a_bad_target_among_good_ones(
+    tmp_path: Path,
+    isp_dns: DnsServer,
+    pki: TestPki,
+    helper: RunningHelper,
+    https_server: HttpServer,
+) -> None:
+    config = _config(
+        tmp_path, isp_dns, pki, [helper.url], [https_server.url("/page", host=CONTROL)]
+    )
+    good = https_server.url("/page", host=OK)
+    proc = _check(config, good, "ftp://bad.example/", json_output=False)
+    assert proc.returncode == 2, "an invalid target is a usage error, reported after the others"
+    assert "ftp://bad.example/" in proc.stderr
+    assert "accessible" in proc.stdout
+    assert OK in proc.stdout
