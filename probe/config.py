@@ -27,6 +27,8 @@ DEFAULT_TLS_TIMEOUT_S = 8.0
 DEFAULT_HTTP_TIMEOUT_S = 15.0
 DEFAULT_HELPER_TIMEOUT_S = 30.0
 DEFAULT_HELPER_OVERLAP_S = 5.0
+# OONI's helpers serve every client only below 25 requests in flight (probe#2649): stay well under.
+DEFAULT_HELPER_REQUESTS_IN_FLIGHT = 8
 DEFAULT_LATE_REPLY_WINDOW_S = 0.5
 DEFAULT_ATTEMPTS = 3
 DEFAULT_RETRY_BACKOFF_S = 1.0
@@ -139,6 +141,12 @@ class ControlSettings(_Section):
     helper_overlap_s: Duration = Field(
         default=DEFAULT_HELPER_OVERLAP_S,
         description="Start the next helper if the current one has not answered after this long.",
+    )
+    helper_requests_in_flight: int = Field(
+        default=DEFAULT_HELPER_REQUESTS_IN_FLIGHT,
+        ge=1,
+        description="Helper requests this probe keeps in flight at once (public helpers shed"
+        " load past about 25 in flight from everyone); raise it for a helper of your own.",
     )
 
 

@@ -55,6 +55,7 @@ class MeasureContext:
     resolvers: tuple[dns.ResolverSpec, ...]
     client: httpx.AsyncClient
     limiter: asyncio.Semaphore
+    control_limiter: asyncio.Semaphore
     local_addresses: LocalAddresses = field(default_factory=LocalAddresses)
 
     async def limited(self, operation: Callable[[], Awaitable[T]]) -> T:
@@ -80,6 +81,7 @@ async def open_context(settings: Settings) -> AsyncIterator[MeasureContext]:
             resolvers=resolvers,
             client=client,
             limiter=asyncio.Semaphore(settings.measure.connection_concurrency),
+            control_limiter=asyncio.Semaphore(settings.control.helper_requests_in_flight),
         )
     finally:
         await client.aclose()

@@ -183,13 +183,14 @@ async def _control(
     control = ctx.settings.control
     if not control.helpers:
         return request, (None, None, control_client.NO_HELPERS)
-    answer = await control_client.query_helpers(
-        list(control.helpers),
-        request,
-        client=ctx.client,
-        timeout_s=control.helper_timeout_s,
-        overlap_s=control.helper_overlap_s,
-    )
+    async with ctx.control_limiter:
+        answer = await control_client.query_helpers(
+            list(control.helpers),
+            request,
+            client=ctx.client,
+            timeout_s=control.helper_timeout_s,
+            overlap_s=control.helper_overlap_s,
+        )
     return request, answer
 
 
