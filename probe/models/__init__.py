@@ -6,6 +6,7 @@ Modules:
     observations  DNS, TCP, TLS and HTTP observations (OONI df-001…df-008)
     control       ControlRequest / ControlResponse (OONI test-helper wire format)
     results       Verdict, Blocking, Finding, EndpointResult, TargetResult
+    schema        JSON Schema export of the wire records (docs/schema/)
 """
 
 from probe.models.control import ControlRequest, ControlResponse

@@ -143,6 +143,9 @@ def test_one_run_names_each_outcome(
         "bogon": (https_server.url("/page", host=BOGON), "blocked", "dns_hijack"),
         "gone": (https_server.url("/page", host=GONE), "service_down", None),
         "5xx": (https_server.url("/status/503", host=OK), "service_down", None),
+        # hostile servers: a verdict, never a crash or a hang
+        "redirect_loop": (https_server.url("/redirect-loop", host=OK), "service_down", None),
+        "gzip_bomb": (https_server.url("/bomb", host=OK), "accessible", None),
     }
     results = _results(_check(config, *(url for url, _, _ in targets.values())))
     assert len(results) == len(targets)
@@ -155,6 +158,8 @@ def test_one_run_names_each_outcome(
     assert ok.endpoints[0].test_keys.control is not None
     assert [c.phase for c in ok.controls] == ["before"]
     assert all(c.success for c in ok.controls)
+    bomb = results[targets["gzip_bomb"][0]].endpoints[0].test_keys.requests[0].response
+    assert bomb is not None and bomb.body_is_truncated, "the bomb is read up to the limit only"
     nx = results[targets["nxdomain"][0]]
     assert {c.phase for c in nx.controls} == {"before", "after"}, "failing targets get a sandwich"
 
