@@ -64,16 +64,24 @@ def target_verdict(
         inconclusive=tuple(e.endpoint.label for e, v in pairs if v is Verdict.INCONCLUSIVE),
     )
     rule = first_match(TARGET_RULES, evidence)
-    reasons = [rule.render(evidence.facts())]
+    summary = [rule.render(evidence.facts())]
     if rule.verdict is Verdict.BLOCKED:
         decisive = next((e for e in blocked if e.blocking is not None), None)
         if decisive is None:  # hand-made results: blocked without a method is not evidence
-            return Verdict.INCONCLUSIVE, None, [*reasons, "no blocked endpoint names a method"]
-        reasons += [f"{decisive.endpoint.label}: {r}" for r in decisive.reasons[:2]]
-        return Verdict.BLOCKED, decisive.blocking, [*reasons, *notes]
+            return Verdict.INCONCLUSIVE, None, [*summary, "no blocked endpoint names a method"]
+        return Verdict.BLOCKED, decisive.blocking, [*_cite(endpoints, decisive, summary), *notes]
     if rule.verdict is Verdict.THROTTLED:
-        reasons += [f"{throttled[0].endpoint.label}: {r}" for r in throttled[0].reasons[:2]]
+        reasons = _cite(endpoints, throttled[0], summary)
         return Verdict.THROTTLED, throttled[0].blocking or Blocking.THROTTLING, [*reasons, *notes]
+    if not endpoints:
+        return rule.verdict, None, [*summary, *notes]
+    return rule.verdict, None, [*_cite(endpoints, endpoints[0], summary), *notes]
+
+
+def _cite(
+    endpoints: list[EndpointResult], decisive: EndpointResult, summary: list[str]
+) -> list[str]:
+    """Return the reasons to show: the evidence first for one endpoint, else the summary first."""
     if len(endpoints) == 1:
-        reasons += endpoints[0].reasons
-    return rule.verdict, None, [*reasons, *notes]
+        return [*decisive.reasons, *summary] if decisive.reasons else summary
+    return [*summary, *(f"{decisive.endpoint.label}: {r}" for r in decisive.reasons[:2])]
