@@ -127,6 +127,9 @@ class _Checker:
         if any(e.verdict is not Verdict.ACCESSIBLE for e in endpoints):
             controls += await self.sandwich.after(asyncio.get_running_loop().time())
             endpoints, decision = self._decide(target, measured, controls)
+        for endpoint_keys in keys:
+            if endpoint_keys.control is not None and endpoint_keys.control.x_client_address:
+                self.ctx.local_addresses.add(endpoint_keys.control.x_client_address)
         verdict, blocking, reasons = decision
         helpers = sorted({e.test_keys.test_helper for e in endpoints if e.test_keys.test_helper})
         result = TargetResult(

@@ -117,6 +117,9 @@ async def _measure_request(request: Request, ctx: HelperContext) -> Response:
         len(response.tcp_connect),
         time.monotonic() - started,
     )
+    # Echo the address we saw, so the probe can scrub it from its records even behind NAT.
+    client = request.client.host if request.client is not None else None
+    response = response.model_copy(update={"x_client_address": client})
     return Response(response.model_dump_json(), media_type="application/json")
 
 

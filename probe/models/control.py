@@ -92,3 +92,7 @@ class ControlResponse(WireRecord):
     dns: ControlDns = Field(default_factory=ControlDns)
     http_request: ControlHttpRequest = Field(default_factory=ControlHttpRequest)
     ip_info: dict[str, ControlIpInfo] = Field(default_factory=dict)
+    x_client_address: str | None = Field(
+        default=None,
+        description="The probe's address as the helper saw it (ours only): the probe scrubs it.",
+    )

@@ -220,3 +220,10 @@ def test_responses_are_ooni_json(internet: Internet, helper: RunningHelper) -> N
     keys = {"tcp_connect", "tls_handshake", "quic_handshake", "http3_request", "dns"}
     assert keys | {"http_request", "ip_info"} <= set(body)
     ControlResponse.model_validate(body)
+
+
+def test_the_helper_echoes_the_client_address_for_scrubbing(
+    internet: Internet, helper: RunningHelper
+) -> None:
+    response = control(helper, {"http_request": internet.url(), "tcp_connect": []})
+    assert response.x_client_address == "127.0.0.1"
