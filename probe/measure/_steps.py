@@ -104,23 +104,30 @@ class AttemptLog:
     number: int
     sink: Sink
     lookups: list[asyncio.Task[DnsObservation]] = field(default_factory=list)
+    requests: list[HttpTransaction] = field(default_factory=list)  # this attempt's, newest first
 
     def tags(self, depth: int, *extra: str) -> list[str]:
         """Return the tags of an observation made at redirect `depth`."""
         return [f"attempt={self.number}", f"depth={depth}", *extra]
 
     async def settle(self) -> None:
-        """Wait for the lookups' late-reply windows and record their final observations."""
+        """Record the attempt: its lookups once their late-reply windows end, and its chain.
+
+        The chain goes in front of the others', so `requests[0]` is the last hop of the attempt
+        that finished last: the one that succeeded, when one did (OONI readers look there).
+        """
         results = await asyncio.gather(*self.lookups)
         self.sink.queries.extend(results)
         self.lookups.clear()
+        self.sink.requests[:0] = self.requests
 
     async def abandon(self) -> None:
-        """Cancel the lookups still listening (the attempt was cancelled)."""
+        """Cancel the lookups still listening (the attempt was cancelled); keep its chain last."""
         for task in self.lookups:
             task.cancel()
         await asyncio.gather(*self.lookups, return_exceptions=True)
         self.lookups.clear()
+        self.sink.requests.extend(self.requests)
 
 
 def ordered_addresses(queries: list[DnsObservation]) -> list[str]:
@@ -301,7 +308,7 @@ async def fetch_chain(
                 tags=log.tags(depth),
             )
         )
-        log.sink.requests.insert(0, last)
+        log.requests.insert(0, last)
         following = next_url(last)
         if following is None:
             return last
