@@ -140,6 +140,51 @@ def ordered_addresses(queries: list[DnsObservation]) -> list[str]:
     return sorted(seen, key=is_ipv6)
 
 
+async def _limited_lookup(
+    host: str,
+    qtype: str,
+    resolver: dns.ResolverSpec,
+    ctx: MeasureContext,
+    clock: Clock,
+    tags: list[str],
+    early: asyncio.Future[DnsObservation],
+) -> DnsObservation:
+    """Return the lookup's complete observation; hand the first reply to `early` at once.
+
+    The concurrency slot is given back at the first reply: a socket listening for late replies
+    costs nothing, and holding the slot for the window would queue every connect behind it.
+    """
+    await ctx.limiter.acquire()
+    held = True
+
+    def release() -> None:
+        nonlocal held
+        if held:
+            held = False
+            ctx.limiter.release()
+
+    def first(observation: DnsObservation) -> None:
+        release()
+        if not early.done():
+            early.set_result(observation)
+
+    try:
+        return await dns.resolve(
+            host,
+            qtype,
+            resolver,
+            timeout_s=ctx.settings.timeouts.dns,
+            late_reply_window_s=ctx.settings.resolver.late_reply_window_s,
+            clock=clock,
+            tags=tags,
+            http_client=ctx.client,
+            trust=ctx.trust,
+            on_first=first,
+        )
+    finally:
+        release()
+
+
 def _lookup(
     host: str,
     qtype: str,
@@ -149,29 +194,8 @@ def _lookup(
     tags: list[str],
 ) -> tuple[asyncio.Future[DnsObservation], asyncio.Task[DnsObservation]]:
     early: asyncio.Future[DnsObservation] = asyncio.get_running_loop().create_future()
-
-    def first(observation: DnsObservation) -> None:
-        if not early.done():
-            early.set_result(observation)
-
-    task = asyncio.create_task(
-        ctx.limited(
-            bind(
-                dns.resolve,
-                host,
-                qtype,
-                resolver,
-                timeout_s=ctx.settings.timeouts.dns,
-                late_reply_window_s=ctx.settings.resolver.late_reply_window_s,
-                clock=clock,
-                tags=tags,
-                http_client=ctx.client,
-                trust=ctx.trust,
-                on_first=first,
-            )
-        )
-    )
-    return early, task
+    lookup = _limited_lookup(host, qtype, resolver, ctx, clock, tags, early)
+    return early, asyncio.create_task(lookup)
 
 
 async def _first_reply(
