@@ -167,12 +167,28 @@ def _control_endpoints(endpoint: Endpoint, addresses: list[str]) -> list[str]:
     ]
 
 
+def _control_url(endpoint: Endpoint) -> str:
+    """Return the URL to ask the helper about: for a bare TCP service, one naming its port.
+
+    The helper connects to the URL's port (443/80 when it has none), so e1.whatsapp.net:5222
+    must be asked as https://e1.whatsapp.net:5222/ or its control would only cover 443.
+    """
+    if endpoint.url is not None:
+        return endpoint.url
+    host = f"[{endpoint.host}]" if is_ipv6(endpoint.host) else endpoint.host
+    if endpoint.port == 443:
+        return f"https://{host}/"
+    if endpoint.port == 80:
+        return f"http://{host}/"
+    return f"https://{host}:{endpoint.port}/"
+
+
 async def _control(
     endpoint: Endpoint, ctx: MeasureContext, first_addresses: asyncio.Future[list[str]]
 ) -> tuple[ControlRequest, ControlAnswer]:
     addresses = await first_addresses
     request = ControlRequest(
-        http_request=endpoint.url or f"https://{endpoint.host}/",
+        http_request=_control_url(endpoint),
         http_request_headers={
             "Accept": [http.DEFAULT_HEADERS["Accept"]],
             "Accept-Language": [http.DEFAULT_HEADERS["Accept-Language"]],

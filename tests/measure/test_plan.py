@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from servers import (
     DnsEntry,
     DnsServer,
@@ -20,7 +21,7 @@ from servers import (
 from probe.config import Settings, load_settings
 from probe.decide import DecisionContext, endpoint_verdict
 from probe.measure._clock import Clock
-from probe.measure.plan import check_control_site, measure_endpoint, open_context
+from probe.measure.plan import _control_url, check_control_site, measure_endpoint, open_context
 from probe.models.results import TestKeys, Verdict
 from probe.models.targets import Endpoint, EndpointKind
 
@@ -134,3 +135,17 @@ def test_control_sites_report_where_they_failed(
     assert (refused.success, refused.step, refused.failure) == (False, "tls", "connection_refused")
     assert (unresolved.success, unresolved.step) == (False, "dns")
     assert unresolved.failure == "dns_nxdomain_error"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "url"),
+    [
+        ("e1.whatsapp.net", 5222, "https://e1.whatsapp.net:5222/"),
+        ("e1.whatsapp.net", 443, "https://e1.whatsapp.net/"),
+        ("149.154.175.50", 80, "http://149.154.175.50/"),
+        ("2001:db8::1", 5222, "https://[2001:db8::1]:5222/"),
+    ],
+)
+def test_a_tcp_service_asks_the_helper_about_its_own_port(host: str, port: int, url: str) -> None:
+    endpoint = Endpoint(kind=EndpointKind.TCP, host=host, port=port)
+    assert _control_url(endpoint) == url
