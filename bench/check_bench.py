@@ -66,6 +66,33 @@ def _run(targets: list[str], settings: Settings) -> tuple[float, list[TargetResu
     return time.perf_counter() - started, results
 
 
+def _cli_one(rig: dict[str, Any], url: str, repeats: int) -> float:
+    """Return the median wall time of a whole `probe check --json URL` process (imports too)."""
+    settings = _settings(rig, resolver={"late_reply_window_s": 0.0})
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
+        handle.write(_toml(settings))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(
+            [str(REPO / ".venv/bin/probe"), "check", "--json", "--config", handle.name, url],
+            capture_output=True, check=True,
+        )  # fmt: skip
+        times.append(time.perf_counter() - started)
+    Path(handle.name).unlink()
+    return statistics.median(times)
+
+
+def _toml(settings: Settings) -> str:
+    lines = []
+    for section in ("resolver", "control", "tls", "network", "timeouts"):
+        lines.append(f"[{section}]")
+        for key, value in getattr(settings, section).model_dump(mode="json").items():
+            if value is not None:
+                lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
 def _measure(rig: dict[str, Any], repeats: int) -> dict[str, Any]:
     report: dict[str, Any] = {}
     port = rig["https_port"]
@@ -97,6 +124,7 @@ def _measure(rig: dict[str, Any], repeats: int) -> dict[str, Any]:
         report[f"{key}_probe_cpu_s"] = _CPU["last"]
         report[f"{key}_over_1"] = wall / report[f"accessible_one_wall_s_late_window_{window}"]
         report[f"{key}_accessible"] = sum(r.verdict == "accessible" for r in results)
+    report["cli_one_target_wall_s"] = _cli_one(rig, one, repeats)
     blackholed = f"https://t1.site.test:{rig['blackhole_port']}/"
     wall, results = _run([blackholed], _settings(rig, resolver={"late_reply_window_s": 0.0}))
     report["blackhole_connect_timeout_s"] = CONNECT_TIMEOUT_S

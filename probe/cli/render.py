@@ -5,19 +5,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported only when a table or a spinner is shown, not for --json
+    from rich.table import Table
 
-from probe.models.results import TargetResult, Verdict
+    from probe.models.results import TargetResult
 
 VERDICT_STYLE = {
-    Verdict.ACCESSIBLE: "green",
-    Verdict.BLOCKED: "bold red",
-    Verdict.THROTTLED: "red",
-    Verdict.NETWORK_OUTAGE: "yellow",
-    Verdict.SERVICE_DOWN: "magenta",
-    Verdict.INCONCLUSIVE: "dim",
+    "accessible": "green",
+    "blocked": "bold red",
+    "throttled": "red",
+    "network_outage": "yellow",
+    "service_down": "magenta",
+    "inconclusive": "dim",
 }
 
 
@@ -29,13 +30,15 @@ def print_json_line(result: TargetResult) -> None:
 
 def results_table(results: list[TargetResult]) -> Table:
     """Return a table with each target's verdict, blocking method and first reason."""
+    from rich.table import Table
+
     table = Table(show_lines=False, header_style="bold")
     table.add_column("target", overflow="fold")
     table.add_column("verdict")
     table.add_column("blocking")
     table.add_column("reason", overflow="fold", ratio=1)
     for result in results:
-        style = VERDICT_STYLE.get(result.verdict, "")
+        style = VERDICT_STYLE.get(result.verdict.value, "")
         table.add_row(
             result.input,
             f"[{style}]{result.verdict.value}[/]",
@@ -47,12 +50,16 @@ def results_table(results: list[TargetResult]) -> Table:
 
 def print_table(results: list[TargetResult]) -> None:
     """Print the results table to stdout."""
+    from rich.console import Console
+
     Console().print(results_table(results))
 
 
 @contextmanager
 def progress(total: int) -> Iterator[Callable[[TargetResult], None]]:
     """Yield a callback that shows progress on stderr while targets complete."""
+    from rich.console import Console
+
     console = Console(stderr=True)
     done = 0
     with console.status(f"measuring {total} target(s)…") as status:
