@@ -176,6 +176,23 @@ class HopEvidence:
     has_control: bool = False
     control_ok: bool = False
     control_failure: str = ""
+    operation: str | None = None  # the transaction's x_failed_operation, when recorded
+
+    @property
+    def stage(self) -> str:
+        """Return where the request failed: "connect", "tls" or "http".
+
+        From the recorded operation when there is one; records without it (older ones, OONI's)
+        fall back on the scheme: an https hop after a redirect did its own handshake, so a cut
+        there is read as TLS.
+        """
+        if self.operation == "connect":
+            return "connect"
+        if self.operation == "tls_handshake":
+            return "tls"
+        if self.operation in ("write", "read"):
+            return "http"
+        return "tls" if self.is_https and self.depth > 0 else "http"
 
     def facts(self) -> dict[str, str]:
         """Return the strings the fetch-chain reason templates cite."""

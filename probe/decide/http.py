@@ -64,6 +64,7 @@ def hop_finding(
         has_control=control is not None,
         control_ok=control_page(control) is not None,
         control_failure=_control_failure(control, control_failure),
+        operation=final.x_failed_operation if final is not None else None,
     )
     return finding(first_match(HOP_RULES, evidence), evidence.facts())
 

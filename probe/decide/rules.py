@@ -102,14 +102,12 @@ def _tls_kind(*kinds: str) -> Callable[[TlsEvidence], bool]:
     return lambda e: e.failed and e.kind in kinds
 
 
-def _hop_kind(*kinds: str, https_redirect: bool | None = None) -> Callable[[HopEvidence], bool]:
-    """Match a failed request of these kinds; `https_redirect`: only (or never) an https hop
-    after a redirect, where the request's own connect and handshake failed."""
+def _hop_kind(*kinds: str, stage: str | None = None) -> Callable[[HopEvidence], bool]:
+    """Match a failed request of these kinds; `stage`: only where it failed ("connect", "tls"
+    or "http", see HopEvidence.stage)."""
 
     def matches(e: HopEvidence) -> bool:
-        on_redirect = e.is_https and e.depth > 0
-        wanted = https_redirect is None or on_redirect == https_redirect
-        return not e.is_dns and e.kind in kinds and wanted
+        return not e.is_dns and e.kind in kinds and (stage is None or e.stage == stage)
 
     return matches
 
@@ -294,21 +292,29 @@ HOP_RULES: tuple[Rule[HopEvidence], ...] = (
           "the certificate for {url} ({hop}) did not verify ({failure}) while the control"
           " fetched the page over TLS",
           _hop_kind("untrusted")),
+    _rule("http.hop_connect_timeout", BLOCKED, Blocking.TCP_TIMEOUT,
+          "the connection for {url} ({hop}) timed out while connecting ({failure}) while the"
+          " control fetched the page",
+          _hop_kind("timeout", stage="connect")),
+    _rule("http.hop_connect_reset", BLOCKED, Blocking.TCP_RESET,
+          "the connection for {url} ({hop}) was reset while connecting ({failure}) while the"
+          " control fetched the page",
+          _hop_kind("reset", "eof", stage="connect")),
     _rule("http.hop_tls_reset", BLOCKED, Blocking.TLS_RESET,
           "the TLS connection for {url} ({hop}) was cut ({failure}) while the control fetched"
           " the page",
-          _hop_kind("reset", "eof", https_redirect=True)),
+          _hop_kind("reset", "eof", stage="tls")),
     _rule("http.hop_tls_timeout", BLOCKED, Blocking.TLS_TIMEOUT,
           "the TLS connection for {url} ({hop}) timed out while the control fetched the page",
-          _hop_kind("timeout", https_redirect=True)),
+          _hop_kind("timeout", stage="tls")),
     _rule("http.connection_reset", BLOCKED, Blocking.HTTP_RESET,
           "the request for {url} ({hop}) was cut after it was sent ({failure}) while the"
           " control fetched the page",
-          _hop_kind("reset", "eof", https_redirect=False)),
+          _hop_kind("reset", "eof", stage="http")),
     _rule("http.response_timeout", BLOCKED, Blocking.HTTP_TIMEOUT,
           "no response for {url} ({hop}) before the timeout while the control fetched the"
           " page",
-          _hop_kind("timeout", https_redirect=False)),
+          _hop_kind("timeout", stage="http")),
     _rule("http.other_failure", UNSURE, None,
           "fetching {url} ({hop}) failed ({failure}) in a way that names no blocking method",
           lambda e: True),

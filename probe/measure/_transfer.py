@@ -16,15 +16,19 @@ async def open_response(
     client: httpx.AsyncClient,
     request: httpx.Request,
     on_connect: Callable[[Any], None] | None = None,
+    on_event: Callable[[str], None] | None = None,
 ) -> AsyncIterator[httpx.Response]:
     """Yield the streamed response to `request` (redirects not followed); close all on exit.
 
     `on_connect` gets httpcore's network stream as soon as TCP connects, so a caller can note
-    the peer address even when no response comes.
+    the peer address even when no response comes; `on_event` gets every trace event's name
+    (e.g. "connection.start_tls.started"), so a caller can tell where a failure happened.
     """
     connected: list[Any] = []
 
     async def trace(event: str, info: dict[str, Any]) -> None:
+        if on_event is not None:
+            on_event(event)
         if event == "connection.connect_tcp.complete" and info.get("return_value") is not None:
             connected.append(info["return_value"])
             if on_connect is not None:

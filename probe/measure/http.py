@@ -71,6 +71,15 @@ def make_client(trust: TrustStore) -> httpx.AsyncClient:
     )
 
 
+# httpcore trace events (by substring) → the operation OONI's network events would name.
+_OPERATIONS = (
+    ("connect_tcp", "connect"),
+    ("start_tls", "tls_handshake"),
+    ("send_request", "write"),
+    ("receive_response", "read"),
+)
+
+
 @dataclass
 class _Exchange:
     """What one request produced so far: kept outside the deadline so a failure keeps it."""
@@ -82,6 +91,23 @@ class _Exchange:
     address: str | None = None
     alpn: str | None = None
     failure: str | None = None
+    stage: str | None = None  # the last trace event that started: where a failure happened
+
+    def note_event(self, event: str) -> None:
+        """Note the step httpcore has started (connect, TLS, write, read)."""
+        # Only the operations we name: the clean-up events after a failure must not count.
+        if event.endswith(".started") and any(m in event for m, _ in _OPERATIONS):
+            self.stage = event
+
+    @property
+    def failed_operation(self) -> str | None:
+        """Return the operation the failure happened in: connect, tls_handshake, write, read."""
+        if self.failure is None or self.stage is None:
+            return None
+        for marker, operation in _OPERATIONS:
+            if marker in self.stage:
+                return operation
+        return None
 
     def note_stream(self, stream: Any) -> None:
         """Note the peer address and the negotiated ALPN of httpcore's network stream."""
@@ -94,7 +120,7 @@ class _Exchange:
 
     async def run(self, client: httpx.AsyncClient, prepared: httpx.Request) -> None:
         """Send the request and read the body within its limits; raises network errors."""
-        async with open_response(client, prepared, self.note_stream) as response:
+        async with open_response(client, prepared, self.note_stream, self.note_event) as response:
             self.response = response
             stream = response.extensions.get("network_stream")
             if stream is not None:
@@ -163,6 +189,7 @@ async def request(
         address=exchange.address,
         alpn=exchange.alpn,
         failure=exchange.failure,
+        x_failed_operation=exchange.failed_operation,
         request=_request_record(url, prepared),
         response=_response_record(exchange),
         t0=t0,

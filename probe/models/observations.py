@@ -157,6 +157,10 @@ class HttpTransaction(Record):
     address: str | None = Field(default=None, description='"ip:port" the request went to.')
     alpn: str | None = None
     failure: str | None = None
+    x_failed_operation: str | None = Field(
+        default=None,
+        description='Where the request failed: "connect", "tls_handshake", "write" or "read".',
+    )
     request: HttpRequestRecord
     response: HttpResponseRecord | None = None
     t0: float

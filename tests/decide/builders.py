@@ -230,6 +230,7 @@ def fetch(
     attempt: int = 1,
     depth: int = 0,
     address: str | None = None,
+    operation: str | None = None,
 ) -> HttpTransaction:
     """Return one HTTP transaction (status None or a failure = no response)."""
     if address is None:
@@ -237,6 +238,7 @@ def fetch(
     return HttpTransaction(
         address=address,
         failure=failure,
+        x_failed_operation=operation,
         request=HttpRequestRecord(url=url),
         response=None if failure or status is None else response(status, body, headers),
         t0=0.0,

@@ -80,7 +80,9 @@ def nx_lookup(a: int = 1, *, failure: str = NX, host: str = HOST, depth: int = 0
     ]
 
 
-def redirect_then(failure: str, *, dns: bool = False, scheme: str = "https") -> TestKeys:
+def redirect_then(
+    failure: str, *, dns: bool = False, scheme: str = "https", operation: str | None = None
+) -> TestKeys:
     """bit.ly redirects to www.example.com, where the probe fails (METHODS.md §11 #2, #10, #11)."""
     target = f"{scheme}://www.example.com/"
     chain: list[object] = [
@@ -93,7 +95,7 @@ def redirect_then(failure: str, *, dns: bool = False, scheme: str = "https") -> 
     else:
         chain += [
             query([IP], host="www.example.com", depth=1),
-            fetch(target, failure=failure, depth=1),
+            fetch(target, failure=failure, depth=1, operation=operation),
         ]
     return keys(chain, control=control([BITLY]))
 
@@ -491,6 +493,20 @@ CASES: dict[str, Case] = {
         Blocking.TLS_RESET,
         "the TLS connection for https://www.example.com/",
     ),
+    "http.hop_connect_timeout": Case(  # §11 #9 after a redirect: the SYN is dropped
+        https("bit.ly"),
+        redirect_then(TIMEOUT, operation="connect"),
+        Verdict.BLOCKED,
+        Blocking.TCP_TIMEOUT,
+        "timed out while connecting",
+    ),
+    "http.hop_connect_reset": Case(  # a RST answers the SYN after a redirect
+        https("bit.ly"),
+        redirect_then("connection_reset", operation="connect"),
+        Verdict.BLOCKED,
+        Blocking.TCP_RESET,
+        "was reset while connecting",
+    ),
     "http.hop_tls_timeout": Case(  # §11 #13 …ThenTimeoutForHTTPS
         https("bit.ly"),
         redirect_then(TIMEOUT),
@@ -743,3 +759,22 @@ def test_every_endpoint_rule_has_a_case() -> None:
 def test_page_constant_is_sane() -> None:
     assert "Example Domain" in PAGE
     assert handshake().failure is None
+
+
+@pytest.mark.parametrize(
+    ("operation", "blocking"),
+    [
+        ("connect", Blocking.TCP_RESET),
+        ("tls_handshake", Blocking.TLS_RESET),
+        ("read", Blocking.HTTP_RESET),
+        (None, Blocking.TLS_RESET),  # no operation recorded: an https redirect hop reads as TLS
+    ],
+)
+def test_the_recorded_operation_decides_the_layer_of_a_cut_hop(
+    operation: str | None, blocking: Blocking
+) -> None:
+    result = judge(https("bit.ly"), redirect_then("connection_reset", operation=operation))
+    assert result.blocking is blocking, (
+        f"operation {operation}: blocking expected {blocking}, "
+        f"got {result.blocking} {result.reasons}"
+    )

@@ -431,3 +431,28 @@ def test_cookies_never_travel_between_requests(
 
     sent = dict(_echo(asyncio.run(run()))["headers"])
     assert "Cookie" not in sent, "one target's cookies must not reach another request"
+
+
+def test_a_failure_names_the_operation_it_happened_in(
+    http_server: HttpServer,
+    silent_server: SilentServer,
+    reset_server: ResetServer,
+    closed_port: int,
+    trust_store: TrustStore,
+) -> None:
+    """Where a request failed (connect, TLS, read) decides tcp_* vs tls_* vs http_* later."""
+    cases = {
+        "refused": (f"http://site.test:{closed_port}/", "connect"),
+        "tls_timeout": (f"https://trusted.test:{silent_server.port}/", "tls_handshake"),
+        "reset_on_client_hello": (f"https://trusted.test:{reset_server.port}/", "tls_handshake"),
+        "reset_after_request": (http_server.url("/reset"), "read"),
+        "drip": (http_server.url("/drip"), "read"),
+    }
+    for case, (url, operation) in cases.items():
+        got = _request(trust_store, url, "127.0.0.1", timeout_s=1.0)
+        assert got.failure is not None, f"{case}: expected a failure"
+        assert got.x_failed_operation == operation, (
+            f"{case}: x_failed_operation expected {operation}, got {got.x_failed_operation}"
+        )
+    ok = _request(trust_store, http_server.url("/page"), "127.0.0.1")
+    assert (ok.failure, ok.x_failed_operation) == (None, None)
