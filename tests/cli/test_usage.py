@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Where a test would measure by mistake, it may only reach loopback (nothing listens on port 9).
+SAFE_TARGET = "http://127.0.0.1:9/"
+
 
 def _probe(*argv: str, env_config: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
@@ -32,7 +35,7 @@ def test_version() -> None:
 def test_unknown_config_key_is_named(tmp_path: Path) -> None:
     config = tmp_path / "probe.toml"
     config.write_text("[timeouts]\nconect = 3\n", encoding="utf-8")
-    proc = _probe("check", "--config", str(config), "example.com")
+    proc = _probe("check", "--config", str(config), SAFE_TARGET)
     assert proc.returncode == 2, proc.stderr
     assert "unknown key 'timeouts.conect'" in proc.stderr
     assert proc.stdout == ""
@@ -42,7 +45,7 @@ def test_unknown_config_key_is_named(tmp_path: Path) -> None:
 def test_config_from_environment_is_validated_too(tmp_path: Path) -> None:
     config = tmp_path / "probe.toml"
     config.write_text("[network]\nroutable = ['not a network']\n", encoding="utf-8")
-    proc = _probe("check", "example.com", env_config=config)
+    proc = _probe("check", SAFE_TARGET, env_config=config)
     assert proc.returncode == 2
     assert "network.routable" in proc.stderr
 
@@ -69,3 +72,18 @@ def test_no_targets_is_a_usage_error(tmp_path: Path) -> None:
     proc = _probe("check", "--input-file", str(empty))
     assert proc.returncode == 2
     assert "no targets" in proc.stderr
+
+
+def test_a_bad_resolver_flag_is_named() -> None:
+    proc = _probe("check", "--resolver", "ftp://192.0.2.1", SAFE_TARGET)
+    assert proc.returncode == 2, proc.stderr
+    assert "resolver.servers" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_unreadable_ca_bundle_is_named_before_anything_is_measured(tmp_path: Path) -> None:
+    proc = _probe("check", "--ca-bundle", str(tmp_path / "roots.pem"), SAFE_TARGET)
+    assert proc.returncode == 2, proc.stderr
+    assert "ca_bundle" in proc.stderr and "roots.pem" in proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
