@@ -37,6 +37,7 @@ DEFAULT_CONNECTION_CONCURRENCY = 128
 DEFAULT_BODY_CAP_BYTES = 1 << 19  # 512 KiB recorded, as OONI LTE
 DEFAULT_BODY_READ_LIMIT_BYTES = 1 << 23  # 8 MiB read (and counted) at most, then we stop
 DEFAULT_MAX_REDIRECTS = 10
+DEFAULT_MAX_ADDRESSES = 16
 
 # OONI's public test helpers (ts-017): our default control vantage points.
 DEFAULT_HELPERS = (
@@ -217,6 +218,12 @@ class MeasureSettings(_Section):
         description="Body bytes read and counted (after decompression) before we stop reading.",
     )
     max_redirects: int = Field(default=DEFAULT_MAX_REDIRECTS, ge=0, le=30)
+    max_addresses: int = Field(
+        default=DEFAULT_MAX_ADDRESSES,
+        ge=1,
+        description="Addresses of one name connected to per attempt (IPv4 first), so a hostile"
+        " resolver cannot make the probe open hundreds of connections.",
+    )
 
 
 class BlockpageSettings(_Section):

@@ -225,7 +225,7 @@ async def resolve(
     ]
     log.lookups.extend(task for _, task in pairs)
     firsts = await asyncio.gather(*(_first_reply(early, task) for early, task in pairs))
-    return ordered_addresses(list(firsts))
+    return ordered_addresses(list(firsts))[: ctx.settings.measure.max_addresses]
 
 
 async def lookup_all(

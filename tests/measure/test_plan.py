@@ -149,3 +149,22 @@ def test_control_sites_report_where_they_failed(
 def test_a_tcp_service_asks_the_helper_about_its_own_port(host: str, port: int, url: str) -> None:
     endpoint = Endpoint(kind=EndpointKind.TCP, host=host, port=port)
     assert _control_url(endpoint) == url
+
+
+def test_a_resolver_answering_many_addresses_gets_only_max_addresses_connects(
+    dns_server: DnsServer, https_server: HttpServer, pki: TestPki
+) -> None:
+    many = tuple(f"127.0.0.{i}" for i in range(1, 41))
+    dns_server.zone.set("plan-many.site.test", DnsEntry(a=many))
+    settings = _settings(
+        dns_server,
+        pki,
+        measure={"attempts": 1, "max_addresses": 4},
+        network={"routable": ["127.0.0.0/8"]},
+    )
+    url = https_server.url("/page", host="plan-many.site.test")
+    endpoint = Endpoint(
+        kind=EndpointKind.WEB, host="plan-many.site.test", port=https_server.port, url=url
+    )
+    keys = _measure(settings, endpoint)
+    assert len({c.ip for c in keys.tcp_connect if "depth=0" in c.tags}) == 4
