@@ -171,7 +171,10 @@ def normalize_url(text: str) -> ParsedUrl:
         raise TargetError("contains whitespace or control characters")
     try:
         parts = urlsplit(text)
-    except ValueError as exc:  # unbalanced brackets: "http://[::1/"
+    except ValueError as exc:  # bracket trouble: "http://[::1/", "http://[::1]x/" (3.11.4+)
+        # Name the problem ourselves: what urlsplit refuses differs between Python releases.
+        netloc = re.split(r"[/?#]", text.partition("://")[2], maxsplit=1)[0]
+        _split_netloc(netloc)
         raise TargetError(f"not a valid URL: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:

@@ -84,7 +84,7 @@ BAD_URLS = {
     "space_in_path": ("https://example.com/a b", "whitespace"),
     "control_char": ("https://example.com/\x00", "control characters"),
     "ipv6_without_brackets": ("http://2001:db8::1/", "must be in brackets"),
-    "unclosed_bracket": ("http://[2001:db8::1/", "not a valid URL"),
+    "unclosed_bracket": ("http://[2001:db8::1/", "unclosed '\\['"),
     "junk_after_ipv6": ("http://[::1]x/", "after the IPv6 address"),
     "bad_label": ("https://a_b.example/", "letters, digits and inner hyphens"),
 }
