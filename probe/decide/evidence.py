@@ -149,10 +149,12 @@ class TlsEvidence:
     control_failed: tuple[str, ...] = ()
     certificate_mismatch: tuple[str, ...] = ()
     verified: tuple[str, ...] = ()
+    residual: tuple[str, ...] = ()  # later attempts refused at TCP after this one was cut
 
     def facts(self) -> dict[str, str]:
         """Return the strings the TLS reason templates cite."""
         return {
+            "residual": cite(self.residual),
             "host": self.host,
             "failures": cite(self.failures),
             "interception": cite(self.interception),

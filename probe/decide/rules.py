@@ -246,6 +246,13 @@ TLS_RULES: tuple[Rule[TlsEvidence], ...] = (
           "the chain for {host} did not verify ({failures}) while the control's handshake"
           " succeeded ({control_ok})",
           _tls_kind("untrusted")),
+    _rule("tls.reset_then_address_refused", BLOCKED, Blocking.TLS_RESET,
+          "the first handshake with SNI {host} was cut ({failures}), then later attempts could"
+          " not even connect to it ({residual}) while the control's handshake succeeded"
+          " ({control_ok}): residual blocking, which a censor keeps up for a while after a"
+          " trigger (METHODS §11 #32)",
+          lambda e: e.failed and e.kind in ("reset", "eof") and bool(e.residual)
+          and bool(e.control_ok)),
     _rule("tls.handshake_reset", BLOCKED, Blocking.TLS_RESET,
           "handshakes with SNI {host} were cut ({failures}) while the control's succeeded"
           " ({control_ok})",

@@ -128,11 +128,13 @@ def tls_finding(
     *,
     failed: bool,
     issuers: tuple[str, ...] = DEFAULT_INTERCEPTION_ISSUERS,
+    residual: tuple[str, ...] = (),
 ) -> Finding:
     """Return the TLS finding for `handshakes` with SNI `host`.
 
     `failed`: the attempts ended at TLS, and `handshakes` are those that connected and failed;
-    otherwise `handshakes` are the successful ones, checked for interception.
+    otherwise `handshakes` are the successful ones, checked for interception. `residual`: the
+    later attempts that then failed to connect at all (residual blocking), if any.
     """
     failing = [h for h in handshakes if h.failure is not None] if failed else []
     reached, control_failed = _control_view(failing, control)
@@ -148,6 +150,7 @@ def tls_finding(
         control_failed=control_failed,
         certificate_mismatch=() if failed else _mismatches(handshakes, control),
         verified=tuple(h.address for h in handshakes if h.failure is None),
+        residual=residual,
     )
     notes = (
         (f"the handshakes failed in different ways ({', '.join(kinds)})",) if len(kinds) > 1 else ()

@@ -167,12 +167,12 @@ def _failure_findings(
 ) -> list[Finding]:
     failed = [o for o in outcomes if o.failed]
     layers = {o.layer for o in failed}
+    issuers = context.known_interception_issuers
     if len(layers) != 1:
-        return []
+        return _residual_findings(endpoint, keys, attempts, failed, issuers)
     layer = layers.pop()
     numbers = {o.attempt for o in failed}
     failing = [a for a in attempts if a.number in numbers]
-    issuers = context.known_interception_issuers
     is_https = url_scheme(endpoint.url or "") == "https"
     if layer is Layer.TCP:
         return [tcp_finding(endpoint, failing, keys.control)]
@@ -190,6 +190,40 @@ def _failure_findings(
         found.append(blockpage)
     found.append(hop_finding(failed[0], keys.control, keys.control_failure))
     return found
+
+
+def _residual_findings(
+    endpoint: Endpoint,
+    keys: TestKeys,
+    attempts: list[Attempt],
+    failed: list[Outcome],
+    issuers: tuple[str, ...],
+) -> list[Finding]:
+    """Return a TLS finding for residual blocking, or nothing for an unstable path.
+
+    The signature (METHODS §11 #32): the first attempt's handshake was cut, and every later
+    attempt was refused or reset at the TCP connect, because the censor now blocks the address.
+    """
+    if not failed:
+        return []
+    first, *later = sorted(failed, key=lambda o: o.attempt)
+    cut = first.layer is Layer.TLS and failure_kind(first.failure) in ("reset", "eof")
+    refused = bool(later) and all(
+        o.layer is Layer.TCP and failure_kind(o.failure) in ("refused", "reset") for o in later
+    )
+    if not (cut and refused):
+        return []
+    trigger = [a for a in attempts if a.number == first.attempt]
+    return [
+        tls_finding(
+            endpoint.host,
+            _failing_handshakes(trigger),
+            keys.control,
+            failed=True,
+            issuers=issuers,
+            residual=tuple(f"attempt {o.attempt} {o.failure}" for o in later),
+        )
+    ]
 
 
 def _attempts_note(outcomes: list[Outcome]) -> tuple[str, ...]:

@@ -410,6 +410,21 @@ CASES: dict[str, Case] = {
         Blocking.TLS_RESET,
         "were cut",
     ),
+    "tls.reset_then_address_refused": Case(  # §11 #32, seen in the lab (residual_blocking)
+        https(),
+        keys(
+            query([IP]),
+            tls_step(IP, "connection_reset"),
+            query([IP], attempt=2),
+            tls_step(tcp_failure="connection_refused", attempt=2),
+            query([IP], attempt=3),
+            tls_step(tcp_failure="connection_refused", attempt=3),
+            control=control(),
+        ),
+        Verdict.BLOCKED,
+        Blocking.TLS_RESET,
+        "residual blocking",
+    ),
     "tls.handshake_timeout": Case(  # §11 #13 (KZ 2023 style)
         https(),
         keys(query([IP]), tls_step(IP, TIMEOUT), control=control()),
@@ -777,4 +792,34 @@ def test_the_recorded_operation_decides_the_layer_of_a_cut_hop(
     assert result.blocking is blocking, (
         f"operation {operation}: blocking expected {blocking}, "
         f"got {result.blocking} {result.reasons}"
+    )
+
+
+def test_refused_before_the_cut_is_not_residual_blocking() -> None:
+    # Residual blocking follows a trigger: connects refused *before* the handshake that was cut
+    # are an unstable path (or a server restarting), and stay inconclusive.
+    measured = keys(
+        query([IP]),
+        tls_step(tcp_failure="connection_refused"),
+        query([IP], attempt=2),
+        tls_step(IP, "connection_reset", attempt=2),
+        control=control(),
+    )
+    result = judge(https(), measured, DecisionContext())
+    assert result.verdict is Verdict.INCONCLUSIVE, (
+        f"refused then cut: verdict expected inconclusive, got {result.verdict} ({result.reasons})"
+    )
+
+
+def test_residual_blocking_needs_the_control() -> None:
+    measured = keys(
+        query([IP]),
+        tls_step(IP, "connection_reset"),
+        query([IP], attempt=2),
+        tls_step(tcp_failure="connection_refused", attempt=2),
+        control=None,
+    )
+    result = judge(https(), measured, DecisionContext())
+    assert result.verdict is not Verdict.BLOCKED, (
+        f"no control: verdict expected not blocked, got {result.verdict} ({result.reasons})"
     )

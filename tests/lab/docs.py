@@ -1,0 +1,103 @@
+"""Render docs/lab.md from the scenario table: `python -m lab docs > docs/lab.md`."""
+
+from __future__ import annotations
+
+from . import world
+from .scenarios import SCENARIOS, TARGETS, Scenario
+
+_TOPOLOGY = (
+    f"client {world.CLIENT_ADDRESS} ── veth ── {world.ISP_CLIENT_SIDE} ISP / censor"
+    f" {world.ISP_TRANSIT} ── veth ── {world.INTERNET_TRANSIT} internet"
+)
+INTRO = f"""# The censorship lab
+
+Generated from `tests/lab/scenarios.py` (`scripts/lab.sh docs > docs/lab.md`); a test fails when
+this page is stale.
+
+The lab runs the real `probe check` and `probe helper`, unmodified, in network namespaces that the
+tests create and always remove. Packets cross a real censoring router: iptables/nftables rules
+(DROP, REJECT with tcp-reset, string matches on the TLS SNI and the HTTP Host, `recent` and `time`
+matches for stateful and scheduled blocking, DNAT to a transparent interception box), tc shaping,
+a resolver the ISP controls, and a scapy injector that forges DNS answers racing the genuine ones.
+
+```
+{_TOPOLOGY}
+```
+
+- **client**: runs `probe check --json`; its resolv.conf names the ISP resolver
+  ({world.ISP_RESOLVER}).
+- **ISP / censor**: routes and SNATs the client to its public address {world.PUBLIC_ADDRESS}
+  (which must never appear in the probe's output: every scenario checks), runs the ISP resolver
+  (forwarding to the authoritative server, lying when the scenario says), the block page
+  ({world.BLOCKPAGE_ADDRESS}, `{world.BLOCKPAGE_NAME}`), a captive portal
+  ({world.PORTAL_ADDRESS}), the interception box ({world.INTERCEPTOR_ADDRESS}: SNI-selective
+  certificate forgery with a root named like Kazakhstan's, and a transparent HTTP proxy) and the
+  domestic sites (198.51.100.0/24).
+- **internet**: the platforms, news and control sites (203.0.113.0/24, pages of
+  {world.PAGE_BYTES // 1024} KiB), an authoritative DNS server ({world.AUTHORITATIVE_ADDRESS}), a
+  public resolver ({world.PUBLIC_RESOLVER}), DoH ({world.DOH_ADDRESS}) and `probe helper`
+  ({world.HELPER_ADDRESS}, HTTPS) as the control vantage point.
+
+Certificates come from a lab CA passed with `[tls] ca_bundle`; the lab ranges are declared with
+`[network] routable`; the ISP's block page is added with `[blockpages] fingerprints`, as an
+operator would add their country's page. No namespace has a route to anything outside the lab.
+The probe runs with short timeouts (1.5 s for DNS, connect and TLS, 4 s for HTTP, attempts at 0,
+0.3 and 0.9 s) so that a scenario waits only for the probe's own timeouts.
+
+## Running it
+
+- `scripts/lab.sh` runs every scenario (`scripts/lab.sh -k tls_sni` runs some); the README's test
+  command runs them too when it runs as root with network namespaces, iptables and scapy, and
+  says why they were skipped otherwise (under `PROBE_TEST_STRICT=1`, as in CI, a skip fails).
+- `scripts/lab.sh up` builds the lab and keeps it running for manual checks;
+  `scripts/lab.sh clean` removes the namespaces, processes and run directories of lab runs whose
+  process is gone (every run also does this first). The lab changes nothing outside its
+  namespaces: its iptables rules and tc qdiscs live inside them and go with them.
+
+## Scenarios
+
+Each scenario checks the targets `{"`, `".join(TARGETS)}` unless it names its own. A target
+not listed under "expected" must come out `accessible`: every run also proves that the targets the
+censor leaves alone stay accessible. "§11" refers to the scenario catalogue in METHODS.md.
+"""
+
+
+def _expected(expect: dict[str, tuple[str, str | None]], targets: tuple[str, ...] = ()) -> str:
+    if not expect:
+        return "all accessible"
+    if set(expect) == set(targets) and len(set(expect.values())) == 1:
+        verdict, blocking = next(iter(expect.values()))
+        return f"every target {verdict}" + (f" ({blocking})" if blocking else "")
+    parts = []
+    for target, (verdict, blocking) in expect.items():
+        parts.append(f"`{target}` {verdict}" + (f" ({blocking})" if blocking else ""))
+    return "; ".join(parts)
+
+
+def _row(scenario: Scenario) -> list[str]:
+    rows = [
+        f"| `{scenario.name}` | {scenario.does} | {_expected(scenario.expect, scenario.targets)}"
+        f"{_targets(scenario.targets)} | {scenario.methods or '—'} |"
+    ]
+    for number, step in enumerate(scenario.then, start=2):
+        expected = _expected(step.expect, step.targets) + _targets(step.targets)
+        rows.append(f"| ↳ check {number} | {step.does} | {expected} | |")
+    return rows
+
+
+def _targets(targets: tuple[str, ...]) -> str:
+    if targets == TARGETS:
+        return ""
+    return " — targets: " + ", ".join(f"`{t}`" for t in targets)
+
+
+def render() -> str:
+    """Return docs/lab.md."""
+    lines = [INTRO, "| scenario | what the censor (or the world) does | expected | §11 |"]
+    lines.append("| --- | --- | --- | --- |")
+    for scenario in SCENARIOS.values():
+        lines += _row(scenario)
+    gaps = [s for s in SCENARIOS.values() if s.gap]
+    lines += ["", f"{len(SCENARIOS)} scenarios.", "", "## Known gaps", ""]
+    lines += [f"- `{s.name}`: {s.gap}." for s in gaps]
+    return "\n".join(lines) + "\n"

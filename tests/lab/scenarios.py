@@ -1,0 +1,491 @@
+"""The lab's scenario table: what the censor does, and what `probe check` must say.
+
+One entry per scenario, keyed by name, listing only what distinguishes it. Every scenario checks
+`TARGETS` (unless it names its own); a target not in `expect` must come out `accessible`, so
+each run also proves that unaffected targets stay accessible. docs/lab.md is generated from this
+table (`python -m lab.docs > docs/lab.md`, a test keeps it current).
+
+Rule strings are appended to our chains in the ISP namespace (`internet_iptables`: in the
+internet namespace, where a platform's own failure lives); `{twitter}`, `{helper}`… are
+addresses from lab/world.py, `{client_link}` the ISP's interface towards the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .netns import Censor
+from .world import BOGON_ANSWER
+
+ACCESSIBLE = ("accessible", None)
+OUTAGE = ("network_outage", None)
+DOWN = ("service_down", None)
+UNSURE = ("inconclusive", None)
+
+
+def blocked(method: str) -> tuple[str, str | None]:
+    return ("blocked", method)
+
+
+# Twitter/X is the lab's censored platform: the platform target covers its 8 endpoints.
+TWITTER_NAMES = ("twitter.com", "x.com", "t.co", "twimg.com")
+TARGETS = ("twitter", "youtube.com", "http://www.azattyq.org/", "bbc.com", "kaspi.kz")
+EVERYTHING = dict.fromkeys(TARGETS, OUTAGE)
+FORGED_ANSWER = "192.0.2.66"  # routable in the lab, and nothing answers there
+
+
+def sni(action: str, names: tuple[str, ...] = TWITTER_NAMES, extra: str = "") -> tuple[str, ...]:
+    """Return rules applying `action` to ClientHellos (port 443) that carry one of `names`."""
+    return tuple(
+        f"LAB-FWD -p tcp --dport 443 -m string --string {name} --algo bm {extra} {action}".replace(
+            "  ", " "
+        )
+        for name in names
+    )
+
+
+RST = "-j REJECT --reject-with tcp-reset"
+DIVERT_AZATTYQ = "nat LAB-PRE -p tcp -d {azattyq} --dport 80 -j DNAT --to-destination {interceptor}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A further `probe check` in the same scenario; `censor` None keeps the censor as it is."""
+
+    expect: dict[str, tuple[str, str | None]]
+    targets: tuple[str, ...]
+    censor: Censor | None = None
+    does: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    does: str  # what the censor (or the world) does, for docs/lab.md
+    censor: Censor
+    expect: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    targets: tuple[str, ...] = TARGETS
+    then: tuple[Step, ...] = ()
+    methods: str = ""  # METHODS.md §11 case numbers
+    gap: str = ""  # what the probe cannot tell yet, honestly stated
+
+
+def _scenarios() -> list[Scenario]:
+    twitter_lie = lambda action, **more: {  # noqa: E731
+        "isp_dns": {"rules": [{"suffixes": list(TWITTER_NAMES), "action": action, **more}]}
+    }
+    forge_twitter = Censor(
+        iptables=(
+            "nat LAB-PRE -p tcp -d {twitter} --dport 443 -j DNAT --to-destination {interceptor}",
+            "nat LAB-PRE -p tcp -d {youtube} --dport 443 -j DNAT --to-destination {interceptor}",
+        ),
+        state={"intercept": {"tls_forge": ["twitter"]}},
+    )
+    return [
+        Scenario(
+            "clean_network",
+            "nothing; an IDN name typed in capitals is measured too",
+            Censor(),
+            targets=(*TARGETS, "ИСПЫТАНИЕ.kz"),
+            methods="1",
+        ),
+        Scenario(
+            "resolver_nxdomain",
+            "the ISP resolver answers NXDOMAIN for Twitter's names",
+            Censor(state=twitter_lie("nxdomain")),
+            {"twitter": blocked("dns_nxdomain")},
+            methods="2",
+        ),
+        Scenario(
+            "resolver_bogon",
+            f"the ISP resolver answers the bogon {BOGON_ANSWER} for Twitter's names",
+            Censor(state=twitter_lie("answer", address=BOGON_ANSWER)),
+            {"twitter": blocked("dns_hijack")},
+            methods="3",
+        ),
+        Scenario(
+            "resolver_blockpage_address",
+            "the ISP resolver answers its block page server's address for YouTube",
+            Censor(
+                state={
+                    "isp_dns": {
+                        "rules": [
+                            {
+                                "suffixes": ["youtube.com"],
+                                "action": "answer",
+                                "address": "{blockpage}",
+                            }
+                        ]
+                    }
+                }
+            ),
+            {"youtube.com": blocked("dns_hijack")},
+            methods="3, 16",
+        ),
+        Scenario(
+            "ghost_dns",
+            "a dead domain (NXDOMAIN everywhere) gets the block page's address from the ISP",
+            Censor(
+                state={
+                    "isp_dns": {
+                        "rules": [
+                            {
+                                "suffixes": ["rutracker.org"],
+                                "action": "answer",
+                                "address": "{blockpage}",
+                            }
+                        ]
+                    }
+                }
+            ),
+            {"rutracker.org": blocked("dns_hijack")},
+            targets=(*TARGETS, "rutracker.org"),
+            methods="6",
+        ),
+        Scenario(
+            "resolver_servfail_target",
+            "the ISP resolver answers SERVFAIL for Twitter's names only",
+            Censor(state=twitter_lie("servfail")),
+            {"twitter": blocked("dns_failure")},
+            methods="8",
+        ),
+        Scenario(
+            "resolver_answers_transparent_proxy",
+            "the ISP resolver points YouTube at an on-net proxy that serves the genuine site"
+            " and certificate",
+            Censor(
+                state={
+                    "isp_dns": {
+                        "rules": [
+                            {
+                                "suffixes": ["youtube.com"],
+                                "action": "answer",
+                                "address": "{interceptor}",
+                            }
+                        ]
+                    }
+                }
+            ),
+            methods="4",
+        ),
+        Scenario(
+            "resolver_answers_untrusted_host",
+            "the ISP resolver points Twitter's names at a server whose certificate chains to an"
+            " untrusted root (the captive portal's)",
+            Censor(state=twitter_lie("answer", address="{portal}")),
+            {"twitter": blocked("dns_hijack")},
+            methods="5",
+        ),
+        Scenario(
+            "spoofed_dns_and_sni_reset",
+            "the ISP resolver answers Facebook's address for Twitter's names, and ClientHellos"
+            " naming Twitter are reset too",
+            Censor(iptables=sni(RST), state=twitter_lie("answer", address="{facebook}")),
+            {"twitter": blocked("dns_hijack")},
+            methods="12",
+        ),
+        Scenario(
+            "redirect_then_nxdomain",
+            "youtube.com redirects to www.youtube.com, a name the ISP resolver answers NXDOMAIN"
+            " for (youtube.com itself resolves)",
+            Censor(
+                state={
+                    "redirects": {"youtube.com": "https://www.youtube.com/"},
+                    "isp_dns": {"rules": [{"suffixes": ["www.youtube.com"], "action": "nxdomain"}]},
+                }
+            ),
+            {"youtube.com": blocked("dns_nxdomain")},
+            methods="2",
+        ),
+        Scenario(
+            "redirect_loop_everywhere",
+            "bbc.com redirects to itself forever, for everyone",
+            Censor(state={"redirects": {"bbc.com": "https://bbc.com/{{next}}"}}),
+            {"bbc.com": DOWN},
+            methods="18",
+        ),
+        Scenario(
+            "dns_injection",
+            "an on-path injector on the ISP router forges answers to queries for Twitter's names"
+            " sent to a public resolver abroad; the genuine answer arrives later",
+            Censor(
+                state={"dns": {"delay_s": dict.fromkeys(TWITTER_NAMES, 0.2)}},
+                inject=(FORGED_ANSWER, TWITTER_NAMES),
+                config={
+                    "resolver": {"servers": ["udp://{public_resolver}"], "late_reply_window_s": 0.6}
+                },
+            ),
+            {"twitter": blocked("dns_injection")},
+            methods="7",
+        ),
+        Scenario(
+            "ip_blackhole",
+            "every packet to Twitter's address is dropped",
+            Censor(iptables=("LAB-FWD -d {twitter} -j DROP",)),
+            {"twitter": blocked("tcp_timeout")},
+            methods="9",
+        ),
+        Scenario(
+            "tcp_reset_to_syn",
+            "SYNs to Twitter's address are answered with a forged RST",
+            Censor(iptables=(f"LAB-FWD -p tcp --syn -d {{twitter}} {RST}",)),
+            {"twitter": blocked("tcp_refused")},
+            methods="9",
+            gap="a socket cannot tell an injected RST to a SYN from a closed port: `tcp_refused`"
+            " (packet evidence, issue 8, will say `tcp_reset`)",
+        ),
+        Scenario(
+            "tls_sni_reset",
+            "ClientHellos naming Twitter are answered with RST (string match on the SNI)",
+            Censor(iptables=sni(RST)),
+            {"twitter": blocked("tls_reset")},
+            methods="11",
+        ),
+        Scenario(
+            "tls_sni_drop",
+            "ClientHellos naming Twitter are silently dropped (Kazakhstan 2023 style)",
+            Censor(iptables=sni("-j DROP")),
+            {"twitter": blocked("tls_timeout")},
+            methods="13",
+        ),
+        Scenario(
+            "http_host_reset",
+            "HTTP requests naming azattyq.org are answered with RST (string match on the Host)",
+            Censor(
+                iptables=(
+                    f"LAB-FWD -p tcp --dport 80 -m string --string azattyq.org --algo bm {RST}",
+                )
+            ),
+            {"http://www.azattyq.org/": blocked("http_reset")},
+            methods="14",
+        ),
+        Scenario(
+            "http_blockpage",
+            "a transparent proxy (DNAT) answers HTTP requests for azattyq.org with the block page",
+            Censor(
+                iptables=(DIVERT_AZATTYQ,),
+                state={"intercept": {"http_block": {"hosts": ["azattyq.org"], "mode": "page"}}},
+            ),
+            {"http://www.azattyq.org/": blocked("http_blockpage")},
+            methods="15",
+        ),
+        Scenario(
+            "http_redirect_to_blockpage",
+            "the transparent proxy answers azattyq.org with a 302 to the ISP's block page",
+            Censor(
+                iptables=(DIVERT_AZATTYQ,),
+                state={"intercept": {"http_block": {"hosts": ["azattyq.org"], "mode": "redirect"}}},
+            ),
+            {"http://www.azattyq.org/": blocked("http_blockpage")},
+            methods="15",
+        ),
+        Scenario(
+            "tls_interception_untrusted",
+            "HTTPS to Twitter and YouTube is diverted (DNAT) to an interception box that forges"
+            " certificates for Twitter's names only (root not trusted); YouTube passes through",
+            forge_twitter,
+            {"twitter": blocked("tls_mitm")},
+            methods="23",
+        ),
+        Scenario(
+            "tls_interception_root_installed",
+            "the same interception, with its root installed in the probe's trust store",
+            Censor(
+                iptables=forge_twitter.iptables,
+                state=forge_twitter.state,
+                config={"tls": {"ca_bundle": "{trust_mitm}"}},
+            ),
+            {"twitter": blocked("tls_mitm")},
+            methods="23",
+        ),
+        Scenario(
+            "throttled_platform",
+            "tc (htb + u32) shapes everything from Twitter's address to 8 Mbit/s (the rest of"
+            " the link is unshaped)",
+            Censor(
+                tc=(
+                    "qdisc add dev {client_link} root handle 1: htb default 10",
+                    "class add dev {client_link} parent 1: classid 1:1 htb rate 8mbit ceil 8mbit",
+                    "class add dev {client_link} parent 1: classid 1:10 htb rate 1gbit",
+                    "filter add dev {client_link} parent 1: protocol ip prio 1 u32 match ip src"
+                    " {twitter}/32 flowid 1:1",
+                )
+            ),
+            methods="22",
+            gap="throttling detection is issue 7: today a slowed platform that still loads is"
+            " `accessible` (and must not be called blocked)",
+        ),
+        Scenario(
+            "full_outage",
+            "everything is dropped at the ISP, its resolver included (a shutdown)",
+            Censor(iptables=("LAB-FWD -j DROP", "LAB-IN -i {client_link} -j DROP")),
+            EVERYTHING,
+            methods="30",
+        ),
+        Scenario(
+            "isp_resolver_failing",
+            "the ISP resolver answers SERVFAIL for every name",
+            Censor(state={"isp_dns": {"mode": "servfail"}}),
+            EVERYTHING,
+        ),
+        Scenario(
+            "platform_down",
+            "Twitter's servers refuse connections from everyone (the helper sees it too)",
+            Censor(internet_iptables=(f"LAB-IN -p tcp -d {{twitter}} {RST}",)),
+            {"twitter": DOWN},
+            methods="31",
+        ),
+        Scenario(
+            "platform_server_error",
+            "Twitter answers 503 to everyone",
+            Censor(state={"sites": {"twitter": {"status": 503}}}),
+            {"twitter": DOWN},
+            methods="31",
+        ),
+        Scenario(
+            "server_refuses_probe",
+            "Twitter itself answers 403 to the probe's address only, over its genuine certificate",
+            Censor(state={"sites": {"twitter": {"refuse_from": "{public}"}}}),
+            {"twitter": UNSURE},
+            methods="20",
+        ),
+        Scenario(
+            "lossy_link",
+            "5% of packets in each direction are dropped at random at the ISP",
+            Censor(iptables=("LAB-FWD -m statistic --mode random --probability 0.05 -j DROP",)),
+            methods="26",
+        ),
+        Scenario(
+            "controls_unreachable_bogon",
+            "the helper and DoH are unreachable while the resolver answers a bogon for Twitter",
+            Censor(
+                iptables=("LAB-FWD -d {helper} -j DROP", "LAB-FWD -d {doh} -j DROP"),
+                state=twitter_lie("answer", address=BOGON_ANSWER),
+            ),
+            {"twitter": blocked("dns_hijack"), "http://www.azattyq.org/": UNSURE},
+            targets=("twitter", "https://bbc.com/", "https://kaspi.kz/", "http://www.azattyq.org/"),
+            methods="21, 27",
+        ),
+        Scenario(
+            "doh_blocked",
+            "the DoH control resolver is unreachable; nothing else is touched",
+            Censor(iptables=("LAB-FWD -d {doh} -j DROP",)),
+            methods="27",
+        ),
+        Scenario(
+            "captive_portal",
+            "every HTTP request is redirected to a login page and HTTPS gets the portal's"
+            " untrusted certificate",
+            Censor(
+                iptables=(
+                    "nat LAB-PRE -i {client_link} -p tcp --dport 80 -j DNAT --to-destination"
+                    " {portal}",
+                    "nat LAB-PRE -i {client_link} -p tcp --dport 443 -j DNAT --to-destination"
+                    " {portal}",
+                )
+            ),
+            dict.fromkeys(TARGETS, UNSURE),
+            methods="24",
+        ),
+        Scenario(
+            "broken_ipv6",
+            "every name has an AAAA record, and the client has no IPv6 route",
+            Censor(state={"dns": {"ipv6": True}}),
+            methods="25",
+        ),
+        Scenario(
+            "blocking_after_first_request",
+            "the first two ClientHellos naming twitter.com pass (one check makes two: the"
+            " handshake and the page's connection); every later one within a minute is reset"
+            " (iptables `recent`)",
+            Censor(
+                iptables=(
+                    *sni(
+                        RST,
+                        ("twitter.com",),
+                        "-m recent --name after_n --rcheck --seconds 60 --hitcount 2",
+                    ),
+                    *sni("-m recent --name after_n --set", ("twitter.com",)),
+                )
+            ),
+            {"https://twitter.com/": ACCESSIBLE},
+            targets=("https://twitter.com/", "https://bbc.com/"),
+            then=(
+                Step(
+                    {"https://twitter.com/": blocked("tls_reset")},
+                    ("https://twitter.com/", "https://bbc.com/"),
+                    does="a second check within the minute",
+                ),
+            ),
+        ),
+        Scenario(
+            "time_window_blocking",
+            "ClientHellos naming Twitter are reset only inside a daily time window"
+            " (iptables `time`): first inside the window, then with the window moved away",
+            Censor(iptables=sni(RST, extra="-m time --utc {window_now}")),
+            {"twitter": blocked("tls_reset")},
+            then=(
+                Step(
+                    {},
+                    TARGETS,
+                    Censor(iptables=sni(RST, extra="-m time --utc {window_later}")),
+                    does="the same rule, its window later in the day",
+                ),
+            ),
+            methods="28",
+        ),
+        Scenario(
+            "residual_blocking",
+            "a ClientHello naming twitter.com gets a RST, and then every connection to that"
+            " address is reset for a minute (GFW-style residual blocking)",
+            Censor(
+                iptables=(
+                    f"LAB-FWD -p tcp -d {{twitter}} -m recent --name residual --rdest --rcheck"
+                    f" --seconds 60 {RST}",
+                    *sni(f"-m recent --name residual --rdest --set {RST}", ("twitter.com",)),
+                )
+            ),
+            {"https://twitter.com/": blocked("tls_reset")},
+            targets=("https://twitter.com/", "https://bbc.com/"),
+            then=(
+                Step(
+                    {"https://x.com/": blocked("tcp_refused")},
+                    ("https://x.com/", "https://bbc.com/"),
+                    does="then x.com, on the same address with an SNI the censor does not match",
+                ),
+            ),
+            methods="32",
+        ),
+        Scenario(
+            "whitelist_domestic_only",
+            "only domestic destinations are reachable: everything abroad is dropped",
+            Censor(iptables=("LAB-FWD -i {client_link} -j DROP",)),
+            {t: OUTAGE for t in TARGETS if t != "kaspi.kz"} | {"https://kaspi.kz/": ACCESSIBLE},
+            # The helper is abroad, so cleartext http://kaspi.kz/ has no control to compare
+            # with (inconclusive, METHODS §11 #21): the domestic site is checked over HTTPS.
+            targets=(*(t for t in TARGETS if t != "kaspi.kz"), "https://kaspi.kz/"),
+            methods="29",
+        ),
+        Scenario(
+            "whitelist_allow_list",
+            "only domestic sites, Wikipedia and the control infrastructure are reachable",
+            Censor(
+                iptables=(
+                    "LAB-FWD -i {client_link} -d {wikipedia} -j ACCEPT",
+                    "LAB-FWD -i {client_link} -d {helper} -j ACCEPT",
+                    "LAB-FWD -i {client_link} -d {doh} -j ACCEPT",
+                    "LAB-FWD -i {client_link} -j DROP",
+                )
+            ),
+            {
+                "twitter": blocked("tcp_timeout"),
+                "youtube.com": blocked("tcp_timeout"),
+                "http://www.azattyq.org/": blocked("tcp_timeout"),
+                "bbc.com": blocked("tcp_timeout"),
+            },
+            methods="29",
+        ),
+    ]
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in _scenarios()}

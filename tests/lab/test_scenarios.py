@@ -1,0 +1,76 @@
+"""Every scenario of the lab table: real packets through a real censoring router, the real CLI.
+
+For each scenario the ISP's censor is put in place, `probe check --json` runs in the client
+namespace, and every target's verdict and blocking method is compared with the table; targets
+the table does not name must come out accessible. The probe's public address (the ISP's SNAT
+address, which the helper sees and echoes) must not appear anywhere in the output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from . import world
+from .netns import Lab
+from .scenarios import ACCESSIBLE, SCENARIOS, Scenario
+
+PUBLIC_ADDRESS = re.compile(rf"(?<![\d.]){re.escape(world.PUBLIC_ADDRESS)}(?![\d])")
+
+
+def _describe(record: dict[str, Any]) -> str:
+    endpoints = "; ".join(
+        f"{e['endpoint']['url'] if e['endpoint'].get('url') else e['endpoint']}: {e['verdict']}"
+        f"/{e['blocking']} ({' | '.join(e['reasons'][:2])})"
+        for e in record["endpoints"]
+    )
+    return f"reasons={record['reasons'][:3]} endpoints=[{endpoints}]"
+
+
+def _judge(
+    name: str,
+    step: str,
+    targets: tuple[str, ...],
+    expect: dict[str, tuple[str, str | None]],
+    records: list[dict[str, Any]],
+    output: str,
+) -> None:
+    by_input = {r["input"]: r for r in records}
+    problems = []
+    for target in targets:
+        record = by_input.get(target)
+        if record is None:
+            problems.append(f"{target}: no result")
+            continue
+        wanted = expect.get(target, ACCESSIBLE)
+        got = (record["verdict"], record["blocking"])
+        if got != wanted:
+            problems.append(
+                f"{target}: expected verdict/blocking {wanted}, got {got}; {_describe(record)}"
+            )
+    if PUBLIC_ADDRESS.search(output):
+        problems.append(f"the probe's public address {world.PUBLIC_ADDRESS} is in the output")
+    assert not problems, f"scenario {name} ({step}):\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=list(SCENARIOS))
+def test_scenario(lab: Lab, scenario: Scenario) -> None:
+    lab.reset()
+    lab.apply(scenario.censor)
+    records, output = lab.check(list(scenario.targets))
+    _judge(scenario.name, "first check", scenario.targets, scenario.expect, records, output)
+    for number, step in enumerate(scenario.then, start=2):
+        if step.censor is not None:
+            lab.reset()
+            lab.apply(step.censor)
+        records, output = lab.check(list(step.targets))
+        _judge(
+            scenario.name,
+            f"check {number}: {step.does}",
+            step.targets,
+            step.expect,
+            records,
+            output,
+        )

@@ -1,0 +1,157 @@
+"""The lab's world: address plan, names, sites and pages. Pure data, shared by every lab process.
+
+Three namespaces (see docs/lab.md):
+
+    client 10.77.0.2 ── veth ── 10.77.0.1 ISP/censor 100.64.0.1 ── veth ── 100.64.0.2 internet
+
+- client: where `probe check` runs; default route to the ISP; resolv.conf names the ISP resolver.
+- ISP: routes and SNATs the client to its public address, runs the ISP resolver, the block page,
+  the captive portal, a transparent interception box and the domestic sites (198.51.100.0/24).
+- internet: the platforms, control sites, authoritative DNS, a public resolver, DoH and
+  `probe helper` (203.0.113.0/24). No namespace has a route to anything outside the lab.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+PREFIX = "plab"  # namespace names: plab<pid>-client, plab<pid>-isp, plab<pid>-internet
+
+CLIENT_ADDRESS = "10.77.0.2"
+ISP_CLIENT_SIDE = "10.77.0.1"
+CLIENT_NET = "10.77.0.0/24"
+ISP_RESOLVER = "10.77.0.53"
+ISP_TRANSIT = "100.64.0.1"
+INTERNET_TRANSIT = "100.64.0.2"
+TRANSIT_PREFIX = 30
+
+# The probe's public address: what every server (and the helper) sees after the ISP's SNAT.
+PUBLIC_ADDRESS = "198.51.100.1"
+BLOCKPAGE_ADDRESS = "198.51.100.80"
+INTERCEPTOR_ADDRESS = "198.51.100.44"
+PORTAL_ADDRESS = "198.51.100.90"
+MITM_TERMINATOR_PORT = 8443  # on the ISP's 127.0.0.1: where the interceptor hands forged TLS
+
+AUTHORITATIVE_ADDRESS = "203.0.113.5"
+PUBLIC_RESOLVER = "203.0.113.53"
+DOH_ADDRESS = "203.0.113.54"
+HELPER_ADDRESS = "203.0.113.80"
+
+BOGON_ANSWER = "10.10.34.35"  # Iran's block-page bogon (METHODS §8), a classic hijack answer
+ROUTABLE = ("203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24", "2001:db8::/32")
+INTERNET_RANGES = ("203.0.113.0/24", "192.0.2.0/24")
+DOMESTIC_RANGE = "198.51.100.0/24"
+
+BLOCKPAGE_NAME = "warning.lab.kz"
+PORTAL_NAME = "portal.lab.kz"
+BLOCKPAGE_MARKER = "lab-kz-blocked-resource-notice"
+PAGE_BYTES = 120 * 1024  # realistic pages (the issue asks for >= 100 KiB)
+
+
+@dataclass(frozen=True)
+class Site:
+    """A web server: its names (all served with one certificate), address and side."""
+
+    key: str
+    title: str
+    names: tuple[str, ...]
+    address: str
+    ipv6: str
+    domestic: bool = False
+
+
+SITES: tuple[Site, ...] = (
+    Site(
+        "twitter",
+        "Twitter / X",
+        (
+            "twitter.com",
+            "x.com",
+            "api.twitter.com",
+            "mobile.twitter.com",
+            "t.co",
+            "abs.twimg.com",
+            "pbs.twimg.com",
+            "video.twimg.com",
+        ),
+        "203.0.113.10",
+        "2001:db8:113::10",
+    ),
+    Site(
+        "youtube", "YouTube", ("youtube.com", "www.youtube.com"), "203.0.113.11", "2001:db8:113::11"
+    ),
+    Site(
+        "facebook",
+        "Facebook",
+        ("facebook.com", "www.facebook.com"),
+        "203.0.113.12",
+        "2001:db8:113::12",
+    ),
+    Site(
+        "azattyq", "Azattyq", ("www.azattyq.org", "azattyq.org"), "203.0.113.20", "2001:db8:113::20"
+    ),
+    Site("bbc", "BBC", ("bbc.com", "www.bbc.com"), "203.0.113.30", "2001:db8:113::30"),
+    Site("wikipedia", "Wikipedia", ("www.wikipedia.org",), "203.0.113.100", "2001:db8:113::100"),
+    Site("example", "Example Domain", ("example.com",), "203.0.113.101", "2001:db8:113::101"),
+    Site(
+        "kaspi", "Kaspi.kz", ("kaspi.kz", "www.kaspi.kz"), "198.51.100.20", "2001:db8:100::20", True
+    ),
+    Site("idn", "Испытание", ("xn--80akhbyknj4f.kz",), "198.51.100.21", "2001:db8:100::21", True),
+    Site("blockpage", "Blocked", (BLOCKPAGE_NAME,), BLOCKPAGE_ADDRESS, "2001:db8:100::80", True),
+    Site("portal", "Portal", (PORTAL_NAME,), PORTAL_ADDRESS, "2001:db8:100::90", True),
+)
+SITES_BY_KEY = {site.key: site for site in SITES}
+# Real (internet and domestic) sites the world's servers host; the block page and the portal
+# are the ISP's own servers.
+HOSTED = tuple(s for s in SITES if s.key not in ("blockpage", "portal"))
+
+
+def site_for(name: str) -> Site | None:
+    """Return the site serving `name` (case-insensitive, trailing dot ignored), if any."""
+    wanted = name.lower().rstrip(".")
+    return next((s for s in SITES if wanted in s.names), None)
+
+
+def internet_addresses() -> list[str]:
+    """Return every address the internet namespace owns."""
+    hosted = [s.address for s in HOSTED if not s.domestic]
+    return [AUTHORITATIVE_ADDRESS, PUBLIC_RESOLVER, DOH_ADDRESS, HELPER_ADDRESS, *hosted]
+
+
+def isp_addresses() -> list[str]:
+    """Return every address the ISP namespace owns besides its link addresses."""
+    domestic = [s.address for s in SITES if s.domestic]
+    return [PUBLIC_ADDRESS, INTERCEPTOR_ADDRESS, *domestic]
+
+
+def page(site: Site) -> bytes:
+    """Return the site's home page: deterministic, >= PAGE_BYTES, the same for every client."""
+    head = (
+        f"<!doctype html><html><head><title>{site.title}</title></head><body><h1>{site.title}</h1>"
+    ).encode()
+    filler = bytearray()
+    block = 0
+    while len(head) + len(filler) < PAGE_BYTES:
+        digest = hashlib.sha256(f"{site.key}:{block}".encode()).hexdigest()
+        filler += f"<p>{digest}</p>\n".encode()
+        block += 1
+    return head + bytes(filler) + b"</body></html>"
+
+
+def blockpage() -> bytes:
+    """Return the ISP's block page (Kazakh/Russian wording; a fingerprint matches the marker)."""
+    return (
+        "<!doctype html><html><head><title>Доступ ограничен</title></head><body>"
+        "<h1>Доступ к запрашиваемому ресурсу ограничен</h1>"
+        "<p>Ресурс внесён в реестр в соответствии с законодательством Республики Казахстан.</p>"
+        f"<!-- {BLOCKPAGE_MARKER} --></body></html>"
+    ).encode()
+
+
+def portal_page() -> bytes:
+    """Return the captive portal's login page."""
+    return (
+        b"<!doctype html><html><head><title>Wi-Fi login</title></head><body>"
+        b"<form>Enter the code from the SMS</form></body></html>"
+    )
