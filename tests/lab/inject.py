@@ -1,56 +1,114 @@
-"""The lab's on-path DNS injector: `python -m lab.inject IFACE RESOLVER ANSWER READY SUFFIX...`.
+"""The lab's on-path injectors (scapy), run in the ISP namespace on its client-facing link.
 
-Runs in the ISP namespace. It sniffs the client's UDP queries to RESOLVER on IFACE and, for names
-under one of the SUFFIXes, sends a forged A answer (ANSWER) from the resolver's address at once,
-racing the genuine answer, which the scenario delays. AAAA queries get an empty forged answer.
-Writes READY once the sniffer runs (importing scapy takes about a second).
+    python -m lab.inject dns IFACE READY RESOLVER ANSWER SUFFIX...
+    python -m lab.inject http IFACE READY HOST...
+
+dns: for the client's UDP queries to RESOLVER for names under a SUFFIX, send a forged A answer
+    (ANSWER; an empty answer for other types) from the resolver's address at once, racing the
+    genuine answer, which the scenario delays.
+http: for the client's HTTP requests naming a HOST, send a forged response carrying the ISP's
+    block page, with FIN, from the server's address and in the connection's sequence space,
+    racing the genuine response (which the scenario delays); the client's TCP stack then drops
+    the genuine bytes as already received.
+Writes READY once the sniffer runs (importing scapy takes about a second). Packets are chosen
+with a Python filter: a BPF `filter=` would need tcpdump installed to compile it.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from scapy.all import DNS, DNSRR, IP, UDP, AsyncSniffer, conf  # type: ignore[import-untyped]
+from scapy.all import DNS, DNSRR, IP, TCP, UDP, AsyncSniffer, Raw, conf  # type: ignore[import-untyped]
+
+from . import world
+
+Handler = Callable[[Any], None]
 
 
-def main(iface: str, resolver: str, answer: str, ready: Path, suffixes: list[str]) -> None:
-    out = conf.L3socket()
+def _under(name: str, suffixes: list[str]) -> bool:
+    return any(name == s or name.endswith("." + s) for s in suffixes)
 
-    def wanted(packet: object) -> bool:
-        # A Python-level filter: a BPF `filter=` needs tcpdump installed to compile it.
-        return (
-            IP in packet  # type: ignore[operator]
-            and DNS in packet  # type: ignore[operator]
-            and packet[IP].dst == resolver  # type: ignore[index]
-            and packet[UDP].dport == 53  # type: ignore[index]
-        )
 
-    def forge(packet: object) -> None:
-        query = packet[DNS]  # type: ignore[index]
-        if query.qr != 0 or query.qd is None:
+def dns_injector(out: Any, resolver: str, answer: str, suffixes: list[str]) -> Handler:
+    """Return the handler forging DNS answers for `suffixes`."""
+
+    def forge(packet: Any) -> None:
+        if IP not in packet or DNS not in packet or UDP not in packet:
             return
-        name = query.qd.qname.decode().rstrip(".").lower()
-        if not any(name == s or name.endswith("." + s) for s in suffixes):
+        ip, udp, query = packet[IP], packet[UDP], packet[DNS]
+        if ip.dst != resolver or udp.dport != 53 or query.qr != 0 or query.qd is None:
             return
-        records = None
-        count = 0
+        if not _under(query.qd.qname.decode().rstrip(".").lower(), suffixes):
+            return
+        records, count = None, 0
         if query.qd.qtype == 1:
             records = DNSRR(rrname=query.qd.qname, type="A", ttl=300, rdata=answer)
             count = 1
-        ip, udp = packet[IP], packet[UDP]  # type: ignore[index]
-        forged = (
+        out.send(
             IP(src=ip.dst, dst=ip.src)
             / UDP(sport=udp.dport, dport=udp.sport)
             / DNS(id=query.id, qr=1, rd=query.rd, ra=1, qd=query.qd, an=records, ancount=count)
         )
-        out.send(forged)
 
+    return forge
+
+
+def http_injector(out: Any, hosts: list[str]) -> Handler:
+    """Return the handler forging block-page responses to requests for `hosts`."""
+    page = world.blockpage()
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    def forge(packet: Any) -> None:
+        if IP not in packet or TCP not in packet or Raw not in packet:
+            return
+        ip, tcp = packet[IP], packet[TCP]
+        payload = bytes(packet[Raw].load)
+        if tcp.dport != 80 or not payload.startswith(b"GET "):
+            return
+        host = next(
+            (
+                line.split(b":", 1)[1].strip().decode("latin-1").lower()
+                for line in payload.split(b"\r\n")
+                if line.lower().startswith(b"host:")
+            ),
+            "",
+        )
+        if not _under(host.split(":")[0], hosts):
+            return
+        print(f"forging for {host} lag={time.time() - float(packet.time):.3f}s", flush=True)
+        out.send(
+            IP(src=ip.dst, dst=ip.src)
+            / TCP(
+                sport=tcp.dport,
+                dport=tcp.sport,
+                flags="PAF",
+                seq=tcp.ack,
+                ack=tcp.seq + len(payload),
+                window=65535,
+            )
+            / Raw(load=head + page)
+        )
+
+    return forge
+
+
+def main(argv: list[str]) -> None:
+    mode, iface, ready = argv[0], argv[1], Path(argv[2])
+    out = conf.L3socket()
+    if mode == "dns":
+        handler = dns_injector(out, argv[3], argv[4], argv[5:])
+    else:
+        handler = http_injector(out, argv[3:])
     sniffer = AsyncSniffer(
         iface=iface,
-        lfilter=wanted,
-        prn=forge,
+        prn=handler,
         store=False,
         started_callback=lambda: ready.write_text("ready\n"),
     )
@@ -60,4 +118,4 @@ def main(iface: str, resolver: str, answer: str, ready: Path, suffixes: list[str
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4]), sys.argv[5:])
+    main(sys.argv[1:])

@@ -109,15 +109,16 @@ class Censor:
     "LAB-FWD -p tcp --dport 443 -m string --string twitter.com --algo bm -j DROP"; `{name}`
     placeholders are site keys (their address) and `{blockpage}` etc. (see `Lab.placeholders`).
     `tc` are `tc` argument strings run in the ISP namespace. `state` is merged into
-    scenario.json (dns, isp_dns, sites, intercept). `inject` names the DNS injector's suffixes
-    and answer. `config` overrides the probe's TOML sections for this scenario.
+    scenario.json (dns, isp_dns, sites, redirects, intercept). `inject` starts an on-path
+    injector: ("dns", RESOLVER, ANSWER, SUFFIX...) or ("http", HOST...) (lab/inject.py).
+    `config` overrides the probe's TOML sections for this scenario.
     """
 
     iptables: tuple[str, ...] = ()
     internet_iptables: tuple[str, ...] = ()
     tc: tuple[str, ...] = ()
     state: dict[str, Any] = field(default_factory=dict)
-    inject: tuple[str, tuple[str, ...]] | None = None
+    inject: tuple[str, ...] | None = None
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -408,8 +409,7 @@ class Lab:
         self.write_state(_fill(censor.state, self.placeholders))
         self.overrides = _fill(censor.config, self.placeholders)
         if censor.inject is not None:
-            answer, suffixes = censor.inject
-            self.start_injector(answer, suffixes)
+            self.start_injector(_fill(censor.inject, self.placeholders))
 
     def _iptables(self, role: str, rule: str) -> None:
         words = rule.format(**self.placeholders).split()
@@ -418,24 +418,13 @@ class Lab:
             table, words = words[0], words[1:]
         self.exec(role, "iptables", "-t", table, "-A", *words)
 
-    def start_injector(self, answer: str, suffixes: tuple[str, ...]) -> None:
+    def start_injector(self, args: list[str]) -> None:
         ready = self.run_dir / "ready-injector"
         ready.unlink(missing_ok=True)
-        self.injector = self._spawn(
-            "isp",
-            [
-                sys.executable,
-                "-m",
-                "lab.inject",
-                ISP_CLIENT_LINK,
-                world.PUBLIC_RESOLVER,
-                answer,
-                str(ready),
-                *suffixes,
-            ],
-            "injector.log",
-        )
-        self._wait_for(ready, "the DNS injector", timeout_s=30)
+        mode, *rest = args
+        command = [sys.executable, "-m", "lab.inject", mode, ISP_CLIENT_LINK, str(ready), *rest]
+        self.injector = self._spawn("isp", command, "injector.log")
+        self._wait_for(ready, f"the {mode} injector", timeout_s=30)
 
     def stop_injector(self) -> None:
         if self.injector is not None:

@@ -210,7 +210,7 @@ def _scenarios() -> list[Scenario]:
             " sent to a public resolver abroad; the genuine answer arrives later",
             Censor(
                 state={"dns": {"delay_s": dict.fromkeys(TWITTER_NAMES, 0.2)}},
-                inject=(FORGED_ANSWER, TWITTER_NAMES),
+                inject=("dns", "{public_resolver}", FORGED_ANSWER, *TWITTER_NAMES),
                 config={
                     "resolver": {"servers": ["udp://{public_resolver}"], "late_reply_window_s": 0.6}
                 },
@@ -265,6 +265,17 @@ def _scenarios() -> list[Scenario]:
             Censor(
                 iptables=(DIVERT_AZATTYQ,),
                 state={"intercept": {"http_block": {"hosts": ["azattyq.org"], "mode": "page"}}},
+            ),
+            {"http://www.azattyq.org/": blocked("http_blockpage")},
+            methods="15",
+        ),
+        Scenario(
+            "http_injected_blockpage",
+            "an on-path injector (scapy) answers HTTP requests for azattyq.org with the block"
+            " page, racing the genuine response, which arrives later",
+            Censor(
+                state={"sites": {"azattyq": {"delay_s": 1.0}}},
+                inject=("http", "azattyq.org"),
             ),
             {"http://www.azattyq.org/": blocked("http_blockpage")},
             methods="15",

@@ -247,6 +247,7 @@ def site_handler(state: State, site: world.Site) -> Callable[..., Any]:
         scenario = state.get()
         behaviour = scenario.get("sites", {}).get(site.key, {})
         peer = writer.get_extra_info("peername")[0]
+        await asyncio.sleep(float(behaviour.get("delay_s", 0)))
         if location := scenario.get("redirects", {}).get(host):
             # "{next}" makes a loop that never ends: /0 → /1 → /2 …
             step = int(path.strip("/") or 0) if path.strip("/").isdigit() else 0
