@@ -69,13 +69,28 @@ def target_verdict(
         decisive = next((e for e in blocked if e.blocking is not None), None)
         if decisive is None:  # hand-made results: blocked without a method is not evidence
             return Verdict.INCONCLUSIVE, None, [*summary, "no blocked endpoint names a method"]
-        return Verdict.BLOCKED, decisive.blocking, [*_cite(endpoints, decisive, summary), *notes]
+        reasons = [*_cite(endpoints, decisive, summary), *notes, *_allow_list_note(context)]
+        return Verdict.BLOCKED, decisive.blocking, reasons
     if rule.verdict is Verdict.THROTTLED:
         reasons = _cite(endpoints, throttled[0], summary)
         return Verdict.THROTTLED, throttled[0].blocking or Blocking.THROTTLING, [*reasons, *notes]
     if not endpoints:
         return rule.verdict, None, [*summary, *notes]
     return rule.verdict, None, [*_cite(endpoints, endpoints[0], summary), *notes]
+
+
+def _allow_list_note(context: DecisionContext) -> list[str]:
+    """Return a note when some control sites failed too: the mark of whitelisting (§11 #29)."""
+    sites = list(dict.fromkeys(c.url for c in context.controls))
+    loaded = {c.url for c in context.controls if c.success}
+    failed = [url for url in sites if url not in loaded]
+    if not failed or len(failed) == len(sites):
+        return []
+    return [
+        f"{len(failed)} of {len(sites)} control sites failed too ({', '.join(failed)}): if the"
+        " network admits only allow-listed destinations (whitelisting), far more than this"
+        " target is blocked"
+    ]
 
 
 def _cite(

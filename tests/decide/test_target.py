@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from probe.decide import target_verdict
+from probe.decide import DecisionContext, target_verdict
 from probe.decide.rules import TARGET_RULES
-from probe.models.results import Blocking, EndpointResult, TestKeys, Verdict
+from probe.models.results import Blocking, ControlSiteCheck, EndpointResult, TestKeys, Verdict
 from probe.models.targets import Endpoint, Target, TargetKind
 
 from .builders import context, http, https, tcp
@@ -148,3 +148,54 @@ def test_single_endpoint_keeps_its_reasons() -> None:
     results = [result(https(), D)]
     _, _, reasons = target_verdict(whatsapp(*results), results, context())
     assert "service_down because of the evidence" in reasons, f"got {reasons}"
+
+
+def _site(url: str, success: bool, phase: str = "before") -> ControlSiteCheck:
+    return ControlSiteCheck(
+        url=url,
+        phase=phase,
+        success=success,
+        step=None if success else "tcp",
+        failure=None if success else "generic_timeout_error",
+        elapsed_s=0.1,
+    )
+
+
+def test_blocked_with_some_control_sites_failing_notes_whitelisting() -> None:
+    # §11 #29, lab scenario whitelist_allow_list: allow-listed sites load, the rest time out.
+    results = [result(https(), B, Blocking.TCP_TIMEOUT)]
+    target = Target(
+        input="example.com",
+        kind=TargetKind.DOMAIN,
+        name="example.com",
+        endpoints=[r.endpoint for r in results],
+    )
+    sites = (
+        _site("https://a.example/", True),
+        _site("https://b.example/", False),
+        _site("https://b.example/", False, "after"),
+    )
+    _, _, reasons = target_verdict(target, results, DecisionContext(controls=sites))
+    assert any("1 of 2 control sites failed too (https://b.example/)" in r for r in reasons), (
+        f"whitelisting note: expected among reasons, got {reasons}"
+    )
+
+
+def test_no_whitelisting_note_when_every_site_loaded_once() -> None:
+    # A site that failed before the targets and loaded after is flaky, not outside an allow list.
+    results = [result(https(), B, Blocking.TCP_TIMEOUT)]
+    target = Target(
+        input="example.com",
+        kind=TargetKind.DOMAIN,
+        name="example.com",
+        endpoints=[r.endpoint for r in results],
+    )
+    sites = (
+        _site("https://a.example/", True),
+        _site("https://b.example/", False),
+        _site("https://b.example/", True, "after"),
+    )
+    _, _, reasons = target_verdict(target, results, DecisionContext(controls=sites))
+    assert not any("control sites failed too" in r for r in reasons), (
+        f"whitelisting note: expected absent, got {reasons}"
+    )

@@ -5,7 +5,7 @@
   scenario that installs it.
 - `rogue-ca.pem`: the captive portal's root, trusted by nobody.
 - `site-<key>.pem` (chain + key) per site, `mitm-<key>.pem` (forged, same names) per site,
-  `helper.pem` and `doh.pem` (IP-address certificates).
+  `helper.pem`, `doh.pem` and `resolver.pem` (DoT) (IP-address certificates).
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ from pathlib import Path
 
 import trustme
 
-from .world import DOH_ADDRESS, HELPER_ADDRESS, HOSTED, PORTAL_NAME, SITES_BY_KEY
+from .world import (
+    DOH_ADDRESS,
+    HELPER_ADDRESS,
+    HOSTED,
+    PORTAL_NAME,
+    PUBLIC_RESOLVER,
+    SITES_BY_KEY,
+)
 
 
 def _write(leaf: trustme.LeafCert, path: Path) -> None:
@@ -38,3 +45,4 @@ def build(directory: Path) -> None:
     _write(rogue.issue_cert(PORTAL_NAME), directory / "site-portal.pem")
     _write(lab.issue_cert(HELPER_ADDRESS), directory / "helper.pem")
     _write(lab.issue_cert(DOH_ADDRESS), directory / "doh.pem")
+    _write(lab.issue_cert(PUBLIC_RESOLVER), directory / "resolver.pem")

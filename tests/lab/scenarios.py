@@ -12,7 +12,9 @@ addresses from lab/world.py, `{client_link}` the ISP's interface towards the cli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .netns import Censor
 from .world import BOGON_ANSWER
@@ -66,8 +68,32 @@ class Scenario:
     expect: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     targets: tuple[str, ...] = TARGETS
     then: tuple[Step, ...] = ()
+    mentions: dict[str, str] = field(default_factory=dict)  # target → text its reasons hold
+    # More checks on the records: returns problems (e.g. "the DoT queries did fail").
+    inspect: Callable[[list[dict[str, Any]]], list[str]] | None = None
     methods: str = ""  # METHODS.md §11 case numbers
     gap: str = ""  # what the probe cannot tell yet, honestly stated
+
+
+DOT = {"resolver": {"servers": ["system", "tls://{public_resolver}"]}}
+
+
+def dot_queries(expect_failure: str | None) -> Callable[[list[dict[str, Any]]], list[str]]:
+    """Return a check that every DoT A query ended with `expect_failure` (None: succeeded)."""
+
+    def check(records: list[dict[str, Any]]) -> list[str]:
+        failures = {
+            query["failure"]
+            for record in records
+            for endpoint in record["endpoints"]
+            for query in endpoint["test_keys"]["queries"]
+            if query["engine"] == "dot" and query["query_type"] == "A"
+        }
+        if failures != {expect_failure}:
+            return [f"DoT query failures: expected {{{expect_failure!r}}}, got {failures}"]
+        return []
+
+    return check
 
 
 def _scenarios() -> list[Scenario]:
@@ -84,10 +110,61 @@ def _scenarios() -> list[Scenario]:
     return [
         Scenario(
             "clean_network",
-            "nothing; an IDN name typed in capitals is measured too",
-            Censor(),
-            targets=(*TARGETS, "ИСПЫТАНИЕ.kz"),
+            "nothing; an IDN name typed in capitals is measured too, and a DoT resolver beside"
+            " the system one",
+            Censor(config=DOT),
+            targets=(*TARGETS, "ИСПЫТАНИЕ.kz", "whatsapp"),
+            inspect=dot_queries(None),
             methods="1",
+        ),
+        Scenario(
+            "large_page",
+            "bbc.com serves a 32 MiB page (the probe reads 8 MiB and records 512 KiB)",
+            Censor(state={"sites": {"bbc": {"page_bytes": 32 << 20}}}),
+            methods="1",
+        ),
+        Scenario(
+            "dot_blocked",
+            "DNS over TLS (port 853) is dropped; the system resolver still works",
+            Censor(iptables=("LAB-FWD -p tcp --dport 853 -j DROP",), config=DOT),
+            inspect=dot_queries("generic_timeout_error"),
+            methods="27",
+        ),
+        Scenario(
+            "whatsapp_chat_port_blocked",
+            "WhatsApp's chat port 5222 is dropped; 443 still works (the app falls back)",
+            Censor(iptables=("LAB-FWD -p tcp -d {whatsapp} --dport 5222 -j DROP",)),
+            targets=(*TARGETS, "whatsapp"),
+            methods="9",
+        ),
+        Scenario(
+            "whatsapp_blocked",
+            "every packet to WhatsApp's address is dropped (its web client and e1–e16 on 443"
+            " and 5222)",
+            Censor(iptables=("LAB-FWD -d {whatsapp} -j DROP",)),
+            {"whatsapp": blocked("tcp_timeout")},
+            targets=(*TARGETS, "whatsapp"),
+            methods="9",
+        ),
+        Scenario(
+            "redirect_then_refused",
+            "http://youtube.com/ redirects to https://www.youtube.com/, and SYNs to YouTube's"
+            " port 443 get a RST",
+            Censor(
+                iptables=(f"LAB-FWD -p tcp --syn -d {{youtube}} --dport 443 {RST}",),
+                state={"redirects": {"youtube.com": "https://www.youtube.com/"}},
+            ),
+            {"http://youtube.com/": blocked("tcp_refused")},
+            targets=("http://youtube.com/", "bbc.com"),
+            methods="10",
+        ),
+        Scenario(
+            "broken_redirect_to_probe",
+            "azattyq.org answers the probe's address (only) with a 302 whose Location has an"
+            " empty host",
+            Censor(state={"sites": {"azattyq": {"broken_redirect_for": "{public}"}}}),
+            {"http://www.azattyq.org/": blocked("http_diff")},
+            methods="17",
         ),
         Scenario(
             "resolver_nxdomain",
@@ -458,6 +535,7 @@ def _scenarios() -> list[Scenario]:
             ),
             {"https://twitter.com/": blocked("tls_reset")},
             targets=("https://twitter.com/", "https://bbc.com/"),
+            mentions={"https://twitter.com/": "residual blocking"},
             then=(
                 Step(
                     {"https://x.com/": blocked("tcp_refused")},
@@ -494,6 +572,7 @@ def _scenarios() -> list[Scenario]:
                 "http://www.azattyq.org/": blocked("tcp_timeout"),
                 "bbc.com": blocked("tcp_timeout"),
             },
+            mentions={"twitter": "whitelisting"},
             methods="29",
         ),
     ]

@@ -181,10 +181,12 @@ def dns_tcp(answer: Answer) -> Callable[[asyncio.StreamReader, asyncio.StreamWri
     return handle
 
 
-async def serve_dns(address: str, answer: Answer) -> None:
+async def serve_dns(address: str, answer: Answer, dot: ssl.SSLContext | None = None) -> None:
     loop = asyncio.get_running_loop()
     await loop.create_datagram_endpoint(lambda: _DnsUdp(answer), local_addr=(address, 53))
     await asyncio.start_server(dns_tcp(answer), address, 53)
+    if dot is not None:
+        await asyncio.start_server(dns_tcp(answer), address, 853, ssl=dot)
 
 
 # HTTP ------------------------------------------------------------------------------------------
@@ -233,6 +235,35 @@ async def send(writer: asyncio.StreamWriter, data: bytes) -> None:
         writer.close()
 
 
+async def send_large(writer: asyncio.StreamWriter, size: int, start: bytes) -> None:
+    """Send a `size`-byte page that begins like `start` (the same title), chunk by chunk."""
+    head = response(200, b"")
+    head = head.replace(b"Content-Length: 0", f"Content-Length: {size}".encode())
+    chunk = (start * (1 + (1 << 16) // len(start)))[: 1 << 16]
+    try:
+        writer.write(head)
+        sent = 0
+        while sent < size:
+            piece = chunk[: size - sent]
+            writer.write(piece)
+            await asyncio.wait_for(writer.drain(), IO_TIMEOUT_S)
+            sent += len(piece)
+    except (OSError, TimeoutError):
+        pass
+    finally:
+        writer.close()
+
+
+async def accept_and_wait(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A plain TCP service (WhatsApp's 5222): accept, wait for the client to leave."""
+    try:
+        await asyncio.wait_for(reader.read(1 << 16), IO_TIMEOUT_S)
+    except (OSError, TimeoutError):
+        pass
+    finally:
+        writer.close()
+
+
 def site_handler(state: State, site: world.Site) -> Callable[..., Any]:
     """Return the handler of a real site: its page, or what the scenario makes it answer."""
     body = world.page(site)
@@ -248,11 +279,16 @@ def site_handler(state: State, site: world.Site) -> Callable[..., Any]:
         behaviour = scenario.get("sites", {}).get(site.key, {})
         peer = writer.get_extra_info("peername")[0]
         await asyncio.sleep(float(behaviour.get("delay_s", 0)))
-        if location := scenario.get("redirects", {}).get(host):
+        if behaviour.get("broken_redirect_for") == peer:
+            # METHODS §11 #17: a Location with an empty host, to the probe only.
+            await send(writer, response(302, b"", (("Location", "http:///"),)))
+        elif location := scenario.get("redirects", {}).get(host):
             # "{next}" makes a loop that never ends: /0 → /1 → /2 …
             step = int(path.strip("/") or 0) if path.strip("/").isdigit() else 0
             target = location.replace("{next}", str(step + 1))
             await send(writer, response(302, b"", (("Location", target),)))
+        elif "page_bytes" in behaviour:
+            await send_large(writer, int(behaviour["page_bytes"]), body)
         elif "status" in behaviour:
             status = int(behaviour["status"])
             await send(writer, response(status, f"<h1>{status} from {site.title}</h1>".encode()))
@@ -485,7 +521,7 @@ async def internet(run_dir: Path) -> None:
     pki = run_dir / "pki"
     answer = world_answer(state)
     await serve_dns(world.AUTHORITATIVE_ADDRESS, answer)
-    await serve_dns(world.PUBLIC_RESOLVER, answer)
+    await serve_dns(world.PUBLIC_RESOLVER, answer, tls_context(pki / "resolver.pem"))
     await listen(doh_handler(answer), world.DOH_ADDRESS, 443, tls_context(pki / "doh.pem"))
     for site in world.HOSTED:
         if site.domestic:
@@ -493,6 +529,8 @@ async def internet(run_dir: Path) -> None:
         handler = site_handler(state, site)
         await listen(handler, site.address, 80, None)
         await listen(handler, site.address, 443, tls_context(pki / f"site-{site.key}.pem"))
+        for port in site.extra_ports:
+            await listen(accept_and_wait, site.address, port, None)
 
 
 async def isp(run_dir: Path) -> None:

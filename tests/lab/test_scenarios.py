@@ -36,7 +36,9 @@ def _judge(
     expect: dict[str, tuple[str, str | None]],
     records: list[dict[str, Any]],
     output: str,
+    mentions: dict[str, str] | None = None,
 ) -> None:
+    mentions = mentions or {}
     by_input = {r["input"]: r for r in records}
     problems = []
     for target in targets:
@@ -50,6 +52,10 @@ def _judge(
             problems.append(
                 f"{target}: expected verdict/blocking {wanted}, got {got}; {_describe(record)}"
             )
+    for target, text in mentions.items():
+        reasons = by_input.get(target, {}).get("reasons", [])
+        if not any(text in reason for reason in reasons):
+            problems.append(f"{target}: expected reasons mentioning {text!r}, got {reasons}")
     if PUBLIC_ADDRESS.search(output):
         problems.append(f"the probe's public address {world.PUBLIC_ADDRESS} is in the output")
     assert not problems, f"scenario {name} ({step}):\n" + "\n".join(problems)
@@ -60,7 +66,18 @@ def test_scenario(lab: Lab, scenario: Scenario) -> None:
     lab.reset()
     lab.apply(scenario.censor)
     records, output = lab.check(list(scenario.targets))
-    _judge(scenario.name, "first check", scenario.targets, scenario.expect, records, output)
+    _judge(
+        scenario.name,
+        "first check",
+        scenario.targets,
+        scenario.expect,
+        records,
+        output,
+        scenario.mentions,
+    )
+    if scenario.inspect is not None:
+        problems = scenario.inspect(records)
+        assert not problems, f"scenario {scenario.name}:\n" + "\n".join(problems)
     for number, step in enumerate(scenario.then, start=2):
         if step.censor is not None:
             lab.reset()

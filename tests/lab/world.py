@@ -59,6 +59,7 @@ class Site:
     address: str
     ipv6: str
     domestic: bool = False
+    extra_ports: tuple[int, ...] = ()  # plain TCP services that accept and wait
 
 
 SITES: tuple[Site, ...] = (
@@ -77,6 +78,20 @@ SITES: tuple[Site, ...] = (
         ),
         "203.0.113.10",
         "2001:db8:113::10",
+    ),
+    Site(
+        "whatsapp",
+        "WhatsApp",
+        (
+            "web.whatsapp.com",
+            "v.whatsapp.net",
+            "whatsapp.com",
+            "whatsapp.net",
+            *(f"e{n}.whatsapp.net" for n in range(1, 17)),
+        ),
+        "203.0.113.14",
+        "2001:db8:113::14",
+        extra_ports=(5222,),  # WhatsApp's chat port; the app falls back to 443
     ),
     Site(
         "youtube", "YouTube", ("youtube.com", "www.youtube.com"), "203.0.113.11", "2001:db8:113::11"
