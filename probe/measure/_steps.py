@@ -20,6 +20,7 @@ from probe.config import Settings
 from probe.measure import dns, http, tcp, tls
 from probe.measure._clock import Clock
 from probe.measure._local import LocalAddresses
+from probe.measure.control import HelperHealth
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.observations import (
     DnsObservation,
@@ -57,6 +58,7 @@ class MeasureContext:
     limiter: asyncio.Semaphore
     control_limiter: asyncio.Semaphore
     local_addresses: LocalAddresses = field(default_factory=LocalAddresses)
+    helper_health: HelperHealth = field(default_factory=HelperHealth)
 
     async def limited(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Return the result of `operation()`, run under the connection-concurrency limit.

@@ -9,6 +9,7 @@ that helper's failure, never an exception.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 import httpx
 import pydantic
@@ -27,8 +28,58 @@ from probe.models.control import ControlRequest, ControlResponse
 
 MAX_RESPONSE_BYTES = 4 << 20  # OONI's answers are a few KiB; 4 MiB leaves room, bounds abuse
 NO_HELPERS = f"{UNKNOWN_FAILURE}: no test helper to ask"
+SKIP_AFTER_FAILURES = 3
+RETRY_SKIPPED_AFTER_S = 30.0
 
 _Answer = tuple[ControlResponse | None, str | None]
+
+
+@dataclass
+class HelperHealth:
+    """Helpers that failed several times in a row in this run, asked again only now and then.
+
+    Without it a blocked or dead helper costs every target its whole `helper_timeout_s` while
+    holding one of the few in-flight slots: 200 targets behind an unreachable helper would wait
+    200 / 8 × 30 s. After `SKIP_AFTER_FAILURES` consecutive failures a helper is skipped (its
+    last failure is reported, marked as not asked); every `RETRY_SKIPPED_AFTER_S` one request
+    is let through to see whether it is back. A valid answer resets it.
+    """
+
+    failures: dict[str, int] = field(default_factory=dict)
+    last_failure: dict[str, str] = field(default_factory=dict)
+    last_try_at: dict[str, float] = field(default_factory=dict)
+
+    def is_skipped(self, helper: str, now: float) -> bool:
+        """Return whether `helper` is being skipped and no retry is due (no side effect)."""
+        if self.failures.get(helper, 0) < SKIP_AFTER_FAILURES:
+            return False
+        return now - self.last_try_at.get(helper, now) < RETRY_SKIPPED_AFTER_S
+
+    def should_ask(self, helper: str, now: float) -> bool:
+        """Return whether to ask `helper` now (and, if it is being skipped, count this try)."""
+        if self.failures.get(helper, 0) < SKIP_AFTER_FAILURES:
+            return True
+        if now - self.last_try_at.get(helper, now) >= RETRY_SKIPPED_AFTER_S:
+            self.last_try_at[helper] = now
+            return True
+        return False
+
+    def record(self, helper: str, failure: str | None, now: float) -> None:
+        """Note how asking `helper` ended: `failure` None for a valid answer."""
+        if failure is None:
+            self.failures.pop(helper, None)
+            return
+        self.failures[helper] = self.failures.get(helper, 0) + 1
+        self.last_failure[helper] = failure
+        self.last_try_at.setdefault(helper, now)
+
+    def skipped(self, helper: str) -> str:
+        """Return the failure to report for a helper that was not asked."""
+        count = self.failures.get(helper, 0)
+        return (
+            f"{self.last_failure.get(helper, UNKNOWN_FAILURE)} (not asked: it failed {count}"
+            " times in a row in this run)"
+        )
 
 
 async def _read_json(response: httpx.Response) -> _Answer:
@@ -76,6 +127,7 @@ async def query_helpers(
     client: httpx.AsyncClient,
     timeout_s: float,
     overlap_s: float,
+    health: HelperHealth | None = None,
 ) -> tuple[ControlResponse | None, str | None, str | None]:
     """Return (response, helper URL that answered, failure) from the first helper that answers.
 
@@ -84,12 +136,18 @@ async def query_helpers(
     JSON or a response that does not validate counts as that helper's failure. With every helper
     failed: (None, None, failure string of the last one).
 
-    A helper that fails before `overlap_s` starts the next one at once.
+    A helper that fails before `overlap_s` starts the next one at once. With `health`, helpers
+    that kept failing in this run are skipped (see `HelperHealth`).
     """
     payload = control_request.model_dump_json().encode()
+    loop = asyncio.get_running_loop()
     waiting = list(enumerate(helpers))
     running: dict[asyncio.Task[_Answer], int] = {}
     last_failure = NO_HELPERS
+    if health is not None:
+        skipped = [h for _, h in waiting if not health.should_ask(h, loop.time())]
+        waiting = [(i, h) for i, h in waiting if h not in skipped]
+        last_failure = health.skipped(skipped[-1]) if skipped else last_failure
     try:
         while waiting or running:
             if waiting:
@@ -102,6 +160,8 @@ async def query_helpers(
             for task in sorted(done, key=running.__getitem__):
                 index = running.pop(task)
                 response, failure = task.result()
+                if health is not None:
+                    health.record(helpers[index], failure, loop.time())
                 if response is not None:
                     return response, helpers[index], None
                 last_failure = failure or last_failure

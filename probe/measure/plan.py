@@ -199,6 +199,10 @@ async def _control(
     control = ctx.settings.control
     if not control.helpers:
         return request, (None, None, control_client.NO_HELPERS)
+    health, now = ctx.helper_health, asyncio.get_running_loop().time()
+    if all(health.is_skipped(helper, now) for helper in control.helpers):
+        # Not even a slot is waited for: the helpers failed repeatedly in this run.
+        return request, (None, None, health.skipped(control.helpers[-1]))
     async with ctx.control_limiter:
         answer = await control_client.query_helpers(
             list(control.helpers),
@@ -206,6 +210,7 @@ async def _control(
             client=ctx.client,
             timeout_s=control.helper_timeout_s,
             overlap_s=control.helper_overlap_s,
+            health=ctx.helper_health,
         )
     return request, answer
 

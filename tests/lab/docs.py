@@ -41,8 +41,12 @@ a resolver the ISP controls, and a scapy injector that forges DNS answers racing
 Certificates come from a lab CA passed with `[tls] ca_bundle`; the lab ranges are declared with
 `[network] routable`; the ISP's block page is added with `[blockpages] fingerprints`, as an
 operator would add their country's page. No namespace has a route to anything outside the lab.
-The probe runs with short timeouts (1.5 s for DNS, connect and TLS, 4 s for HTTP, attempts at 0,
-0.3 and 0.9 s) so that a scenario waits only for the probe's own timeouts.
+The probe runs with short timeouts (1.5 s for DNS, connect and TLS, 4 s for HTTP and for the
+helper, attempts at 0, 0.3 and 0.9 s) so that a scenario waits only for the probe's own timeouts.
+
+Besides the verdicts in the table, every check asserts two properties of the printed record:
+the probe's public address appears nowhere in it, and re-running the pure verdict functions on
+the record alone (as `probe classify` and the collector will) gives the same verdicts.
 
 ## Running it
 

@@ -13,9 +13,42 @@ from typing import Any
 
 import pytest
 
+from probe.config import load_settings
+from probe.decide import DecisionContext, endpoint_verdict, target_verdict
+from probe.models.results import TargetResult
+from probe.runner import load_fingerprints
+
 from . import world
 from .netns import Lab
 from .scenarios import ACCESSIBLE, SCENARIOS, Scenario
+
+
+def _redecide(lab: Lab, records: list[dict[str, Any]]) -> list[str]:
+    """Return where the verdict cannot be reproduced from the stored record alone.
+
+    The record (scrubbed, as printed, stored and uploaded) must carry all the evidence for its
+    verdict: re-running the pure decide functions on it, with the configuration the probe ran
+    with, must give the same verdicts. `probe classify` and the collector rely on this.
+    """
+    settings = load_settings(lab.run_dir / "probe.toml", {})
+    fingerprints = load_fingerprints(settings)
+    problems = []
+    for raw in records:
+        result = TargetResult.model_validate(raw)
+        context = DecisionContext(
+            routable=tuple(settings.network.routable),
+            fingerprints=fingerprints,
+            controls=tuple(result.controls),
+        )
+        endpoints = [endpoint_verdict(e.endpoint, e.test_keys, context) for e in result.endpoints]
+        verdict, blocking, _ = target_verdict(result.target, endpoints, context)
+        if (verdict, blocking) != (result.verdict, result.blocking):
+            problems.append(
+                f"{result.input}: the record says {result.verdict}/{result.blocking}, re-deciding"
+                f" it gives {verdict}/{blocking}"
+            )
+    return problems
+
 
 PUBLIC_ADDRESS = re.compile(rf"(?<![\d.]){re.escape(world.PUBLIC_ADDRESS)}(?![\d])")
 
@@ -30,6 +63,7 @@ def _describe(record: dict[str, Any]) -> str:
 
 
 def _judge(
+    lab: Lab,
     name: str,
     step: str,
     targets: tuple[str, ...],
@@ -56,6 +90,7 @@ def _judge(
         reasons = by_input.get(target, {}).get("reasons", [])
         if not any(text in reason for reason in reasons):
             problems.append(f"{target}: expected reasons mentioning {text!r}, got {reasons}")
+    problems += _redecide(lab, records)
     if PUBLIC_ADDRESS.search(output):
         problems.append(f"the probe's public address {world.PUBLIC_ADDRESS} is in the output")
     assert not problems, f"scenario {name} ({step}):\n" + "\n".join(problems)
@@ -67,6 +102,7 @@ def test_scenario(lab: Lab, scenario: Scenario) -> None:
     lab.apply(scenario.censor)
     records, output = lab.check(list(scenario.targets))
     _judge(
+        lab,
         scenario.name,
         "first check",
         scenario.targets,
@@ -84,6 +120,7 @@ def test_scenario(lab: Lab, scenario: Scenario) -> None:
             lab.apply(step.censor)
         records, output = lab.check(list(step.targets))
         _judge(
+            lab,
             scenario.name,
             f"check {number}: {step.does}",
             step.targets,

@@ -12,7 +12,14 @@ import pytest
 from servers import HttpServer, SilentServer, json_response, respond
 
 from probe.measure import http
-from probe.measure.control import MAX_RESPONSE_BYTES, NO_HELPERS, query_helpers
+from probe.measure.control import (
+    MAX_RESPONSE_BYTES,
+    NO_HELPERS,
+    RETRY_SKIPPED_AFTER_S,
+    SKIP_AFTER_FAILURES,
+    HelperHealth,
+    query_helpers,
+)
 from probe.measure.tls import TrustStore
 from probe.models.control import ControlRequest, ControlResponse
 
@@ -144,3 +151,60 @@ def test_all_failed_reports_the_last_failure(
 def test_no_helpers(trust_store: TrustStore) -> None:
     outcome, _ = _query(trust_store, [])
     assert outcome == (None, None, NO_HELPERS)
+
+
+def test_a_helper_that_keeps_failing_is_skipped_then_retried() -> None:
+    health = HelperHealth()
+    url = "https://helper.test/"
+    for n in range(SKIP_AFTER_FAILURES):
+        assert health.should_ask(url, now=float(n)), f"failure {n}: still asked"
+        health.record(url, "generic_timeout_error", now=float(n))
+    assert not health.should_ask(url, now=5.0), "after repeated failures: expected skipped"
+    assert health.skipped(url).startswith("generic_timeout_error (not asked"), health.skipped(url)
+    later = RETRY_SKIPPED_AFTER_S + 1
+    assert health.should_ask(url, now=later), "after the retry delay: one request goes through"
+    assert not health.should_ask(url, now=later + 1), "only one retry per delay"
+    health.record(url, None, now=later + 2)
+    assert health.should_ask(url, now=later + 3), "a valid answer: asked again"
+
+
+def test_an_unreachable_helper_stops_costing_its_timeout(
+    silent_server: SilentServer, https_server: HttpServer, trust_store: TrustStore
+) -> None:
+    # The lab's controls_unreachable_bogon scenario: with the helper blocked, every target
+    # waited for the helper timeout while holding one of the few in-flight slots.
+    dead = f"https://127.0.0.1:{silent_server.port}/"
+    good = _helper(https_server, "after-dead", ANSWER)
+    health = HelperHealth()
+
+    async def run() -> list[tuple[Outcome, float]]:
+        found = []
+        async with http.make_client(trust_store) as client:
+            for _ in range(SKIP_AFTER_FAILURES + 1):
+                start = time.monotonic()
+                outcome = await query_helpers(
+                    [dead, good], REQUEST, client=client, timeout_s=0.3, overlap_s=5,
+                    health=health,
+                )  # fmt: skip
+                found.append((outcome, time.monotonic() - start))
+        return found
+
+    outcomes = asyncio.run(run())
+    for n, ((response, helper, _), _) in enumerate(outcomes):
+        assert response is not None and helper == good, f"query {n}: the good helper answered"
+    slow = [elapsed for _, elapsed in outcomes[:SKIP_AFTER_FAILURES]]
+    assert min(slow) >= 0.3, f"while the dead helper is still asked: {slow}"
+    assert outcomes[-1][1] < 0.3, f"once skipped, no timeout is waited for: {outcomes[-1][1]}"
+
+
+def test_is_skipped_has_no_side_effect() -> None:
+    health = HelperHealth()
+    url = "https://helper.test/"
+    for n in range(SKIP_AFTER_FAILURES):
+        health.record(url, "connection_refused", now=float(n))
+    assert health.is_skipped(url, now=5.0), "after repeated failures: skipped"
+    later = RETRY_SKIPPED_AFTER_S + 1
+    assert not health.is_skipped(url, now=later), "a retry is due"
+    assert not health.is_skipped(url, now=later), "asking does not consume the retry"
+    assert health.should_ask(url, now=later), "the retry itself goes through once"
+    assert health.is_skipped(url, now=later + 1), "then skipped again"
