@@ -26,6 +26,7 @@ from probe.targets import load_catalogue, parse_target
 
 REPO = Path(__file__).resolve().parent.parent
 CONNECT_TIMEOUT_S = 4.0
+HELPER_TIMEOUT_S = 4.0
 
 
 def _startup(argv: list[str], repeats: int) -> float:
@@ -124,6 +125,21 @@ def _measure(rig: dict[str, Any], repeats: int) -> dict[str, Any]:
         report[f"{key}_probe_cpu_s"] = _CPU["last"]
         report[f"{key}_over_1"] = wall / report[f"accessible_one_wall_s_late_window_{window}"]
         report[f"{key}_accessible"] = sum(r.verdict == "accessible" for r in results)
+    # The helper blocked (its address blackholed), defaults otherwise: the cost of a censor that
+    # blocks the control vantage point (found by the lab's controls_unreachable_bogon scenario).
+    unreachable = _settings(
+        rig,
+        control={
+            "helpers": [f"https://127.0.0.1:{rig['blackhole_port']}/"],
+            "helper_timeout_s": HELPER_TIMEOUT_S,
+        },
+    )
+    wall, results = _run(many, unreachable)
+    report["targets_200_helper_unreachable_helper_timeout_s"] = HELPER_TIMEOUT_S
+    report["targets_200_helper_unreachable_wall_s"] = wall
+    report["targets_200_helper_unreachable_accessible"] = sum(
+        r.verdict == "accessible" for r in results
+    )
     report["cli_one_target_wall_s"] = _cli_one(rig, one, repeats)
     blackholed = f"https://t1.site.test:{rig['blackhole_port']}/"
     wall, results = _run([blackholed], _settings(rig, resolver={"late_reply_window_s": 0.0}))
