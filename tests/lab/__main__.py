@@ -27,7 +27,8 @@ def _up() -> int:
         config = lab.run_dir / "probe.toml"
         lab.check(["example.com"])  # writes probe.toml and proves the lab works
         print(f"lab up: namespaces {lab.ns('client')}, {lab.ns('isp')}, {lab.ns('internet')}")
-        print(f"try: ip netns exec {lab.ns('client')} probe check --config {config} twitter")
+        command = f"{sys.executable} -m probe check --config {config} twitter"
+        print(f"try: ip netns exec {lab.ns('client')} {command}")
         print("Ctrl-C tears it down.")
         while True:
             time.sleep(3600)

@@ -444,31 +444,19 @@ class Lab:
             merged.setdefault(section, {}).update(values)
         path = self.run_dir / "probe.toml"
         path.write_text(_toml(merged))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PROBE_")}
-        done = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.ns("client"),
-                sys.executable,
-                "-m",
-                "probe",
-                "check",
-                "--json",
-                "--config",
-                str(path),
-                *targets,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env=env,
-        )
+        done = self.probe("check", "--json", "--config", str(path), *targets, timeout_s=timeout_s)
         if done.returncode != 0:
             raise LabError(f"probe check exited {done.returncode}: {done.stderr[-3000:]}")
         records = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
         return records, done.stdout
+
+    def probe(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the real `probe` CLI in the client namespace and return it (not checked)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROBE_")}
+        command = ["ip", "netns", "exec", self.ns("client"), sys.executable, "-m", "probe"]
+        return subprocess.run(
+            [*command, *args], capture_output=True, text=True, timeout=timeout_s, env=env
+        )
 
     # Teardown ------------------------------------------------------------------------------
 
