@@ -232,7 +232,8 @@ class Lab:
             self.exec("isp", "ip", "link", "set", link, "up")
         for prefix in world.INTERNET_RANGES:
             self.exec("isp", "ip", "route", "add", prefix, "via", world.INTERNET_TRANSIT)
-        self.exec("isp", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        # /proc/sys/net is per namespace; writing it needs no procps (sysctl) on the machine.
+        self.exec("isp", "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
         self.exec(
             "internet",
             "ip",
