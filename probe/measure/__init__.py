@@ -13,7 +13,7 @@ Modules:
     failures  failure_string(): exceptions → OONI failure strings (df-007), ALL_FAILURES
     dns       parse_resolver(), resolve(): UDP (late replies), TCP, DoT, DoH with rcodes
     tcp       connect(): one TCP connect
-    tls       TrustStore, handshake(), summarize_certificate(): verified handshakes, chains
+    tls       TrustStore, handshake(), open_tls(), summarize_certificate(): verified handshakes
     http      make_client(), request(), user_agent(): one pinned GET, bounded body
     control   query_helpers(): the test-helper client, staggered, bounded
     plan      one endpoint end to end: resolve → connect/handshake → fetch → control

@@ -31,6 +31,11 @@ class PlainSocket:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
 
+    @property
+    def socket(self) -> socket.socket:
+        """Return the underlying socket (its owner closes it)."""
+        return self._sock
+
     async def send(self, data: bytes) -> None:
         """Send all of `data`."""
         await asyncio.get_running_loop().sock_sendall(self._sock, data)
@@ -51,6 +56,11 @@ class TlsSocket:
         self.tls = context.wrap_bio(
             self._incoming, self._outgoing, server_hostname=server_name or None
         )
+
+    @property
+    def socket(self) -> socket.socket:
+        """Return the underlying socket (its owner closes it)."""
+        return self._sock
 
     async def _flush(self) -> None:
         pending = self._outgoing.read()

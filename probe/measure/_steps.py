@@ -2,7 +2,9 @@
 
 Lookups hand their first reply over at once and keep listening for late replies in the
 background (`AttemptLog.lookups`), so the late-reply window overlaps the connects instead of
-delaying them.
+delaying them. Given a `Held`, the connects and handshakes keep the connection to the first
+usable address open, and `fetch_chain` sends the first request over it: one connection per
+attempt.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import httpx
 from probe.config import Settings
 from probe.measure import dns, http, tcp, tls
 from probe.measure._clock import Clock
+from probe.measure._connection import Connection, Held
 from probe.measure._local import LocalAddresses
+from probe.measure._sockets import PlainSocket
 from probe.measure.control import HelperHealth
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.observations import (
@@ -242,18 +246,71 @@ async def lookup_all(
     return list(await asyncio.gather(*(task for _, task in pairs)))
 
 
-async def connect_all(
-    addresses: list[str], port: int, ctx: MeasureContext, clock: Clock, tags: list[str], sink: Sink
-) -> list[str]:
-    """Return the addresses a TCP connect succeeded to (every connect is recorded)."""
+async def _connect(
+    ip: str, port: int, ctx: MeasureContext, clock: Clock, tags: list[str], held: Held | None
+) -> TcpObservation:
+    """Return one connect's observation; the connection goes to `held` (else it is closed)."""
     timeout_s = ctx.settings.timeouts.connect
+    observation, sock = await tcp.open_socket(ip, port, timeout_s=timeout_s, clock=clock, tags=tags)
+    if sock is not None:  # kept before any await: a cancelled attempt's `held` closes it
+        if held is None:
+            sock.close()
+        else:
+            held.keep(observation.ip, Connection(PlainSocket(sock), ip, port))
+    return observation
+
+
+async def connect_all(
+    addresses: list[str],
+    port: int,
+    ctx: MeasureContext,
+    clock: Clock,
+    tags: list[str],
+    sink: Sink,
+    held: Held | None = None,
+) -> list[str]:
+    """Return the addresses a TCP connect succeeded to (every connect is recorded).
+
+    With `held`, the connection to the first of them stays open there; the others are closed.
+    """
     results = await asyncio.gather(
-        *(ctx.limited(bind(tcp.connect, ip, port, timeout_s=timeout_s, clock=clock, tags=tags))
-          for ip in addresses)
-    )  # fmt: skip
+        *(ctx.limited(bind(_connect, ip, port, ctx, clock, tags, held)) for ip in addresses)
+    )
     sink.tcp_connect.extend(results)
     ctx.local_addresses.learn_towards(addresses)
-    return [obs.ip for obs in results if obs.status.success]
+    usable = [obs.ip for obs in results if obs.status.success]
+    if held is not None:
+        held.retain(usable[0] if usable else None)
+    return usable
+
+
+async def _handshake(
+    host: str,
+    port: int,
+    ip: str,
+    ctx: MeasureContext,
+    clock: Clock,
+    tags: list[str],
+    held: Held | None,
+) -> tuple[TcpObservation, TlsObservation]:
+    """Return one connect and handshake; the verified connection goes to `held` (else closed)."""
+    timeouts = ctx.settings.timeouts
+    tcp_observation, tls_observation, stream = await tls.open_tls(
+        ip,
+        port,
+        host,
+        trust=ctx.trust,
+        connect_timeout_s=timeouts.connect,
+        tls_timeout_s=timeouts.tls,
+        clock=clock,
+        tags=tags,
+    )
+    if stream is not None:  # kept before any await: a cancelled attempt's `held` closes it
+        if held is None:
+            stream.socket.close()
+        else:
+            held.keep(ip, Connection(stream, ip, port, server_name=host))
+    return tcp_observation, tls_observation
 
 
 async def handshake_all(
@@ -264,27 +321,16 @@ async def handshake_all(
     clock: Clock,
     tags: list[str],
     sink: Sink,
+    held: Held | None = None,
 ) -> list[str]:
-    """Return the addresses a verified TLS handshake succeeded with (all are recorded)."""
-    timeouts = ctx.settings.timeouts
+    """Return the addresses a verified TLS handshake succeeded with (all are recorded).
+
+    With `held`, the connection to the first of them stays open there; the others are closed.
+    """
     results = await asyncio.gather(
-        *(
-            ctx.limited(
-                bind(
-                    tls.handshake,
-                    ip,
-                    port,
-                    host,
-                    trust=ctx.trust,
-                    connect_timeout_s=timeouts.connect,
-                    tls_timeout_s=timeouts.tls,
-                    clock=clock,
-                    tags=tags,
-                )
-            )
-            for ip in addresses
-        )
-    )
+        *(ctx.limited(bind(_handshake, host, port, ip, ctx, clock, tags, held))
+          for ip in addresses)
+    )  # fmt: skip
     usable = []
     for (tcp_obs, tls_obs), ip in zip(results, addresses, strict=True):
         sink.tcp_connect.append(tcp_obs)
@@ -292,6 +338,8 @@ async def handshake_all(
         if tls_obs.failure is None:
             usable.append(ip)
     ctx.local_addresses.learn_towards(addresses)
+    if held is not None:
+        held.retain(usable[0] if usable else None)
     return usable
 
 
@@ -308,18 +356,30 @@ def next_url(transaction: HttpTransaction) -> str | None:
 
 
 async def fetch_chain(
-    url: str, address: str, ctx: MeasureContext, clock: Clock, log: AttemptLog
+    url: str,
+    address: str,
+    ctx: MeasureContext,
+    clock: Clock,
+    log: AttemptLog,
+    held: Held | None = None,
 ) -> HttpTransaction | None:
-    """Return the last transaction of the redirect chain from `url`, first sent to `address`."""
+    """Return the last transaction of the redirect chain from `url`, first sent to `address`.
+
+    The first request goes over the connection `held` keeps to `address`, when there is one;
+    each redirect hop opens its own.
+    """
     measure = ctx.settings.measure
     last: HttpTransaction | None = None
     for depth in range(measure.max_redirects + 1):
+        connection: Connection | None = None
         if depth > 0:
             host = urlsplit(url).hostname or ""
             addresses = await resolve(host, ctx, clock, log, depth, first_only=True)
             if not addresses:
                 return last
             address = addresses[0]
+        elif held is not None:
+            connection = held.get(address)  # request() closes it; `held` too, if never sent
         last = await ctx.limited(
             bind(
                 http.request,
@@ -332,6 +392,7 @@ async def fetch_chain(
                 body_read_limit_bytes=measure.body_read_limit_bytes,
                 clock=clock,
                 tags=log.tags(depth),
+                connection=connection,
             )
         )
         log.requests.insert(0, last)

@@ -9,6 +9,7 @@ that helper's failure, never an exception.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -32,17 +33,22 @@ SKIP_AFTER_FAILURES = 3
 RETRY_SKIPPED_AFTER_S = 30.0
 
 _Answer = tuple[ControlResponse | None, str | None]
+# (response, failure, whether the request reached the helper: its headers were being sent)
+_Asked = tuple[ControlResponse | None, str | None, bool]
 
 
 @dataclass
 class HelperHealth:
-    """Helpers that failed several times in a row in this run, asked again only now and then.
+    """Helpers that could not be reached several times in a row in this run, asked again only
+    now and then.
 
     Without it a blocked or dead helper costs every target its whole `helper_timeout_s` while
     holding one of the few in-flight slots: 200 targets behind an unreachable helper would wait
-    200 / 8 × 30 s. After `SKIP_AFTER_FAILURES` consecutive failures a helper is skipped (its
-    last failure is reported, marked as not asked); every `RETRY_SKIPPED_AFTER_S` one request
-    is let through to see whether it is back. A valid answer resets it.
+    200 / 8 × 30 s. After `SKIP_AFTER_FAILURES` consecutive failures to connect to a helper it is
+    skipped (its last failure is reported, marked as not asked); every `RETRY_SKIPPED_AFTER_S`
+    one request is let through to see whether it is back. A valid answer resets it. A helper
+    that was reached but answered late or badly is not skipped: it may be measuring a site that
+    is down (lab scenario platform_down), which says nothing about the other targets.
     """
 
     failures: dict[str, int] = field(default_factory=dict)
@@ -100,8 +106,30 @@ async def _read_json(response: httpx.Response) -> _Answer:
         return None, JSON_PARSE_ERROR
 
 
-async def _ask(helper: str, payload: bytes, client: httpx.AsyncClient, timeout_s: float) -> _Answer:
-    """Return (response, failure) of one helper; never raises for network problems."""
+async def _ask(helper: str, payload: bytes, client: httpx.AsyncClient, timeout_s: float) -> _Asked:
+    """Return (response, failure, reached) of one helper; never raises for network problems.
+
+    `reached`: the connection to the helper was made and the request was being sent, so a
+    failure after that is the helper's slowness (it may be measuring a dead site), not the
+    helper being unreachable.
+    """
+    reached = False
+
+    def note(event: str) -> None:
+        nonlocal reached
+        reached = reached or event.endswith("send_request_headers.started")
+
+    response, failure = await _send(helper, payload, client, timeout_s, note)
+    return response, failure, reached
+
+
+async def _send(
+    helper: str,
+    payload: bytes,
+    client: httpx.AsyncClient,
+    timeout_s: float,
+    on_event: Callable[[str], None],
+) -> _Answer:
     try:
         request = client.build_request(
             "POST",
@@ -114,7 +142,10 @@ async def _ask(helper: str, payload: bytes, client: httpx.AsyncClient, timeout_s
             },
             timeout=timeout_s,
         )
-        async with asyncio.timeout(timeout_s), open_response(client, request) as response:
+        async with (
+            asyncio.timeout(timeout_s),
+            open_response(client, request, on_event=on_event) as response,
+        ):
             return await _read_json(response)
     except NETWORK_ERRORS as exc:
         return None, failure_string(exc)
@@ -142,7 +173,7 @@ async def query_helpers(
     payload = control_request.model_dump_json().encode()
     loop = asyncio.get_running_loop()
     waiting = list(enumerate(helpers))
-    running: dict[asyncio.Task[_Answer], int] = {}
+    running: dict[asyncio.Task[_Asked], int] = {}
     last_failure = NO_HELPERS
     if health is not None:
         skipped = [h for _, h in waiting if not health.should_ask(h, loop.time())]
@@ -159,8 +190,8 @@ async def query_helpers(
             # Helpers that finished together are judged in configured order.
             for task in sorted(done, key=running.__getitem__):
                 index = running.pop(task)
-                response, failure = task.result()
-                if health is not None:
+                response, failure, reached = task.result()
+                if health is not None and not (failure is not None and reached):
                     health.record(helpers[index], failure, loop.time())
                 if response is not None:
                     return response, helpers[index], None

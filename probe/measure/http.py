@@ -12,6 +12,10 @@
 - `follow_redirects=False` (each hop is the caller's), `trust_env=False` (no proxy, netrc or
   SSL_CERT_FILE from the environment), and a cookie jar that stores nothing, so one target's
   cookies never reach another.
+
+Given a `Connection` a step kept open (the TCP connect or the recorded TLS handshake to that
+address), `request()` sends the GET over it instead, through a client of the same settings whose
+only connection it is (`_connection.LendingTransport`); HTTP/2 when the handshake negotiated h2.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import httpx
 import probe
 from probe.measure._body import BoundedBody, read_into
 from probe.measure._clock import Clock
+from probe.measure._connection import Connection, LendingTransport
 from probe.measure._transfer import open_response
 from probe.measure.failures import NETWORK_ERRORS, failure_string
 from probe.measure.tcp import endpoint_text
@@ -67,14 +72,29 @@ def make_client(trust: TrustStore) -> httpx.AsyncClient:
         follow_redirects=False,
         trust_env=False,
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        cookies=_no_cookies(),
     )
+
+
+def _client_over(connection: Connection) -> httpx.AsyncClient:
+    """Return a client with make_client()'s settings whose only connection is `connection`."""
+    return httpx.AsyncClient(
+        transport=LendingTransport(connection),
+        follow_redirects=False,
+        trust_env=False,
+        cookies=_no_cookies(),
+    )
+
+
+def _no_cookies() -> CookieJar:
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 # httpcore trace events (by substring) → the operation OONI's network events would name.
 _OPERATIONS = (
     ("connect_tcp", "connect"),
     ("start_tls", "tls_handshake"),
+    ("send_connection_init", "write"),  # HTTP/2's preface and SETTINGS
     ("send_request", "write"),
     ("receive_response", "read"),
 )
@@ -109,18 +129,24 @@ class _Exchange:
                 return operation
         return None
 
-    def note_stream(self, stream: Any) -> None:
-        """Note the peer address and the negotiated ALPN of httpcore's network stream."""
+    def note_peer(self, stream: Any) -> None:
+        """Note the peer address of httpcore's network stream (known from the connect on)."""
         peer = stream.get_extra_info("server_addr")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.address = endpoint_text(str(peer[0]), int(peer[1]))
+
+    def note_stream(self, stream: Any) -> None:
+        """Note the peer address and the negotiated ALPN of the stream a response came on."""
+        self.note_peer(stream)
         tls = stream.get_extra_info("ssl_object")
         if tls is not None:
             self.alpn = tls.selected_alpn_protocol()
 
     async def run(self, client: httpx.AsyncClient, prepared: httpx.Request) -> None:
         """Send the request and read the body within its limits; raises network errors."""
-        async with open_response(client, prepared, self.note_stream, self.note_event) as response:
+        # ALPN only with a response, whichever connection carried the request (a lent one is
+        # already TLS when "connected").
+        async with open_response(client, prepared, self.note_peer, self.note_event) as response:
             self.response = response
             stream = response.extensions.get("network_stream")
             if stream is not None:
@@ -164,6 +190,7 @@ async def request(
     clock: Clock,
     tags: list[str],
     connect_timeout_s: float | None = None,
+    connection: Connection | None = None,
 ) -> HttpTransaction:
     """Return the transaction of one GET of `url` sent to `ip` (None: let the OS resolve).
 
@@ -173,6 +200,9 @@ async def request(
     are read and counted, `body_cap_bytes` are recorded; past that `body_is_truncated`.
     `connect_timeout_s` bounds the connect and TLS handshake on their own (httpx counts the
     handshake as part of connecting), so a blackholed hop fails as fast as a bare connect.
+    `connection`, an open connection to `ip` (for https, TLS verified for the URL host), carries
+    the request instead of a new one; it is closed when the request ends. One that does not fit
+    the request (another address or server name) is closed and a new connection made.
     """
     t0 = clock.now()
     connect_s = timeout_s if connect_timeout_s is None else min(connect_timeout_s, timeout_s)
@@ -182,9 +212,16 @@ async def request(
     try:
         prepared = _prepare(client, url, ip, timeout)
         async with asyncio.timeout(timeout_s):
-            await exchange.run(client, prepared)
+            if connection is not None and connection.serves(prepared):
+                async with _client_over(connection) as own:
+                    await exchange.run(own, prepared)
+            else:
+                await exchange.run(client, prepared)
     except NETWORK_ERRORS as exc:
         exchange.failure = failure_string(exc)
+    finally:
+        if connection is not None:
+            connection.close()
     return HttpTransaction(
         address=exchange.address,
         alpn=exchange.alpn,

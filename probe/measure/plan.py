@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from probe.measure import control as control_client
 from probe.measure import dns, http
 from probe.measure._clock import Clock
+from probe.measure._connection import Held
 from probe.measure._steps import (
     AttemptLog,
     MeasureContext,
@@ -59,24 +60,35 @@ def _is_final(last: HttpTransaction | None) -> bool:
 async def _web_steps(
     endpoint: Endpoint, addresses: list[str], ctx: MeasureContext, clock: Clock, log: AttemptLog
 ) -> bool:
+    """Return whether the fetch reached a final response; one connection per address.
+
+    The connection (TLS for https) to the address the fetch uses stays open for its first
+    request, so a censor sees one ClientHello per attempt, as OONI's webconnectivitylte shows it.
+    """
     tags = log.tags(0)
-    if urlsplit(endpoint.url or "").scheme == "https":
-        usable = await handshake_all(
-            endpoint.host, endpoint.port, addresses, ctx, clock, tags, log.sink
-        )
-    else:
-        validation = []
-        if endpoint.port == 80:  # does the address hold a valid certificate for the name?
-            validation.append(
-                handshake_all(endpoint.host, 443, addresses, ctx, clock,
-                              log.tags(0, "tls_validation"), log.sink)
-            )  # fmt: skip
-        usable, *_ = await asyncio.gather(
-            connect_all(addresses, endpoint.port, ctx, clock, tags, log.sink), *validation
-        )
-    if not usable:
-        return False
-    return _is_final(await fetch_chain(endpoint.url or "", usable[0], ctx, clock, log))
+    held = Held()
+    try:
+        if urlsplit(endpoint.url or "").scheme == "https":
+            usable = await handshake_all(
+                endpoint.host, endpoint.port, addresses, ctx, clock, tags, log.sink, held
+            )
+        else:
+            validation = []
+            if endpoint.port == 80:  # does the address hold a valid certificate for the name?
+                validation.append(
+                    handshake_all(endpoint.host, 443, addresses, ctx, clock,
+                                  log.tags(0, "tls_validation"), log.sink)
+                )  # fmt: skip
+            usable, *_ = await asyncio.gather(
+                connect_all(addresses, endpoint.port, ctx, clock, tags, log.sink, held),
+                *validation,
+            )
+        if not usable:
+            return False
+        last = await fetch_chain(endpoint.url or "", usable[0], ctx, clock, log, held)
+        return _is_final(last)
+    finally:
+        held.close()  # what the request did not use, or a cancelled attempt left open
 
 
 async def _attempt(

@@ -2,6 +2,8 @@
 
 The handshake runs over a socket we own, with memory BIOs (`_sockets.TlsSocket`): a cancelled or
 hostile handshake is closed at once, and there is no transport whose shutdown could hang.
+`open_tls()` leaves a verified connection open, so the page can be fetched over the connection
+whose handshake was recorded (one connection per attempt, as OONI's webconnectivitylte).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from probe.models.observations import (
     TlsObservation,
 )
 
-__all__ = ["DEFAULT_ALPN", "TrustStore", "handshake", "summarize_certificate"]
+__all__ = ["DEFAULT_ALPN", "TrustStore", "handshake", "open_tls", "summarize_certificate"]
 
 DEFAULT_ALPN: tuple[str, ...] = ("h2", "http/1.1")  # what browsers (and OONI's probes) offer
 _ENCODING_DER = getattr(_ssl, "ENCODING_DER", 2)  # for the Certificate objects of Python 3.11
@@ -116,18 +118,22 @@ class _Session:
 
 async def _secure(
     sock: socket.socket, server_name: str, context: ssl.SSLContext, timeout_s: float
-) -> _Session:
-    """Return the session of a TLS handshake over `sock`; raises ssl/OS errors or TimeoutError."""
+) -> tuple[_Session, TlsSocket]:
+    """Return the session of a TLS handshake over `sock` and the TLS stream it opened.
+
+    Raises ssl/OS errors or TimeoutError; the caller owns (and closes) `sock` either way.
+    """
     stream = TlsSocket(sock, context, server_name)
     async with asyncio.timeout(timeout_s):
         await stream.handshake()
     cipher = stream.tls.cipher()
-    return _Session(
+    session = _Session(
         tls_version=stream.tls.version(),
         cipher_suite=cipher[0] if cipher else None,
         negotiated_protocol=stream.tls.selected_alpn_protocol(),
         chain=_peer_chain(stream.tls),
     )
+    return session, stream
 
 
 def _peer_chain(tls: ssl.SSLObject) -> list[bytes]:
@@ -156,7 +162,8 @@ async def _capture(
     except NETWORK_ERRORS:
         return None
     try:
-        return await _secure(sock, server_name, trust.capturing_context(), tls_s)
+        session, _ = await _secure(sock, server_name, trust.capturing_context(), tls_s)
+        return session
     except NETWORK_ERRORS:
         return None
     finally:
@@ -171,6 +178,49 @@ def _summaries(chain: list[bytes]) -> list[CertificateSummary]:
         except ValueError:  # the server's bytes are not a certificate we can parse
             continue
     return summaries
+
+
+async def open_tls(
+    ip: str,
+    port: int,
+    server_name: str,
+    *,
+    trust: TrustStore,
+    connect_timeout_s: float,
+    tls_timeout_s: float,
+    clock: Clock,
+    tags: list[str],
+) -> tuple[TcpObservation, TlsObservation, TlsSocket | None]:
+    """Return the connect and handshake observations, and the verified TLS stream, left open.
+
+    As `handshake()`, but a verified connection is not closed: the caller owns the stream (it
+    closes `stream.socket`) and may send its HTTP request over it. The stream is None when the
+    connect or the handshake failed (verification included).
+    """
+    tcp_observation, sock = await open_socket(
+        ip, port, timeout_s=connect_timeout_s, clock=clock, tags=tags
+    )
+    t0 = clock.now()
+    session: _Session | None = None
+    stream: TlsSocket | None = None
+    failure = tcp_observation.status.failure
+    unverified = False
+    if sock is not None:
+        try:
+            session, stream = await _secure(
+                sock, server_name, trust.verifying_context(), tls_timeout_s
+            )
+        except NETWORK_ERRORS as exc:
+            failure = failure_string(exc)
+            unverified = isinstance(exc, ssl.SSLCertVerificationError)
+        finally:
+            if stream is None:  # failed or cancelled: nothing may outlive the handshake
+                sock.close()
+    t = clock.now()
+    if unverified:
+        session = await _capture(ip, port, server_name, trust, connect_timeout_s, tls_timeout_s)
+    observation = _observation(endpoint_text(ip, port), server_name, failure, session, t0, t, tags)
+    return tcp_observation, observation, stream
 
 
 async def handshake(
@@ -190,28 +240,21 @@ async def handshake(
     (ssl_unknown_authority / ssl_invalid_hostname / ssl_invalid_certificate) and the chain is
     still captured (a second, non-verifying handshake). ALPN h2, http/1.1. When the connect
     fails, the TLS observation carries the connect's failure (the handshake never started).
+    The connection is closed afterwards (`open_tls()` keeps it).
     """
-    tcp_observation, sock = await open_socket(
-        ip, port, timeout_s=connect_timeout_s, clock=clock, tags=tags
+    tcp_observation, tls_observation, stream = await open_tls(
+        ip,
+        port,
+        server_name,
+        trust=trust,
+        connect_timeout_s=connect_timeout_s,
+        tls_timeout_s=tls_timeout_s,
+        clock=clock,
+        tags=tags,
     )
-    t0 = clock.now()
-    session: _Session | None = None
-    failure = tcp_observation.status.failure
-    unverified = False
-    if sock is not None:
-        try:
-            session = await _secure(sock, server_name, trust.verifying_context(), tls_timeout_s)
-        except NETWORK_ERRORS as exc:
-            failure = failure_string(exc)
-            unverified = isinstance(exc, ssl.SSLCertVerificationError)
-        finally:
-            sock.close()
-    t = clock.now()
-    if unverified:
-        session = await _capture(ip, port, server_name, trust, connect_timeout_s, tls_timeout_s)
-    return tcp_observation, _observation(
-        endpoint_text(ip, port), server_name, failure, session, t0, t, tags
-    )
+    if stream is not None:
+        stream.socket.close()
+    return tcp_observation, tls_observation
 
 
 def _observation(

@@ -341,7 +341,8 @@ class Lab:
             "resolver": {"servers": [f"udp://{world.PUBLIC_RESOLVER}"]},
             "tls": {"ca_bundle": str(pki_dir / "lab-ca.pem")},
             "network": {"routable": list(world.ROUTABLE)},
-            "timeouts": {"dns": 2, "connect": 3, "tls": 3, "http": 6},
+            # The helper's whole measurement must fit in the probe's helper_timeout_s (4 s).
+            "timeouts": {"dns": 1.5, "connect": 1.5, "tls": 1.5, "http": 3},
             "helper": {
                 "listen": f"{world.HELPER_ADDRESS}:443",
                 "tls_cert": str(pki_dir / "helper.pem"),
@@ -352,7 +353,9 @@ class Lab:
     def _probe_config(self) -> dict[str, dict[str, Any]]:
         # Short timeouts: the probe's own timeouts are the only thing a scenario waits for.
         return {
-            "resolver": {"servers": ["system"], "late_reply_window_s": 0.3},
+            # The late-reply window stays below the retry backoff: an attempt whose page loaded
+            # is over before the next one starts (one ClientHello per check).
+            "resolver": {"servers": ["system"], "late_reply_window_s": 0.2},
             "control": {
                 "helpers": [f"https://{world.HELPER_ADDRESS}/"],
                 "doh": [f"https://{world.DOH_ADDRESS}/dns-query"],

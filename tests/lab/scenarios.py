@@ -418,7 +418,8 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario(
             "platform_down",
-            "Twitter's servers refuse connections from everyone (the helper sees it too)",
+            "Twitter's servers are down for everyone: connections to its address fail from the"
+            " client (RST) and from the helper (timeout)",
             Censor(internet_iptables=(f"LAB-IN -p tcp -d {{twitter}} {RST}",)),
             {"twitter": DOWN},
             methods="31",
@@ -483,18 +484,20 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario(
             "blocking_after_first_request",
-            "the first two ClientHellos naming twitter.com pass (one check makes two: the"
-            " handshake and the page's connection); every later one within a minute is reset"
-            " (iptables `recent`)",
+            "the first ClientHello naming twitter.com passes; every later one within a minute is"
+            " reset (iptables `recent`)",
             Censor(
                 iptables=(
                     *sni(
                         RST,
                         ("twitter.com",),
-                        "-m recent --name after_n --rcheck --seconds 60 --hitcount 2",
+                        "-m recent --name after_n --rcheck --seconds 60 --hitcount 1",
                     ),
                     *sni("-m recent --name after_n --set", ("twitter.com",)),
-                )
+                ),
+                # No late-reply window: the first attempt is over before a second one starts,
+                # so a check sends exactly one ClientHello (one connection per attempt).
+                config={"resolver": {"late_reply_window_s": 0}},
             ),
             {"https://twitter.com/": ACCESSIBLE},
             targets=("https://twitter.com/", "https://bbc.com/"),

@@ -208,3 +208,26 @@ def test_is_skipped_has_no_side_effect() -> None:
     assert not health.is_skipped(url, now=later), "asking does not consume the retry"
     assert health.should_ask(url, now=later), "the retry itself goes through once"
     assert health.is_skipped(url, now=later + 1), "then skipped again"
+
+
+def test_a_reached_but_slow_helper_is_never_skipped(
+    https_server: HttpServer, trust_store: TrustStore
+) -> None:
+    # Lab scenario platform_down: the helper was busy measuring a dead platform and answered
+    # after the probe's deadline; skipping it made every other target lose its control.
+    slow = _helper(https_server, "slow-busy", ANSWER, delay_s=1.0)
+    health = HelperHealth()
+
+    async def run() -> list[str | None]:
+        async with http.make_client(trust_store) as client:
+            return [
+                (await query_helpers(
+                    [slow], REQUEST, client=client, timeout_s=0.3, overlap_s=5, health=health
+                ))[2]
+                for _ in range(SKIP_AFTER_FAILURES + 1)
+            ]  # fmt: skip
+
+    failures = asyncio.run(run())
+    assert failures == ["generic_timeout_error"] * (SKIP_AFTER_FAILURES + 1), (
+        f"a slow helper: expected asked every time (timeouts, never 'not asked'), got {failures}"
+    )
