@@ -17,15 +17,14 @@ from probe.measure import control as control_client
 from probe.measure import dns, http
 from probe.measure._clock import Clock
 from probe.measure._connection import Held
+from probe.measure._fetch import fetch_chain, next_url
 from probe.measure._steps import (
     AttemptLog,
     MeasureContext,
     Sink,
     connect_all,
-    fetch_chain,
     handshake_all,
     lookup_all,
-    next_url,
     open_context,
     resolve,
 )
