@@ -287,10 +287,14 @@ class TargetEvidence:
     outage: int = 0
     down: int = 0
     inconclusive: tuple[str, ...] = ()
+    # Inconclusive only because a cleartext page had no control, while the same host's https://
+    # endpoint verified and loaded.
+    unverifiable_twins: tuple[str, ...] = ()
 
     def facts(self) -> dict[str, str]:
         """Return the strings the target reason templates cite."""
         return {
+            "unverifiable_twins": cite(self.unverifiable_twins),
             "total": str(self.total),
             "blocked_count": str(len(self.blocked)),
             "blocked": cite(self.blocked),

@@ -427,6 +427,11 @@ TARGET_RULES: tuple[Rule[TargetEvidence], ...] = (
     _rule("target.accessible_rest_down", OK, None,
           "{accessible} of {total} endpoints accessible; {down} down for everyone",
           lambda e: e.accessible > 0 and e.accessible + e.down == e.total),
+    _rule("target.accessible_cleartext_unverifiable", OK, None,
+          "{accessible} of {total} endpoints accessible; {unverifiable_twins} could not be"
+          " compared with a control, but the same host loaded over verified HTTPS",
+          lambda e: e.accessible > 0 and bool(e.unverifiable_twins)
+          and e.accessible + e.down + len(e.unverifiable_twins) == e.total),
     _rule("target.mixed", UNSURE, None,
           "{accessible} of {total} accessible, {inconclusive_count} inconclusive"
           " ({inconclusive}), {down} down, {outage} with network failures",

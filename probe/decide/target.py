@@ -62,6 +62,7 @@ def target_verdict(
         outage=sum(v is Verdict.NETWORK_OUTAGE for v in verdicts),
         down=sum(v is Verdict.SERVICE_DOWN for v in verdicts),
         inconclusive=tuple(e.endpoint.label for e, v in pairs if v is Verdict.INCONCLUSIVE),
+        unverifiable_twins=_unverifiable_twins(pairs),
     )
     rule = first_match(TARGET_RULES, evidence)
     summary = [rule.render(evidence.facts())]
@@ -77,6 +78,26 @@ def target_verdict(
     if not endpoints:
         return rule.verdict, None, [*summary, *notes]
     return rule.verdict, None, [*_cite(endpoints, endpoints[0], summary), *notes]
+
+
+_NO_CONTROL_CLEARTEXT = "http.no_control_cleartext"
+
+
+def _unverifiable_twins(pairs: list[tuple[EndpointResult, Verdict]]) -> tuple[str, ...]:
+    """Return the http:// endpoints inconclusive only for want of a control, whose host loaded
+    over verified https:// (a domain target's two URLs with the helper unreachable)."""
+    verified_hosts = {
+        e.endpoint.host
+        for e, v in pairs
+        if v is Verdict.ACCESSIBLE and (e.endpoint.url or "").startswith("https://")
+    }
+    return tuple(
+        e.endpoint.label
+        for e, v in pairs
+        if v is Verdict.INCONCLUSIVE
+        and e.endpoint.host in verified_hosts
+        and any(f.rule_id == _NO_CONTROL_CLEARTEXT for f in e.findings)
+    )
 
 
 def _allow_list_note(context: DecisionContext) -> list[str]:

@@ -8,7 +8,15 @@ import pytest
 
 from probe.decide import DecisionContext, target_verdict
 from probe.decide.rules import TARGET_RULES
-from probe.models.results import Blocking, ControlSiteCheck, EndpointResult, TestKeys, Verdict
+from probe.models.results import (
+    Blocking,
+    ControlSiteCheck,
+    EndpointResult,
+    Finding,
+    Layer,
+    TestKeys,
+    Verdict,
+)
 from probe.models.targets import Endpoint, Target, TargetKind
 
 from .builders import context, http, https, tcp
@@ -30,6 +38,17 @@ def result(
     return EndpointResult(
         endpoint=endpoint, verdict=verdict, blocking=blocking, reasons=reasons, test_keys=TestKeys()
     )
+
+
+def uncompared(endpoint: Endpoint) -> EndpointResult:
+    """Return a cleartext endpoint that was inconclusive for want of a control."""
+    finding = Finding(
+        layer=Layer.HTTP, rule_id="http.no_control_cleartext", verdict=U, reasons=["no control"]
+    )
+    return EndpointResult(
+        endpoint=endpoint, verdict=U, reasons=["no control"], findings=[finding],
+        test_keys=TestKeys(),
+    )  # fmt: skip
 
 
 def whatsapp(*results: EndpointResult) -> Target:
@@ -84,6 +103,13 @@ CASES: dict[str, Case] = {
         A,
         None,
         "1 of 2 endpoints accessible; 1 down for everyone",
+    ),
+    "target.accessible_cleartext_unverifiable": Case(
+        (result(https(), A), uncompared(http())),
+        A,
+        None,
+        "http://example.com/ could not be compared with a control, but the same host loaded over"
+        " verified HTTPS",
     ),
     "target.mixed": Case(
         (result(https(), A), result(http(), U)), U, None, "1 inconclusive (http://example.com/)"
@@ -199,3 +225,11 @@ def test_no_whitelisting_note_when_every_site_loaded_once() -> None:
     assert not any("control sites failed too" in r for r in reasons), (
         f"whitelisting note: expected absent, got {reasons}"
     )
+
+
+def test_an_uncompared_cleartext_page_of_another_host_stays_inconclusive() -> None:
+    # The https:// endpoint vouches only for its own host.
+    results = [result(https(), A), uncompared(http("other.example"))]
+    verdict, _, reasons = target_verdict(whatsapp(*results), results, context())
+    assert verdict is U, f"another host's cleartext page: expected inconclusive, got {verdict}"
+    assert any("inconclusive" in r for r in reasons), reasons
