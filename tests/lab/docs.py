@@ -58,6 +58,18 @@ the record alone (as `probe classify` and the collector will) gives the same ver
   process is gone (every run also does this first). The lab changes nothing outside its
   namespaces: its iptables rules and tc qdiscs live inside them and go with them.
 
+## Adding a scenario
+
+1. Add an entry to `_scenarios()` in `tests/lab/scenarios.py`. It needs a name, one sentence on
+   what the censor does (shown below), a `Censor` and the expected verdict of every target it
+   affects. A `Censor` can hold iptables rules for our chains (`LAB-FWD`, `LAB-IN`, `nat LAB-PRE`,
+   `mangle LAB-MARK`), tc commands, server behaviour in `state`, an injector and probe settings
+   in `config`.
+2. `scripts/lab.sh -k NAME` runs it, and `scripts/lab.sh docs > docs/lab.md` updates this page.
+3. If the probe gets it wrong, fix the probe; the verdict rules have unit tests in `tests/decide`.
+   Never weaken the expectation. A limitation we cannot fix yet goes into `gap`, and is then
+   listed under "Known gaps".
+
 ## Scenarios
 
 Each scenario checks the targets `{"`, `".join(TARGETS)}` unless it names its own. A target
