@@ -183,40 +183,10 @@ class Lab:
         self.config = self._probe_config()
 
     def _links(self) -> None:
-        run(
-            [
-                "ip",
-                "link",
-                "add",
-                "cl-isp",
-                "netns",
-                self.ns("client"),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                ISP_CLIENT_LINK,
-                "netns",
-                self.ns("isp"),
-            ]
-        )
-        run(
-            [
-                "ip",
-                "link",
-                "add",
-                ISP_UPLINK,
-                "netns",
-                self.ns("isp"),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "net-isp",
-                "netns",
-                self.ns("internet"),
-            ]
-        )
+        client, isp, internet = (self.ns(role) for role in ROLES)
+        veth = "ip link add {} netns {} type veth peer name {} netns {}"
+        run(veth.format("cl-isp", client, ISP_CLIENT_LINK, isp).split())
+        run(veth.format(ISP_UPLINK, isp, "net-isp", internet).split())
 
     def _addresses_and_routes(self) -> None:
         self.exec("client", "ip", "addr", "add", f"{world.CLIENT_ADDRESS}/24", "dev", "cl-isp")
@@ -253,38 +223,11 @@ class Lab:
             for (table, parent), chain in CHAINS.items():
                 self.exec(role, "iptables", "-t", table, "-N", chain)
                 self.exec(role, "iptables", "-t", table, "-A", parent, "-j", chain)
-        self.exec(
-            "isp",
-            "iptables",
-            "-t",
-            "nat",
-            "-A",
-            "POSTROUTING",
-            "-s",
-            world.CLIENT_NET,
-            "-o",
-            ISP_UPLINK,
-            "-j",
-            "SNAT",
-            "--to-source",
-            world.PUBLIC_ADDRESS,
-        )
+        snat = f"-j SNAT --to-source {world.PUBLIC_ADDRESS}"
+        self._iptables("isp", f"nat POSTROUTING -s {world.CLIENT_NET} -o {ISP_UPLINK} {snat}")
         # Connections the client opens to the ISP's own servers come from its public address too.
-        self.exec(
-            "isp",
-            "iptables",
-            "-t",
-            "nat",
-            "-A",
-            "POSTROUTING",
-            "-s",
-            world.CLIENT_NET,
-            "-d",
-            world.DOMESTIC_RANGE,
-            "-j",
-            "SNAT",
-            "--to-source",
-            world.PUBLIC_ADDRESS,
+        self._iptables(
+            "isp", f"nat POSTROUTING -s {world.CLIENT_NET} -d {world.DOMESTIC_RANGE} {snat}"
         )
 
     def _spawn(self, role: str, args: list[str], log: str) -> subprocess.Popen[bytes]:
