@@ -187,8 +187,8 @@ def _site(url: str, success: bool, phase: str = "before") -> ControlSiteCheck:
     )
 
 
-def test_blocked_with_some_control_sites_failing_notes_whitelisting() -> None:
-    # §11 #29, lab scenario whitelist_allow_list: allow-listed sites load, the rest time out.
+def _blocked_reasons(*, b_loaded_after: bool) -> list[str]:
+    """Return the reasons of a blocked domain; control site a loaded, b failed before."""
     results = [result(https(), B, Blocking.TCP_TIMEOUT)]
     target = Target(
         input="example.com",
@@ -199,9 +199,14 @@ def test_blocked_with_some_control_sites_failing_notes_whitelisting() -> None:
     sites = (
         _site("https://a.example/", True),
         _site("https://b.example/", False),
-        _site("https://b.example/", False, "after"),
+        _site("https://b.example/", b_loaded_after, "after"),
     )
-    _, _, reasons = target_verdict(target, results, DecisionContext(controls=sites))
+    return target_verdict(target, results, DecisionContext(controls=sites))[2]
+
+
+def test_blocked_with_some_control_sites_failing_notes_whitelisting() -> None:
+    # §11 #29, lab scenario whitelist_allow_list: allow-listed sites load, the rest time out.
+    reasons = _blocked_reasons(b_loaded_after=False)
     assert any("1 of 2 control sites failed too (https://b.example/)" in r for r in reasons), (
         f"whitelisting note: expected among reasons, got {reasons}"
     )
@@ -209,19 +214,7 @@ def test_blocked_with_some_control_sites_failing_notes_whitelisting() -> None:
 
 def test_no_whitelisting_note_when_every_site_loaded_once() -> None:
     # A site that failed before the targets and loaded after is flaky, not outside an allow list.
-    results = [result(https(), B, Blocking.TCP_TIMEOUT)]
-    target = Target(
-        input="example.com",
-        kind=TargetKind.DOMAIN,
-        name="example.com",
-        endpoints=[r.endpoint for r in results],
-    )
-    sites = (
-        _site("https://a.example/", True),
-        _site("https://b.example/", False),
-        _site("https://b.example/", True, "after"),
-    )
-    _, _, reasons = target_verdict(target, results, DecisionContext(controls=sites))
+    reasons = _blocked_reasons(b_loaded_after=True)
     assert not any("control sites failed too" in r for r in reasons), (
         f"whitelisting note: expected absent, got {reasons}"
     )
