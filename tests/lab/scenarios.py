@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .netns import Censor
@@ -44,6 +45,18 @@ def sni(action: str, names: tuple[str, ...] = TWITTER_NAMES, extra: str = "") ->
         )
         for name in names
     )
+
+
+def isp_lie(suffixes: tuple[str, ...], action: str, **more: str) -> dict[str, Any]:
+    """Return scenario state making the ISP resolver lie for `suffixes` ("nxdomain",
+    "servfail", "drop" or "answer" with `address=`)."""
+    return {"isp_dns": {"rules": [{"suffixes": list(suffixes), "action": action, **more}]}}
+
+
+def http_block(mode: str) -> dict[str, Any]:
+    """Return scenario state making the transparent proxy block azattyq.org ("page" or
+    "redirect")."""
+    return {"intercept": {"http_block": {"hosts": ["azattyq.org"], "mode": mode}}}
 
 
 RST = "-j REJECT --reject-with tcp-reset"
@@ -97,9 +110,7 @@ def dot_queries(expect_failure: str | None) -> Callable[[list[dict[str, Any]]], 
 
 
 def _scenarios() -> list[Scenario]:
-    twitter_lie = lambda action, **more: {  # noqa: E731
-        "isp_dns": {"rules": [{"suffixes": list(TWITTER_NAMES), "action": action, **more}]}
-    }
+    twitter_lie = partial(isp_lie, TWITTER_NAMES)
     forge_twitter = Censor(
         iptables=(
             "nat LAB-PRE -p tcp -d {twitter} --dport 443 -j DNAT --to-destination {interceptor}",
@@ -183,38 +194,14 @@ def _scenarios() -> list[Scenario]:
         Scenario(
             "resolver_blockpage_address",
             "the ISP resolver answers its block page server's address for YouTube",
-            Censor(
-                state={
-                    "isp_dns": {
-                        "rules": [
-                            {
-                                "suffixes": ["youtube.com"],
-                                "action": "answer",
-                                "address": "{blockpage}",
-                            }
-                        ]
-                    }
-                }
-            ),
+            Censor(state=isp_lie(("youtube.com",), "answer", address="{blockpage}")),
             {"youtube.com": blocked("dns_hijack")},
             methods="3, 16",
         ),
         Scenario(
             "ghost_dns",
             "a dead domain (NXDOMAIN everywhere) gets the block page's address from the ISP",
-            Censor(
-                state={
-                    "isp_dns": {
-                        "rules": [
-                            {
-                                "suffixes": ["rutracker.org"],
-                                "action": "answer",
-                                "address": "{blockpage}",
-                            }
-                        ]
-                    }
-                }
-            ),
+            Censor(state=isp_lie(("rutracker.org",), "answer", address="{blockpage}")),
             {"rutracker.org": blocked("dns_hijack")},
             targets=(*TARGETS, "rutracker.org"),
             methods="6",
@@ -230,19 +217,7 @@ def _scenarios() -> list[Scenario]:
             "resolver_answers_transparent_proxy",
             "the ISP resolver points YouTube at an on-net proxy that serves the genuine site"
             " and certificate",
-            Censor(
-                state={
-                    "isp_dns": {
-                        "rules": [
-                            {
-                                "suffixes": ["youtube.com"],
-                                "action": "answer",
-                                "address": "{interceptor}",
-                            }
-                        ]
-                    }
-                }
-            ),
+            Censor(state=isp_lie(("youtube.com",), "answer", address="{interceptor}")),
             methods="4",
         ),
         Scenario(
@@ -268,7 +243,7 @@ def _scenarios() -> list[Scenario]:
             Censor(
                 state={
                     "redirects": {"youtube.com": "https://www.youtube.com/"},
-                    "isp_dns": {"rules": [{"suffixes": ["www.youtube.com"], "action": "nxdomain"}]},
+                    **isp_lie(("www.youtube.com",), "nxdomain"),
                 }
             ),
             {"youtube.com": blocked("dns_nxdomain")},
@@ -341,7 +316,7 @@ def _scenarios() -> list[Scenario]:
             "a transparent proxy (DNAT) answers HTTP requests for azattyq.org with the block page",
             Censor(
                 iptables=(DIVERT_AZATTYQ,),
-                state={"intercept": {"http_block": {"hosts": ["azattyq.org"], "mode": "page"}}},
+                state=http_block("page"),
             ),
             {"http://www.azattyq.org/": blocked("http_blockpage")},
             methods="15",
@@ -362,7 +337,7 @@ def _scenarios() -> list[Scenario]:
             "the transparent proxy answers azattyq.org with a 302 to the ISP's block page",
             Censor(
                 iptables=(DIVERT_AZATTYQ,),
-                state={"intercept": {"http_block": {"hosts": ["azattyq.org"], "mode": "redirect"}}},
+                state=http_block("redirect"),
             ),
             {"http://www.azattyq.org/": blocked("http_blockpage")},
             methods="15",

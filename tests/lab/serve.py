@@ -200,6 +200,15 @@ async def read_head(reader: asyncio.StreamReader) -> bytes:
         return b""
 
 
+async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes | None:
+    """Return the request head, or None (the connection closed) if the client sent none."""
+    head = await read_head(reader)
+    if not head:
+        writer.close()
+        return None
+    return head
+
+
 def head_fields(head: bytes) -> tuple[str, str, dict[str, str]]:
     """Return method, path and lower-cased headers of a request head."""
     lines = head.decode("latin-1").split("\r\n")
@@ -269,9 +278,7 @@ def site_handler(state: State, site: world.Site) -> Callable[..., Any]:
     body = world.page(site)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await read_head(reader)
-        if not head:
-            writer.close()
+        if (head := await read_request(reader, writer)) is None:
             return
         _, path, headers = head_fields(head)
         host = headers.get("host", "").split(":")[0].lower()
@@ -309,9 +316,7 @@ async def blockpage_handler(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 
 async def portal_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    head = await read_head(reader)
-    if not head:
-        writer.close()
+    if (head := await read_request(reader, writer)) is None:
         return
     _, path, headers = head_fields(head)
     if headers.get("host", "").lower() == world.PORTAL_NAME and path.startswith("/login"):
@@ -456,9 +461,7 @@ def http_proxy(state: State) -> Callable[..., Any]:
     """Return the transparent HTTP proxy: the scenario's hosts get a block page or a redirect."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await read_head(reader)
-        if not head:
-            writer.close()
+        if (head := await read_request(reader, writer)) is None:
             return
         _, path, headers = head_fields(head)
         host = headers.get("host", "").split(":")[0].lower()
