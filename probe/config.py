@@ -13,9 +13,17 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from probe.errors import ConfigError
@@ -265,6 +273,122 @@ class HelperSettings(_Section):
     )
 
 
+_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+
+DEFAULT_MIN_FREE_BYTES = 50 << 20
+DEFAULT_STOP_GRACE_S = 5.0
+
+
+class StorageSettings(_Section):
+    data_dir: Path | None = Field(
+        default=None,
+        description="Where the store (results.sqlite3) and the probe's key pair live. Unset:"
+        " $STATE_DIRECTORY (set by systemd), else $XDG_DATA_HOME/probe or ~/.local/share/probe.",
+    )
+    min_free_bytes: int = Field(
+        default=DEFAULT_MIN_FREE_BYTES,
+        ge=0,
+        description="Below this much free space on data_dir's disk, measuring pauses (logged)"
+        " until space returns.",
+    )
+    retention_max_age: Duration | None = Field(
+        default=None,
+        description='Delete uploaded or exported results older than this (e.g. "90d").'
+        " Results not yet uploaded are never deleted.",
+    )
+    retention_max_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Delete the oldest uploaded or exported results while the stored records"
+        " exceed this many bytes. Results not yet uploaded are never deleted.",
+    )
+
+
+class JobSettings(_Section):
+    name: str = Field(description="Unique job name; stored with every result as `job`.")
+    targets: list[str] = Field(
+        default_factory=list, description="Platform names, domains or URLs (as `probe check`)."
+    )
+    input_file: Path | None = Field(
+        default=None, description="One target per line, or a Citizen Lab test-list CSV."
+    )
+    every: Duration = Field(description='How often the job runs, e.g. "15m".')
+    jitter: Duration = Field(
+        default=0.0, description="Random delay added to each start, up to this long."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _JOB_NAME.match(name):
+            raise ValueError("a job name is 1-64 letters, digits, '.', '_' or '-'")
+        return name
+
+    @field_validator("every")
+    @classmethod
+    def _check_every(cls, every: float) -> float:
+        if every < 1:
+            raise ValueError("a job runs at most once a second")
+        return every
+
+    @model_validator(mode="after")
+    def _has_input(self) -> JobSettings:
+        if not self.targets and self.input_file is None:
+            raise ValueError(f"job {self.name!r} has neither targets nor input_file")
+        if self.jitter >= self.every:
+            raise ValueError(f"job {self.name!r}: jitter must be shorter than every")
+        return self
+
+
+class ScheduleSettings(_Section):
+    jobs: list[JobSettings] = Field(
+        default_factory=list,
+        description="`[[schedule.jobs]]` tables: name, targets and/or input_file, every, jitter."
+        " Control sites are measured in every run.",
+    )
+    daily_budget_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Estimated traffic allowed per UTC day (metered VPS); a run that would"
+        " exceed it is skipped and logged. Unset: no limit.",
+    )
+
+    @field_validator("jobs")
+    @classmethod
+    def _unique_names(cls, jobs: list[JobSettings]) -> list[JobSettings]:
+        names = [job.name for job in jobs]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"duplicate job name(s): {', '.join(duplicated)}")
+        return jobs
+
+
+class DaemonSettings(_Section):
+    metrics_listen: str | None = Field(
+        default=None,
+        description='HOST:PORT for a Prometheus /metrics endpoint, e.g. "127.0.0.1:9780".'
+        " Unset: no endpoint. Keep it on localhost (it tells which platforms you measure).",
+    )
+    stop_grace_s: Duration = Field(
+        default=DEFAULT_STOP_GRACE_S,
+        description="On SIGTERM, how long runs in flight may finish before they are recorded"
+        " as interrupted.",
+    )
+    log_format: Literal["logfmt", "json"] = Field(
+        default="logfmt", description="Log lines on stdout: logfmt (key=value) or JSON."
+    )
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _check_listen(cls, listen: str | None) -> str | None:
+        if listen is not None:
+            match = _LISTEN.match(listen)
+            if not match or not 0 < int(match.group(2)) < 65536:
+                raise ValueError(f"{listen!r} is not HOST:PORT")
+        return listen
+
+
 class Settings(BaseSettings):
     """Everything configurable, validated once at the entry point."""
 
@@ -285,6 +409,9 @@ class Settings(BaseSettings):
     blockpages: BlockpageSettings = Field(default_factory=BlockpageSettings)
     geoip: GeoipSettings = Field(default_factory=GeoipSettings)
     helper: HelperSettings = Field(default_factory=HelperSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -356,6 +483,34 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from exc
     return settings
+
+
+def default_config_path() -> Path:
+    """Where the daemon's config lives when no --config is given.
+
+    `PROBE_CONFIG`, else systemd's $CONFIGURATION_DIRECTORY/probe.toml, else
+    /etc/probe/probe.toml for root, else $XDG_CONFIG_HOME/probe/probe.toml.
+    """
+    if chosen := os.environ.get("PROBE_CONFIG"):
+        return Path(chosen)
+    if systemd := os.environ.get("CONFIGURATION_DIRECTORY"):
+        return Path(systemd.split(":")[0]) / "probe.toml"
+    if os.geteuid() == 0:
+        return Path("/etc/probe/probe.toml")
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "probe" / "probe.toml"
+
+
+def resolve_data_dir(settings: Settings) -> Path:
+    """`[storage] data_dir`, else systemd's $STATE_DIRECTORY, else a per-user default."""
+    if settings.storage.data_dir is not None:
+        return settings.storage.data_dir
+    if systemd := os.environ.get("STATE_DIRECTORY"):
+        return Path(systemd.split(":")[0])
+    if os.geteuid() == 0:
+        return Path("/var/lib/probe")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "probe"
 
 
 def _default_text(field_info: Any) -> str:

@@ -12,7 +12,10 @@ import typer
 
 from probe import __version__
 from probe.cli.check import check
+from probe.cli.daemon import daemon, run
 from probe.cli.helper import helper
+from probe.cli.init import init
+from probe.cli.store import results, status
 
 app = typer.Typer(
     name="probe",
@@ -42,6 +45,11 @@ def _root(
 
 app.command(no_args_is_help=True)(check)
 app.command()(helper)
+app.command()(init)
+app.command()(daemon)
+app.command()(run)
+app.command()(results)
+app.command()(status)
 
 
 def main() -> None:

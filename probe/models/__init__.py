@@ -6,6 +6,7 @@ Modules:
     observations  DNS, TCP, TLS and HTTP observations (OONI df-001…df-008)
     control       ControlRequest / ControlResponse (OONI test-helper wire format)
     results       Verdict, Blocking, Finding, EndpointResult, TargetResult
+    stored        StoredResult (TargetResult + job + measurement_id), RunRecord, RunStatus
     schema        JSON Schema export of the wire records (docs/schema/)
 """
 
@@ -27,6 +28,7 @@ from probe.models.results import (
     TestKeys,
     Verdict,
 )
+from probe.models.stored import RunRecord, RunStatus, StoredResult
 from probe.models.targets import Endpoint, EndpointKind, Platform, Target, TargetKind
 
 __all__ = [
@@ -43,6 +45,9 @@ __all__ = [
     "HttpTransaction",
     "Layer",
     "Platform",
+    "RunRecord",
+    "RunStatus",
+    "StoredResult",
     "Target",
     "TargetKind",
     "TargetResult",

@@ -14,11 +14,14 @@ from pydantic import BaseModel
 
 from probe.models.control import ControlRequest, ControlResponse
 from probe.models.results import TargetResult
+from probe.models.stored import RunRecord, StoredResult
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "target-result": TargetResult,
     "control-request": ControlRequest,
     "control-response": ControlResponse,
+    "stored-result": StoredResult,
+    "run-record": RunRecord,
 }
 
 

@@ -1,0 +1,133 @@
+"""`probe init`: the config, the key pair, and the operator's informed consent."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+# Bump when the notice changes in substance: consent is recorded against this version.
+NOTICE_VERSION = "1"
+
+NOTICE = """\
+What probe does and what it collects (docs/privacy.md has the details)
+
+ * On a schedule it connects to the platforms and sites in your config (Twitter/X, YouTube,
+   WhatsApp, ...) and to control sites. Your ISP, your VPS provider and the state can see
+   these connections, and our User-Agent says this is a censorship measurement tool.
+ * It sends each URL and the addresses it resolved to a test helper (OONI's public helpers
+   unless you configure your own), which sees your IP address and what you tested, and it
+   asks public DoH resolvers (Google, Cloudflare, Quad9) for the same names.
+ * Each result stores DNS answers, addresses, certificates, HTTP headers and up to 512 KiB of
+   each page, timings, and your network's ASN and country. Your own IP address is scrubbed
+   from every record; behind NAT with OONI's helpers a page echoing it could keep it.
+ * A key pair is created to sign your uploads; its fingerprint identifies this probe.
+
+Risks: measuring censorship can be seen as opposition, and people have been questioned or
+punished for it. A VPS is tied to a payment and an identity. Published results reveal your
+network and the times you measured. Talk to someone who knows the local situation first.
+"""
+
+CONFIG_TEMPLATE = """\
+# probe configuration: every key is in docs/configuration.md.
+
+[storage]
+data_dir = "{data_dir}"
+# Results already uploaded (or exported) may be deleted after this long:
+# retention_max_age = "90d"
+
+[schedule]
+# Estimated traffic allowed per UTC day, for metered VPSes (unset: no limit):
+# daily_budget_bytes = 500_000_000
+
+# Control sites ([control] sites) are measured in every run of every job.
+[[schedule.jobs]]
+name = "platforms"
+targets = ["twitter", "youtube", "whatsapp", "skype", "instagram", "facebook"]
+every = "15m"
+jitter = "3m"
+
+# A Citizen Lab test list, once a day:
+# [[schedule.jobs]]
+# name = "test-list"
+# input_file = "/etc/probe/kz.csv"
+# every = "24h"
+# jitter = "1h"
+
+[daemon]
+# Prometheus metrics on localhost (reach it through an SSH tunnel):
+# metrics_listen = "127.0.0.1:9780"
+"""
+
+
+def init(
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        envvar="PROBE_CONFIG",
+        help="Where to write the config (default: /etc/probe/probe.toml as root,"
+        " ~/.config/probe/probe.toml otherwise).",
+    ),
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="Store and key directory (default: /var/lib/probe as root,"
+        " ~/.local/share/probe otherwise).",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Consent without asking (automation)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing config file."),
+) -> None:
+    """Write a config, create the probe's key pair, and record your consent.
+
+    An existing config is kept (unless --force) and an existing key is never replaced.
+    """  # fmt: skip
+    from probe.config import Settings, default_config_path, load_settings, resolve_data_dir
+    from probe.errors import ConfigError
+    from probe.ship import create_identity, record_consent
+    from probe.store import ResultStore
+
+    config_path = (config or default_config_path()).absolute()
+    typer.echo(NOTICE)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("consent is needed: run `probe init` in a terminal, or pass --yes")
+        if not typer.confirm("Do you understand the risks and want to run probe?", default=False):
+            typer.echo("Nothing was written.")
+            raise typer.Exit(1)
+    if config_path.exists() and not force:
+        settings = load_settings(config_path)
+        chosen = data_dir.absolute() if data_dir else resolve_data_dir(settings)
+        if data_dir is not None and chosen != resolve_data_dir(settings):
+            raise ConfigError(
+                f"{config_path} already names another data_dir; edit it or use --force"
+            )
+        typer.echo(f"Keeping the existing config {config_path}.")
+    else:
+        chosen = data_dir.absolute() if data_dir else resolve_data_dir(Settings())
+        text = CONFIG_TEMPLATE.format(data_dir=str(chosen).replace("\\", "\\\\"))
+        try:
+            config_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = config_path.with_name(config_path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, config_path)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {config_path}: {exc.strerror or exc}") from exc
+        load_settings(config_path)  # the template must always be valid
+        typer.echo(f"Wrote {config_path}.")
+    try:
+        identity, created = create_identity(chosen)
+        ResultStore.open(chosen).close()
+        record_consent(chosen, NOTICE_VERSION)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {chosen}: {exc.strerror or exc}") from exc
+    typer.echo(
+        f"{'Created' if created else 'Kept'} the probe key in {chosen}"
+        f" (probe id {identity.probe_id[:16]}…)."
+    )
+    typer.echo(
+        "Next: `probe run` measures every job once now; `probe daemon` runs the schedule"
+        " (docs/deployment.md installs it as a systemd service)."
+    )

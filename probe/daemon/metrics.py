@@ -1,0 +1,77 @@
+"""The optional Prometheus endpoint (`[daemon] metrics_listen`), served from its own thread."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from probe.models.results import TargetResult
+from probe.models.stored import RunStatus
+
+
+class Metrics:
+    """Counters and gauges the daemon updates; `close()` stops the HTTP server."""
+
+    def __init__(self, listen: str) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+        from prometheus_client.process_collector import ProcessCollector
+
+        host, _, port = listen.rpartition(":")
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)  # RSS and CPU, for the "costs little" promise
+        self.measurements = Counter(
+            "probe_measurements",
+            "Targets measured and stored, by job, platform, verdict and blocking method.",
+            ["job", "platform", "verdict", "blocking"],
+            registry=registry,
+        )
+        self.runs = Counter(
+            "probe_runs", "Job runs by how they ended.", ["job", "status"], registry=registry
+        )
+        self.store_errors = Counter(
+            "probe_store_errors", "Results that could not be written.", ["kind"], registry=registry
+        )
+        self.backlog = Gauge(
+            "probe_outbox_backlog", "Stored results not yet uploaded or exported.",
+            registry=registry,
+        )  # fmt: skip
+        self.store_bytes = Gauge(
+            "probe_store_bytes", "Size of the store's files.", registry=registry
+        )
+        self.last_success = Gauge(
+            "probe_last_success_timestamp_seconds",
+            "When each job last finished a run successfully (Unix time).",
+            ["job"],
+            registry=registry,
+        )
+        self.disk_paused = Gauge(
+            "probe_disk_paused", "1 while measuring is paused for lack of disk space.",
+            registry=registry,
+        )  # fmt: skip
+        self._server: Any
+        self._thread: threading.Thread
+        self._server, self._thread = start_http_server(
+            int(port), addr=host.strip("[]"), registry=registry
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    def observe_result(self, job: str, result: TargetResult) -> None:
+        self.measurements.labels(
+            job=job,
+            platform=result.target.platform or "",
+            verdict=result.verdict.value,
+            blocking=result.blocking.value if result.blocking else "",
+        ).inc()
+
+    def observe_run(self, job: str, status: RunStatus, finished_at: float) -> None:
+        self.runs.labels(job=job, status=status.value).inc()
+        if status is RunStatus.OK:
+            self.last_success.labels(job=job).set(finished_at)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

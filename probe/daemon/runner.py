@@ -1,0 +1,267 @@
+"""One run of one job: check disk and budget, measure (controls included), store each result.
+
+Results are written one by one as they complete, on the store's own thread, so SIGKILL loses
+at most the targets still in flight and an fsync never stalls a measurement's timing. A result
+that cannot be written because the disk is full is kept in memory and written when space
+returns; meanwhile no new run starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from probe.config import Settings
+from probe.daemon.budget import estimate_bytes
+from probe.daemon.jobs import Job
+from probe.daemon.logs import log
+from probe.daemon.metrics import Metrics
+from probe.errors import StoreError
+from probe.models.results import TargetResult, Verdict
+from probe.models.stored import RunStatus, StoredResult
+from probe.runner import check_targets
+from probe.store import ResultStore, StoreFullError
+
+T = TypeVar("T")
+
+# Results kept in memory while the disk is full; past this the oldest are dropped (and logged).
+MAX_UNSAVED = 5_000
+
+
+@dataclass
+class RunOutcome:
+    job: str
+    status: RunStatus
+    stored: list[StoredResult] = field(default_factory=list)
+    verdicts: dict[str, int] = field(default_factory=dict)
+    estimated_bytes: int = 0
+    error: str | None = None
+    unmeasured: list[str] = field(default_factory=list)
+
+
+class JobRunner:
+    """Runs jobs against one store; shared by the daemon and `probe run`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ResultStore,
+        data_dir: Path,
+        *,
+        metrics: Metrics | None = None,
+        on_stored: Callable[[StoredResult], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.data_dir = data_dir
+        self.metrics = metrics
+        self.on_stored = on_stored
+        self.unsaved: list[tuple[TargetResult, str, int | None]] = []
+        self.disk_paused = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a store call on the store's thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    # Disk
+
+    def free_bytes(self) -> int:
+        try:
+            return shutil.disk_usage(self.data_dir).free
+        except OSError:
+            return 0
+
+    def space_ok(self) -> bool:
+        return self.free_bytes() >= self.settings.storage.min_free_bytes
+
+    def _set_paused(self, paused: bool, reason: str = "") -> None:
+        if paused and not self.disk_paused:
+            log(
+                "disk.full", logging.ERROR, data_dir=self.data_dir, free_bytes=self.free_bytes(),
+                min_free_bytes=self.settings.storage.min_free_bytes, reason=reason,
+                action="measuring paused until space returns",
+            )  # fmt: skip
+        elif not paused and self.disk_paused:
+            log("disk.ok", free_bytes=self.free_bytes(), action="measuring resumes")
+        self.disk_paused = paused
+        if self.metrics is not None:
+            self.metrics.disk_paused.set(1 if paused else 0)
+
+    def _write(self, result: TargetResult, job: str, run_id: int) -> StoredResult | None:
+        """Store one result (store thread); keep it in memory when the disk is full."""
+        try:
+            stored = self.store.add_result(result, job, run_id)
+        except StoreFullError as exc:
+            self.unsaved.append((result, job, run_id))
+            if len(self.unsaved) > MAX_UNSAVED:
+                dropped = self.unsaved.pop(0)
+                log("store.dropped", logging.ERROR, job=dropped[1], input=dropped[0].input)
+            if self.metrics is not None:
+                self.metrics.store_errors.labels(kind="disk_full").inc()
+            self._set_paused(True, str(exc))
+            return None
+        return stored
+
+    def _flush_unsaved(self) -> int:
+        """Write results held in memory (store thread); return how many are still held."""
+        while self.unsaved:
+            result, job, run_id = self.unsaved[0]
+            try:
+                self.store.add_result(result, job, run_id)
+            except StoreFullError:
+                return len(self.unsaved)
+            self.unsaved.pop(0)
+            log("store.recovered", job=job, input=result.input)
+        return 0
+
+    async def check_disk(self) -> bool:
+        """True when there is room to measure (held results written first)."""
+        if await self.call(self._flush_unsaved) or not self.space_ok():
+            self._set_paused(True, "free space below [storage] min_free_bytes")
+            return False
+        self._set_paused(False)
+        return True
+
+    # Budget
+
+    def _over_budget(self, job: Job) -> tuple[int, int] | None:
+        """(used today, expected) when the run would exceed the daily budget (store thread)."""
+        budget = self.settings.schedule.daily_budget_bytes
+        if budget is None:
+            return None
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        used = self.store.bytes_since(midnight)
+        previous = [r for r in self.store.runs(job=job.name, limit=10) if r.status is RunStatus.OK]
+        expected = previous[0].estimated_bytes if previous else 0
+        return (used, expected) if used + expected > budget else None
+
+    # The run
+
+    async def run(self, job: Job) -> RunOutcome:
+        """Run `job` once; never raises but CancelledError (after recording the run)."""
+        outcome = RunOutcome(job.name, RunStatus.RUNNING)
+        try:
+            if not await self.check_disk():
+                outcome.status = RunStatus.SKIPPED_DISK
+                outcome.error = f"less than {self.settings.storage.min_free_bytes} bytes free"
+                await self._record_skip(job, outcome)
+                return outcome
+            over = await self.call(self._over_budget, job)
+            if over is not None:
+                outcome.status = RunStatus.SKIPPED_BUDGET
+                outcome.error = (
+                    f"daily budget {self.settings.schedule.daily_budget_bytes} B: {over[0]} B"
+                    f" used today, the run needs about {over[1]} B"
+                )
+                await self._record_skip(job, outcome)
+                return outcome
+            run_id = await self.call(self.store.start_run, job.name, len(job.targets))
+        except StoreError as exc:
+            outcome.status, outcome.error = RunStatus.FAILED, str(exc)
+            log("run.failed", logging.ERROR, job=job.name, error=exc)
+            return outcome
+        await self._measure(job, run_id, outcome)
+        return outcome
+
+    async def _record_skip(self, job: Job, outcome: RunOutcome) -> None:
+        log(
+            "run.skipped",
+            logging.WARNING,
+            job=job.name,
+            status=outcome.status,
+            reason=outcome.error,
+        )
+        if self.metrics is not None:
+            self.metrics.observe_run(job.name, outcome.status, time.time())
+        try:
+            await self.call(
+                functools.partial(self.store.record_run, error=outcome.error),
+                job.name,
+                outcome.status,
+            )
+        except StoreError:
+            pass  # the disk is full: the log line above is the record
+
+    async def _measure(self, job: Job, run_id: int, outcome: RunOutcome) -> None:
+        started = time.monotonic()
+        log("run.start", job=job.name, run_id=run_id, targets=len(job.targets))
+        writes: list[asyncio.Future[StoredResult | None]] = []
+        finished: list[str] = []
+
+        def on_result(result: TargetResult) -> None:
+            finished.append(result.input)
+            outcome.estimated_bytes += estimate_bytes(result)
+            outcome.verdicts[result.verdict] = outcome.verdicts.get(result.verdict, 0) + 1
+            writes.append(asyncio.ensure_future(self.call(self._write, result, job.name, run_id)))
+
+        try:
+            await check_targets(list(job.targets), self.settings, on_result=on_result)
+            outcome.status = RunStatus.OK
+        except asyncio.CancelledError:
+            outcome.status = RunStatus.INTERRUPTED
+            remaining = list(finished)
+            for target in job.targets:
+                if target.input in remaining:
+                    remaining.remove(target.input)
+                else:
+                    outcome.unmeasured.append(target.input)
+            outcome.error = "stopped (SIGTERM) before every target was measured"
+            await self._finish(job, run_id, writes, outcome, started)
+            raise
+        except Exception as exc:  # a bug or a resource error outside the measurements
+            outcome.status, outcome.error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            logging.getLogger("probe.daemon").exception("run failed", extra={"event": "run.error"})
+        await self._finish(job, run_id, writes, outcome, started)
+
+    async def _finish(
+        self,
+        job: Job,
+        run_id: int,
+        writes: list[asyncio.Future[StoredResult | None]],
+        outcome: RunOutcome,
+        started: float,
+    ) -> None:
+        # Shielded: an interrupted run still waits for the writes it has already begun.
+        results = await asyncio.shield(asyncio.gather(*writes))
+        outcome.stored = [r for r in results if r is not None]
+        for stored in outcome.stored:
+            if self.metrics is not None:
+                self.metrics.observe_result(job.name, stored)
+            if self.on_stored is not None:
+                self.on_stored(stored)
+        try:
+            await asyncio.shield(
+                self.call(
+                    lambda: self.store.finish_run(
+                        run_id, outcome.status, stored=len(outcome.stored),
+                        estimated_bytes=outcome.estimated_bytes, error=outcome.error,
+                        unmeasured=outcome.unmeasured,
+                    )
+                )
+            )  # fmt: skip
+        except StoreError as exc:
+            log("run.unrecorded", logging.ERROR, job=job.name, run_id=run_id, error=exc)
+        if self.metrics is not None:
+            self.metrics.observe_run(job.name, outcome.status, time.time())
+        verdicts = ",".join(f"{Verdict(v).value}:{n}" for v, n in sorted(outcome.verdicts.items()))
+        log(
+            "run.finish",
+            logging.INFO if outcome.status is RunStatus.OK else logging.WARNING,
+            job=job.name, run_id=run_id, status=outcome.status, stored=len(outcome.stored),
+            unsaved=len(self.unsaved), seconds=round(time.monotonic() - started, 2),
+            verdicts=verdicts, estimated_bytes=outcome.estimated_bytes,
+            **({"error": outcome.error} if outcome.error else {}),
+        )  # fmt: skip

@@ -1,0 +1,34 @@
+"""sd_notify(3) over the datagram socket systemd names in $NOTIFY_SOCKET (no libsystemd)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def notify(message: str) -> bool:
+    """Send `message` (e.g. "READY=1") to systemd; False when not run by systemd or on error."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):  # abstract namespace
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode())
+    except OSError:
+        return False
+    return True
+
+
+def watchdog_interval() -> float | None:
+    """Seconds between watchdog pings (half of WatchdogSec=), or None when not asked for."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return max(int(usec) / 2_000_000, 0.05)
+    except ValueError:
+        return None

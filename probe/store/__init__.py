@@ -1,0 +1,14 @@
+"""The local store: every result the daemon (or `probe run`) measured, durable before it counts.
+
+SQLite in WAL mode with `synchronous=FULL` (docs/architecture.md says why): a committed result
+survives SIGKILL and power loss, a half-written one is rolled back on the next open, and readers
+(`probe results`, `probe status`) never block the daemon. The store keeps records; it never
+interprets them (the verdict column is an index, copied from the record).
+
+Modules:
+    sqlite   ResultStore: open, add results, record runs, query, retention
+"""
+
+from probe.store.sqlite import STORE_FILE, ResultStore, StoreFullError, StoreStats
+
+__all__ = ["STORE_FILE", "ResultStore", "StoreFullError", "StoreStats"]

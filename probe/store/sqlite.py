@@ -1,0 +1,419 @@
+"""`ResultStore`: one SQLite file under data_dir, written by one thread at a time."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from probe.errors import StoreError
+from probe.models.results import TargetResult
+from probe.models.stored import RunRecord, RunStatus, StoredResult
+
+STORE_FILE = "results.sqlite3"
+SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    measurement_id TEXT NOT NULL UNIQUE,
+    job TEXT NOT NULL,
+    run_id INTEGER,
+    input TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    measured_at TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    uploaded_at TEXT,
+    exported_at TEXT
+);
+CREATE INDEX IF NOT EXISTS results_measured_at ON results (measured_at);
+CREATE INDEX IF NOT EXISTS results_pending ON results (seq)
+    WHERE uploaded_at IS NULL AND exported_at IS NULL;
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    targets INTEGER NOT NULL DEFAULT 0,
+    stored INTEGER NOT NULL DEFAULT 0,
+    estimated_bytes INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    unmeasured TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS runs_job_started ON runs (job, started_at);
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class StoreFullError(StoreError):
+    """The disk under data_dir is full: nothing was written, nothing stored was harmed."""
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Counts and sizes for `probe status` and the metrics endpoint."""
+
+    results: int
+    pending: int  # neither uploaded nor exported: the outbox backlog
+    record_bytes: int
+    file_bytes: int
+    oldest: datetime | None
+    newest: datetime | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    """UTC ISO-8601 with microseconds, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _is_full(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return "disk is full" in text or "disk i/o error" in text
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _run_record(row: tuple[object, ...]) -> RunRecord:
+    run_id, job, started, finished, status, targets, stored, size, error, unmeasured = row
+    return RunRecord(
+        run_id=int(str(run_id)), job=str(job), started_at=_parse(str(started)),
+        finished_at=_parse(None if finished is None else str(finished)),
+        status=RunStatus(str(status)), targets=int(str(targets)), stored=int(str(stored)),
+        estimated_bytes=int(str(size)), error=None if error is None else str(error),
+        unmeasured=json.loads(str(unmeasured)),
+    )  # fmt: skip
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ResultStore:
+    """The store. Thread-safe (one lock); open with `ResultStore.open(data_dir)`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, data_dir: Path, *, create: bool = True) -> ResultStore:
+        """Open (creating when `create`) the store under `data_dir`; StoreError says why not."""
+        path = data_dir / STORE_FILE
+        if not create and not path.exists():
+            raise StoreError(f"no store at {path}: run `probe init`, then `probe run`")
+        try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        try:
+            db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+                raise StoreError(f"{path}: the filesystem does not support SQLite WAL mode")
+            # FULL: each commit fsyncs the WAL, so a stored result survives power loss.
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} was written by a newer probe (schema {version}); upgrade probe"
+                )
+            if version < SCHEMA_VERSION:
+                db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if _is_full(exc):
+                raise StoreFullError(f"cannot open the store {path}: disk full") from exc
+            raise StoreError(f"{path} is not a readable probe store: {exc}") from exc
+        except StoreError:
+            db.close()
+            raise
+        return cls(path, db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _write(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params))
+            except (sqlite3.Error, OSError) as exc:
+                if _is_full(exc):
+                    raise StoreFullError(f"{self.path}: disk full, nothing written") from exc
+                raise StoreError(f"{self.path}: {exc}") from exc
+
+    def _read(self, sql: str, params: Iterable[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+
+    # Results
+
+    def add_result(self, result: TargetResult, job: str, run_id: int | None = None) -> StoredResult:
+        """Store `result` under a new measurement_id; durable when this returns."""
+        stored = StoredResult(
+            **dict(result), job=job, measurement_id=uuid.uuid4()
+        )  # re-validated as a whole: the store holds only valid records
+        record = stored.model_dump_json()
+        self._write(
+            "INSERT INTO results (measurement_id, job, run_id, input, verdict, measured_at,"
+            " stored_at, size, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                str(stored.measurement_id), job, run_id, stored.input, stored.verdict.value,
+                _iso(stored.measurement_start_time), _iso(_now()), len(record.encode()), record,
+            ),
+        )  # fmt: skip
+        return stored
+
+    def results(
+        self,
+        *,
+        since: datetime | None = None,
+        job: str | None = None,
+        pending_only: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[StoredResult | StoreError]:
+        """Yield stored results oldest first; a row that no longer validates yields an error."""
+        where, params = ["1"], []
+        if since is not None:
+            where.append("measured_at >= ?")
+            params.append(_iso(since))
+        if job is not None:
+            where.append("job = ?")
+            params.append(job)
+        if pending_only:
+            where.append("uploaded_at IS NULL AND exported_at IS NULL")
+        sql = f"SELECT seq, record FROM results WHERE {' AND '.join(where)} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        for seq, record in self._read(sql, params):
+            try:
+                yield StoredResult.model_validate_json(str(record))
+            except ValueError as exc:
+                yield StoreError(f"{self.path}: row {seq} is not a valid result: {exc}")
+
+    def mark_uploaded(self, measurement_ids: Iterable[uuid.UUID | str]) -> int:
+        return self._mark("uploaded_at", measurement_ids)
+
+    def mark_exported(self, measurement_ids: Iterable[uuid.UUID | str]) -> int:
+        return self._mark("exported_at", measurement_ids)
+
+    def _mark(self, column: str, measurement_ids: Iterable[uuid.UUID | str]) -> int:
+        ids = [str(i) for i in measurement_ids]
+        if not ids:
+            return 0
+        stamp = _iso(_now())
+        self._write("BEGIN IMMEDIATE")
+        try:
+            count = 0
+            for i in ids:
+                cursor = self._write(
+                    f"UPDATE results SET {column} = ?"
+                    f" WHERE measurement_id = ? AND {column} IS NULL",
+                    (stamp, i),
+                )
+                count += cursor.rowcount
+            self._write("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return count
+
+    def _rollback(self) -> None:
+        with self._lock:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+
+    def apply_retention(
+        self, *, max_age_s: float | None, max_bytes: int | None, now: datetime | None = None
+    ) -> int:
+        """Delete uploaded or exported results past the limits; return how many went."""
+        shipped = "(uploaded_at IS NOT NULL OR exported_at IS NOT NULL)"
+        deleted = 0
+        if max_age_s is not None:
+            cutoff = _iso((now or _now()) - timedelta(seconds=max_age_s))
+            deleted += self._write(
+                f"DELETE FROM results WHERE {shipped} AND measured_at < ?", (cutoff,)
+            ).rowcount
+        if max_bytes is not None:
+            total = int(str(self._read("SELECT COALESCE(SUM(size), 0) FROM results")[0][0]))
+            excess = total - max_bytes
+            if excess > 0:
+                rows = self._read(f"SELECT seq, size FROM results WHERE {shipped} ORDER BY seq")
+                doomed: list[int] = []
+                for seq, size in rows:
+                    if excess <= 0:
+                        break
+                    doomed.append(int(str(seq)))
+                    excess -= int(str(size))
+                for start in range(0, len(doomed), 500):
+                    chunk = doomed[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    deleted += self._write(
+                        f"DELETE FROM results WHERE seq IN ({marks})", chunk
+                    ).rowcount
+        if deleted:
+            self._write("PRAGMA incremental_vacuum")
+        return deleted
+
+    # Runs
+
+    def start_run(self, job: str, targets: int, started_at: datetime | None = None) -> int:
+        cursor = self._write(
+            "INSERT INTO runs (job, pid, started_at, status, targets) VALUES (?, ?, ?, ?, ?)",
+            (job, os.getpid(), _iso(started_at or _now()), RunStatus.RUNNING.value, targets),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        *,
+        stored: int = 0,
+        estimated_bytes: int = 0,
+        error: str | None = None,
+        unmeasured: list[str] | None = None,
+    ) -> None:
+        self._write(
+            "UPDATE runs SET finished_at = ?, status = ?, stored = ?, estimated_bytes = ?,"
+            " error = ?, unmeasured = ? WHERE run_id = ?",
+            (
+                _iso(_now()), status.value, stored, estimated_bytes, error,
+                json.dumps(unmeasured or []), run_id,
+            ),
+        )  # fmt: skip
+
+    def record_run(
+        self, job: str, status: RunStatus, *, error: str | None = None, targets: int = 0
+    ) -> int:
+        """Record a run that did not measure (skipped): started and finished now."""
+        run_id = self.start_run(job, targets)
+        self.finish_run(run_id, status, error=error)
+        return run_id
+
+    def close_abandoned_runs(self) -> int:
+        """Mark runs left `running` by a process that no longer exists as interrupted."""
+        rows = self._read("SELECT run_id, pid FROM runs WHERE status = ?", (RunStatus.RUNNING,))
+        closed = 0
+        for run_id, pid in rows:
+            if int(str(pid)) != os.getpid() and not pid_alive(int(str(pid))):
+                self._write(
+                    "UPDATE runs SET status = ?, error = ? WHERE run_id = ?",
+                    (
+                        RunStatus.INTERRUPTED.value,
+                        "the process stopped during the run (killed, crashed or power loss)",
+                        run_id,
+                    ),
+                )
+                closed += 1
+        return closed
+
+    def runs(self, *, job: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Return the newest runs first."""
+        sql = (
+            "SELECT run_id, job, started_at, finished_at, status, targets, stored,"
+            " estimated_bytes, error, unmeasured FROM runs"
+        )
+        params: list[object] = []
+        if job is not None:
+            sql += " WHERE job = ?"
+            params.append(job)
+        sql += f" ORDER BY run_id DESC LIMIT {int(limit)}"
+        return [_run_record(row) for row in self._read(sql, params)]
+
+    def last_start(self, job: str) -> datetime | None:
+        """When `job` last started a run that measured (skips excluded)."""
+        rows = self._read(
+            "SELECT MAX(started_at) FROM runs WHERE job = ? AND status NOT IN (?, ?)",
+            (job, RunStatus.SKIPPED_BUDGET.value, RunStatus.SKIPPED_DISK.value),
+        )
+        return _parse(None if rows[0][0] is None else str(rows[0][0]))
+
+    def bytes_since(self, moment: datetime) -> int:
+        """Estimated traffic of the runs started at or after `moment`."""
+        rows = self._read(
+            "SELECT COALESCE(SUM(estimated_bytes), 0) FROM runs WHERE started_at >= ?",
+            (_iso(moment),),
+        )
+        return int(str(rows[0][0]))
+
+    # Daemon state (next runs, pid), for `probe status`
+
+    def set_state(self, key: str, value: object) -> None:
+        self._write(
+            "INSERT INTO state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value, default=str)),
+        )
+
+    def get_state(self, key: str) -> object:
+        rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
+        return json.loads(str(rows[0][0])) if rows else None
+
+    def stats(self) -> StoreStats:
+        row = self._read(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(measured_at), MAX(measured_at),"
+            " SUM(CASE WHEN uploaded_at IS NULL AND exported_at IS NULL THEN 1 ELSE 0 END)"
+            " FROM results"
+        )[0]
+        files = [self.path, self.path.with_name(self.path.name + "-wal")]
+        size = sum(f.stat().st_size for f in files if f.exists())
+        return StoreStats(
+            results=int(str(row[0])), record_bytes=int(str(row[1])),
+            oldest=_parse(None if row[2] is None else str(row[2])),
+            newest=_parse(None if row[3] is None else str(row[3])),
+            pending=int(str(row[4] or 0)), file_bytes=size,
+        )  # fmt: skip
+
+    def integrity_check(self) -> str:
+        """SQLite's own verdict on the file: "ok" or the first problems found."""
+        rows = self._read("PRAGMA integrity_check")
+        return "; ".join(str(r[0]) for r in rows)

@@ -1,0 +1,90 @@
+"""The loopback world the daemon measures: an ISP resolver, a public resolver, a real helper
+and the shared HTTPS server. Every job measures names `daemon-*.site.test` on 127.0.0.1 (the test certificate covers *.site.test)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helper.loopback import RunningHelper
+from servers import DnsEntry, DnsServer, HttpServer, ServerLoop, SilentServer, TestPki
+
+from probe.config import Settings
+
+from .harness import ProbeHome
+
+OK = "daemon-ok.site.test"
+CONTROL = "daemon-control.site.test"
+NAMES = (OK, CONTROL)
+
+
+@pytest.fixture(scope="module")
+def public_dns(server_loop: ServerLoop) -> Iterator[DnsServer]:
+    server = DnsServer(server_loop)
+    server.start()
+    for name in NAMES:
+        server.zone.set(name, DnsEntry(a=("127.0.0.1",)))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def daemon_helper(public_dns: DnsServer, pki: TestPki) -> Iterator[RunningHelper]:
+    settings = Settings(
+        resolver={"servers": [f"udp://{public_dns.address}"], "late_reply_window_s": 0},
+        network={"routable": ["127.0.0.1/32"]},
+        tls={"ca_bundle": str(pki.ca_pem)},
+        timeouts={"dns": 1, "connect": 1, "tls": 1, "http": 3},
+    )
+    running = RunningHelper(settings)
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def base_config(
+    dns_server: DnsServer, pki: TestPki, daemon_helper: RunningHelper, https_server: HttpServer
+) -> str:
+    for name in NAMES:
+        dns_server.zone.set(name, DnsEntry(a=("127.0.0.1",)))
+    sites = [https_server.url("/page", host=CONTROL)]
+    return f"""
+[resolver]
+servers = ["udp://{dns_server.address}"]
+late_reply_window_s = "20ms"
+[control]
+helpers = {json.dumps([daemon_helper.url])}
+doh = []
+sites = {json.dumps(sites)}
+helper_timeout_s = 5
+[tls]
+ca_bundle = "{pki.ca_pem}"
+[network]
+routable = ["127.0.0.1/32"]
+[timeouts]
+dns = 1
+connect = 1
+tls = 1
+http = 3
+[measure]
+attempts = 2
+retry_backoff_s = "100ms"
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path, base_config: str) -> ProbeHome:
+    return ProbeHome(tmp_path, base_config)
+
+
+@pytest.fixture
+def ok_url(https_server: HttpServer) -> str:
+    return https_server.url("/page", host=OK)
+
+
+@pytest.fixture
+def slow_url(silent_server: SilentServer) -> str:
+    """A target whose TLS handshake never completes: each attempt waits for its timeout."""
+    return f"https://{OK}:{silent_server.port}/"

@@ -1,0 +1,144 @@
+"""`probe init`, `probe run`, `probe results` and `probe status` as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tomllib
+
+from probe.models.stored import StoredResult
+
+from .harness import ProbeHome
+
+
+def _jobs(*jobs: tuple[str, list[str]], every: str = "1h") -> str:
+    return "\n".join(
+        f'[[schedule.jobs]]\nname = "{name}"\ntargets = {json.dumps(targets)}\nevery = "{every}"\n'
+        for name, targets in jobs
+    )
+
+
+def test_init_writes_config_key_and_consent(home: ProbeHome) -> None:
+    home.config.parent.mkdir(exist_ok=True)
+    proc = home.probe("init", "--yes", "--data-dir", str(home.data_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert "Risks" in proc.stdout and "scrubbed" in proc.stdout, "the notice is shown"
+    config = tomllib.loads(home.config.read_text())
+    assert config["storage"]["data_dir"] == str(home.data_dir)
+    assert config["schedule"]["jobs"][0]["name"] == "platforms"
+    key = home.data_dir / "probe.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert (home.data_dir / "probe.pub").read_text().startswith("ssh-ed25519 ")
+    assert (home.data_dir / "consent.json").exists()
+    before = key.read_bytes()
+    again = home.probe("init", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert "Keeping the existing config" in again.stdout and "Kept the probe key" in again.stdout
+    assert key.read_bytes() == before, "an existing key is never replaced"
+
+
+def test_init_without_a_terminal_needs_yes(home: ProbeHome) -> None:
+    proc = home.probe("init")
+    assert proc.returncode == 2
+    assert "consent is needed" in proc.stderr
+    assert not home.config.exists(), "nothing is written without consent"
+
+
+def test_scheduled_commands_need_init(home: ProbeHome, ok_url: str) -> None:
+    proc = home.probe("run")
+    assert proc.returncode == 2 and "run `probe init` first" in proc.stderr
+    home.write_config(_jobs(("web", [ok_url])))
+    proc = home.probe("run")
+    assert proc.returncode == 2 and "probe init" in proc.stderr, proc.stderr
+    proc = home.probe("daemon")
+    assert proc.returncode == 2 and "probe init" in proc.stderr, proc.stderr
+
+
+def test_readable_key_is_refused(home: ProbeHome, ok_url: str) -> None:
+    home.write_config(_jobs(("web", [ok_url])))
+    home.init()
+    os.chmod(home.data_dir / "probe.key", 0o644)
+    proc = home.probe("run")
+    assert proc.returncode == 2 and "chmod 600" in proc.stderr, proc.stderr
+
+
+def test_bad_job_config_names_the_job(home: ProbeHome) -> None:
+    home.write_config(_jobs(("web", ["not a target!"])))
+    home.init()
+    proc = home.probe("run")
+    assert proc.returncode == 2
+    assert "job 'web'" in proc.stderr, proc.stderr
+    home.write_config('[[schedule.jobs]]\nname = "x"\nevery = "1h"\n')
+    proc = home.probe("run")
+    assert proc.returncode == 2 and "neither targets nor input_file" in proc.stderr, proc.stderr
+    home.write_config(_jobs(("a", ["twitter"]), ("a", ["youtube"])))
+    proc = home.probe("status")
+    assert proc.returncode == 2 and "duplicate job name" in proc.stderr, proc.stderr
+
+
+def test_run_stores_results_that_results_and_status_show(
+    home: ProbeHome, ok_url: str, slow_url: str
+) -> None:
+    input_file = home.root / "list.txt"
+    input_file.write_text(f"# a list\n{ok_url}\n", encoding="utf-8")
+    jobs = _jobs(("web", [ok_url, slow_url])) + (
+        f'[[schedule.jobs]]\nname = "listed"\ninput_file = "{input_file}"\nevery = "24h"\n'
+    )
+    home.write_config(jobs)
+    home.init()
+    proc = home.probe("run")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    proc = home.probe("run", "--job", "listed", "--json")
+    assert proc.returncode == 0, proc.stderr
+    printed = [StoredResult.model_validate_json(line) for line in proc.stdout.splitlines()]
+    assert [r.job for r in printed] == ["listed"]
+
+    stored = home.stored()
+    assert sorted(r.job for r in stored) == ["listed", "listed", "web", "web"]
+    assert len({r.measurement_id for r in stored}) == 4, "ids are unique"
+    assert printed[0].measurement_id in {r.measurement_id for r in stored}
+    by_input = {(r.job, r.input): r for r in stored}
+    ok = by_input[("web", ok_url)]
+    assert ok.verdict.value == "accessible", ok.reasons
+    assert by_input[("web", slow_url)].verdict.value != "accessible"
+    assert all(r.controls for r in stored), "control sites are measured in every run"
+
+    since = home.probe("results", "--since", "1h", "--job", "web", "--json")
+    assert len(since.stdout.splitlines()) == 2
+    table = home.probe("results", "--since", "2026-01-01")
+    assert table.returncode == 0 and "accessible" in table.stdout
+    bad = home.probe("results", "--since", "yesterday-ish")
+    assert bad.returncode == 2 and "--since" in bad.stderr
+
+    status = home.status()
+    assert status["store"]["results"] == 4  # type: ignore[index]
+    assert status["outbox"]["backlog"] == 4  # type: ignore[index]
+    assert status["daemon"]["running"] is False  # type: ignore[index]
+    text = home.probe("status")
+    assert text.returncode == 0 and "outbox backlog: 4" in text.stdout, text.stdout
+
+
+def test_unknown_job_is_an_error(home: ProbeHome, ok_url: str) -> None:
+    home.write_config(_jobs(("web", [ok_url])))
+    home.init()
+    proc = home.probe("run", "--job", "nope")
+    assert proc.returncode == 2 and "no such job: nope" in proc.stderr
+
+
+def test_daily_budget_skips_a_run_that_would_exceed_it(home: ProbeHome, ok_url: str) -> None:
+    home.write_config(_jobs(("web", [ok_url])), extra="")
+    text = home.config.read_text().replace(
+        "[storage]", "[schedule]\ndaily_budget_bytes = 1\n[storage]"
+    )
+    home.config.write_text(text)
+    home.init()
+    first = home.probe("run")
+    assert first.returncode == 0, first.stderr + first.stdout
+    second = home.probe("run")
+    assert second.returncode == 1
+    assert "skipped_budget" in second.stdout, second.stdout
+    status = home.status()
+    errors = status["recent_errors"]
+    assert errors and errors[0]["status"] == "skipped_budget"  # type: ignore[index]
+    assert len(home.stored()) == 1
