@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from probe.models.results import TargetResult
@@ -16,9 +17,16 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
         from prometheus_client.process_collector import ProcessCollector
 
+        class _ProcessCollector(ProcessCollector):
+            """Boot time from the clock, not /proc/stat, which systemd's ProcSubset=pid hides
+            (prometheus_client then reports no process metrics at all)."""
+
+            def _boot_time(self) -> float:
+                return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
         host, _, port = listen.rpartition(":")
         registry = CollectorRegistry()
-        ProcessCollector(registry=registry)  # RSS and CPU, for the "costs little" promise
+        _ProcessCollector(registry=registry)  # RSS and CPU, for the "costs little" promise
         self.measurements = Counter(
             "probe_measurements",
             "Targets measured and stored, by job, platform, verdict and blocking method.",

@@ -127,10 +127,23 @@ class JobRunner:
             log("store.recovered", job=job, input=result.input)
         return 0
 
+    def _can_write(self) -> bool:
+        """After a write failed for lack of space, only a write that succeeds proves space."""
+        try:
+            self.store.set_state("disk_check", datetime.now(UTC).isoformat())
+        except StoreFullError:
+            return False
+        return True
+
     async def check_disk(self) -> bool:
         """True when there is room to measure (held results written first)."""
-        if await self.call(self._flush_unsaved) or not self.space_ok():
+        if not self.space_ok():
             self._set_paused(True, "free space below [storage] min_free_bytes")
+            return False
+        if self.disk_paused and not await self.call(self._can_write):
+            return False
+        if await self.call(self._flush_unsaved):
+            self._set_paused(True, "results held in memory cannot be written yet")
             return False
         self._set_paused(False)
         return True
@@ -169,6 +182,11 @@ class JobRunner:
                 await self._record_skip(job, outcome)
                 return outcome
             run_id = await self.call(self.store.start_run, job.name, len(job.targets))
+        except StoreFullError as exc:
+            self._set_paused(True, str(exc))
+            outcome.status, outcome.error = RunStatus.SKIPPED_DISK, str(exc)
+            await self._record_skip(job, outcome)
+            return outcome
         except StoreError as exc:
             outcome.status, outcome.error = RunStatus.FAILED, str(exc)
             log("run.failed", logging.ERROR, job=job.name, error=exc)

@@ -162,8 +162,10 @@ class Daemon:
                 self._scheduled, trigger, args=[job.name], id=job.name, name=job.name,
                 next_run_time=start, max_instances=1, coalesce=True, misfire_grace_time=None,
             )  # fmt: skip
-            log("job.scheduled", job=job.name, targets=len(job.targets),
-                every=job.settings.every, jitter=job.settings.jitter, next_run=start.isoformat())  # fmt: skip
+            log(
+                "job.scheduled", job=job.name, targets=len(job.targets),
+                every=job.settings.every, jitter=job.settings.jitter, next_run=start.isoformat(),
+            )  # fmt: skip
         await self._save_state()
 
     async def _scheduled(self, name: str) -> None:

@@ -1,10 +1,12 @@
 """The loopback world the daemon measures: an ISP resolver, a public resolver, a real helper
-and the shared HTTPS server. Every job measures names `daemon-*.site.test` on 127.0.0.1 (the test certificate covers *.site.test)."""
+and the shared HTTPS server. Jobs measure `daemon-*.site.test` names on 127.0.0.1 (the test
+certificate covers *.site.test)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from helper.loopback import RunningHelper
 from servers import DnsEntry, DnsServer, HttpServer, ServerLoop, SilentServer, TestPki
 
 from probe.config import Settings
+from probe.models.results import TargetResult, Verdict
+from probe.models.targets import Endpoint, EndpointKind, Target, TargetKind
 
 from .harness import ProbeHome
 
@@ -88,3 +92,17 @@ def ok_url(https_server: HttpServer) -> str:
 def slow_url(silent_server: SilentServer) -> str:
     """A target whose TLS handshake never completes: each attempt waits for its timeout."""
     return f"https://{OK}:{silent_server.port}/"
+
+
+@pytest.fixture
+def stored_result() -> TargetResult:
+    """A small valid result, for store tests that need no network."""
+    url = "https://daemon-ok.site.test/"
+    endpoint = Endpoint(kind=EndpointKind.WEB, host="daemon-ok.site.test", port=443, url=url)
+    target = Target(
+        input=url, kind=TargetKind.URL, name="daemon-ok.site.test", endpoints=[endpoint]
+    )
+    return TargetResult(
+        input=url, verdict=Verdict.ACCESSIBLE, reasons=["it loaded"], target=target,
+        measurement_start_time=datetime.now(UTC), test_runtime=0.1, software_version="test",
+    )  # fmt: skip
