@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from probe.errors import ConfigError
 from probe.models.addresses import IPNetwork
+from probe.paths import default_data_dir
 
 DEFAULT_DNS_TIMEOUT_S = 4.0
 DEFAULT_CONNECT_TIMEOUT_S = 8.0
@@ -460,17 +461,27 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_settings(
-    path: Path | str | None = None, overrides: dict[str, Any] | None = None
+    path: Path | str | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    text: str | None = None,
 ) -> Settings:
     """Return validated Settings from the TOML file, `PROBE_*` variables and CLI overrides.
 
-    `path` falls back to `PROBE_CONFIG`; no file at all means defaults. Raises ConfigError naming
-    the file and the key on any problem.
+    `path` falls back to `PROBE_CONFIG`; no file at all means defaults. `text`, when given, is
+    the file's content already read (the daemon hands its workers the config it validated).
+    Raises ConfigError naming the file and the key on any problem.
     """
     chosen = path if path is not None else os.environ.get("PROBE_CONFIG") or None
     data: dict[str, Any] = {}
     source = "defaults"
-    if chosen is not None:
+    if text is not None:
+        source = str(chosen or "<config>")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    elif chosen is not None:
         source = str(chosen)
         data = _read_toml(Path(chosen))
     try:
@@ -485,32 +496,9 @@ def load_settings(
     return settings
 
 
-def default_config_path() -> Path:
-    """Where the daemon's config lives when no --config is given.
-
-    `PROBE_CONFIG`, else systemd's $CONFIGURATION_DIRECTORY/probe.toml, else
-    /etc/probe/probe.toml for root, else $XDG_CONFIG_HOME/probe/probe.toml.
-    """
-    if chosen := os.environ.get("PROBE_CONFIG"):
-        return Path(chosen)
-    if systemd := os.environ.get("CONFIGURATION_DIRECTORY"):
-        return Path(systemd.split(":")[0]) / "probe.toml"
-    if os.geteuid() == 0:
-        return Path("/etc/probe/probe.toml")
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "probe" / "probe.toml"
-
-
 def resolve_data_dir(settings: Settings) -> Path:
     """`[storage] data_dir`, else systemd's $STATE_DIRECTORY, else a per-user default."""
-    if settings.storage.data_dir is not None:
-        return settings.storage.data_dir
-    if systemd := os.environ.get("STATE_DIRECTORY"):
-        return Path(systemd.split(":")[0])
-    if os.geteuid() == 0:
-        return Path("/var/lib/probe")
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "probe"
+    return settings.storage.data_dir or default_data_dir()
 
 
 def _default_text(field_info: Any) -> str:

@@ -1,7 +1,7 @@
 """Imports point left, never right: measure → observe → decide → store → ship → report.
 
-Foundation (models, config, errors, targets) may be imported by any stage; decide/ imports only
-models; applications (cli, helper, runner, daemon, collector) sit on top.
+Foundation (models, config, errors, paths, targets) may be imported by any stage; decide/
+imports only models; applications (cli, helper, runner, daemon, collector) sit on top.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
-FOUNDATION = {"models", "config", "errors", "targets", "__init__"}
+FOUNDATION = {"models", "config", "errors", "paths", "targets", "__init__"}
 STAGES = ["measure", "observe", "decide", "store", "ship", "report"]
 APPLICATIONS = {"cli", "helper", "runner", "daemon", "collector", "__main__"}
 

@@ -15,8 +15,8 @@ CONFIG_OPTION = typer.Option(
 
 def config_path(config: Path | None) -> Path:
     """The config the scheduled commands use; ConfigError when there is none yet."""
-    from probe.config import default_config_path
     from probe.errors import ConfigError
+    from probe.paths import default_config_path
 
     path = (config or default_config_path()).absolute()
     if not path.exists():

@@ -84,8 +84,9 @@ def init(
 
     An existing config is kept (unless --force) and an existing key is never replaced.
     """  # fmt: skip
-    from probe.config import Settings, default_config_path, load_settings, resolve_data_dir
+    from probe.config import Settings, load_settings, resolve_data_dir
     from probe.errors import ConfigError
+    from probe.paths import default_config_path
     from probe.ship import create_identity, record_consent
     from probe.store import ResultStore
 

@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 LOGGER = logging.getLogger("probe.daemon")
 
@@ -43,8 +43,9 @@ class _Formatter(logging.Formatter):
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
-def setup_logging(style: str = "logfmt") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def setup_logging(style: str = "logfmt", stream: TextIO | None = None) -> None:
+    """Log lines to `stream` (stdout by default; the daemon's workers use stderr)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(_Formatter(style))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -6,8 +6,7 @@ import threading
 import time
 from typing import Any
 
-from probe.models.results import TargetResult
-from probe.models.stored import RunStatus
+from probe.models.status import RunStatus
 
 
 class Metrics:
@@ -66,12 +65,9 @@ class Metrics:
     def port(self) -> int:
         return int(self._server.server_port)
 
-    def observe_result(self, job: str, result: TargetResult) -> None:
+    def observe_result(self, job: str, platform: str, verdict: str, blocking: str) -> None:
         self.measurements.labels(
-            job=job,
-            platform=result.target.platform or "",
-            verdict=result.verdict.value,
-            blocking=result.blocking.value if result.blocking else "",
+            job=job, platform=platform, verdict=verdict, blocking=blocking
         ).inc()
 
     def observe_run(self, job: str, status: RunStatus, finished_at: float) -> None:

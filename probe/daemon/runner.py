@@ -1,9 +1,10 @@
 """One run of one job: check disk and budget, measure (controls included), store each result.
 
-Results are written one by one as they complete, on the store's own thread, so SIGKILL loses
-at most the targets still in flight and an fsync never stalls a measurement's timing. A result
-that cannot be written because the disk is full is kept in memory and written when space
-returns; meanwhile no new run starts.
+Used by the daemon's worker process (one per run) and by `probe run`. Results are written one
+by one as they complete, on the store's own thread, so SIGKILL loses at most the targets still
+in flight and an fsync never stalls a measurement's timing. A result that cannot be written
+because the disk is full is kept (as a ready row: `unsaved`) and handed back to the caller,
+which writes it when space returns.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from probe.config import Settings
 from probe.daemon.budget import estimate_bytes
 from probe.daemon.jobs import Job
 from probe.daemon.logs import log
-from probe.daemon.metrics import Metrics
 from probe.errors import StoreError
 from probe.models.results import TargetResult, Verdict
 from probe.models.stored import RunStatus, StoredResult
 from probe.runner import check_targets
 from probe.store import ResultStore, StoreFullError
+from probe.store.sqlite import result_row
 
 T = TypeVar("T")
 
@@ -41,6 +42,7 @@ MAX_UNSAVED = 5_000
 class RunOutcome:
     job: str
     status: RunStatus
+    run_id: int | None = None
     stored: list[StoredResult] = field(default_factory=list)
     verdicts: dict[str, int] = field(default_factory=dict)
     estimated_bytes: int = 0
@@ -57,16 +59,15 @@ class JobRunner:
         store: ResultStore,
         data_dir: Path,
         *,
-        metrics: Metrics | None = None,
         on_stored: Callable[[StoredResult], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.data_dir = data_dir
-        self.metrics = metrics
         self.on_stored = on_stored
-        self.unsaved: list[tuple[TargetResult, str, int | None]] = []
+        self.unsaved: list[dict[str, Any]] = []  # rows the full disk refused, oldest first
         self.disk_paused = False
+        self.current: RunOutcome | None = None  # the run in progress (or the last one)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
@@ -90,41 +91,37 @@ class JobRunner:
     def _set_paused(self, paused: bool, reason: str = "") -> None:
         if paused and not self.disk_paused:
             log(
-                "disk.full", logging.ERROR, data_dir=self.data_dir, free_bytes=self.free_bytes(),
+                "store.full", logging.ERROR, data_dir=self.data_dir, free_bytes=self.free_bytes(),
                 min_free_bytes=self.settings.storage.min_free_bytes, reason=reason,
-                action="measuring paused until space returns",
+                action="results are kept in memory until space returns",
             )  # fmt: skip
         elif not paused and self.disk_paused:
-            log("disk.ok", free_bytes=self.free_bytes(), action="measuring resumes")
+            log("store.ok", free_bytes=self.free_bytes())
         self.disk_paused = paused
-        if self.metrics is not None:
-            self.metrics.disk_paused.set(1 if paused else 0)
 
     def _write(self, result: TargetResult, job: str, run_id: int) -> StoredResult | None:
-        """Store one result (store thread); keep it in memory when the disk is full."""
+        """Store one result (store thread); keep its row when the disk is full."""
+        stored, row = result_row(result, job, run_id)
         try:
-            stored = self.store.add_result(result, job, run_id)
+            self.store.insert_row(row)
         except StoreFullError as exc:
-            self.unsaved.append((result, job, run_id))
+            self.unsaved.append(row)
             if len(self.unsaved) > MAX_UNSAVED:
                 dropped = self.unsaved.pop(0)
-                log("store.dropped", logging.ERROR, job=dropped[1], input=dropped[0].input)
-            if self.metrics is not None:
-                self.metrics.store_errors.labels(kind="disk_full").inc()
+                log("store.dropped", logging.ERROR, job=dropped["job"], input=dropped["input"])
             self._set_paused(True, str(exc))
             return None
         return stored
 
     def _flush_unsaved(self) -> int:
-        """Write results held in memory (store thread); return how many are still held."""
+        """Write the rows held back (store thread); return how many are still held."""
         while self.unsaved:
-            result, job, run_id = self.unsaved[0]
             try:
-                self.store.add_result(result, job, run_id)
+                self.store.insert_row(self.unsaved[0])
             except StoreFullError:
                 return len(self.unsaved)
-            self.unsaved.pop(0)
-            log("store.recovered", job=job, input=result.input)
+            row = self.unsaved.pop(0)
+            log("store.recovered", job=row["job"], input=row["input"])
         return 0
 
     def _can_write(self) -> bool:
@@ -164,8 +161,12 @@ class JobRunner:
     # The run
 
     async def run(self, job: Job) -> RunOutcome:
-        """Run `job` once; never raises but CancelledError (after recording the run)."""
-        outcome = RunOutcome(job.name, RunStatus.RUNNING)
+        """Run `job` once and return how it went; never raises.
+
+        Cancelling it (SIGTERM) stops the measurements; the run is recorded as interrupted,
+        with the targets it did not finish, and returned.
+        """
+        outcome = self.current = RunOutcome(job.name, RunStatus.RUNNING)
         try:
             if not await self.check_disk():
                 outcome.status = RunStatus.SKIPPED_DISK
@@ -191,6 +192,7 @@ class JobRunner:
             outcome.status, outcome.error = RunStatus.FAILED, str(exc)
             log("run.failed", logging.ERROR, job=job.name, error=exc)
             return outcome
+        outcome.run_id = run_id
         await self._measure(job, run_id, outcome)
         return outcome
 
@@ -202,8 +204,6 @@ class JobRunner:
             status=outcome.status,
             reason=outcome.error,
         )
-        if self.metrics is not None:
-            self.metrics.observe_run(job.name, outcome.status, time.time())
         try:
             await self.call(
                 functools.partial(self.store.record_run, error=outcome.error),
@@ -237,8 +237,6 @@ class JobRunner:
                 else:
                     outcome.unmeasured.append(target.input)
             outcome.error = "stopped (SIGTERM) before every target was measured"
-            await self._finish(job, run_id, writes, outcome, started)
-            raise
         except Exception as exc:  # a bug or a resource error outside the measurements
             outcome.status, outcome.error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
             logging.getLogger("probe.daemon").exception("run failed", extra={"event": "run.error"})
@@ -256,8 +254,6 @@ class JobRunner:
         results = await asyncio.shield(asyncio.gather(*writes))
         outcome.stored = [r for r in results if r is not None]
         for stored in outcome.stored:
-            if self.metrics is not None:
-                self.metrics.observe_result(job.name, stored)
             if self.on_stored is not None:
                 self.on_stored(stored)
         try:
@@ -272,8 +268,6 @@ class JobRunner:
             )  # fmt: skip
         except StoreError as exc:
             log("run.unrecorded", logging.ERROR, job=job.name, run_id=run_id, error=exc)
-        if self.metrics is not None:
-            self.metrics.observe_run(job.name, outcome.status, time.time())
         verdicts = ",".join(f"{Verdict(v).value}:{n}" for v, n in sorted(outcome.verdicts.items()))
         log(
             "run.finish",

@@ -1,58 +1,42 @@
 """pydantic records: the contract for everything stored, printed, sent or received.
 
+Importing `probe.models` loads nothing: names resolve on first use, so a process that needs
+one pydantic-free module (the daemon's supervisor) does not pay for pydantic.
+
 Modules:
     addresses     bogon ranges and address predicates (pure)
     targets       Target, Endpoint, Platform
     observations  DNS, TCP, TLS and HTTP observations (OONI df-001…df-008)
     control       ControlRequest / ControlResponse (OONI test-helper wire format)
     results       Verdict, Blocking, Finding, EndpointResult, TargetResult
-    stored        StoredResult (TargetResult + job + measurement_id), RunRecord, RunStatus
+    stored        StoredResult (TargetResult + job + measurement_id), RunRecord
+    status        RunStatus (no pydantic: the daemon's supervisor imports it)
     schema        JSON Schema export of the wire records (docs/schema/)
 """
 
-from probe.models.control import ControlRequest, ControlResponse
-from probe.models.observations import (
-    DnsAnswer,
-    DnsObservation,
-    HttpTransaction,
-    TcpObservation,
-    TlsObservation,
-)
-from probe.models.results import (
-    Blocking,
-    ControlSiteCheck,
-    EndpointResult,
-    Finding,
-    Layer,
-    TargetResult,
-    TestKeys,
-    Verdict,
-)
-from probe.models.stored import RunRecord, RunStatus, StoredResult
-from probe.models.targets import Endpoint, EndpointKind, Platform, Target, TargetKind
+from __future__ import annotations
 
-__all__ = [
-    "Blocking",
-    "ControlRequest",
-    "ControlResponse",
-    "ControlSiteCheck",
-    "DnsAnswer",
-    "DnsObservation",
-    "Endpoint",
-    "EndpointKind",
-    "EndpointResult",
-    "Finding",
-    "HttpTransaction",
-    "Layer",
-    "Platform",
-    "RunRecord",
-    "RunStatus",
-    "StoredResult",
-    "Target",
-    "TargetKind",
-    "TargetResult",
-    "TcpObservation",
-    "TestKeys",
-    "TlsObservation",
-    "Verdict",
-]
+import importlib
+from typing import Any
+
+_HOME = {
+    "ControlRequest": "control", "ControlResponse": "control",
+    "DnsAnswer": "observations", "DnsObservation": "observations",
+    "HttpTransaction": "observations", "TcpObservation": "observations",
+    "TlsObservation": "observations",
+    "Blocking": "results", "ControlSiteCheck": "results", "EndpointResult": "results",
+    "Finding": "results", "Layer": "results", "TargetResult": "results", "TestKeys": "results",
+    "Verdict": "results",
+    "RunRecord": "stored", "StoredResult": "stored", "RunStatus": "status",
+    "Endpoint": "targets", "EndpointKind": "targets", "Platform": "targets",
+    "Target": "targets", "TargetKind": "targets",
+}  # fmt: skip
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'probe.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"probe.models.{module}"), name)

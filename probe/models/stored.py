@@ -4,13 +4,13 @@ record of every run (including the ones that were skipped or interrupted)."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
 from pydantic import Field
 
 from probe.models._base import Record
 from probe.models.results import TargetResult
+from probe.models.status import RunStatus
 
 
 class StoredResult(TargetResult):
@@ -18,17 +18,6 @@ class StoredResult(TargetResult):
 
     job: str = Field(description="The schedule job that measured it (`run` jobs included).")
     measurement_id: UUID = Field(description="Unique forever (UUID4), given when stored.")
-
-
-class RunStatus(StrEnum):
-    """How one run of a job ended."""
-
-    RUNNING = "running"  # still going, or the daemon died during it (SIGKILL, power loss)
-    OK = "ok"
-    INTERRUPTED = "interrupted"  # SIGTERM: targets in flight were not measured
-    FAILED = "failed"  # an error outside the measurements (input file unreadable, store error)
-    SKIPPED_BUDGET = "skipped_budget"  # the daily data budget would be exceeded
-    SKIPPED_DISK = "skipped_disk"  # too little free space under data_dir
 
 
 class RunRecord(Record):
@@ -46,3 +35,6 @@ class RunRecord(Record):
     unmeasured: list[str] = Field(
         default_factory=list, description="Targets an interrupted run did not finish."
     )
+
+
+__all__ = ["RunRecord", "RunStatus", "StoredResult"]

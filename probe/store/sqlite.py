@@ -12,10 +12,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from probe.errors import StoreError
-from probe.models.results import TargetResult
-from probe.models.stored import RunRecord, RunStatus, StoredResult
+from probe.models.status import RunStatus
+
+if TYPE_CHECKING:  # pydantic is imported only where records are built or read: the daemon's
+    # supervisor uses the store without it (docs/architecture.md, "A light supervisor").
+    from probe.models.results import TargetResult
+    from probe.models.stored import RunRecord, StoredResult
 
 STORE_FILE = "results.sqlite3"
 SCHEMA_VERSION = 1
@@ -99,6 +104,8 @@ def _is_full(exc: BaseException) -> bool:
 
 
 def _run_record(row: tuple[object, ...]) -> RunRecord:
+    from probe.models.stored import RunRecord
+
     run_id, job, started, finished, status, targets, stored, size, error, unmeasured = row
     return RunRecord(
         run_id=int(str(run_id)), job=str(job), started_at=_parse(str(started)),
@@ -117,6 +124,22 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def result_row(
+    result: TargetResult, job: str, run_id: int | None
+) -> tuple[StoredResult, dict[str, Any]]:
+    """Give `result` its job and a new measurement_id; return it and the row that stores it."""
+    from probe.models.stored import StoredResult
+
+    # Re-validated as a whole: the store holds only valid records.
+    stored = StoredResult(**dict(result), job=job, measurement_id=uuid.uuid4())
+    row = {
+        "measurement_id": str(stored.measurement_id), "job": job, "run_id": run_id,
+        "input": stored.input, "verdict": stored.verdict.value,
+        "measured_at": _iso(stored.measurement_start_time), "record": stored.model_dump_json(),
+    }  # fmt: skip
+    return stored, row
 
 
 class ResultStore:
@@ -197,19 +220,20 @@ class ResultStore:
 
     def add_result(self, result: TargetResult, job: str, run_id: int | None = None) -> StoredResult:
         """Store `result` under a new measurement_id; durable when this returns."""
-        stored = StoredResult(
-            **dict(result), job=job, measurement_id=uuid.uuid4()
-        )  # re-validated as a whole: the store holds only valid records
-        record = stored.model_dump_json()
+        stored, row = result_row(result, job, run_id)
+        self.insert_row(row)
+        return stored
+
+    def insert_row(self, row: dict[str, Any]) -> None:
+        """Store a row made by `result_row` (possibly in another process); durable on return."""
         self._write(
             "INSERT INTO results (measurement_id, job, run_id, input, verdict, measured_at,"
             " stored_at, size, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                str(stored.measurement_id), job, run_id, stored.input, stored.verdict.value,
-                _iso(stored.measurement_start_time), _iso(_now()), len(record.encode()), record,
+                row["measurement_id"], row["job"], row["run_id"], row["input"], row["verdict"],
+                row["measured_at"], _iso(_now()), len(row["record"].encode()), row["record"],
             ),
         )  # fmt: skip
-        return stored
 
     def results(
         self,
@@ -232,6 +256,8 @@ class ResultStore:
         sql = f"SELECT seq, record FROM results WHERE {' AND '.join(where)} ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
+        from probe.models.stored import StoredResult
+
         for seq, record in self._read(sql, params):
             try:
                 yield StoredResult.model_validate_json(str(record))

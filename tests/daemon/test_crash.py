@@ -16,13 +16,24 @@ from .harness import DaemonProcess, ProbeHome
 KILLS = 12
 
 
+def _wait_for_workers(home: ProbeHome, timeout: float = 15) -> None:
+    """Workers of a killed daemon get SIGTERM from the kernel and record their run; wait."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with ResultStore.open(home.data_dir, create=False) as store:
+            if all(r.status is not RunStatus.RUNNING for r in store.runs(limit=10_000)):
+                return
+        time.sleep(0.2)
+
+
 def test_sigkill_at_random_moments_never_damages_the_store(
     home: ProbeHome, ok_url: str, slow_url: str
 ) -> None:
     base = ok_url.removesuffix("/page")
     targets = [f"{base}/page", f"{base}/", f"{base}/gzip", slow_url]
     home.write_config(
-        f'[[schedule.jobs]]\nname = "kill"\ntargets = {json.dumps(targets)}\nevery = "1s"\n'
+        f'[[schedule.jobs]]\nname = "kill"\ntargets = {json.dumps(targets)}\nevery = "1s"\n',
+        extra="[daemon]\nstop_grace_s = 0.5",
     )
     home.init()
     rng = random.Random(20261129)
@@ -39,6 +50,7 @@ def test_sigkill_at_random_moments_never_damages_the_store(
         assert final.stop() == 0
     finally:
         final.close()
+    _wait_for_workers(home)
 
     with ResultStore.open(home.data_dir, create=False) as store:
         assert store.integrity_check() == "ok"

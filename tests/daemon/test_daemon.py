@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from datetime import datetime, timedelta
@@ -174,3 +176,15 @@ def test_second_daemon_on_the_same_store_is_refused(home: ProbeHome, ok_url: str
         assert daemon.stop() == 0
     finally:
         daemon.close()
+
+
+def test_the_supervisor_stays_light() -> None:
+    """Between runs the daemon is only its supervisor: no pydantic, httpx or measurement code."""
+    code = (
+        "import sys, probe.daemon.service, probe.daemon.metrics, probe.cli.app, probe.cli.daemon;"
+        "probe.cli.daemon.config_path(None) if False else None;"
+        "heavy = sorted(m for m in ('pydantic', 'httpx', 'dns', 'cryptography', 'probe.runner',"
+        " 'probe.measure', 'probe.config') if m in sys.modules); print(heavy)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]", proc.stdout
