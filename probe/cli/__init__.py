@@ -3,7 +3,10 @@
 Modules:
     app     the typer root; registers commands; main() catches ProbeError once
     check   `probe check`
+    daemon  `probe daemon` and `probe run`
     helper  `probe helper`
+    init    `probe init`: config, key pair, privacy notice and consent
+    store   `probe results` and `probe status`
     render  rich tables and JSON Lines output (pure renderers)
 """
 

@@ -35,7 +35,11 @@ def check(
         False, "--json", help="Print JSON Lines: one TargetResult object per target."
     ),
     config: Path | None = typer.Option(
-        None, "--config", "-c", envvar="PROBE_CONFIG", help="TOML configuration file."
+        None,
+        "--config",
+        "-c",
+        envvar="PROBE_CONFIG",
+        help="TOML configuration file (default: the one `probe init` wrote, if any).",
     ),
     helper: list[str] | None = typer.Option(
         None, "--helper", help="Test helper URL (repeatable); replaces [control] helpers."
@@ -57,9 +61,12 @@ def check(
     from probe.cli import render
     from probe.config import load_settings
     from probe.errors import TargetError
+    from probe.paths import default_config_path
     from probe.runner import check_targets
     from probe.targets import load_catalogue, parse_targets, read_input_file
 
+    if config is None and (installed := default_config_path()).exists():
+        config = installed  # the config `probe init` wrote (its helpers, resolvers, CA)
     settings = load_settings(config, _overrides(helper, resolver, ca_bundle))
     inputs = list(targets or [])
     if input_file is not None:

@@ -1,11 +1,16 @@
 """The daemon: runs the configured jobs on a schedule and stores every result.
 
+The supervisor (service, plan, systemd, metrics, logs) never imports pydantic or the measurement
+code; each run happens in a worker process (worker, runner, jobs, budget).
+
 Modules:
+    service   Daemon: the schedule, worker processes, signals, watchdog, disk pause, retention
+    plan      DaemonPlan: what the supervisor knows of a validated config (plain data)
+    worker    `python -m probe.daemon.worker validate|run`: one process per task
+    runner    JobRunner: one run of one job: disk and budget checks, measure, store
     jobs      load_jobs(): config jobs → targets (validated before anything is scheduled)
     budget    estimate_bytes(): a result's approximate traffic, for the daily data budget
-    runner    JobRunner: one run of one job: disk and budget checks, measure, store
-    service   Daemon: the schedule, signals (TERM, HUP), watchdog, state for `probe status`
     systemd   notify(): sd_notify without libsystemd
     metrics   the optional Prometheus endpoint
-    logs      logfmt / JSON log lines on stdout
+    logs      logfmt / JSON log lines
 """

@@ -255,6 +255,8 @@ class Daemon:
                 self._metrics.observe_result(name, platform, verdict, blocking)
             self._metrics.observe_run(name, status, time.time())
         rows = result.get("unsaved_rows") or []
+        if rows and self._metrics is not None:
+            self._metrics.store_errors.labels(kind="disk_full").inc(len(rows))
         if rows or status is RunStatus.SKIPPED_DISK:
             self.held_rows.extend(rows)
             self._skipped_for_disk.add(name)

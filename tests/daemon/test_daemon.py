@@ -188,3 +188,50 @@ def test_the_supervisor_stays_light() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_runs_missed_while_suspended_coalesce_into_one(home: ProbeHome, ok_url: str) -> None:
+    """SIGSTOP stands in for a suspended VPS: four due runs pass, one run follows."""
+    home.write_config(_job("web", [ok_url], every="1s"))
+    home.init()
+    daemon = DaemonProcess(home)
+    try:
+        daemon.wait_event("run.finish")
+        daemon.wait_for(lambda: not _running(home), what="no run in flight")
+        daemon.signal(signal.SIGSTOP)
+        time.sleep(4.5)
+        before = len(daemon.events("run.start"))
+        daemon.signal(signal.SIGCONT)
+        daemon.wait_event("run.start", count=before + 1)
+        time.sleep(0.8)  # less than the interval: only catch-up runs could start now
+        assert len(daemon.events("run.start")) == before + 1, daemon.log_text()
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+def _running(home: ProbeHome) -> bool:
+    return any(r["status"] == RunStatus.RUNNING for r in _runs(home))
+
+
+def test_retention_deletes_only_shipped_results(home: ProbeHome, ok_url: str) -> None:
+    from probe.store import ResultStore
+
+    home.write_config(_job("web", [ok_url], every="1h"), storage='retention_max_age = "1s"')
+    home.init()
+    assert home.probe("run").returncode == 0
+    assert home.probe("run").returncode == 0
+    with ResultStore.open(home.data_dir, create=False) as store:
+        first = next(iter(store.results()))
+        assert not isinstance(first, Exception)
+        store.mark_uploaded([first.measurement_id])
+    time.sleep(1.1)
+    daemon = DaemonProcess(home)
+    try:
+        (retention,) = daemon.wait_event("retention")
+        assert retention["deleted"] == "1"
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+    left = home.stored()
+    assert len(left) == 1 and left[0].measurement_id != first.measurement_id
