@@ -45,10 +45,12 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _config(workdir: Path, rig: dict[str, Any], every: str, metrics_port: int) -> Path:
+def _config(
+    workdir: Path, rig: dict[str, Any], every: str, metrics_port: int, count: int = 6
+) -> Path:
     port = rig["https_port"]
-    targets = [f"https://t{i}.site.test:{port}/page" for i in range(6)]
-    path = workdir / f"probe-{every}.toml"
+    targets = [f"https://t{i}.site.test:{port}/page" for i in range(count)]
+    path = workdir / f"probe-{every}-{count}.toml"
     path.write_text(
         f"""
 [resolver]
@@ -62,7 +64,7 @@ ca_bundle = "{rig["ca_pem"]}"
 [network]
 routable = ["127.0.0.0/8"]
 [storage]
-data_dir = "{workdir / ("data-" + every)}"
+data_dir = "{workdir / f"data-{every}-{count}"}"
 [daemon]
 metrics_listen = "127.0.0.1:{metrics_port}"
 [[schedule.jobs]]
@@ -159,6 +161,34 @@ def _repeated(workdir: Path, rig: dict[str, Any], runs: int) -> dict[str, Any]:
     }
 
 
+def _large(workdir: Path, rig: dict[str, Any]) -> dict[str, Any]:
+    """One run of 200 targets (a test list): the worker's peak memory and the run's length."""
+    log = workdir / "large.log"
+    proc = _daemon(_config(workdir, rig, "1h", 19783, count=200), log)
+    peak = 0.0
+    try:
+        deadline = time.monotonic() + 300
+        while "event=run.finish" not in log.read_text() and time.monotonic() < deadline:
+            for child in _children(proc.pid):
+                try:
+                    peak = max(peak, _rss_mb(child)[1])
+                except (FileNotFoundError, ProcessLookupError, KeyError):
+                    pass
+            time.sleep(0.02)
+        _wait_runs(log, 1)
+        supervisor = _rss_mb(proc.pid)[0]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    line = next(x for x in log.read_text().splitlines() if "event=run.finish" in x)
+    seconds = next(f for f in line.split() if f.startswith("seconds="))
+    return {
+        "run_200_targets_s": float(seconds.split("=")[1]),
+        "worker_peak_rss_200_targets_mb": round(peak, 1),
+        "supervisor_rss_after_200_targets_mb": round(supervisor, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="20 s idle window, 10 runs")
@@ -173,7 +203,9 @@ def main() -> None:
         try:
             assert rig_process.stdout is not None
             rig = json.loads(rig_process.stdout.readline())
-            report = _idle(workdir, rig, idle_s) | _repeated(workdir, rig, runs)
+            report = (
+                _idle(workdir, rig, idle_s) | _repeated(workdir, rig, runs) | _large(workdir, rig)
+            )
         finally:
             assert rig_process.stdin is not None
             rig_process.stdin.close()
