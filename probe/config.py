@@ -80,7 +80,7 @@ def parse_duration(value: object) -> float:
         raise ValueError("a duration is a number of seconds or a string like '15m'")
     if isinstance(value, int | float):
         seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value)):
         seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
     else:
         raise ValueError(f"invalid duration {value!r}: use seconds or '30s', '15m', '24h'")
@@ -125,7 +125,7 @@ class ResolverSettings(_Section):
         if not servers:
             raise ValueError("at least one resolver is needed")
         for server in servers:
-            if not _RESOLVER.match(server):
+            if not _RESOLVER.fullmatch(server):
                 raise ValueError(
                     f"unknown resolver {server!r}: use system, udp://IP, tcp://IP, tls://IP or https://…"
                 )
@@ -322,7 +322,7 @@ class JobSettings(_Section):
     @field_validator("name")
     @classmethod
     def _check_name(cls, name: str) -> str:
-        if not _JOB_NAME.match(name):
+        if not _JOB_NAME.fullmatch(name):
             raise ValueError("a job name is 1-64 letters, digits, '.', '_' or '-'")
         return name
 
@@ -384,7 +384,7 @@ class DaemonSettings(_Section):
     @classmethod
     def _check_listen(cls, listen: str | None) -> str | None:
         if listen is not None:
-            match = _LISTEN.match(listen)
+            match = _LISTEN.fullmatch(listen)
             if not match or not 0 < int(match.group(2)) < 65536:
                 raise ValueError(f"{listen!r} is not HOST:PORT")
         return listen

@@ -16,7 +16,7 @@ LOGGER = logging.getLogger("probe.daemon")
 
 def _logfmt_value(value: object) -> str:
     text = str(value)
-    if text == "" or any(c in text for c in ' ="\\\n\t'):
+    if text == "" or any(c in ' ="\\' or not c.isprintable() for c in text):
         return json.dumps(text)
     return text
 

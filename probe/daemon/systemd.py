@@ -29,6 +29,9 @@ def watchdog_interval() -> float | None:
     if not usec or (pid and pid != str(os.getpid())):
         return None
     try:
-        return max(int(usec) / 2_000_000, 0.05)
+        microseconds = int(usec)
     except ValueError:
         return None
+    if microseconds <= 0:  # as sd_watchdog_enabled(3): zero or less means no watchdog
+        return None
+    return max(microseconds / 2_000_000, 0.05)

@@ -148,7 +148,8 @@ class ResultStore:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
-        self._lock = threading.Lock()
+        # Reentrant: a transaction holds it across its statements (each takes it again).
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, data_dir: Path, *, create: bool = True) -> ResultStore:
@@ -275,20 +276,21 @@ class ResultStore:
         if not ids:
             return 0
         stamp = _iso(_now())
-        self._write("BEGIN IMMEDIATE")
-        try:
-            count = 0
-            for i in ids:
-                cursor = self._write(
-                    f"UPDATE results SET {column} = ?"
-                    f" WHERE measurement_id = ? AND {column} IS NULL",
-                    (stamp, i),
-                )
-                count += cursor.rowcount
-            self._write("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
+        with self._lock:  # the whole transaction: no other thread's write may join it
+            self._write("BEGIN IMMEDIATE")
+            try:
+                count = 0
+                for i in ids:
+                    cursor = self._write(
+                        f"UPDATE results SET {column} = ?"
+                        f" WHERE measurement_id = ? AND {column} IS NULL",
+                        (stamp, i),
+                    )
+                    count += cursor.rowcount
+                self._write("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
         return count
 
     def _rollback(self) -> None:
