@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pydantic is imported only where records are built or read: 
 STORE_FILE = "results.sqlite3"
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 10_000
+READ_PAGE_ROWS = 200
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -244,8 +245,13 @@ class ResultStore:
         pending_only: bool = False,
         limit: int | None = None,
     ) -> Iterator[StoredResult | StoreError]:
-        """Yield stored results oldest first; a row that no longer validates yields an error."""
-        where, params = ["1"], []
+        """Yield stored results oldest first; a row that no longer validates yields an error.
+
+        Rows are read in pages of `READ_PAGE_ROWS`, so a store of any size is listed in
+        bounded memory and the store is not held between pages.
+        """
+        where: list[str] = ["seq > ?"]
+        params: list[object] = []
         if since is not None:
             where.append("measured_at >= ?")
             params.append(_iso(since))
@@ -254,16 +260,23 @@ class ResultStore:
             params.append(job)
         if pending_only:
             where.append("uploaded_at IS NULL AND exported_at IS NULL")
-        sql = f"SELECT seq, record FROM results WHERE {' AND '.join(where)} ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        sql = f"SELECT seq, record FROM results WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
         from probe.models.stored import StoredResult
 
-        for seq, record in self._read(sql, params):
-            try:
-                yield StoredResult.model_validate_json(str(record))
-            except ValueError as exc:
-                yield StoreError(f"{self.path}: row {seq} is not a valid result: {exc}")
+        last, left = 0, limit
+        while left is None or left > 0:
+            page = min(READ_PAGE_ROWS, left) if left is not None else READ_PAGE_ROWS
+            rows = self._read(sql, [last, *params, page])
+            for seq, record in rows:
+                last = int(str(seq))
+                try:
+                    yield StoredResult.model_validate_json(str(record))
+                except ValueError as exc:
+                    yield StoreError(f"{self.path}: row {seq} is not a valid result: {exc}")
+            if left is not None:
+                left -= len(rows)
+            if len(rows) < page:
+                return
 
     def mark_uploaded(self, measurement_ids: Iterable[uuid.UUID | str]) -> int:
         return self._mark("uploaded_at", measurement_ids)

@@ -142,3 +142,48 @@ def test_daily_budget_skips_a_run_that_would_exceed_it(home: ProbeHome, ok_url: 
     errors = status["recent_errors"]
     assert errors and errors[0]["status"] == "skipped_budget"  # type: ignore[index]
     assert len(home.stored()) == 1
+
+
+def _init_in_terminal(home: ProbeHome, answer: str) -> tuple[int, str]:
+    """Run `probe init` on a pseudo-terminal, answer the consent question, return (rc, text)."""
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    from .harness import _env
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probe", "init", "--config", str(home.config),
+         "--data-dir", str(home.data_dir)],
+        stdin=child, stdout=child, stderr=child, env=_env(), close_fds=True,
+    )  # fmt: skip
+    os.close(child)
+    text, answered = "", False
+    try:
+        while True:
+            ready, _, _ = select.select([main], [], [], 30)
+            assert ready, f"probe init is silent:\n{text}"
+            try:
+                chunk = os.read(main, 4096).decode(errors="replace")
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            text += chunk
+            if not answered and "want to run probe?" in text:
+                os.write(main, answer.encode() + b"\n")
+                answered = True
+        return proc.wait(30), text
+    finally:
+        os.close(main)
+
+
+def test_init_asks_for_consent_on_a_terminal(home: ProbeHome) -> None:
+    rc, text = _init_in_terminal(home, "n")
+    assert rc == 1 and "Nothing was written" in text, text
+    assert not home.config.exists() and not home.data_dir.exists()
+    rc, text = _init_in_terminal(home, "y")
+    assert rc == 0, text
+    assert home.config.exists() and (home.data_dir / "consent.json").exists()

@@ -405,3 +405,16 @@ def test_marks_from_many_threads_are_each_one_transaction(
     assert not errors, errors
     assert store.stats().pending == 100, "every add landed, every mark is complete"
     assert store.stats().results == 140
+
+
+def test_results_are_read_in_pages(
+    store: ResultStore, stored_result: TargetResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("probe.store.sqlite.READ_PAGE_ROWS", 3)
+    added = [store.add_result(stored_result, "web" if i % 2 else "dns") for i in range(10)]
+    assert [r.measurement_id for r in _ok(store.results())] == [r.measurement_id for r in added]
+    web = [r.measurement_id for r in added if r.job == "web"]
+    assert [r.measurement_id for r in _ok(store.results(job="web"))] == web
+    assert [r.measurement_id for r in _ok(store.results(job="web", limit=4))] == web[:4]
+    assert len(list(store.results(limit=7))) == 7
+    assert list(store.results(limit=0)) == []
