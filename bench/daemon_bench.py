@@ -38,6 +38,16 @@ def _cpu_s(pid: int, children: bool = False) -> float:
     return (int(parts[first]) + int(parts[first + 1])) / CLK_TCK
 
 
+def _worker_peak(pid: int, peak: float) -> float:
+    """The larger of `peak` and the VmHWM of the supervisor's workers now alive."""
+    for child in _children(pid):
+        try:
+            peak = max(peak, _rss_mb(child)[1])
+        except (FileNotFoundError, ProcessLookupError, KeyError):
+            pass  # the worker exited between the listing and the read
+    return peak
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -136,11 +146,7 @@ def _repeated(workdir: Path, rig: dict[str, Any], runs: int) -> dict[str, Any]:
         worker_peak = 0.0
         deadline = time.monotonic() + runs * 10
         while log.read_text().count("event=run.finish") < runs and time.monotonic() < deadline:
-            for child in _children(proc.pid):
-                try:
-                    worker_peak = max(worker_peak, _rss_mb(child)[1])
-                except (FileNotFoundError, ProcessLookupError, KeyError):
-                    pass
+            worker_peak = _worker_peak(proc.pid, worker_peak)
             time.sleep(0.02)
         _wait_runs(log, runs)
         rss_n, hwm = _rss_mb(proc.pid)
@@ -169,11 +175,7 @@ def _large(workdir: Path, rig: dict[str, Any]) -> dict[str, Any]:
     try:
         deadline = time.monotonic() + 300
         while "event=run.finish" not in log.read_text() and time.monotonic() < deadline:
-            for child in _children(proc.pid):
-                try:
-                    peak = max(peak, _rss_mb(child)[1])
-                except (FileNotFoundError, ProcessLookupError, KeyError):
-                    pass
+            peak = _worker_peak(proc.pid, peak)
             time.sleep(0.02)
         _wait_runs(log, 1)
         supervisor = _rss_mb(proc.pid)[0]

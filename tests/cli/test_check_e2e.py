@@ -8,14 +8,13 @@ TCP/TLS/HTTP interference needs a censoring router in between: that is the lab (
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helper.loopback import RunningHelper
+from helper.loopback import RunningHelper, loopback_probe_toml
 from servers import DnsEntry, DnsServer, HttpServer, ServerLoop, TestPki, closed_port
 
 from probe.config import Settings
@@ -76,28 +75,7 @@ def helper(public_dns: DnsServer, pki: TestPki) -> Iterator[RunningHelper]:
 def _config(
     tmp_path: Path, isp_dns: DnsServer, pki: TestPki, helpers: list[str], sites: list[str]
 ) -> Path:
-    toml = f"""
-[resolver]
-servers = ["udp://{isp_dns.address}"]
-late_reply_window_s = "50ms"
-[control]
-helpers = {json.dumps(helpers)}
-doh = []
-sites = {json.dumps(sites)}
-helper_timeout_s = 5
-[tls]
-ca_bundle = "{pki.ca_pem}"
-[network]
-routable = ["127.0.0.1/32"]
-[timeouts]
-dns = 1
-connect = 1
-tls = 1
-http = 3
-[measure]
-attempts = 2
-retry_backoff_s = "100ms"
-"""
+    toml = loopback_probe_toml(isp_dns.address, pki.ca_pem, helpers, sites)
     path = tmp_path / "probe.toml"
     path.write_text(toml, encoding="utf-8")
     return path

@@ -4,13 +4,12 @@ certificate covers *.site.test)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helper.loopback import RunningHelper
+from helper.loopback import RunningHelper, loopback_probe_toml
 from servers import DnsEntry, DnsServer, HttpServer, ServerLoop, SilentServer, TestPki
 
 from probe.config import Settings
@@ -54,28 +53,9 @@ def base_config(
     for name in NAMES:
         dns_server.zone.set(name, DnsEntry(a=("127.0.0.1",)))
     sites = [https_server.url("/page", host=CONTROL)]
-    return f"""
-[resolver]
-servers = ["udp://{dns_server.address}"]
-late_reply_window_s = "20ms"
-[control]
-helpers = {json.dumps([daemon_helper.url])}
-doh = []
-sites = {json.dumps(sites)}
-helper_timeout_s = 5
-[tls]
-ca_bundle = "{pki.ca_pem}"
-[network]
-routable = ["127.0.0.1/32"]
-[timeouts]
-dns = 1
-connect = 1
-tls = 1
-http = 3
-[measure]
-attempts = 2
-retry_backoff_s = "100ms"
-"""
+    return loopback_probe_toml(
+        dns_server.address, pki.ca_pem, [daemon_helper.url], sites, late_window="20ms"
+    )
 
 
 @pytest.fixture

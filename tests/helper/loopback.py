@@ -222,3 +222,33 @@ def control(helper: RunningHelper, body: Any) -> ControlResponse:
     response = post(helper, body)
     assert response.status_code == 200, response.text
     return ControlResponse.model_validate_json(response.content)
+
+
+def loopback_probe_toml(
+    resolver: str, ca_pem: Path, helpers: list[str], sites: list[str], late_window: str = "50ms"
+) -> str:
+    """The probe's config for the loopback world: short timeouts, 127.0.0.1 routable."""
+    import json
+
+    return f"""
+[resolver]
+servers = ["udp://{resolver}"]
+late_reply_window_s = "{late_window}"
+[control]
+helpers = {json.dumps(helpers)}
+doh = []
+sites = {json.dumps(sites)}
+helper_timeout_s = 5
+[tls]
+ca_bundle = "{ca_pem}"
+[network]
+routable = ["127.0.0.1/32"]
+[timeouts]
+dns = 1
+connect = 1
+tls = 1
+http = 3
+[measure]
+attempts = 2
+retry_backoff_s = "100ms"
+"""
