@@ -208,17 +208,28 @@ class Daemon:
         await self._save_state()
 
     async def _scheduled(self, name: str) -> None:
-        """APScheduler's entry point: runs the job in a task the daemon can wait for."""
+        """APScheduler's entry point: the run and its bookkeeping happen in a task of ours,
+        which shutdown waits for; APScheduler's own shutdown may cancel only this wrapper."""
         if self._stop.is_set() or name in self._running:
             return
-        task = asyncio.create_task(self._run_job(name))
+        task = asyncio.create_task(self._run_and_record(name))
         self._running[name] = task
         try:
             await asyncio.wait({task})
+        except asyncio.CancelledError:
+            return  # stopping: `task` is ours to finish, not APScheduler's
         finally:
-            self._running.pop(name, None)
-        await self._save_state()
-        await self._update_gauges()
+            if task.done():
+                self._running.pop(name, None)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log("run.error", logging.ERROR, job=name, error=repr(error))  # a bug: say so once
+
+    async def _run_and_record(self, name: str) -> None:
+        try:
+            await self._run_job(name)
+        finally:
+            await self._save_state()
+            await self._update_gauges()
 
     async def _run_job(self, name: str) -> None:
         if self.disk_paused or self._free_bytes() < self.plan.min_free_bytes:

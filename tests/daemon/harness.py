@@ -148,13 +148,16 @@ class DaemonProcess:
         self.proc.send_signal(signum)
 
     def stop(self, timeout: float = 15) -> int:
-        """SIGTERM and wait; return the exit status."""
+        """SIGTERM and wait; return the exit status. A traceback in the log fails the test."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            status = self.proc.wait(timeout)
         finally:
             self.close()
+        text = self.log_text()
+        assert "Traceback" not in text, text[max(0, text.find("Traceback") - 300) :]
+        return status
 
     def kill(self) -> None:
         self.proc.kill()
