@@ -62,3 +62,8 @@ def set_format(style: str) -> None:
 
 def log(event: str, level: int = logging.INFO, **fields: object) -> None:
     LOGGER.log(level, event, extra={"event": event, "fields": fields})
+
+
+def log_recovered(row: dict[str, Any]) -> None:
+    """A held result finally written (disk full, then space again)."""
+    log("store.recovered", job=row["job"], input=row["input"])

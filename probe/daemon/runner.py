@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from probe.config import Settings
 from probe.daemon.budget import estimate_bytes
 from probe.daemon.jobs import Job
-from probe.daemon.logs import log
+from probe.daemon.logs import log, log_recovered
 from probe.errors import StoreError
 from probe.models.results import TargetResult, Verdict
 from probe.models.stored import RunStatus, StoredResult
@@ -113,21 +113,10 @@ class JobRunner:
             return None
         return stored
 
-    def _flush_unsaved(self) -> int:
-        """Write the rows held back (store thread); return how many are still held."""
-        while self.unsaved:
-            try:
-                self.store.insert_row(self.unsaved[0])
-            except StoreFullError:
-                return len(self.unsaved)
-            row = self.unsaved.pop(0)
-            log("store.recovered", job=row["job"], input=row["input"])
-        return 0
-
-    def _can_write(self) -> bool:
-        """After a write failed for lack of space, only a write that succeeds proves space."""
+    def _write_held(self) -> bool:
+        """Store thread: True once a write succeeds and every held row is written."""
         try:
-            self.store.set_state("disk_check", datetime.now(UTC).isoformat())
+            self.store.write_held(self.unsaved, on_written=log_recovered)
         except StoreFullError:
             return False
         return True
@@ -137,9 +126,7 @@ class JobRunner:
         if not self.space_ok():
             self._set_paused(True, "free space below [storage] min_free_bytes")
             return False
-        if self.disk_paused and not await self.call(self._can_write):
-            return False
-        if await self.call(self._flush_unsaved):
+        if (self.disk_paused or self.unsaved) and not await self.call(self._write_held):
             self._set_paused(True, "results held in memory cannot be written yet")
             return False
         self._set_paused(False)
@@ -182,7 +169,18 @@ class JobRunner:
                 )
                 await self._record_skip(job, outcome)
                 return outcome
-            run_id = await self.call(self.store.start_run, job.name, len(job.targets))
+            starting = asyncio.ensure_future(
+                self.call(self.store.start_run, job.name, len(job.targets))
+            )
+            try:
+                run_id = await asyncio.shield(starting)
+            except asyncio.CancelledError:  # the row is being written: let it land, close it
+                outcome.run_id = await starting
+                outcome.status = RunStatus.INTERRUPTED
+                outcome.error = "stopped (SIGTERM) before measuring"
+                outcome.unmeasured = [target.input for target in job.targets]
+                await self._finish(job, outcome.run_id, [], outcome, time.monotonic())
+                return outcome
         except StoreFullError as exc:
             self._set_paused(True, str(exc))
             outcome.status, outcome.error = RunStatus.SKIPPED_DISK, str(exc)

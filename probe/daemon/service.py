@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from probe import __version__
-from probe.daemon.logs import log, set_format, setup_logging
+from probe.daemon.logs import log, log_recovered, set_format, setup_logging
 from probe.daemon.plan import DaemonPlan, JobPlan
 from probe.daemon.systemd import notify, watchdog_interval
 from probe.errors import ConfigError, ProbeError, StoreError
@@ -244,6 +244,10 @@ class Daemon:
             out, _ = await proc.communicate(self.plan.config_text.encode())
         finally:
             self._workers.pop(name, None)
+        # Whatever happened to the worker, a run it left `running` is closed now, not at the
+        # next start (a worker killed before it could record its run, for one).
+        with contextlib.suppress(StoreError):
+            await self._call(self.store.close_abandoned_runs)
         lines = out.decode(errors="replace").strip().splitlines()
         try:
             result = json.loads(lines[-1]) if lines else None
@@ -254,8 +258,6 @@ class Daemon:
                 note="the worker gave no summary; its run is closed as interrupted")  # fmt: skip
             if self._metrics is not None:
                 self._metrics.observe_run(name, RunStatus.FAILED, time.time())
-            with contextlib.suppress(StoreError):
-                await self._call(self.store.close_abandoned_runs)
             return
         self._take_summary(name, result)
 
@@ -305,13 +307,9 @@ class Daemon:
             self._metrics.disk_paused.set(1 if paused else 0)
 
     def _try_space(self) -> bool:
-        """Store thread: a write must succeed, then the held rows are written, oldest first."""
+        """Store thread: True once a write succeeds and every held row is written."""
         try:
-            self.store.set_state("disk_check", datetime.now(UTC).isoformat())
-            while self.held_rows:
-                self.store.insert_row(self.held_rows[0])
-                row = self.held_rows.pop(0)
-                log("store.recovered", job=row["job"], input=row["input"])
+            self.store.write_held(self.held_rows, on_written=log_recovered)
         except StoreFullError:
             return False
         return True

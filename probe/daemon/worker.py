@@ -87,8 +87,11 @@ async def _run(settings: Settings, job_name: str) -> dict[str, object]:
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(runner.run(job))
 
+    stopping: list[asyncio.TimerHandle] = []
+
     def stop() -> None:  # finish within the grace, else cancel (recorded as interrupted)
-        loop.call_later(settings.daemon.stop_grace_s, task.cancel)
+        if not stopping:  # a second signal does not cut the recording of the first short
+            stopping.append(loop.call_later(settings.daemon.stop_grace_s, task.cancel))
 
     loop.add_signal_handler(signal.SIGTERM, stop)
     loop.add_signal_handler(signal.SIGINT, stop)

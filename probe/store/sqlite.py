@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -236,6 +236,23 @@ class ResultStore:
                 row["measured_at"], _iso(_now()), len(row["record"].encode()), row["record"],
             ),
         )  # fmt: skip
+
+    def write_held(
+        self,
+        rows: list[dict[str, Any]],
+        on_written: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """After a write failed for lack of space: prove a write succeeds, then write `rows`
+        (made by `result_row`) oldest first, removing each from the list as it lands.
+
+        Raises StoreFullError while the disk is still full; unwritten rows stay in `rows`.
+        """
+        self.set_state("disk_check", _iso(_now()))
+        while rows:
+            self.insert_row(rows[0])
+            row = rows.pop(0)
+            if on_written is not None:
+                on_written(row)
 
     def results(
         self,

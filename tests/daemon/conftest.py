@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helper.loopback import RunningHelper, loopback_probe_toml
+from helper.loopback import RunningHelper, loopback_helper_settings, loopback_probe_toml
 from servers import DnsEntry, DnsServer, HttpServer, ServerLoop, SilentServer, TestPki
 
-from probe.config import Settings
 from probe.models.results import TargetResult, Verdict
 from probe.models.targets import Endpoint, EndpointKind, Target, TargetKind
 
@@ -35,13 +34,7 @@ def public_dns(server_loop: ServerLoop) -> Iterator[DnsServer]:
 
 @pytest.fixture(scope="module")
 def daemon_helper(public_dns: DnsServer, pki: TestPki) -> Iterator[RunningHelper]:
-    settings = Settings(
-        resolver={"servers": [f"udp://{public_dns.address}"], "late_reply_window_s": 0},
-        network={"routable": ["127.0.0.1/32"]},
-        tls={"ca_bundle": str(pki.ca_pem)},
-        timeouts={"dns": 1, "connect": 1, "tls": 1, "http": 3},
-    )
-    running = RunningHelper(settings)
+    running = RunningHelper(loopback_helper_settings(public_dns.address, pki.ca_pem))
     yield running
     running.close()
 

@@ -252,3 +252,13 @@ http = 3
 attempts = 2
 retry_backoff_s = "100ms"
 """
+
+
+def loopback_helper_settings(resolver: str, ca_pem: Path) -> Settings:
+    """The helper's settings for the loopback world: its own resolver, 127.0.0.1 routable."""
+    return Settings(
+        resolver={"servers": [f"udp://{resolver}"], "late_reply_window_s": 0},
+        network={"routable": ["127.0.0.1/32"]},
+        tls={"ca_bundle": str(ca_pem)},
+        timeouts={"dns": 1, "connect": 1, "tls": 1, "http": 3},
+    )
