@@ -61,9 +61,10 @@ def test_sigkill_at_random_moments_never_damages_the_store(
     assert stats.results == len(rows) == len(home.stored())
     assert len({r.measurement_id for r in rows}) == len(rows)  # type: ignore[union-attr]
     assert len(rows) > 0, "results were stored between the kills"
-    assert all(r.status is not RunStatus.RUNNING for r in runs), "every run is closed"
+    open_runs = [r for r in runs if r.status is RunStatus.RUNNING]
+    assert not open_runs, f"every run is closed: {open_runs}"
     killed = [r for r in runs if r.status is RunStatus.INTERRUPTED]
-    assert killed, "some kills landed in the middle of a run"
+    assert killed, f"some kills landed in the middle of a run: {[r.status for r in runs]}"
 
     with sqlite3.connect(home.data_dir / STORE_FILE) as db:
         per_run = dict(db.execute("SELECT run_id, COUNT(*) FROM results GROUP BY run_id"))
