@@ -390,6 +390,136 @@ class DaemonSettings(_Section):
         return listen
 
 
+DEFAULT_UPLOAD_EVERY_S = 3600.0
+DEFAULT_UPLOAD_RETRY_INITIAL_S = 30.0
+# OONI's collector spec (bk-003 §4): after quick retries, wait an exponentially growing
+# delay of at least 15 minutes; we grow to an hour.
+DEFAULT_UPLOAD_RETRY_MAX_S = 3600.0
+DEFAULT_UPLOAD_CONNECT_TIMEOUT_S = 15.0
+DEFAULT_UPLOAD_TIMEOUT_S = 300.0
+DEFAULT_BUNDLE_MAX_RECORDS = 1000
+DEFAULT_BUNDLE_MAX_BYTES = 8 << 20
+DEFAULT_COLLECTOR_LISTEN = "127.0.0.1:8790"
+DEFAULT_COLLECTOR_MAX_PAYLOAD_BYTES = 32 << 20
+DEFAULT_COLLECTOR_MAX_UNCOMPRESSED_BYTES = 128 << 20
+DEFAULT_COLLECTOR_MAX_RECORDS = 20_000
+DEFAULT_COLLECTOR_INGEST_CONCURRENCY = 2
+_PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://")
+
+
+class UploadSettings(_Section):
+    collectors: list[str] = Field(
+        default_factory=list,
+        description="Collector base URLs, tried in turn (a failing one rotates to the next)."
+        " Empty: nothing is uploaded; `probe bundle export` still works.",
+    )
+    every: Duration = Field(
+        default=DEFAULT_UPLOAD_EVERY_S, description="How often the daemon uploads the outbox."
+    )
+    proxy: str | None = Field(
+        default=None,
+        description='Send uploads through this proxy: "http://", "https://", "socks5://" or'
+        ' "socks5h://" (names resolved by the proxy, e.g. Tor at "socks5h://127.0.0.1:9050").',
+    )
+    ca_bundle: Path | None = Field(
+        default=None, description="PEM CA file for a collector with a private certificate."
+    )
+    register_token: str | None = Field(
+        default=None,
+        description="Token for a collector that gates registration (sent once, to register).",
+    )
+    retry_initial: Duration = Field(
+        default=DEFAULT_UPLOAD_RETRY_INITIAL_S,
+        gt=0,
+        description="Wait after the first failed upload; doubles (with jitter) per failure.",
+    )
+    retry_max: Duration = Field(
+        default=DEFAULT_UPLOAD_RETRY_MAX_S,
+        gt=0,
+        description="Longest wait between failed uploads (OONI advises at least 15 minutes).",
+    )
+    connect_timeout: Duration = Field(
+        default=DEFAULT_UPLOAD_CONNECT_TIMEOUT_S, gt=0, description="Connecting to a collector."
+    )
+    timeout: Duration = Field(
+        default=DEFAULT_UPLOAD_TIMEOUT_S,
+        gt=0,
+        description="Sending one bundle and reading the answer, at most.",
+    )
+    max_bundle_records: int = Field(
+        default=DEFAULT_BUNDLE_MAX_RECORDS, ge=1, description="Records per bundle, at most."
+    )
+    max_bundle_bytes: int = Field(
+        default=DEFAULT_BUNDLE_MAX_BYTES,
+        ge=1024,
+        description="Uncompressed JSON Lines per bundle, at most (one larger record still"
+        " makes a bundle of its own).",
+    )
+
+    @field_validator("collectors")
+    @classmethod
+    def _check_collectors(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"{url!r}: a collector URL starts with https:// or http://")
+        return [url.rstrip("/") for url in urls]
+
+    @field_validator("proxy")
+    @classmethod
+    def _check_proxy(cls, proxy: str | None) -> str | None:
+        if proxy is not None and not proxy.startswith(_PROXY_SCHEMES):
+            raise ValueError(f"{proxy!r}: a proxy URL starts with one of {_PROXY_SCHEMES}")
+        return proxy
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UploadSettings:
+        if self.retry_max < self.retry_initial:
+            raise ValueError("retry_max is shorter than retry_initial")
+        return self
+
+
+class CollectorSettings(_Section):
+    listen: str = Field(
+        default=DEFAULT_COLLECTOR_LISTEN, description="HOST:PORT `probe collector` binds."
+    )
+    data_dir: Path | None = Field(
+        default=None, description="Where accepted bundles and the index live (required)."
+    )
+    tls_cert: Path | None = Field(default=None, description="PEM certificate to serve HTTPS.")
+    tls_key: Path | None = Field(default=None, description="PEM key for tls_cert.")
+    register_token: str | None = Field(
+        default=None,
+        description="Unset: any probe registers itself on its first upload. Set: registering"
+        " a new probe needs `Authorization: Bearer <token>`.",
+    )
+    max_payload_bytes: int = Field(
+        default=DEFAULT_COLLECTOR_MAX_PAYLOAD_BYTES,
+        ge=1024,
+        description="Largest compressed payload accepted (bigger requests get 413 unread).",
+    )
+    max_uncompressed_bytes: int = Field(
+        default=DEFAULT_COLLECTOR_MAX_UNCOMPRESSED_BYTES,
+        ge=1024,
+        description="Largest payload after decompression (a bomb stops here).",
+    )
+    max_records: int = Field(
+        default=DEFAULT_COLLECTOR_MAX_RECORDS, ge=1, description="Records per bundle, at most."
+    )
+    ingest_concurrency: int = Field(
+        default=DEFAULT_COLLECTOR_INGEST_CONCURRENCY,
+        ge=1,
+        description="Bundles verified at once (each may hold up to the caps in memory).",
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, listen: str) -> str:
+        match = _LISTEN.fullmatch(listen)
+        if not match or not 0 < int(match.group(2)) < 65536:
+            raise ValueError(f"{listen!r} is not HOST:PORT")
+        return listen
+
+
 class Settings(BaseSettings):
     """Everything configurable, validated once at the entry point."""
 
@@ -413,6 +543,8 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    upload: UploadSettings = Field(default_factory=UploadSettings)
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -42,11 +42,22 @@ class StoreError(ProbeError):
 
 
 class BundleError(ProbeError):
-    """A result bundle is malformed, oversized or unverifiable."""
+    """A result bundle is malformed, oversized or unverifiable.
+
+    `code` is the machine-readable name of the problem (`payload_hash_mismatch`,
+    `payload_too_large`, …): the collector answers it in its 4xx error body.
+    """
+
+    def __init__(self, message: str, code: str = "invalid_bundle") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class SignatureError(BundleError):
-    """A bundle's signature does not verify."""
+    """A bundle's signature does not verify (or the key is not the probe's)."""
+
+    def __init__(self, message: str, code: str = "bad_signature") -> None:
+        super().__init__(message, code)
 
 
 class UploadError(ProbeError):
@@ -54,7 +65,13 @@ class UploadError(ProbeError):
 
 
 class CollectorRejected(UploadError):
-    """The collector answered with an error that names the problem."""
+    """The collector refused a bundle for good (a 4xx naming the problem): resending the
+    same bytes cannot succeed, so the bundle is set aside, not retried."""
+
+    def __init__(self, message: str, code: str = "rejected", status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
 
 
 class HelperError(ProbeError):

@@ -10,6 +10,7 @@ Modules:
     control       ControlRequest / ControlResponse (OONI test-helper wire format)
     results       Verdict, Blocking, Finding, EndpointResult, TargetResult
     stored        StoredResult (TargetResult + job + measurement_id), RunRecord
+    bundles       BundleManifest and the collector's wire records (receipt, error, page…)
     status        RunStatus (no pydantic: the daemon's supervisor imports it)
     schema        JSON Schema export of the wire records (docs/schema/)
 """
@@ -27,6 +28,10 @@ _HOME = {
     "Blocking": "results", "ControlSiteCheck": "results", "EndpointResult": "results",
     "Finding": "results", "Layer": "results", "TargetResult": "results", "TestKeys": "results",
     "Verdict": "results",
+    "BundleManifest": "bundles", "BundleReceipt": "bundles",
+    "CollectedMeasurement": "bundles", "CollectorErrorBody": "bundles",
+    "CollectorHealth": "bundles", "MeasurementPage": "bundles", "ProbeRegistration": "bundles",
+    "RegisteredProbe": "bundles",
     "RunRecord": "stored", "StoredResult": "stored", "RunStatus": "status",
     "Endpoint": "targets", "EndpointKind": "targets", "Platform": "targets",
     "Target": "targets", "TargetKind": "targets",

@@ -12,6 +12,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from probe.models.bundles import (
+    BundleManifest,
+    BundleReceipt,
+    CollectedMeasurement,
+    CollectorErrorBody,
+    ProbeRegistration,
+)
 from probe.models.control import ControlRequest, ControlResponse
 from probe.models.results import TargetResult
 from probe.models.stored import RunRecord, StoredResult
@@ -22,6 +29,11 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "control-response": ControlResponse,
     "stored-result": StoredResult,
     "run-record": RunRecord,
+    "bundle-manifest": BundleManifest,
+    "bundle-receipt": BundleReceipt,
+    "collector-error": CollectorErrorBody,
+    "probe-registration": ProbeRegistration,
+    "collected-measurement": CollectedMeasurement,
 }
 
 
