@@ -15,6 +15,7 @@ from probe.cli.check import check
 from probe.cli.daemon import daemon, run
 from probe.cli.helper import helper
 from probe.cli.init import init
+from probe.cli.ship import bundle_app, upload
 from probe.cli.store import results, status
 
 app = typer.Typer(
@@ -50,6 +51,8 @@ app.command()(daemon)
 app.command()(run)
 app.command()(results)
 app.command()(status)
+app.command()(upload)
+app.add_typer(bundle_app)
 
 
 def main() -> None:

@@ -39,6 +39,22 @@ def _open_store(config: Path | None) -> object:
     return ResultStore.open(resolve_data_dir(settings), create=False)
 
 
+def _outbox_report(backlog: int, outbox: Any, state: object) -> dict[str, Any]:
+    upload: dict[str, Any] = state if isinstance(state, dict) else {}
+    return {
+        "backlog": backlog, "unbundled": outbox.unbundled,
+        "pending_bundles": outbox.pending_bundles, "pending_bytes": outbox.pending_bytes,
+        "pending_measurements": outbox.pending_measurements,
+        "rejected_bundles": outbox.rejected_bundles,
+        "last_upload_at": upload.get("last_attempt_at"),
+        "last_success_at": upload.get("last_success_at"),
+        "next_upload_at": upload.get("next_attempt_at"),
+        "failures": upload.get("failures", 0),
+        "last_upload_error": upload.get("last_error"),
+        "last_rejected": upload.get("last_rejected"),
+    }  # fmt: skip
+
+
 def results(
     config: Path | None = CONFIG_OPTION,
     since: str | None = typer.Option(
@@ -102,7 +118,9 @@ def status(
     assert isinstance(store, ResultStore)
     with store:
         state = store.get_state("daemon")
+        upload_state = store.get_state("upload")
         stats = store.stats()
+        outbox = store.outbox_stats()
         runs = store.runs(limit=200)
     daemon: dict[str, Any] = state if isinstance(state, dict) else {}
     pid = daemon.get("pid")
@@ -126,7 +144,7 @@ def status(
             "oldest": stats.oldest.isoformat() if stats.oldest else None,
             "newest": stats.newest.isoformat() if stats.newest else None,
         },
-        "outbox": {"backlog": stats.pending, "last_upload_error": None},
+        "outbox": _outbox_report(stats.pending, outbox, upload_state),
         "jobs": jobs,
         "recent_errors": [r.model_dump(mode="json") for r in errors],
     }  # fmt: skip
@@ -136,10 +154,18 @@ def status(
     console = Console()
     paused = "  [disk full: measuring paused]" if daemon.get("disk_paused") else ""
     console.print(f"daemon: {f'running (pid {pid})' if alive else 'not running'}{paused}")
+    box: dict[str, Any] = report["outbox"]  # type: ignore[assignment]
     console.print(
         f"store: {stats.results} results, {stats.file_bytes / 1e6:.1f} MB ({store.path});"
-        f" outbox backlog: {stats.pending} not uploaded"
+        f" outbox: {stats.pending} not uploaded, {box['pending_bundles']} bundle(s)"
+        f" ({box['pending_bytes'] / 1e6:.1f} MB) waiting, {box['rejected_bundles']} rejected"
     )
+    if box["last_upload_at"]:
+        console.print(f"last upload: {box['last_upload_at'][:19]}"
+                      f"  next: {str(box['next_upload_at'] or '-')[:19]}")  # fmt: skip
+    if box["last_upload_error"]:
+        console.print(f"upload error ({box['failures']} failed in a row):"
+                      f" {box['last_upload_error']}")  # fmt: skip
     table = Table("job", "targets", "every", "last run (UTC)", "status", "stored", "next run")
     for job in jobs:
         run: dict[str, Any] = job["last_run"] or {}

@@ -42,6 +42,17 @@ class Metrics:
             "probe_outbox_backlog", "Stored results not yet uploaded or exported.",
             registry=registry,
         )  # fmt: skip
+        self.uploads = Counter(
+            "probe_uploads", "Upload passes by outcome (ok, failed, interrupted, crashed).",
+            ["outcome"], registry=registry,
+        )  # fmt: skip
+        self.uploaded = Counter(
+            "probe_uploaded_measurements", "Measurements a collector acknowledged.",
+            registry=registry,
+        )  # fmt: skip
+        self.outbox_bundles = Gauge(
+            "probe_outbox_bundles", "Sealed bundles waiting for a collector.", registry=registry
+        )
         self.store_bytes = Gauge(
             "probe_store_bytes", "Size of the store's files.", registry=registry
         )

@@ -29,6 +29,7 @@ class DaemonPlan:
     metrics_listen: str | None = None
     stop_grace_s: float = 5.0
     log_format: str = "logfmt"
+    upload_every_s: float | None = None  # None: no collector configured, nothing uploaded
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

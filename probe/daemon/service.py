@@ -12,6 +12,8 @@ runs the daemon costs ~30 MB of memory and no CPU; each run's worker (worker.py)
 - SIGHUP: the config is validated again (by a worker); an invalid one is logged, the old kept.
 - Disk full: a worker that could not store hands its rows back; the supervisor stops starting
   runs, logs it once, writes the rows when space returns, then runs the skipped jobs.
+- Uploads (uploads.py): when `[upload] collectors` is set, a worker uploads the outbox whenever
+  the store says the next pass is due (every `[upload] every`, or the backoff after a failure).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from probe import __version__
 from probe.daemon.logs import log, log_recovered, set_format, setup_logging
 from probe.daemon.plan import DaemonPlan, JobPlan
 from probe.daemon.systemd import notify, watchdog_interval
+from probe.daemon.uploads import UploadLoop
 from probe.errors import ConfigError, ProbeError, StoreError
 from probe.models.status import RunStatus
 from probe.store import ResultStore, StoreFullError
@@ -84,13 +87,14 @@ class Daemon:
         self.disk_paused = False
         self.held_rows: list[dict[str, Any]] = []  # results a full disk refused, oldest first
         self._stop = asyncio.Event()
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, asyncio.Task[Any]] = {}
         self._workers: dict[str, asyncio.subprocess.Process] = {}
         self._skipped_for_disk: set[str] = set()
         self._lock_handle: Any = None
         self._scheduler: Any = None
         self._store: ResultStore | None = None
         self._metrics: Any = None
+        self._uploads = UploadLoop(self)
 
     @property
     def store(self) -> ResultStore:
@@ -140,11 +144,13 @@ class Daemon:
             asyncio.create_task(self._watchdog()),
             asyncio.create_task(self._disk_monitor()),
             asyncio.create_task(self._retention()),
+            asyncio.create_task(self._uploads.run()),
         ]
         log(
             "daemon.start", version=__version__, pid=os.getpid(), config=self.config_path,
             data_dir=self.data_dir, jobs=",".join(j.name for j in self.plan.jobs),
             metrics=self._metrics.port if self._metrics else "off",
+            upload_every=self.plan.upload_every_s or "off",
         )  # fmt: skip
         notify(f"READY=1\nSTATUS=running {len(self.plan.jobs)} job(s)")
         try:
@@ -394,6 +400,7 @@ class Daemon:
         self.plan = plan
         set_format(plan.log_format)
         await self._schedule_all()
+        self._uploads.wake()
         log("reload.ok", jobs=",".join(j.name for j in plan.jobs))
         notify(f"READY=1\nSTATUS=running {len(plan.jobs)} job(s)")
 

@@ -4,12 +4,15 @@ The supervisor (service.py) stays small and never imports pydantic, httpx or the
 code; everything that does runs here, in a process that exits when its run is done, so the
 memory a run needed goes back to the system and a crash in a run cannot take the schedule down.
 
-Both commands read the config's TOML text on stdin (the supervisor's validated copy).
+Every command reads the config's TOML text on stdin (the supervisor's validated copy).
 - `validate --config PATH`: check the config, the jobs, the key and the consent; print the
   `DaemonPlan` as JSON. Exit 2 with the reason on stderr when anything is wrong.
 - `run --config PATH --job NAME`: run the job once (JobRunner), logging to stderr; print one
   JSON summary line on stdout. SIGTERM lets the run finish within `[daemon] stop_grace_s`, then
   cancels it, and it is recorded as interrupted.
+- `upload --config PATH`: one pass over the outbox (seal, send, record the outcome and when the
+  next pass is due in the store); print one JSON summary line. SIGTERM cancels it at once: an
+  interrupted upload loses nothing (the bundle stays in the outbox).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def _validate(config: Path, text: str) -> DaemonPlan:
         retention_max_bytes=storage.retention_max_bytes,
         metrics_listen=daemon.metrics_listen, stop_grace_s=daemon.stop_grace_s,
         log_format=daemon.log_format,
+        upload_every_s=settings.upload.every if settings.upload.collectors else None,
     )  # fmt: skip
 
 
@@ -105,9 +109,28 @@ async def _run(settings: Settings, job_name: str) -> dict[str, object]:
     return summary(outcome, runner.unsaved)
 
 
+async def _upload(settings: Settings) -> dict[str, object]:
+    from probe.ship.upload import upload_outbox
+
+    data_dir = resolve_data_dir(settings)
+    identity = load_identity(data_dir)
+    store = ResultStore.open(data_dir)
+    task = asyncio.create_task(upload_outbox(store, identity, settings.upload))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    loop.add_signal_handler(signal.SIGINT, task.cancel)
+    try:
+        report = await task
+    except asyncio.CancelledError:
+        return {"status": "interrupted", "ok": False, "error": "stopped during the upload"}
+    finally:
+        store.close()
+    return {"status": "ok" if report.ok else "failed", **report.to_dict()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="probe.daemon.worker")
-    parser.add_argument("command", choices=["validate", "run"])
+    parser.add_argument("command", choices=["validate", "run", "upload"])
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--job")
     args = parser.parse_args(argv)
@@ -119,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         _die_with_parent()
         settings = load_settings(args.config, text=text)
         setup_logging(settings.daemon.log_format, sys.stderr)
-        result = asyncio.run(_run(settings, args.job))
+        if args.command == "upload":
+            result = asyncio.run(_upload(settings))
+        else:
+            result = asyncio.run(_run(settings, args.job))
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
     except ProbeError as exc:

@@ -148,8 +148,10 @@ def _read_rest(stream: IO[bytes], magic: bytes, limits: Limits) -> Bundle:
         signature = base64.b64decode(encoded, validate=True)
     except binascii.Error as exc:
         raise SignatureError("the signature line is not base64", "invalid_signature") from exc
-    if len(signature) != 64:
-        raise SignatureError("an Ed25519 signature is 64 bytes", "invalid_signature")
+    if len(signature) != 64 or base64.b64encode(signature) != encoded:
+        # Canonical base64 only: one bundle has exactly one byte form.
+        raise SignatureError("the signature line is not one canonical base64 Ed25519"
+                             " signature (64 bytes)", "invalid_signature")  # fmt: skip
     if manifest.payload_bytes > limits.max_payload_bytes:
         raise BundleError(
             f"the payload is {manifest.payload_bytes} bytes; this collector accepts at most"

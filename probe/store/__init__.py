@@ -7,8 +7,19 @@ interprets them (the verdict column is an index, copied from the record).
 
 Modules:
     sqlite   ResultStore: open, add results, record runs, query, retention
+    outbox   the outbox half of ResultStore: sealed bundles until a collector acknowledges them
 """
 
+from probe.store.outbox import OutboxEntry, OutboxStats, SealRaced, UnbundledRow
 from probe.store.sqlite import STORE_FILE, ResultStore, StoreFullError, StoreStats
 
-__all__ = ["STORE_FILE", "ResultStore", "StoreFullError", "StoreStats"]
+__all__ = [
+    "STORE_FILE",
+    "OutboxEntry",
+    "OutboxStats",
+    "ResultStore",
+    "SealRaced",
+    "StoreFullError",
+    "StoreStats",
+    "UnbundledRow",
+]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from probe.errors import StoreError
 from probe.models.status import RunStatus
+from probe.store.outbox import OUTBOX_SCHEMA, OutboxQueries
 
 if TYPE_CHECKING:  # pydantic is imported only where records are built or read: the daemon's
     # supervisor uses the store without it (docs/architecture.md, "A light supervisor").
@@ -23,11 +24,12 @@ if TYPE_CHECKING:  # pydantic is imported only where records are built or read: 
     from probe.models.stored import RunRecord, StoredResult
 
 STORE_FILE = "results.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _BUSY_TIMEOUT_MS = 10_000
 READ_PAGE_ROWS = 200
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS results (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     measurement_id TEXT NOT NULL UNIQUE,
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS results (
     size INTEGER NOT NULL,
     record TEXT NOT NULL,
     uploaded_at TEXT,
-    exported_at TEXT
+    exported_at TEXT,
+    bundle_id TEXT
 );
 CREATE INDEX IF NOT EXISTS results_measured_at ON results (measured_at);
 CREATE INDEX IF NOT EXISTS results_pending ON results (seq)
@@ -64,6 +67,10 @@ CREATE TABLE IF NOT EXISTS state (
     value TEXT NOT NULL
 );
 """
+    + OUTBOX_SCHEMA
+)
+# Each step takes the store from version N to N + 1; a new store runs _SCHEMA only.
+_MIGRATIONS = {1: "ALTER TABLE results ADD COLUMN bundle_id TEXT;\n" + OUTBOX_SCHEMA}
 
 
 class StoreFullError(StoreError):
@@ -75,7 +82,7 @@ class StoreStats:
     """Counts and sizes for `probe status` and the metrics endpoint."""
 
     results: int
-    pending: int  # neither uploaded nor exported: the outbox backlog
+    pending: int  # neither uploaded nor exported: the backlog
     record_bytes: int
     file_bytes: int
     oldest: datetime | None
@@ -143,8 +150,8 @@ def result_row(
     return stored, row
 
 
-class ResultStore:
-    """The store. Thread-safe (one lock); open with `ResultStore.open(data_dir)`."""
+class ResultStore(OutboxQueries):
+    """The store and its outbox. Thread-safe (one lock); open with `ResultStore.open(dir)`."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
@@ -178,9 +185,13 @@ class ResultStore:
                 raise StoreError(
                     f"{path} was written by a newer probe (schema {version}); upgrade probe"
                 )
-            if version < SCHEMA_VERSION:
+            if version == 0:
                 db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 db.executescript(_SCHEMA)
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    db.executescript(f"BEGIN; {_MIGRATIONS[step]} COMMIT;")
+            if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             db.close()
@@ -356,6 +367,8 @@ class ResultStore:
                     deleted += self._write(
                         f"DELETE FROM results WHERE seq IN ({marks})", chunk
                     ).rowcount
+        if max_age_s is not None:
+            self.forget_acknowledged((now or _now()) - timedelta(seconds=max_age_s))
         if deleted:
             self._write("PRAGMA incremental_vacuum")
         return deleted

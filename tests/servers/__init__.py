@@ -13,6 +13,11 @@ its connections on `close()`.
   `route()` adds one (`respond`, `redirect`, `json_response`, `doh`, …).
 - `SilentServer` (accepts, never answers), `ResetServer` (RST after the first bytes),
   `Blackhole` (SYNs dropped: connect timeouts), `closed_port()` (connect refused).
+- `HttpProxy` (CONNECT and absolute-form http://), `Socks5Proxy` (no-auth CONNECT): forward
+  proxies that reach loopback only (403 / SOCKS reply 0x02 otherwise, before any connect) and
+  record the targets they saw. `FaultRelay`: a TCP relay in front of a server whose `mode`
+  passes, resets mid-request, drops the response (the server got it, the client never
+  learns), hangs or refuses (RST).
 - `TestPki`: a trusted and a rogue trustme CA, their PEM files, the leaf certificates.
 """
 
@@ -39,6 +44,7 @@ from ._http import (
     streamed,
 )
 from ._loop import ServerLoop
+from ._proxy import FaultRelay, HttpProxy, Socks5Proxy
 from ._tcp import Blackhole, ResetServer, SilentServer, StreamServer, closed_port, reset
 
 __all__ = [
@@ -50,12 +56,15 @@ __all__ = [
     "Blackhole",
     "DnsEntry",
     "DnsServer",
+    "FaultRelay",
     "Handler",
+    "HttpProxy",
     "HttpRequest",
     "HttpServer",
     "ResetServer",
     "ServerLoop",
     "SilentServer",
+    "Socks5Proxy",
     "StreamServer",
     "TestPki",
     "Zone",

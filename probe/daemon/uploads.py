@@ -1,0 +1,134 @@
+"""The supervisor's upload loop: one `worker upload` pass whenever the store says it is due.
+
+The worker records each pass's outcome and when the next is due (`[upload] every` after a
+success, the backoff after a failure) in the store's `upload` state, so the schedule survives
+restarts: after a crash loop the backoff still holds, and after a long stop the first pass
+comes at once. The loop never measures, so it runs while measuring is paused for disk space.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from probe.daemon.logs import log
+from probe.errors import StoreError
+
+if TYPE_CHECKING:
+    from probe.daemon.service import Daemon
+
+UPLOAD_KEY = ":upload"  # a job name cannot start with ':'
+STATE_KEY = "upload"
+# Never two passes closer than this, whatever the state says (a worker that crashed before
+# recording its pass must not make the loop spin).
+MIN_GAP_S = 1.0
+
+
+class UploadLoop:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Recompute the next pass (the config was reloaded)."""
+        self._wake.set()
+
+    async def _due_in(self) -> float:
+        state = None
+        with contextlib.suppress(StoreError):
+            state = await self.daemon._call(self.daemon.store.get_state, STATE_KEY)
+        due = state.get("next_attempt_at") if isinstance(state, dict) else None
+        if not isinstance(due, str):
+            return 0.0
+        try:
+            moment = datetime.fromisoformat(due)
+        except ValueError:
+            return 0.0
+        return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+    async def run(self) -> None:
+        gap: float | None = 0.0
+        while True:
+            every = self.daemon.plan.upload_every_s
+            if every is None:
+                delay: float | None = None  # uploads off: sleep until a reload
+            else:
+                delay = max(await self._due_in(), gap if gap is not None else every)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                continue  # woken by a reload: look again
+            if self.daemon._stop.is_set():
+                return
+            task = asyncio.create_task(self._pass())
+            self.daemon._running[UPLOAD_KEY] = task
+            try:
+                await asyncio.wait({task})  # stopping cancels us, never the pass (it is ours)
+            finally:
+                if task.done():
+                    self.daemon._running.pop(UPLOAD_KEY, None)
+            recorded = not task.cancelled() and task.exception() is None and task.result()
+            gap = MIN_GAP_S if recorded else every
+
+    async def _pass(self) -> bool:
+        """Run one upload worker; return whether it reported back."""
+        from probe.daemon.service import WORKER
+
+        daemon = self.daemon
+        proc = await asyncio.create_subprocess_exec(
+            *WORKER, "upload", "--config", str(daemon.config_path),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        daemon._workers[UPLOAD_KEY] = proc
+        try:
+            out, _ = await proc.communicate(daemon.plan.config_text.encode())
+        finally:
+            daemon._workers.pop(UPLOAD_KEY, None)
+        lines = out.decode(errors="replace").strip().splitlines()
+        try:
+            summary = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            summary = None
+        if not isinstance(summary, dict):
+            log("upload.crashed", logging.ERROR, exit_status=proc.returncode,
+                note="the upload worker gave no summary; nothing is lost")  # fmt: skip
+            self._count("crashed")
+            return False
+        self._report(summary)
+        return True
+
+    def _count(self, outcome: str, summary: dict[str, Any] | None = None) -> None:
+        metrics = self.daemon._metrics
+        if metrics is None:
+            return
+        metrics.uploads.labels(outcome=outcome).inc()
+        if summary:
+            metrics.uploaded.inc(int(summary.get("measurements") or 0))
+            metrics.outbox_bundles.set(int(summary.get("pending") or 0))
+
+    def _report(self, summary: dict[str, Any]) -> None:
+        status = str(summary.get("status"))
+        for rejected in summary.get("rejected") or []:
+            log("upload.rejected", logging.ERROR, bundle=rejected,
+                note="set aside; `probe upload --retry-rejected` sends it again")  # fmt: skip
+        if status == "ok":
+            if summary.get("uploaded") or summary.get("sealed"):
+                log(
+                    "upload.ok", bundles=summary.get("uploaded"),
+                    measurements=summary.get("measurements"),
+                    duplicates=summary.get("duplicates"), pending=summary.get("pending"),
+                    collector=summary.get("collector") or "-",
+                )  # fmt: skip
+        elif status == "failed":
+            log(
+                "upload.failed", logging.WARNING, error=summary.get("error"),
+                failures=summary.get("failures"), retry_in=summary.get("retry_in_s"),
+                pending=summary.get("pending"),
+            )  # fmt: skip
+        else:
+            log("upload.interrupted", note="the bundle in flight stays in the outbox")
+        self._count(status, summary)
