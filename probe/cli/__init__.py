@@ -7,6 +7,8 @@ Modules:
     helper  `probe helper`
     init    `probe init`: config, key pair, privacy notice and consent
     store   `probe results` and `probe status`
+    ship    `probe upload`, `probe bundle export|inspect`
+    collector  `probe collector` (serve, export, ingest)
     render  rich tables and JSON Lines output (pure renderers)
 """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 # Bump when the notice changes in substance: consent is recorded against this version.
-NOTICE_VERSION = "1"
+NOTICE_VERSION = "2"
 
 NOTICE = """\
 What probe does and what it collects (docs/privacy.md has the details)
@@ -24,6 +24,9 @@ What probe does and what it collects (docs/privacy.md has the details)
    each page, timings, and your network's ASN and country. Your own IP address is scrubbed
    from every record; behind NAT with OONI's helpers a page echoing it could keep it.
  * A key pair is created to sign your uploads; its fingerprint identifies this probe.
+ * If you configure a collector, signed bundles of these results are uploaded to it. The
+   collector (and anyone watching the link) sees your IP address at upload time unless you
+   upload through a proxy such as Tor ([upload] proxy); the bundles name this probe's key.
 
 Risks: measuring censorship can be seen as opposition, and people have been questioned or
 punished for it. A VPS is tied to a payment and an identity. Published results reveal your
@@ -59,6 +62,14 @@ jitter = "3m"
 [daemon]
 # Prometheus metrics on localhost (reach it through an SSH tunnel):
 # metrics_listen = "127.0.0.1:9780"
+
+[upload]
+# Where signed bundles of results go (unset: nothing leaves this machine; `probe bundle
+# export` writes them to a file to carry out instead). Tried in turn when one fails.
+# collectors = ["https://collector.example.org"]
+# every = "1h"
+# Upload through Tor (or another proxy) so the collector does not see this VPS's address:
+# proxy = "socks5h://127.0.0.1:9050"
 """
 
 

@@ -6,7 +6,8 @@ code; each run happens in a worker process (worker, runner, jobs, budget).
 Modules:
     service   Daemon: the schedule, worker processes, signals, watchdog, disk pause, retention
     plan      DaemonPlan: what the supervisor knows of a validated config (plain data)
-    worker    `python -m probe.daemon.worker validate|run`: one process per task
+    worker    `python -m probe.daemon.worker validate|run|upload`: one process per task
+    uploads   UploadLoop: an upload worker whenever the store says a pass is due
     runner    JobRunner: one run of one job: disk and budget checks, measure, store
     jobs      load_jobs(): config jobs → targets (validated before anything is scheduled)
     budget    estimate_bytes(): a result's approximate traffic, for the daily data budget

@@ -53,7 +53,7 @@ class ProbeHome:
 
     def probe(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "probe", *args]
-        if args and args[0] in {"init", "run", "results", "status", "daemon"}:
+        if args and args[0] in {"init", "run", "results", "status", "daemon", "upload"}:
             argv += ["--config", str(self.config)]
         return subprocess.run(
             argv, capture_output=True, text=True, check=False, timeout=timeout, env=_env()

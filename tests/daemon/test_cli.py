@@ -116,7 +116,7 @@ def test_run_stores_results_that_results_and_status_show(
     assert status["outbox"]["backlog"] == 4  # type: ignore[index]
     assert status["daemon"]["running"] is False  # type: ignore[index]
     text = home.probe("status")
-    assert text.returncode == 0 and "outbox backlog: 4" in text.stdout, text.stdout
+    assert text.returncode == 0 and "outbox: 4 not uploaded" in text.stdout, text.stdout
 
 
 def test_unknown_job_is_an_error(home: ProbeHome, ok_url: str) -> None:
