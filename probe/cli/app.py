@@ -12,6 +12,7 @@ import typer
 
 from probe import __version__
 from probe.cli.check import check
+from probe.cli.collector import collector_app
 from probe.cli.daemon import daemon, run
 from probe.cli.helper import helper
 from probe.cli.init import init
@@ -53,6 +54,7 @@ app.command()(results)
 app.command()(status)
 app.command()(upload)
 app.add_typer(bundle_app)
+app.add_typer(collector_app, name="collector")
 
 
 def main() -> None:
