@@ -419,7 +419,8 @@ class UploadSettings(_Section):
     proxy: str | None = Field(
         default=None,
         description='Send uploads through this proxy: "http://", "https://", "socks5://" or'
-        ' "socks5h://" (names resolved by the proxy, e.g. Tor at "socks5h://127.0.0.1:9050").',
+        ' "socks5h://", e.g. Tor at "socks5h://127.0.0.1:9050". Either SOCKS form has the'
+        " proxy resolve the collector's name (httpx never resolves it locally).",
     )
     ca_bundle: Path | None = Field(
         default=None, description="PEM CA file for a collector with a private certificate."

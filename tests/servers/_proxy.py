@@ -15,7 +15,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, Self, get_args
 from urllib.parse import urlsplit
 
 from ._http import head
@@ -25,6 +25,7 @@ from ._tcp import PEER_GONE, StreamServer, format_address, reset
 _CHUNK = 1 << 16
 _CONNECT_TIMEOUT_S = 5.0
 _LINGER_S = 2.0
+_ACCEPT_TURNS = 4  # loop turns for an accepted socket to get its transport (1 on 3.11)
 _HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "proxy-authorization"})
 
 
@@ -112,7 +113,7 @@ async def relay(
 ) -> None:
     """Copy bytes both ways until both sides have closed (half-closes are passed on).
 
-    A reset or error on either side aborts both. `counts` tallies the bytes as they go.
+    A reset or error on either side resets both. `counts` tallies the bytes as they go.
     """
     tally = counts if counts is not None else _Counts()
 
@@ -131,8 +132,8 @@ async def relay(
         try:
             await _pump(reader, writer, first_head=rewrite, tally=add)
         except PEER_GONE:
-            client[1].transport.abort()
-            upstream[1].transport.abort()
+            reset(client[1])  # pass a reset on as a reset
+            reset(upstream[1])
 
     await asyncio.gather(
         one_way(client[0], upstream[1], add_up, False),
@@ -182,7 +183,40 @@ def _error(status: int, reason: str, text: str) -> bytes:
     return head(status, fields, reason) + body
 
 
-class HttpProxy(StreamServer):
+class _ClosingServer(StreamServer):
+    """A StreamServer whose close() also ends connections accepted but not yet handled.
+
+    On Python 3.11 a connection asyncio has accepted, but whose transport is not built yet
+    when `Server.close()` runs, is dropped by an assertion: its socket stays open, never
+    handled (the client hangs), until the garbage collector warns about it. So close() first
+    stops accepting, lets the accepted connections reach `_serve` (which aborts them), and
+    only then closes the server.
+    """
+
+    _closing = False
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing:
+            writer.transport.abort()
+            return
+        await super()._serve(reader, writer)
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        return self
+
+    async def _close(self) -> None:
+        assert self._server is not None
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        for sock in self._server.sockets:
+            loop.remove_reader(sock.fileno())  # stop accepting; the kernel queue gets RSTs
+        for _ in range(_ACCEPT_TURNS):  # accepted sockets get their transport, then _serve
+            await asyncio.sleep(0)
+        await super()._close()
+
+
+class HttpProxy(_ClosingServer):
     """An HTTP/1.1 forward proxy on `host`, port 0, one request per client connection.
 
     `CONNECT host:port` opens a tunnel (https:// targets). An absolute-form request
@@ -291,7 +325,7 @@ def _socks_reply(code: int, bound: tuple[str, int] = ("0.0.0.0", 0)) -> bytes:
     return bytes([_SOCKS_VERSION, code, 0, atyp]) + address.packed + struct.pack("!H", bound[1])
 
 
-class Socks5Proxy(StreamServer):
+class Socks5Proxy(_ClosingServer):
     """A SOCKS5 proxy (RFC 1928): no authentication, CONNECT only, on `host`, port 0.
 
     Address types IPv4, IPv6 and domain name; a name is never looked up: "localhost" (any
@@ -377,9 +411,9 @@ class RelayEvent:
       "cut"                reset_mid_request: `up` == cut_after bytes were forwarded
       "response withheld"  the upstream started answering (first byte read, not forwarded)
       "upstream closed"    the upstream closed without answering (before the cut)
-      "upstream unreachable"
+      "upstream unreachable"  no connection upstream (the client is reset)
       "client reset"       a RST is being sent to the client (logged just before it)
-      "ended"              the connection is over (last; logged after the client saw the end)
+      "ended"              the connection is over (last; may come after the client's error)
     `up`/`down`: bytes forwarded client → upstream / upstream → client (hang: bytes read).
     """
 
@@ -390,7 +424,7 @@ class RelayEvent:
     down: int = 0
 
 
-class FaultRelay(StreamServer):
+class FaultRelay(_ClosingServer):
     """A byte-level TCP relay on `host`, port 0, in front of `upstream`, failing on command.
 
     `mode` (read once per accepted connection, so change it between connections):
@@ -495,7 +529,6 @@ class FaultRelay(StreamServer):
                 if await self._until_fault(reader, upstream, limit, counts, log):
                     log("client reset")
                     reset(writer)
-                up_writer.close()
         finally:
             up_writer.transport.abort()
 
