@@ -400,10 +400,12 @@ DEFAULT_UPLOAD_TIMEOUT_S = 300.0
 DEFAULT_BUNDLE_MAX_RECORDS = 1000
 DEFAULT_BUNDLE_MAX_BYTES = 8 << 20
 DEFAULT_COLLECTOR_LISTEN = "127.0.0.1:8790"
-DEFAULT_COLLECTOR_MAX_PAYLOAD_BYTES = 32 << 20
-DEFAULT_COLLECTOR_MAX_UNCOMPRESSED_BYTES = 128 << 20
+DEFAULT_COLLECTOR_MAX_PAYLOAD_BYTES = 16 << 20
+DEFAULT_COLLECTOR_MAX_UNCOMPRESSED_BYTES = 64 << 20
 DEFAULT_COLLECTOR_MAX_RECORDS = 20_000
 DEFAULT_COLLECTOR_INGEST_CONCURRENCY = 2
+DEFAULT_COLLECTOR_UPLOADS_IN_FLIGHT = 16
+DEFAULT_COLLECTOR_UPLOAD_TIMEOUT_S = 300.0
 _PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://")
 
 
@@ -510,6 +512,17 @@ class CollectorSettings(_Section):
         default=DEFAULT_COLLECTOR_INGEST_CONCURRENCY,
         ge=1,
         description="Bundles verified at once (each may hold up to the caps in memory).",
+    )
+    max_uploads_in_flight: int = Field(
+        default=DEFAULT_COLLECTOR_UPLOADS_IN_FLIGHT,
+        ge=1,
+        description="Uploads received at once; past it, 503 with Retry-After (each buffers up"
+        " to max_payload_bytes).",
+    )
+    upload_timeout: Duration = Field(
+        default=DEFAULT_COLLECTOR_UPLOAD_TIMEOUT_S,
+        gt=0,
+        description="Receiving one upload's body, at most (a slow drip is cut off with 408).",
     )
 
     @field_validator("listen")

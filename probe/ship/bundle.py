@@ -29,8 +29,8 @@ MAGIC = b"probe-bundle/1\n"
 MAX_MANIFEST_LINE_BYTES = 16 << 10
 _SIGNATURE_LINE_BYTES = 89  # base64 of 64 bytes (88) + "\n"
 _INFLATE_CHUNK = 64 << 10
-DEFAULT_MAX_PAYLOAD_BYTES = 32 << 20
-DEFAULT_MAX_UNCOMPRESSED_BYTES = 128 << 20
+DEFAULT_MAX_PAYLOAD_BYTES = 16 << 20
+DEFAULT_MAX_UNCOMPRESSED_BYTES = 64 << 20
 DEFAULT_MAX_RECORDS = 20_000
 
 
@@ -213,30 +213,41 @@ def verify_signature(bundle: Bundle, registered_key: bytes | None = None) -> byt
     return key
 
 
+def _inflated_too_far(bundle: Bundle, limits: Limits) -> BundleError:
+    declared = bundle.manifest.uncompressed_bytes
+    if declared < limits.max_uncompressed_bytes:  # a lying manifest, whatever the payload
+        return BundleError(f"the payload inflates past the {declared} bytes its manifest"
+                           " declares", "manifest_mismatch")  # fmt: skip
+    return BundleError(f"the payload inflates past {limits.max_uncompressed_bytes} bytes, the"
+                       " most this collector accepts", "uncompressed_too_large")  # fmt: skip
+
+
 def _inflate(bundle: Bundle, limits: Limits) -> bytes:
-    """The payload's JSON Lines, decompressed in chunks: a bomb stops at the cap."""
+    """The payload's JSON Lines, decompressed in chunks: a bomb stops at the cap.
+
+    Input goes in slices of `_INFLATE_CHUNK` so that zlib's unconsumed tail stays small
+    (feeding it the whole payload re-copied the rest of it for every chunk inflated).
+    """
     cap = min(limits.max_uncompressed_bytes, bundle.manifest.uncompressed_bytes)
     inflater = zlib.decompressobj(wbits=31)  # gzip framing only
     out: list[bytes] = []
     size = 0
-    data = bundle.payload
+    payload = memoryview(bundle.payload)
+    consumed = 0
     try:
-        while data:
-            chunk = inflater.decompress(data, _INFLATE_CHUNK)
-            data = inflater.unconsumed_tail
-            size += len(chunk)
-            if size > cap:
-                raise BundleError(
-                    f"the payload inflates past {cap} bytes (declared"
-                    f" {bundle.manifest.uncompressed_bytes}, limit"
-                    f" {limits.max_uncompressed_bytes})", "uncompressed_too_large",
-                )  # fmt: skip
-            out.append(chunk)
-            if inflater.eof:
-                break
+        while consumed < len(payload) and not inflater.eof:
+            pending: bytes | memoryview = payload[consumed : consumed + _INFLATE_CHUNK]
+            consumed += len(pending)
+            while pending and not inflater.eof:
+                chunk = inflater.decompress(pending, _INFLATE_CHUNK)
+                pending = inflater.unconsumed_tail
+                size += len(chunk)
+                if size > cap:
+                    raise _inflated_too_far(bundle, limits)
+                out.append(chunk)
     except zlib.error as exc:
         raise BundleError(f"the payload is not valid gzip: {exc}", "invalid_compression") from exc
-    if not inflater.eof or inflater.unused_data or data:
+    if not inflater.eof or inflater.unused_data or consumed < len(payload):
         raise BundleError("the payload is not one complete gzip stream", "invalid_compression")
     return b"".join(out)
 

@@ -195,7 +195,7 @@ def test_bomb_declaring_a_small_size_stops_there(identity: Identity) -> None:
     )  # fmt: skip
     line = json.dumps(manifest).encode()
     data = MAGIC + line + b"\n" + base64.b64encode(identity.private_key.sign(line)) + b"\n"
-    assert _code(data + payload) == "uncompressed_too_large"
+    assert _code(data + payload) == "manifest_mismatch"
 
 
 def test_too_many_records(bundle: Bundle) -> None:

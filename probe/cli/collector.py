@@ -1,0 +1,155 @@
+"""`probe collector`: receive signed bundles from probes; `export` and `ingest` by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from probe.config import Settings
+
+collector_app = typer.Typer(
+    name="collector",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+DATA_DIR_OPTION = typer.Option(
+    None, "--data-dir", help="Where bundles and the index live (default: [collector] data_dir)."
+)
+CONFIG_OPTION = typer.Option(
+    None, "--config", "-c", envvar="PROBE_CONFIG", help="TOML configuration ([collector])."
+)
+
+
+def _settings(
+    config: Path | None, data_dir: Path | None, token_file: Path | None = None
+) -> Settings:
+    """Settings with the flags applied; ConfigError when no data dir is set anywhere."""
+    from probe.config import load_settings
+    from probe.errors import ConfigError
+
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = str(data_dir)
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"--token-file {token_file}: {exc.strerror}") from exc
+        if not token:
+            raise ConfigError(f"--token-file {token_file} is empty")
+        overrides["register_token"] = token
+    settings = load_settings(config, {"collector": overrides} if overrides else None)
+    if settings.collector.data_dir is None:
+        raise ConfigError("collector: pass --data-dir (or set [collector] data_dir)")
+    return settings
+
+
+@collector_app.callback()
+def collector(
+    ctx: typer.Context,
+    listen: str | None = typer.Option(
+        None, "--listen", help="HOST:PORT to listen on (default from [collector] listen)."
+    ),
+    data_dir: Path | None = DATA_DIR_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    token_file: Path | None = typer.Option(
+        None, "--token-file", help="File holding the token that registering a probe needs."
+    ),
+) -> None:
+    """Serve the collector: probes upload signed bundles; `export` and `ingest` by hand.
+
+    Without a token (--token-file or [collector] register_token) any probe registers itself
+    on its first upload.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import asyncio
+    import logging
+
+    from probe.errors import ConfigError
+
+    try:
+        import fastapi  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError("probe collector needs FastAPI: pip install 'probe[collector]'") from exc
+    settings = _settings(config, data_dir, token_file)
+    from probe.collector.server import serve
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(settings.collector, listen=listen))
+
+
+def _since(text: str | None) -> datetime | None:
+    from probe.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"--since {text!r}: use an ISO date or time (2026-11-01)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@collector_app.command()
+def export(
+    data_dir: Path | None = DATA_DIR_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    since: str | None = typer.Option(None, "--since", help="Only measured since (ISO time)."),
+    probe_id: str | None = typer.Option(None, "--probe-id", help="Only this probe's."),
+) -> None:
+    """Print every accepted measurement as JSON Lines (CollectedMeasurement), oldest first."""
+    import sys
+
+    from probe.collector.storage import CollectorStore, MeasurementQuery
+
+    settings = _settings(config, data_dir)
+    assert settings.collector.data_dir is not None
+    query = MeasurementQuery(probe_id=probe_id, since=_since(since))
+    with CollectorStore.open(settings.collector.data_dir, create=False) as store:
+        for measurement in store.iter_measurements(query):
+            sys.stdout.write(measurement.model_dump_json() + "\n")
+
+
+@collector_app.command()
+def ingest(
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, help="An export file (bundles)."
+    ),
+    data_dir: Path | None = DATA_DIR_OPTION,
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Ingest a hand-carried export file; registers the probes whose bundles it holds.
+
+    Prints one line per bundle; exits 1 if any bundle was rejected.
+    """
+    from probe.collector.ingest import ingest_file, limits_of
+    from probe.collector.storage import CollectorStore
+
+    settings = _settings(config, data_dir)
+    assert settings.collector.data_dir is not None
+    rejected = 0
+    with CollectorStore.open(settings.collector.data_dir) as store:
+        for outcome in ingest_file(store, file, limits=limits_of(settings.collector)):
+            if outcome.status == "rejected":
+                rejected += 1
+                where = f" {outcome.bundle_id}" if outcome.bundle_id else ""
+                typer.echo(f"bundle {outcome.number}{where}: rejected ({outcome.code}):"
+                           f" {outcome.detail}")  # fmt: skip
+            else:
+                typer.echo(
+                    f"bundle {outcome.number} {outcome.bundle_id}: {outcome.status} probe"
+                    f" {outcome.probe_id} measurements={outcome.measurements}"
+                    f" stored={outcome.stored}"
+                )
+    if rejected:
+        raise typer.Exit(1)

@@ -1,0 +1,390 @@
+"""`CollectorStore`: every accepted bundle byte for byte, and the SQLite index of its measurements.
+
+Layout under `data_dir`:
+
+```
+collector.sqlite3            probes, bundles, measurements (WAL, synchronous=FULL)
+bundles/<id[:2]>/<id>.bundle the bundle exactly as received, named by its bundle_id (hex)
+```
+
+Durable before success: the bundle file is written to a temporary name, fsynced, renamed and
+its directory fsynced, and only then is the SQLite transaction that records the bundle and its
+measurements committed. A crash in between leaves at most a file no row points to (the next
+upload of the same bundle writes it again); a crash never leaves a row without its file.
+
+A measurement id already held for a probe is skipped (INSERT OR IGNORE) and not counted as
+stored, so a bundle that re-packs measurements the collector already has stores nothing twice.
+Paths are built only from a bundle_id this process computed (SHA-256, hex), never from anything
+a probe sent. One connection serves every thread (one lock); other processes (a running server
+and `probe collector ingest`) share the file through SQLite's own locking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from probe.collector.files import BUNDLES_DIR, bundle_path, fsync_dir, write_bundle
+from probe.collector.schema import (
+    INSERT_MEASUREMENT,
+    MEASUREMENT_COLUMNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    collected,
+    iso,
+    measurement_row,
+    parse_iso,
+)
+from probe.errors import StoreError
+
+if TYPE_CHECKING:
+    from probe.models.bundles import CollectedMeasurement
+    from probe.models.stored import StoredResult
+    from probe.ship.bundle import Bundle
+
+STORE_FILE = "collector.sqlite3"
+READ_PAGE_ROWS = 500
+_BUSY_TIMEOUT_MS = 30_000
+# A record is ~7 KiB of JSON: on 16 KiB pages it needs no overflow chain (4 KiB pages took
+# three each), and a 32 MiB page cache holds the indexes a bundle's inserts touch. Together
+# about 15 % less time per 1 MiB bundle once the store is large (bench/README.md).
+_PAGE_BYTES = 16384
+_CACHE_KIB = 32768
+
+Via = Literal["api", "upload", "file"]
+
+
+@dataclass(frozen=True)
+class BundleRow:
+    """What the index holds about one accepted bundle."""
+
+    bundle_id: str
+    probe_id: str
+    received_at: datetime
+    count: int
+    stored: int
+
+
+@dataclass(frozen=True)
+class StoredBundle:
+    """What `add_bundle` did: accepted (with how many measurements were new) or duplicate."""
+
+    status: Literal["accepted", "duplicate"]
+    stored: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the collector holds (`GET /api/v1/health`)."""
+
+    probes: int
+    bundles: int
+    measurements: int
+
+
+@dataclass(frozen=True)
+class MeasurementQuery:
+    """Filters of `GET /api/v1/measurements` (and `probe collector export`)."""
+
+    probe_id: str | None = None
+    input: str | None = None
+    verdict: str | None = None
+    since: datetime | None = None  # measured at or after
+    until: datetime | None = None  # measured before
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _is_full(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return "disk is full" in text or "disk i/o error" in text
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+class CollectorStore:
+    """The collector's store. Thread-safe (one lock); open with `CollectorStore.open(data_dir)`."""
+
+    def __init__(self, data_dir: Path, connection: sqlite3.Connection) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / STORE_FILE
+        self._db = connection
+        # Reentrant: a transaction holds it across its statements.
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, data_dir: Path, *, create: bool = True) -> CollectorStore:
+        """Return the store under `data_dir` (created when `create`); StoreError says why not."""
+        path = data_dir / STORE_FILE
+        if not create and not path.exists():
+            raise StoreError(f"no collector store at {path}: check --data-dir")
+        try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            (data_dir / BUNDLES_DIR).mkdir(mode=0o700, exist_ok=True)
+            fsync_dir(data_dir)
+            db = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the collector store {path}: {exc}") from exc
+        try:
+            cls._prepare(db, path)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise StoreError(f"{path} is not a readable collector store: {exc}") from exc
+        except StoreError:
+            db.close()
+            raise
+        return cls(data_dir, db)
+
+    @staticmethod
+    def _prepare(db: sqlite3.Connection, path: Path) -> None:
+        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA page_size = {_PAGE_BYTES}")  # only a new file takes it
+        db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+            raise StoreError(f"{path}: the filesystem does not support SQLite WAL mode")
+        # FULL: each commit fsyncs the WAL, so an acknowledged bundle survives power loss.
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("BEGIN IMMEDIATE")  # two processes opening a new store at once: one creates
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{path} was written by a newer probe (schema {version})")
+            if version < SCHEMA_VERSION:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> CollectorStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _execute(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params))
+            except (sqlite3.Error, OSError) as exc:
+                raise self._error(exc) from exc
+
+    def _read(self, sql: str, params: Iterable[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
+    def _error(self, exc: BaseException) -> StoreError:
+        if _is_full(exc):
+            return StoreError(f"{self.path}: disk full, nothing written")
+        return StoreError(f"{self.path}: {exc}")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock:
+            self._execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    # Probes
+
+    def probe_key(self, probe_id: str) -> bytes | None:
+        """Return the raw public key registered for `probe_id`, or None."""
+        rows = self._read("SELECT public_key FROM probes WHERE probe_id = ?", (probe_id,))
+        if not rows:
+            return None
+        key = rows[0][0]
+        assert isinstance(key, bytes)
+        return key
+
+    def register_probe(self, public_key: bytes, *, via: Via) -> tuple[str, datetime, bool]:
+        """Register `public_key`; return (probe_id, registered_at, whether it is new)."""
+        probe_id = hashlib.sha256(public_key).hexdigest()
+        with self._lock:
+            added = self._execute(
+                "INSERT OR IGNORE INTO probes (probe_id, public_key, registered_at, via)"
+                " VALUES (?, ?, ?, ?)",
+                (probe_id, public_key, iso(_now()), via),
+            ).rowcount
+            rows = self._read("SELECT registered_at FROM probes WHERE probe_id = ?", (probe_id,))
+        return probe_id, parse_iso(rows[0][0]), added == 1
+
+    # Bundles
+
+    def bundle(self, bundle_id: str) -> BundleRow | None:
+        """Return what the index holds about `bundle_id`, or None if it was never accepted."""
+        rows = self._read(
+            "SELECT bundle_id, probe_id, received_at, count, stored FROM bundles"
+            " WHERE bundle_id = ?",
+            (bundle_id,),
+        )
+        if not rows:
+            return None
+        found, probe_id, received_at, count, stored = rows[0]
+        return BundleRow(
+            str(found), str(probe_id), parse_iso(received_at), int(str(count)), int(str(stored))
+        )
+
+    def bundle_file(self, bundle_id: str) -> Path:
+        """Return where the bytes of `bundle_id` live (hex SHA-256: nothing a probe sent)."""
+        return bundle_path(self.data_dir, bundle_id)
+
+    def add_bundle(
+        self,
+        bundle: Bundle,
+        records: Sequence[StoredResult],
+        *,
+        raw: bytes,
+        public_key: bytes,
+        register: bool,
+        via: Via,
+    ) -> StoredBundle:
+        """Return what storing a verified bundle did; durable when it returns.
+
+        `raw` is the bundle as received; `register` registers `public_key` in the same
+        transaction. Raises StoreError (nothing acknowledged) when the disk or SQLite fails.
+        """
+        bundle_id = bundle.bundle_id  # computed here, from the bytes: safe in a path
+        probe_id = hashlib.sha256(public_key).hexdigest()
+        received_at = iso(_now())
+        rows = [measurement_row(r, probe_id, bundle_id, received_at) for r in records]
+        # A bundle that brings nothing new keeps no file: its measurements are already held,
+        # each with the bundle that first brought it.
+        path = self._write_file(bundle_id, raw) if self._any_new(probe_id, rows) else None
+        with self._transaction():
+            if self._read("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle_id,)):
+                return StoredBundle("duplicate", 0, len(rows))  # a concurrent upload won
+            if register:
+                self._execute(
+                    "INSERT OR IGNORE INTO probes (probe_id, public_key, registered_at, via)"
+                    " VALUES (?, ?, ?, ?)",
+                    (probe_id, public_key, received_at, via),
+                )
+            self._execute(
+                "INSERT INTO bundles (bundle_id, probe_id, received_at, via, count, stored,"
+                " path, manifest) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                (bundle_id, probe_id, received_at, via, len(rows), path,
+                 bundle.manifest_line.decode()),
+            )  # fmt: skip
+            stored = self._insert_measurements(rows)
+            self._execute("UPDATE bundles SET stored = ? WHERE bundle_id = ?", (stored, bundle_id))
+        return StoredBundle("accepted", stored, len(rows))
+
+    def _insert_measurements(self, rows: list[tuple[object, ...]]) -> int:
+        with self._lock:
+            try:
+                return self._db.executemany(INSERT_MEASUREMENT, rows).rowcount
+            except (sqlite3.Error, OSError) as exc:
+                raise self._error(exc) from exc
+
+    def _any_new(self, probe_id: str, rows: list[tuple[object, ...]]) -> bool:
+        ids = [str(row[1]) for row in rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            held = self._read(
+                "SELECT COUNT(*) FROM measurements WHERE probe_id = ? AND measurement_id IN"
+                f" ({','.join('?' * len(chunk))})",
+                (probe_id, *chunk),
+            )
+            if int(str(held[0][0])) < len(chunk):
+                return True
+        return False
+
+    def _write_file(self, bundle_id: str, raw: bytes) -> str:
+        try:
+            return str(write_bundle(self.data_dir, bundle_id, raw))
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    # Measurements
+
+    def counts(self) -> Counts:
+        """Return how many probes, bundles and measurements the collector holds."""
+        row = self._read(
+            "SELECT (SELECT COUNT(*) FROM probes), COUNT(*), COALESCE(SUM(stored), 0) FROM bundles"
+        )[0]
+        return Counts(int(str(row[0])), int(str(row[1])), int(str(row[2])))
+
+    def measurements(
+        self, query: MeasurementQuery, *, after_seq: int = 0, limit: int = READ_PAGE_ROWS
+    ) -> tuple[list[CollectedMeasurement], int | None]:
+        """Return one page oldest first (by arrival) and the cursor of the next page, if any.
+
+        Raises StoreError if a stored row no longer validates.
+        """
+        where: list[str] = ["seq > ?"]
+        params: list[object] = [after_seq]
+        for column, value in (("probe_id", query.probe_id), ("input", query.input),
+                              ("verdict", query.verdict)):  # fmt: skip
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.since is not None:
+            where.append("measured_at >= ?")
+            params.append(iso(query.since))
+        if query.until is not None:
+            where.append("measured_at < ?")
+            params.append(iso(query.until))
+        rows = self._read(
+            f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE {' AND '.join(where)}"
+            " ORDER BY seq LIMIT ?",
+            [*params, limit + 1],
+        )
+        page = [self._validated(row) for row in rows[:limit]]
+        cursor = int(str(rows[limit - 1][0])) if len(rows) > limit else None
+        return page, cursor
+
+    def iter_measurements(self, query: MeasurementQuery) -> Iterator[CollectedMeasurement]:
+        """Yield every matching measurement oldest first, a page at a time (bounded memory)."""
+        cursor: int | None = 0
+        while cursor is not None:
+            page, cursor = self.measurements(query, after_seq=cursor)
+            yield from page
+
+    def measurement(self, probe_id: str, measurement_id: str) -> CollectedMeasurement | None:
+        """Return one measurement by its probe and the probe's measurement_id, or None."""
+        rows = self._read(
+            f"SELECT {MEASUREMENT_COLUMNS} FROM measurements"
+            " WHERE probe_id = ? AND measurement_id = ?",
+            (probe_id, measurement_id),
+        )
+        return self._validated(rows[0]) if rows else None
+
+    def _validated(self, row: tuple[object, ...]) -> CollectedMeasurement:
+        try:
+            return collected(row)
+        except ValueError as exc:
+            raise StoreError(f"{self.path}: measurement {row[0]} is not valid: {exc}") from exc
+
+    def integrity_check(self) -> str:
+        """Return SQLite's own verdict on the file: "ok" or the first problems found."""
+        return "; ".join(str(r[0]) for r in self._read("PRAGMA integrity_check"))
