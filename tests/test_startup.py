@@ -7,12 +7,17 @@ import sys
 
 import pytest
 
-HEAVY = ("httpx", "dns", "scapy", "duckdb", "uvicorn", "starlette", "cryptography", "maxminddb")
+HEAVY = (
+    "httpx", "dns", "scapy", "duckdb", "uvicorn", "starlette", "cryptography", "maxminddb",
+    "fastapi",
+)  # fmt: skip
+COMMANDS = [
+    ["--version"], ["--help"], ["check", "--help"], ["helper", "--help"], ["upload", "--help"],
+    ["bundle", "export", "--help"], ["collector", "--help"], ["collector", "export", "--help"],
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "argv", [["--version"], ["--help"], ["check", "--help"], ["helper", "--help"]]
-)
+@pytest.mark.parametrize("argv", COMMANDS)
 def test_cli_does_not_import_heavy_modules(argv: list[str]) -> None:
     code = (
         "import sys\n"
@@ -27,7 +32,7 @@ def test_cli_does_not_import_heavy_modules(argv: list[str]) -> None:
     assert out.strip().splitlines()[-1] == "[]", f"probe {' '.join(argv)} imported {out}"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["check", "--help"], ["helper", "--help"]])
+@pytest.mark.parametrize("argv", COMMANDS[1:])
 def test_help_runs(argv: list[str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "probe", *argv], capture_output=True, text=True, check=False

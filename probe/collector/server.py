@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from probe import serving
 from probe.collector.app import create_app
 from probe.collector.storage import CollectorStore
 from probe.config import CollectorSettings
@@ -28,30 +29,15 @@ _GC_THRESHOLDS = (10_000, 10, 10)
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """Return (host, port) of "HOST:PORT" ("[::]:8790" for IPv6; port 0: any free port)."""
-    host, sep, port = listen.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"collector.listen: {listen!r} is not HOST:PORT (e.g. 0.0.0.0:8790)")
-    return host, int(port)
+    return serving.parse_listen(listen, "collector", ConfigError)
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        return socket.create_server((host, port), family=family)
-    except OSError as exc:
-        raise ConfigError(
-            f"collector.listen: cannot listen on {host}:{port}: {exc.strerror}"
-        ) from exc
+    return serving.bind(host, port, "collector", ConfigError)
 
 
 def _tls_options(settings: CollectorSettings) -> dict[str, Any]:
-    cert, key = settings.tls_cert, settings.tls_key
-    if cert is None and key is None:
-        return {}
-    if cert is None or key is None:
-        raise ConfigError("collector: set both tls_cert and tls_key to serve HTTPS, or neither")
-    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    return serving.tls_options(settings.tls_cert, settings.tls_key, "collector", ConfigError)
 
 
 def _config(settings: CollectorSettings, app: Any) -> uvicorn.Config:

@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from probe import serving
 from probe.config import Settings
 from probe.errors import HelperError
 from probe.helper.app import create_app
@@ -20,28 +21,16 @@ logger = logging.getLogger("probe.helper")
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """Return (host, port) of "HOST:PORT" ("[::]:8780" for IPv6); raise HelperError if invalid."""
-    host, sep, port = listen.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise HelperError(f"helper.listen: {listen!r} is not HOST:PORT (e.g. 0.0.0.0:8780)")
-    return host, int(port)
+    return serving.parse_listen(listen, "helper", HelperError)
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        return socket.create_server((host, port), family=family, reuse_port=False)
-    except OSError as exc:
-        raise HelperError(f"helper.listen: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return serving.bind(host, port, "helper", HelperError)
 
 
 def _tls_options(settings: Settings) -> dict[str, Any]:
-    cert, key = settings.helper.tls_cert, settings.helper.tls_key
-    if cert is None and key is None:
-        return {}
-    if cert is None or key is None:
-        raise HelperError("helper: set both tls_cert and tls_key to serve HTTPS, or neither")
-    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    return serving.tls_options(settings.helper.tls_cert, settings.helper.tls_key, "helper",
+                               HelperError)  # fmt: skip
 
 
 def _config(settings: Settings, app: Any) -> uvicorn.Config:

@@ -151,11 +151,12 @@ def gzip_bomb(size: int = 1 << 30) -> bytes:
 class RunningCollector:
     """The collector app served by a real uvicorn on 127.0.0.1:0, in a thread of its own."""
 
-    def __init__(self, settings: CollectorSettings) -> None:
+    def __init__(self, settings: CollectorSettings, **tls: str) -> None:
+        """`tls`: uvicorn's ssl_certfile and ssl_keyfile, to serve HTTPS (as localhost)."""
         assert settings.data_dir is not None
         self.data_dir = settings.data_dir
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, lifespan="on",
-                                log_config=None, access_log=False)  # fmt: skip
+                                log_config=None, access_log=False, **tls)  # fmt: skip
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
         self._thread.start()
@@ -163,8 +164,8 @@ class RunningCollector:
             assert self._thread.is_alive(), "the collector failed to start"
             time.sleep(0.005)
         self.port: int = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.url = f"https://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
+        self.client = httpx.Client(base_url=self.url, timeout=30, verify=not tls)
 
     def upload(self, data: bytes, **headers: str) -> httpx.Response:
         return self.client.post(

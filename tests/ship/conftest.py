@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from collector.harness import RunningCollector
 from servers import TestPki
 
-from probe.collector.app import create_app
 from probe.config import CollectorSettings, UploadSettings
 from probe.ship.identity import Identity, create_identity
 from probe.ship.upload import UploadReport, upload_outbox
@@ -79,31 +75,16 @@ def collector(tmp_path: Path) -> Iterator[RunningCollector]:
     running.close()
 
 
-class TlsCollector:
-    """The collector app over HTTPS (certificate for localhost/127.0.0.1 from the test CA)."""
+class TlsCollector(RunningCollector):
+    """The collector over HTTPS (the test PKI's certificate for localhost/127.0.0.1)."""
 
     def __init__(self, settings: CollectorSettings, pki: TestPki, directory: Path) -> None:
         leaf = pki.leaves["trusted"]
         cert, key = directory / "chain.pem", directory / "key.pem"
         cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
         leaf.private_key_pem.write_to_path(str(key))
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=0, lifespan="on", log_config=None,
-            access_log=False, ssl_certfile=str(cert), ssl_keyfile=str(key),
-        )  # fmt: skip
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
-        self._thread.start()
-        while not self.server.started:
-            assert self._thread.is_alive(), "the TLS collector failed to start"
-            time.sleep(0.005)
-        self.port: int = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"https://localhost:{self.port}"
+        super().__init__(settings, ssl_certfile=str(cert), ssl_keyfile=str(key))
         self.verify = ssl.create_default_context(cafile=str(pki.ca_pem))
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self._thread.join()
 
 
 @pytest.fixture
