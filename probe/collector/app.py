@@ -423,4 +423,22 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     return app
 
 
-__all__ = ["BUNDLE_MEDIA_TYPE", "FRAMING_BYTES", "create_app"]
+def openapi_text() -> str:
+    """Return the API's OpenAPI document as stable, indented JSON (docs/collector-openapi.json).
+
+    Regenerate with `python -m probe.collector.app > docs/collector-openapi.json`.
+    """
+    import json
+    from pathlib import Path
+
+    app = create_app(CollectorSettings(data_dir=Path("/nonexistent")))  # never started
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(openapi_text())
+
+
+__all__ = ["BUNDLE_MEDIA_TYPE", "FRAMING_BYTES", "create_app", "openapi_text"]

@@ -6,6 +6,7 @@ import base64
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 
@@ -219,3 +220,12 @@ def test_the_same_bundle_sent_at_once_is_stored_once(
         statuses = sorted(pool.map(lambda _: send(), range(6)))
     assert statuses == [200] * 5 + [201]
     assert collector.snapshot()[0] == {"probes": 1, "bundles": 1, "measurements": 25}
+
+
+def test_the_committed_openapi_document_is_current() -> None:
+    from probe.collector.app import openapi_text
+
+    committed = Path(__file__).resolve().parents[2] / "docs" / "collector-openapi.json"
+    assert committed.read_text(encoding="utf-8") == openapi_text(), (
+        "run: python -m probe.collector.app > docs/collector-openapi.json"
+    )
