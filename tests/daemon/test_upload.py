@@ -4,10 +4,11 @@ a link that is first down, then up; every stored measurement ends at the collect
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 
 from collector.harness import RunningCollector
-from servers import FaultRelay, ServerLoop
+from servers import FaultRelay, ServerLoop, closed_port
 
 from probe.config import CollectorSettings
 
@@ -35,6 +36,8 @@ def test_daemon_uploads_through_an_outage(
             f'[upload]\ncollectors = ["http://127.0.0.1:{relay.port}"]\nevery = "1s"\n'
             'retry_initial = "500ms"\nretry_max = "1s"\nmax_bundle_records = 3\n'
         )
+        port = closed_port()
+        upload += f'[daemon]\nmetrics_listen = "127.0.0.1:{port}"\n'
         job = f'[[schedule.jobs]]\nname = "web"\ntargets = {json.dumps([ok_url])}\nevery = "1s"\n'
         home.write_config(job, extra=upload)
         home.init()
@@ -48,6 +51,14 @@ def test_daemon_uploads_through_an_outage(
             relay.mode = "pass"  # the link comes back
             daemon.wait_event("upload.ok")
             daemon.wait_event("run.finish", count=4)
+            url = f"http://127.0.0.1:{port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                metrics = response.read().decode()
+            assert 'probe_uploads_total{outcome="failed"}' in metrics
+            assert 'probe_uploads_total{outcome="ok"}' in metrics
+            uploaded = [line for line in metrics.splitlines()
+                        if line.startswith("probe_uploaded_measurements_total ")]  # fmt: skip
+            assert uploaded and float(uploaded[0].split()[1]) >= 1, metrics
         finally:
             assert daemon.stop() == 0
         # Whatever the daemon measured after its last pass goes now.
