@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from probe.errors import BundleError, SignatureError
-from probe.ship.bundle import Limits, iter_bundles, parse_bundle, unpack_records, verify_signature
+from probe.ship.bundle import Limits, iter_bundles, iter_records, parse_bundle, verify_signature
 
 if TYPE_CHECKING:
     from probe.collector.storage import CollectorStore, Via
@@ -96,7 +96,7 @@ def ingest_bundle(
             bundle_id=bundle_id, probe_id=previous.probe_id, status="duplicate",
             measurements=previous.count, stored=0,
         )  # fmt: skip
-    records = unpack_records(bundle, limits)
+    records = iter_records(bundle, limits)  # validated as the store takes them, one at a time
     outcome = store.add_bundle(
         bundle, records, raw=bundle.to_bytes() if raw is None else raw, public_key=key,
         register=registered is None, via=via,

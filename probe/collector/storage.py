@@ -26,7 +26,7 @@ import errno
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -261,7 +261,7 @@ class CollectorStore:
     def add_bundle(
         self,
         bundle: Bundle,
-        records: Sequence[StoredResult],
+        records: Iterable[StoredResult],
         *,
         raw: bytes,
         public_key: bytes,
@@ -271,7 +271,9 @@ class CollectorStore:
         """Return what storing a verified bundle did; durable when it returns.
 
         `raw` is the bundle as received; `register` registers `public_key` in the same
-        transaction. Raises StoreError (nothing acknowledged) when the disk or SQLite fails.
+        transaction. `records` may be a lazy iterator that raises BundleError: every record
+        is turned into its row before anything is written. Raises StoreError (nothing
+        acknowledged) when the disk or SQLite fails.
         """
         bundle_id = bundle.bundle_id  # computed here, from the bytes: safe in a path
         probe_id = hashlib.sha256(public_key).hexdigest()

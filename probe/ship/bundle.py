@@ -222,7 +222,7 @@ def _inflated_too_far(bundle: Bundle, limits: Limits) -> BundleError:
                        " most this collector accepts", "uncompressed_too_large")  # fmt: skip
 
 
-def _inflate(bundle: Bundle, limits: Limits) -> bytes:
+def _inflate(bundle: Bundle, limits: Limits) -> bytearray:
     """The payload's JSON Lines, decompressed in chunks: a bomb stops at the cap.
 
     Input goes in slices of `_INFLATE_CHUNK` so that zlib's unconsumed tail stays small
@@ -230,8 +230,7 @@ def _inflate(bundle: Bundle, limits: Limits) -> bytes:
     """
     cap = min(limits.max_uncompressed_bytes, bundle.manifest.uncompressed_bytes)
     inflater = zlib.decompressobj(wbits=31)  # gzip framing only
-    out: list[bytes] = []
-    size = 0
+    out = bytearray()  # grown in place: no list of chunks joined into a second copy
     payload = memoryview(bundle.payload)
     consumed = 0
     try:
@@ -239,24 +238,30 @@ def _inflate(bundle: Bundle, limits: Limits) -> bytes:
             pending: bytes | memoryview = payload[consumed : consumed + _INFLATE_CHUNK]
             consumed += len(pending)
             while pending and not inflater.eof:
-                chunk = inflater.decompress(pending, _INFLATE_CHUNK)
+                out += inflater.decompress(pending, _INFLATE_CHUNK)
                 pending = inflater.unconsumed_tail
-                size += len(chunk)
-                if size > cap:
+                if len(out) > cap:
                     raise _inflated_too_far(bundle, limits)
-                out.append(chunk)
     except zlib.error as exc:
         raise BundleError(f"the payload is not valid gzip: {exc}", "invalid_compression") from exc
     if not inflater.eof or inflater.unused_data or consumed < len(payload):
         raise BundleError("the payload is not one complete gzip stream", "invalid_compression")
-    return b"".join(out)
+    return out
 
 
 def unpack_records(bundle: Bundle, limits: Limits) -> list[StoredResult]:
-    """Return the bundle's records, each validated strictly; BundleError on the first problem.
+    """Return the bundle's records, each validated strictly; BundleError on the first problem
+    (see `iter_records`)."""
+    return list(iter_records(bundle, limits))
+
+
+def iter_records(bundle: Bundle, limits: Limits) -> Iterator[StoredResult]:
+    """Yield the bundle's records one by one, each validated strictly; raise BundleError on
+    the first problem, before the record after it.
 
     Checks the payload hash, the sizes, the record count, each record's schema, that every
-    record lies in the manifest's time range and that no measurement id repeats.
+    record lies in the manifest's time range and that no measurement id repeats. A consumer
+    that keeps only what it needs of each record holds one record object at a time.
     """
     from pydantic import ValidationError
 
@@ -273,20 +278,22 @@ def unpack_records(bundle: Bundle, limits: Limits) -> list[StoredResult]:
     if len(text) != manifest.uncompressed_bytes:
         raise BundleError(f"the payload inflates to {len(text)} bytes, the manifest says"
                           f" {manifest.uncompressed_bytes}", "manifest_mismatch")  # fmt: skip
-    lines = text.split(b"\n")
-    if lines[-1] != b"" or len(lines) - 1 != manifest.count:
-        raise BundleError(f"the payload holds {len(lines) - 1} lines, the manifest says"
+    lines = text.count(b"\n")
+    if lines != manifest.count or not text.endswith(b"\n"):
+        raise BundleError(f"the payload holds {lines} lines, the manifest says"
                           f" {manifest.count}", "manifest_mismatch")  # fmt: skip
-    records: list[StoredResult] = []
     seen: set[object] = set()
-    for number, line in enumerate(lines[:-1], start=1):
+    start = 0
+    for number in range(1, manifest.count + 1):
+        end = text.index(b"\n", start)
         try:
-            record = StoredResult.model_validate_json(line, strict=True)
+            record = StoredResult.model_validate_json(text[start:end], strict=True)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(record)"
             raise BundleError(f"record {number}: {where}: {first['msg']}",
                               "invalid_record") from exc  # fmt: skip
+        start = end + 1
         moment = record.measurement_start_time
         if not manifest.first_measured_at <= moment <= manifest.last_measured_at:
             raise BundleError(f"record {number} was measured at {moment.isoformat()}, outside"
@@ -295,5 +302,4 @@ def unpack_records(bundle: Bundle, limits: Limits) -> list[StoredResult]:
             raise BundleError(f"record {number} repeats measurement_id"
                               f" {record.measurement_id}", "duplicate_record")  # fmt: skip
         seen.add(record.measurement_id)
-        records.append(record)
-    return records
+        yield record
