@@ -241,31 +241,37 @@ class Daemon:
         if self.disk_paused or self._free_bytes() < self.plan.min_free_bytes:
             await self._skip_for_disk(name)
             return
-        proc = await asyncio.create_subprocess_exec(
-            *WORKER, "run", "--config", str(self.config_path), "--job", name,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        self._workers[name] = proc
-        try:
-            out, _ = await proc.communicate(self.plan.config_text.encode())
-        finally:
-            self._workers.pop(name, None)
+        exit_status, result = await self.worker(name, "run", "--job", name)
         # Whatever happened to the worker, a run it left `running` is closed now, not at the
         # next start (a worker killed before it could record its run, for one).
         with contextlib.suppress(StoreError):
             await self._call(self.store.close_abandoned_runs)
-        lines = out.decode(errors="replace").strip().splitlines()
-        try:
-            result = json.loads(lines[-1]) if lines else None
-        except ValueError:
-            result = None
-        if not isinstance(result, dict):
-            log("run.crashed", logging.ERROR, job=name, exit_status=proc.returncode,
+        if result is None:
+            log("run.crashed", logging.ERROR, job=name, exit_status=exit_status,
                 note="the worker gave no summary; its run is closed as interrupted")  # fmt: skip
             if self._metrics is not None:
                 self._metrics.observe_run(name, RunStatus.FAILED, time.time())
             return
         self._take_summary(name, result)
+
+    async def worker(self, key: str, *args: str) -> tuple[int | None, dict[str, Any] | None]:
+        """Run `worker ARGS` with the validated config on stdin (SIGTERMed on shutdown under
+        `key`); return its exit status and its JSON summary (None when it gave none)."""
+        proc = await asyncio.create_subprocess_exec(
+            *WORKER, *args, "--config", str(self.config_path),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        self._workers[key] = proc
+        try:
+            out, _ = await proc.communicate(self.plan.config_text.encode())
+        finally:
+            self._workers.pop(key, None)
+        lines = out.decode(errors="replace").strip().splitlines()
+        try:
+            summary = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            summary = None
+        return proc.returncode, summary if isinstance(summary, dict) else None
 
     def _take_summary(self, name: str, result: dict[str, Any]) -> None:
         status = RunStatus(result["status"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -76,25 +75,9 @@ class UploadLoop:
 
     async def _pass(self) -> bool:
         """Run one upload worker; return whether it reported back."""
-        from probe.daemon.service import WORKER
-
-        daemon = self.daemon
-        proc = await asyncio.create_subprocess_exec(
-            *WORKER, "upload", "--config", str(daemon.config_path),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        daemon._workers[UPLOAD_KEY] = proc
-        try:
-            out, _ = await proc.communicate(daemon.plan.config_text.encode())
-        finally:
-            daemon._workers.pop(UPLOAD_KEY, None)
-        lines = out.decode(errors="replace").strip().splitlines()
-        try:
-            summary = json.loads(lines[-1]) if lines else None
-        except ValueError:
-            summary = None
-        if not isinstance(summary, dict):
-            log("upload.crashed", logging.ERROR, exit_status=proc.returncode,
+        exit_status, summary = await self.daemon.worker(UPLOAD_KEY, "upload")
+        if summary is None:
+            log("upload.crashed", logging.ERROR, exit_status=exit_status,
                 note="the upload worker gave no summary; nothing is lost")  # fmt: skip
             self._count("crashed")
             return False

@@ -12,8 +12,8 @@ marked uploaded), `rejected` (a collector refused it for good: kept, not resent,
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,7 +121,6 @@ class OutboxQueries:
     """The outbox half of `ResultStore` (mixed in: one connection, one lock, one file)."""
 
     path: Path
-    _lock: threading.RLock
 
     def _write(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
         raise NotImplementedError
@@ -129,7 +128,7 @@ class OutboxQueries:
     def _read(self, sql: str, params: Iterable[object] = ()) -> list[tuple[object, ...]]:
         raise NotImplementedError
 
-    def _rollback(self) -> None:
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
         raise NotImplementedError
 
     def unbundled(self, *, max_records: int, max_bytes: int) -> list[UnbundledRow]:
@@ -161,35 +160,22 @@ class OutboxQueries:
 
         SealRaced if any of the results is already in a bundle (two sealers raced).
         """
-        with self._lock:
-            self._write("BEGIN IMMEDIATE")
-            try:
-                self._write(
-                    "INSERT INTO bundles (bundle_id, created_at, count, size, data, state)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (bundle_id, _iso(created_at), len(measurement_ids), len(data), data, PENDING),
+        with self._transaction():
+            self._write(
+                "INSERT INTO bundles (bundle_id, created_at, count, size, data, state)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (bundle_id, _iso(created_at), len(measurement_ids), len(data), data, PENDING),
+            )
+            tagged = self._tag_in_transaction(bundle_id, measurement_ids)
+            if tagged != len(measurement_ids):
+                raise SealRaced(
+                    f"{self.path}: {len(measurement_ids) - tagged} of the bundle's results"
+                    " are already in another bundle (sealed twice at once?)"
                 )
-                tagged = self._tag_in_transaction(bundle_id, measurement_ids)
-                if tagged != len(measurement_ids):
-                    raise SealRaced(
-                        f"{self.path}: {len(measurement_ids) - tagged} of the bundle's results"
-                        " are already in another bundle (sealed twice at once?)"
-                    )
-                self._write("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
 
     def _tag(self, bundle_id: str, measurement_ids: Sequence[str]) -> int:
-        with self._lock:
-            self._write("BEGIN IMMEDIATE")
-            try:
-                count = self._tag_in_transaction(bundle_id, measurement_ids)
-                self._write("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        return count
+        with self._transaction():
+            return self._tag_in_transaction(bundle_id, measurement_ids)
 
     def _tag_in_transaction(self, bundle_id: str, measurement_ids: Sequence[str]) -> int:
         count = 0
@@ -228,24 +214,16 @@ class OutboxQueries:
         Returns how many results were newly marked.
         """
         stamp = _iso(datetime.now(UTC))
-        with self._lock:
-            self._write("BEGIN IMMEDIATE")
-            try:
-                self._write(
-                    "UPDATE bundles SET state = ?, data = NULL, acknowledged_at = ?,"
-                    " collector = ?, last_error = NULL WHERE bundle_id = ?",
-                    (ACKNOWLEDGED, stamp, collector, bundle_id),
-                )
-                count = self._write(
-                    "UPDATE results SET uploaded_at = ? WHERE bundle_id = ?"
-                    " AND uploaded_at IS NULL",
-                    (stamp, bundle_id),
-                ).rowcount
-                self._write("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        return count
+        with self._transaction():
+            self._write(
+                "UPDATE bundles SET state = ?, data = NULL, acknowledged_at = ?,"
+                " collector = ?, last_error = NULL WHERE bundle_id = ?",
+                (ACKNOWLEDGED, stamp, collector, bundle_id),
+            )
+            return self._write(
+                "UPDATE results SET uploaded_at = ? WHERE bundle_id = ? AND uploaded_at IS NULL",
+                (stamp, bundle_id),
+            ).rowcount
 
     def bundle_failed(self, bundle_id: str, error: str) -> None:
         """Count a failed attempt (the bundle stays pending)."""
@@ -274,23 +252,16 @@ class OutboxQueries:
         then delete the results); they stay pending for upload. Returns results stamped."""
         stamp = _iso(datetime.now(UTC))
         count = 0
-        with self._lock:
-            self._write("BEGIN IMMEDIATE")
-            try:
-                for bundle_id in bundle_ids:
-                    self._write(
-                        "UPDATE bundles SET exported_at = ? WHERE bundle_id = ?",
-                        (stamp, bundle_id),
-                    )
-                    count += self._write(
-                        "UPDATE results SET exported_at = ? WHERE bundle_id = ?"
-                        " AND exported_at IS NULL",
-                        (stamp, bundle_id),
-                    ).rowcount
-                self._write("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._transaction():
+            for bundle_id in bundle_ids:
+                self._write(
+                    "UPDATE bundles SET exported_at = ? WHERE bundle_id = ?", (stamp, bundle_id)
+                )
+                count += self._write(
+                    "UPDATE results SET exported_at = ? WHERE bundle_id = ?"
+                    " AND exported_at IS NULL",
+                    (stamp, bundle_id),
+                ).rowcount
         return count
 
     def outbox_stats(self) -> OutboxStats:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -317,22 +318,29 @@ class ResultStore(OutboxQueries):
         if not ids:
             return 0
         stamp = _iso(_now())
-        with self._lock:  # the whole transaction: no other thread's write may join it
+        count = 0
+        with self._transaction():
+            for i in ids:
+                cursor = self._write(
+                    f"UPDATE results SET {column} = ?"
+                    f" WHERE measurement_id = ? AND {column} IS NULL",
+                    (stamp, i),
+                )
+                count += cursor.rowcount
+        return count
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction, holding the lock throughout: no other thread's write may
+        join it, and any exception rolls it back."""
+        with self._lock:
             self._write("BEGIN IMMEDIATE")
             try:
-                count = 0
-                for i in ids:
-                    cursor = self._write(
-                        f"UPDATE results SET {column} = ?"
-                        f" WHERE measurement_id = ? AND {column} IS NULL",
-                        (stamp, i),
-                    )
-                    count += cursor.rowcount
+                yield
                 self._write("COMMIT")
             except BaseException:
                 self._rollback()
                 raise
-        return count
 
     def _rollback(self) -> None:
         with self._lock:

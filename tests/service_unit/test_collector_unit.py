@@ -4,38 +4,18 @@ privilege at all, so it must score at least as well as the probe's own unit)."""
 from __future__ import annotations
 
 import re
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from .test_unit import INSTALLED_PROBE, MAX_EXPOSURE, MIN_SYSTEMD_FOR_OFFLINE, REPO, _run
+from .test_unit import MAX_EXPOSURE, MIN_SYSTEMD_FOR_OFFLINE, REPO, _run, installed_copy
 
 UNIT = REPO / "systemd" / "probe-collector.service"
 
 
 @pytest.fixture
 def unit_copy(tmp_path: Path) -> Path:
-    probe = Path(sys.executable).parent / "probe"
-    if not probe.exists():
-        found = shutil.which("probe")
-        if found is None:
-            pytest.skip("the `probe` console script is not installed: pip install -e .")
-        probe = Path(found)
-    text = UNIT.read_text(encoding="utf-8")
-    assert INSTALLED_PROBE in text
-    copy = tmp_path / UNIT.name
-    copy.write_text(text.replace(INSTALLED_PROBE, str(probe)), encoding="utf-8")
-    return copy
-
-
-@pytest.fixture(scope="module")
-def systemd_analyze() -> str:
-    path = shutil.which("systemd-analyze")
-    if path is None:
-        pytest.skip("systemd-analyze not installed: apt install systemd")
-    return path
+    return installed_copy(UNIT, tmp_path)
 
 
 def test_verify_passes_without_warnings(systemd_analyze: str, unit_copy: Path) -> None:

@@ -109,14 +109,6 @@ def unit() -> dict[str, dict[str, list[str]]]:
     return parse_unit(UNIT.read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="module")
-def systemd_analyze() -> str:
-    path = shutil.which("systemd-analyze")
-    if path is None:
-        pytest.skip("systemd-analyze not installed: apt install systemd")
-    return path
-
-
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SYSTEMD_COLORS": "0", "SYSTEMD_PAGER": ""}
     return subprocess.run(
@@ -124,20 +116,24 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def unit_copy(tmp_path: Path) -> Path:
-    """Return a copy of the unit whose ExecStart is this environment's `probe` script."""
+def installed_copy(unit: Path, directory: Path) -> Path:
+    """Return a copy of `unit` whose ExecStart runs this environment's `probe` script."""
     probe = Path(sys.executable).parent / "probe"
     if not probe.exists():
         found = shutil.which("probe")
         if found is None:
             pytest.skip("the `probe` console script is not installed: pip install -e .")
         probe = Path(found)
-    text = UNIT.read_text(encoding="utf-8")
+    text = unit.read_text(encoding="utf-8")
     assert INSTALLED_PROBE in text
-    copy = tmp_path / UNIT.name
+    copy = directory / unit.name
     copy.write_text(text.replace(INSTALLED_PROBE, str(probe)), encoding="utf-8")
     return copy
+
+
+@pytest.fixture
+def unit_copy(tmp_path: Path) -> Path:
+    return installed_copy(UNIT, tmp_path)
 
 
 def test_verify_passes_without_warnings(systemd_analyze: str, unit_copy: Path) -> None:
