@@ -216,31 +216,31 @@ async def upload_outbox(
     previous: dict[str, Any] = state if isinstance(state, dict) else {}
     urls = _rotation(settings.collectors, previous.get("collector"))
     entries = await asyncio.to_thread(store.outbox)
-    try:
-        async with _client(settings) as client:
-            sender = _Sender(client, identity, settings)
-            for entry in entries:
-                data = await asyncio.to_thread(store.bundle_bytes, entry.bundle_id)
-                if data is None:
-                    continue
-                try:
-                    receipt, url = await sender.send(urls, entry.bundle_id, data)
-                except CollectorRejected as exc:
-                    await asyncio.to_thread(store.reject_bundle, entry.bundle_id, str(exc))
-                    report.rejected.append(f"{entry.bundle_id}: {exc}")
-                    continue
-                except UploadError as exc:
-                    await asyncio.to_thread(store.bundle_failed, entry.bundle_id, str(exc))
-                    report.error = str(exc)
-                    break
-                await asyncio.to_thread(store.acknowledge_bundle, entry.bundle_id, url)
-                report.uploaded += 1
-                report.measurements += receipt.measurements
-                report.duplicates += receipt.status == "duplicate"
-                report.collector = url
-                urls = _rotation(settings.collectors, url)
-    finally:
-        await asyncio.to_thread(_record, store, report, previous, settings, rng)
+    # Recorded only when the pass ends: an interrupted pass (SIGTERM) is neither a success
+    # nor a failure, and leaves the schedule as it was.
+    async with _client(settings) as client:
+        sender = _Sender(client, identity, settings)
+        for entry in entries:
+            data = await asyncio.to_thread(store.bundle_bytes, entry.bundle_id)
+            if data is None:
+                continue
+            try:
+                receipt, url = await sender.send(urls, entry.bundle_id, data)
+            except CollectorRejected as exc:
+                await asyncio.to_thread(store.reject_bundle, entry.bundle_id, str(exc))
+                report.rejected.append(f"{entry.bundle_id}: {exc}")
+                continue
+            except UploadError as exc:
+                await asyncio.to_thread(store.bundle_failed, entry.bundle_id, str(exc))
+                report.error = str(exc)
+                break
+            await asyncio.to_thread(store.acknowledge_bundle, entry.bundle_id, url)
+            report.uploaded += 1
+            report.measurements += receipt.measurements
+            report.duplicates += receipt.status == "duplicate"
+            report.collector = url
+            urls = _rotation(settings.collectors, url)
+    await asyncio.to_thread(_record, store, report, previous, settings, rng)
     return report
 
 

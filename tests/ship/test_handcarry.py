@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from collector.harness import CollectorProcess, RunningCollector
+from servers import ServerLoop
 
 from probe.config import CollectorSettings
 from probe.store import ResultStore
@@ -162,3 +163,46 @@ def test_collector_killed_in_the_middle_of_an_upload(tmp_path: Path) -> None:
         assert sorted(collected_ids(second.url)) == sorted(ids)
     finally:
         second.stop()
+
+
+def test_an_interrupted_upload_is_neither_success_nor_failure(
+    tmp_path: Path, server_loop: ServerLoop
+) -> None:
+    """SIGTERM during a pass (the daemon stopping): the bundle stays, the state is untouched."""
+    import signal
+    import time
+
+    from servers import FaultRelay, closed_port
+
+    relay = FaultRelay(server_loop, ("127.0.0.1", closed_port()), mode="hang")
+    relay.start()
+    try:
+        home = Home(tmp_path, [f"http://127.0.0.1:{relay.port}"])
+        home.fill(2)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROBE_")}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "probe.daemon.worker", "upload", "--config", str(home.config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env,
+        )  # fmt: skip
+        assert worker.stdin is not None
+        worker.stdin.write(home.config.read_text())
+        worker.stdin.close()
+        deadline = time.monotonic() + 30
+        while relay.connections == 0:
+            assert time.monotonic() < deadline and worker.poll() is None, "no upload started"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.stdout is not None and worker.stderr is not None
+        with worker.stdout, worker.stderr:
+            out, err = worker.stdout.read(), worker.stderr.read()
+        worker.wait(30)
+    finally:
+        relay.close()
+    assert json.loads(out.splitlines()[-1])["status"] == "interrupted", out + err
+    outbox = home.status()["outbox"]
+    assert isinstance(outbox, dict)
+    assert outbox["pending_bundles"] == 1 and outbox["backlog"] == 2
+    assert (outbox["last_upload_at"], outbox["last_success_at"], outbox["failures"]) == (
+        None, None, 0,
+    )  # fmt: skip
