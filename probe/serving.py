@@ -3,8 +3,10 @@ socket, the TLS files. Errors are raised as the caller's class, naming its confi
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
+from typing import Any
 
 from probe.errors import ProbeError
 
@@ -36,3 +38,18 @@ def tls_options(
     if cert is None or key is None:
         raise error(f"{section}: set both tls_cert and tls_key to serve HTTPS, or neither")
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
+async def serve_on(server: Any, sock: socket.socket, section: str, error: type[ProbeError]) -> None:
+    """Run a `uvicorn.Server` on `sock` until it stops; a cancellation finishes what is in
+    flight first, as SIGTERM does. The socket is closed on the way out."""
+    try:
+        await server.serve(sockets=[sock])
+    except asyncio.CancelledError:
+        if server.started:
+            await server.shutdown(sockets=[sock])
+        raise
+    except SystemExit as exc:  # uvicorn exits when the application fails to start
+        raise error(f"{section}: the application failed to start (see the log)") from exc
+    finally:
+        sock.close()

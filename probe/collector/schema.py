@@ -7,8 +7,9 @@ the record, and the record itself as the collector validated it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from probe.store.timestamps import iso, parse_iso
 
 if TYPE_CHECKING:
     from probe.models.bundles import CollectedMeasurement
@@ -59,16 +60,6 @@ INSERT_MEASUREMENT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 MEASUREMENT_COLUMNS = "seq, probe_id, bundle_id, received_at, record"  # what `collected` reads
-
-
-def iso(moment: datetime) -> str:
-    """Return UTC ISO-8601 with microseconds, so text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_iso(text: object) -> datetime:
-    """Return the datetime `iso` wrote."""
-    return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def measurement_row(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import socket
@@ -77,16 +76,7 @@ async def serve(settings: CollectorSettings, listen: str | None = None) -> None:
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
     server = uvicorn.Server(config)
-    try:
-        await server.serve(sockets=[sock])
-    except asyncio.CancelledError:
-        if server.started:  # cancelled like a SIGTERM: finish what is in flight, then stop
-            await server.shutdown(sockets=[sock])
-        raise
-    except SystemExit as exc:  # uvicorn exits when the application fails to start
-        raise ConfigError("collector: the application failed to start (see the log)") from exc
-    finally:
-        sock.close()
+    await serving.serve_on(server, sock, "collector", ConfigError)
 
 
 __all__ = ["parse_listen", "serve"]

@@ -83,13 +83,4 @@ async def serve(
     scheme = "https" if config.is_ssl else "http"
     logger.info("helper listening on %s://%s:%d", scheme, host, bound[1])
     server = _Server(config, ready)
-    try:
-        await server.serve(sockets=[sock])
-    except asyncio.CancelledError:
-        if server.started:  # cancelled like a SIGTERM: finish what is in flight, then stop
-            await server.shutdown(sockets=[sock])
-        raise
-    except SystemExit as exc:  # uvicorn exits when the application fails to start
-        raise HelperError("helper: the application failed to start (see the log)") from exc
-    finally:
-        sock.close()
+    await serving.serve_on(server, sock, "helper", HelperError)

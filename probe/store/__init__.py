@@ -8,6 +8,7 @@ interprets them (the verdict column is an index, copied from the record).
 Modules:
     sqlite   ResultStore: open, add results, record runs, query, retention
     outbox   the outbox half of ResultStore: sealed bundles until a collector acknowledges them
+    timestamps  iso(), parse_iso(): times as sortable UTC text (the collector's index too)
 """
 
 from probe.store.outbox import OutboxEntry, OutboxStats, SealRaced, UnbundledRow

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from probe.errors import StoreError
+from probe.store.timestamps import iso as _iso
+from probe.store.timestamps import parse_optional as _parse
 
 PENDING = "pending"
 ACKNOWLEDGED = "acknowledged"
@@ -51,16 +53,6 @@ CREATE INDEX IF NOT EXISTS results_bundle ON results (bundle_id);
 
 class SealRaced(StoreError):
     """Another process bundled some of the same results first: read the unbundled again."""
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: object) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from probe.errors import StoreError
 from probe.models.status import RunStatus
 from probe.store.outbox import OUTBOX_SCHEMA, OutboxQueries
+from probe.store.timestamps import iso as _iso
+from probe.store.timestamps import parse_optional as _parse
 
 if TYPE_CHECKING:  # pydantic is imported only where records are built or read: the daemon's
     # supervisor uses the store without it (docs/architecture.md, "A light supervisor").
@@ -92,17 +94,6 @@ class StoreStats:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    """UTC ISO-8601 with microseconds, so text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _is_full(exc: BaseException) -> bool:
