@@ -9,7 +9,9 @@ ProbeError               anything an operator can act on
 │   └── SignatureError
 ├── UploadError          collector unreachable or refused
 │   └── CollectorRejected
-└── HelperError          the helper is misconfigured or speaks nonsense
+├── HelperError          the helper is misconfigured or speaks nonsense
+└── ReportError          a report's source, claims file or engine is unusable
+    └── ClaimsError      a claims file that is not valid; names the claim
 ```
 
 A network failure during a measurement is data (an observation's `failure`), never one of these.
@@ -76,3 +78,13 @@ class CollectorRejected(UploadError):
 
 class HelperError(ProbeError):
     """The test helper is misconfigured or answered something that is not the protocol."""
+
+
+class ReportError(ProbeError):
+    """A report cannot be made: its source, claims file or engine is unusable."""
+
+    exit_code = 2
+
+
+class ClaimsError(ReportError):
+    """A claims file is not valid TOML or a claim is malformed; the message names the claim."""

@@ -16,6 +16,7 @@ from probe.cli.collector import collector_app
 from probe.cli.daemon import daemon, run
 from probe.cli.helper import helper
 from probe.cli.init import init
+from probe.cli.report import report
 from probe.cli.ship import bundle_app, upload
 from probe.cli.store import results, status
 
@@ -53,6 +54,7 @@ app.command()(run)
 app.command()(results)
 app.command()(status)
 app.command()(upload)
+app.command()(report)
 app.add_typer(bundle_app)
 app.add_typer(collector_app, name="collector")
 

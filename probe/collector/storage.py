@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 STORE_FILE = "collector.sqlite3"
 READ_PAGE_ROWS = 500
+REPORT_PAGE_ROWS = 2000  # a report reads everything: fewer, larger pages
 _BUSY_TIMEOUT_MS = 30_000
 # A record is ~7 KiB of JSON: on 16 KiB pages it needs no overflow chain (4 KiB pages took
 # three each), and a 32 MiB page cache holds the indexes a bundle's inserts touch. Together
@@ -371,6 +372,32 @@ class CollectorStore:
         while cursor is not None:
             page, cursor = self.measurements(query, after_seq=cursor)
             yield from page
+
+    def iter_record_texts(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[str, str]]:
+        """Yield (probe_id, record JSON) measured in [since, until), in pages, unparsed (for
+        `probe report`, which reads only the fields it needs)."""
+        where: list[str] = ["seq > ?"]
+        params: list[object] = []
+        if since is not None:
+            where.append("measured_at >= ?")
+            params.append(iso(since))
+        if until is not None:
+            where.append("measured_at < ?")
+            params.append(iso(until))
+        sql = (
+            f"SELECT seq, probe_id, record FROM measurements WHERE {' AND '.join(where)}"
+            " ORDER BY seq LIMIT ?"
+        )
+        last = 0
+        while True:
+            rows = self._read(sql, [last, *params, REPORT_PAGE_ROWS])
+            for seq, probe_id, record in rows:
+                last = int(str(seq))
+                yield str(probe_id), str(record)
+            if len(rows) < REPORT_PAGE_ROWS:
+                return
 
     def measurement(self, probe_id: str, measurement_id: str) -> CollectedMeasurement | None:
         """Return one measurement by its probe and the probe's measurement_id, or None."""

@@ -30,6 +30,7 @@ STORE_FILE = "results.sqlite3"
 SCHEMA_VERSION = 2
 _BUSY_TIMEOUT_MS = 10_000
 READ_PAGE_ROWS = 200
+REPORT_PAGE_ROWS = 2000  # a report reads everything: fewer, larger pages
 
 _SCHEMA = (
     """
@@ -296,6 +297,32 @@ class ResultStore(OutboxQueries):
             if left is not None:
                 left -= len(rows)
             if len(rows) < page:
+                return
+
+    def iter_record_texts(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[str, str]]:
+        """Yield (measurement_id, record JSON) measured in [since, until), in pages, unparsed:
+        the report reads the fields it needs itself, at ten times the speed of validation."""
+        where: list[str] = ["seq > ?"]
+        params: list[object] = []
+        if since is not None:
+            where.append("measured_at >= ?")
+            params.append(_iso(since))
+        if until is not None:
+            where.append("measured_at < ?")
+            params.append(_iso(until))
+        sql = (
+            f"SELECT seq, measurement_id, record FROM results WHERE {' AND '.join(where)}"
+            " ORDER BY seq LIMIT ?"
+        )
+        last = 0
+        while True:
+            rows = self._read(sql, [last, *params, REPORT_PAGE_ROWS])
+            for seq, measurement_id, record in rows:
+                last = int(str(seq))
+                yield str(measurement_id), str(record)
+            if len(rows) < REPORT_PAGE_ROWS:
                 return
 
     def mark_uploaded(self, measurement_ids: Iterable[uuid.UUID | str]) -> int:

@@ -1,0 +1,122 @@
+"""Build a report from the facts an engine holds: run the portable queries, then the pure
+functions of windows.py and claims.py over their (small) results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from probe.models.reports import (
+    AssessedClaim,
+    Claim,
+    Report,
+    ReportScope,
+    TimelineCell,
+    WindowKind,
+)
+from probe.report import sql
+from probe.report.claims import evidence_of, judge
+from probe.report.engines import Engine
+from probe.report.facts import Skipped
+from probe.report.windows import Span, failure_windows, incidents, moment, span_of
+
+# Timeline bucket widths, the narrowest that gives at most MAX_BUCKETS columns is chosen.
+BUCKETS = (300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 28 * 86400)
+MAX_BUCKETS = 200
+_FAR_FUTURE = 2**62
+
+
+def bucket_width(seconds: int) -> int:
+    """Return the narrowest bucket width that splits `seconds` into at most MAX_BUCKETS."""
+    for width in BUCKETS:
+        if seconds <= width * MAX_BUCKETS:
+            return width
+    return BUCKETS[-1]
+
+
+def _epoch(value: datetime | None, default: int) -> int:
+    return default if value is None else int(value.timestamp())
+
+
+def _spans(engine: Engine, spec: sql.WindowSpec, since: int, until: int) -> list[Span]:
+    rows = engine.query(sql.windows_query(engine.dialect, spec, since, until))
+    return [span_of(row, len(spec.partition)) for row in rows]
+
+
+def assess_claims(engine: Engine, claims: Sequence[Claim]) -> list[AssessedClaim]:
+    """Return each claim with its finding, from the facts inside its own window."""
+    assessed = []
+    for claim in claims:
+        query = sql.claim_query(
+            engine.dialect,
+            int(claim.start.timestamp()),
+            int(claim.end.timestamp()),
+            claim.network,
+            tuple(claim.platforms),
+        )
+        assessed.append(judge(claim, evidence_of(engine.query(query))))
+    return assessed
+
+
+def build_report(
+    engine: Engine,
+    *,
+    source: str,
+    software_version: str,
+    generated_at: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    claims: Sequence[Claim] = (),
+    skipped: Skipped | None = None,
+) -> Report:
+    """Return the report of the facts in [since, until) (all of them when unbounded)."""
+    start, stop = _epoch(since, 0), _epoch(until, _FAR_FUTURE)
+    dialect = engine.dialect
+    count, probes, first, last = engine.query(sql.scope_query(dialect, start, stop))[0]
+    names_rows = engine.query(sql.names_query(dialect, start, stop))
+    names = {str(network): str(name) for network, name, _p, _n in names_rows if name}
+    count = int(count or 0)
+    skipped = skipped or Skipped()
+    scope = ReportScope(
+        source=source,
+        since=since,
+        until=until,
+        first_measurement=moment(int(first)) if count else None,
+        last_measurement=moment(int(last)) if count else None,
+        measurements=count,
+        probes=int(probes or 0),
+        networks=sorted({str(r[0]) for r in names_rows}),
+        platforms=sorted({str(r[2]) for r in names_rows}),
+        skipped_records=skipped.count,
+        skipped_reasons=list(skipped.reasons),
+    )
+    span_start = start if since is not None else int(first or 0)
+    span_stop = stop if until is not None else int(last or 0) + 1
+    width = bucket_width(max(1, span_stop - span_start))
+    cells: dict[tuple[str, str, int], dict[str, int]] = {}
+    if count:
+        for network, platform, bucket, verdict, n in engine.query(
+            sql.timeline_query(dialect, start, stop, width)
+        ):
+            cells.setdefault((str(network), str(platform), int(bucket)), {})[str(verdict)] = int(n)
+    return Report(
+        generated_at=generated_at,
+        software_version=software_version,
+        engine=dialect.name,
+        scope=scope,
+        bucket_seconds=width,
+        incidents=incidents(_spans(engine, sql.INCIDENTS, start, stop), names) if count else [],
+        outages=failure_windows(_spans(engine, sql.OUTAGES, start, stop), WindowKind.NETWORK_OUTAGE)
+        if count
+        else [],
+        platform_down=failure_windows(
+            _spans(engine, sql.PLATFORM_DOWN, start, stop), WindowKind.PLATFORM_DOWN
+        )
+        if count
+        else [],
+        claims=assess_claims(engine, claims),
+        timeline=[
+            TimelineCell(network=n, platform=p, start=moment(b), counts=c)
+            for (n, p, b), c in sorted(cells.items())
+        ],
+    )

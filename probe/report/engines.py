@@ -1,0 +1,184 @@
+"""The two engines the report runs on: DuckDB (embedded, the default) and ClickHouse (chdb).
+
+Both hold one table, `facts` (probe.models.reports.MeasurementFact), loaded from a CSV or
+Parquet file, and answer the portable SQL of probe.report.sql as lists of tuples. The engine
+modules are imported only here and only when an engine is made: `probe --version` never
+loads them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+from probe.errors import ReportError
+from probe.report.sql import CLICKHOUSE, DUCKDB, FACT_TYPES, Dialect
+
+Row = tuple[Any, ...]
+
+
+class Engine(Protocol):
+    """What the report needs from a SQL engine."""
+
+    dialect: Dialect
+
+    def load(self, path: Path) -> None:
+        """Load facts from a CSV (with a header row) or Parquet file into `facts`."""
+
+    def query(self, sql: str) -> list[Row]:
+        """Return the rows of `sql`."""
+
+    def close(self) -> None:
+        """Release the engine."""
+
+
+def _file_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".parquet"):
+        return suffix[1:]
+    raise ReportError(f"{path}: facts files are .csv or .parquet, not {suffix or 'no suffix'!r}")
+
+
+class DuckDbEngine:
+    """DuckDB in memory (spilling to a temporary directory when it must)."""
+
+    dialect = DUCKDB
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+        import duckdb
+
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        if memory_limit:
+            # Past the limit DuckDB spills to temporary files instead of growing (default: 80 %
+            # of the machine's memory).
+            config["memory_limit"] = memory_limit
+        self._errors = duckdb.Error
+        try:
+            self._db = duckdb.connect(":memory:", config=config)
+        except duckdb.Error as exc:
+            raise ReportError(f"DuckDB: {exc}") from exc
+        self._db.execute(f"CREATE TABLE facts ({DUCKDB.column_types()})")
+
+    def load(self, path: Path) -> None:
+        import duckdb
+
+        kind = _file_format(path)
+        literal = DUCKDB.text(str(path))
+        if kind == "csv":
+            columns = (
+                "{"
+                + ", ".join(
+                    f"{DUCKDB.text(name)}: {DUCKDB.text(DUCKDB.types[t])}"
+                    for name, t in FACT_TYPES.items()
+                )
+                + "}"
+            )
+            source = (
+                f"read_csv({literal}, header = true, columns = {columns},"
+                " quote = '\"', escape = '\"', nullstr = '\\N')"
+            )
+        else:
+            source = f"read_parquet({literal})"
+        names = ", ".join(FACT_TYPES)
+        try:
+            self._db.execute(f"INSERT INTO facts SELECT {names} FROM {source}")
+        except duckdb.Error as exc:
+            raise ReportError(f"{path}: cannot load facts: {exc}") from exc
+
+    def query(self, sql: str) -> list[Row]:
+        return self._db.execute(sql).fetchall()
+
+    def insert_sql(self, select: str) -> None:
+        """Insert the rows of a SELECT into facts (the benchmark's generator uses it)."""
+        self._db.execute(f"INSERT INTO facts {select}")
+
+    def export(self, path: Path) -> None:
+        """Write the facts table to a Parquet or CSV file (by its suffix), atomically."""
+        import os
+
+        kind = _file_format(path)
+        options = "FORMAT parquet" if kind == "parquet" else "FORMAT csv, HEADER true"
+        temporary = path.with_name(f".{path.name}.tmp")
+        try:
+            self._db.execute(f"COPY facts TO {DUCKDB.text(str(temporary))} ({options})")
+            os.replace(temporary, path)
+        except (OSError, self._errors) as exc:
+            temporary.unlink(missing_ok=True)
+            raise ReportError(f"{path}: cannot write facts: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class ClickHouseEngine:
+    """ClickHouse's engine embedded in the process (chdb): proof that the SQL is portable, and
+    the path to a ClickHouse server when one machine is not enough."""
+
+    dialect = CLICKHOUSE
+    # chdb keeps one server per process: every session sees the same tables.
+    _open = False
+
+    def __init__(self) -> None:
+        import importlib
+
+        if ClickHouseEngine._open:
+            raise ReportError("only one ClickHouse engine can be open in a process (chdb)")
+        try:
+            # chdb has no type hints: held as Any, used through query() and close() only.
+            session: Any = importlib.import_module("chdb.session")
+        except ImportError as exc:
+            raise ReportError(
+                "the ClickHouse engine needs chdb: pip install 'probe[clickhouse]'"
+            ) from exc
+        self._session: Any = session.Session()
+        ClickHouseEngine._open = True
+        try:
+            self._run(
+                f"CREATE TABLE facts ({CLICKHOUSE.column_types()})"
+                " ENGINE = MergeTree ORDER BY (network, platform, probe_id, t)"
+            )
+        except ReportError:
+            self.close()
+            raise
+
+    def load(self, path: Path) -> None:
+        kind = _file_format(path)
+        fmt = "CSVWithNames" if kind == "csv" else "Parquet"
+        structure = CLICKHOUSE.column_types()
+        self._run(
+            f"INSERT INTO facts SELECT {', '.join(FACT_TYPES)} FROM file("
+            f"{CLICKHOUSE.text(str(path))}, {CLICKHOUSE.text(fmt)}, {CLICKHOUSE.text(structure)})"
+        )
+
+    def _run(self, sql: str, fmt: str = "CSV") -> str:
+        try:
+            result = self._session.query(sql, fmt)
+        except Exception as exc:  # chdb raises its own RuntimeError subclasses
+            raise ReportError(f"ClickHouse: {exc}") from exc
+        return str(result.data()) if result is not None else ""
+
+    def query(self, sql: str) -> list[Row]:
+        text = self._run(
+            sql.rstrip()
+            + ("," if " SETTINGS " in sql else " SETTINGS")
+            + " output_format_json_quote_64bit_integers = 0",
+            "JSONCompact",
+        )
+        return [tuple(row) for row in json.loads(text)["data"]]
+
+    def close(self) -> None:
+        if ClickHouseEngine._open:
+            self._session.close()
+            ClickHouseEngine._open = False
+
+
+def make_engine(name: str, *, memory_limit: str | None = None) -> DuckDbEngine | ClickHouseEngine:
+    """Return a new engine by name ("duckdb" or "clickhouse")."""
+    if name == "duckdb":
+        return DuckDbEngine(memory_limit=memory_limit)
+    if name == "clickhouse":
+        return ClickHouseEngine()
+    raise ReportError(f"unknown engine {name!r}: use duckdb or clickhouse")

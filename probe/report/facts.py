@@ -1,0 +1,125 @@
+"""Flatten stored measurements into facts, the only thing the report engine reads.
+
+Works on the JSON of a `StoredResult` as the store, a bundle or a collector holds it: records
+were validated when they were stored or received, so this reads fields without building the
+model (about ten times faster), and a record without the fields it needs is skipped with a
+reason rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from probe.models.reports import LIST_SEPARATOR, MeasurementFact
+from probe.models.results import Verdict
+
+FACT_COLUMNS: tuple[str, ...] = tuple(MeasurementFact.model_fields)
+_VERDICTS = frozenset(v.value for v in Verdict)
+_AFFECTED = frozenset({Verdict.BLOCKED.value, Verdict.THROTTLED.value})
+
+FactRow = tuple[str | int, ...]
+
+
+class UnreadableRecord(ValueError):
+    """A record lacks what a fact needs."""
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _joined(values: Iterable[str]) -> str:
+    # The separator never appears inside a value: URLs escape "|", methods are identifiers.
+    return LIST_SEPARATOR.join(dict.fromkeys(v.replace(LIST_SEPARATOR, "%7C") for v in values if v))
+
+
+def epoch_seconds(text: str) -> int:
+    """Return the Unix time of an ISO 8601 timestamp (naive = UTC)."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def _label(endpoint: dict[str, Any]) -> str:
+    url = endpoint.get("url")
+    if isinstance(url, str) and url:
+        return url
+    return f"{endpoint.get('host', '?')}:{endpoint.get('port', '?')}"
+
+
+def fact_row(record: dict[str, Any], probe_id: str) -> FactRow:
+    """Return the fact of one stored record, in FACT_COLUMNS order.
+
+    Raises UnreadableRecord naming the first missing or malformed field.
+    """
+    try:
+        verdict = record["verdict"]
+        if verdict not in _VERDICTS:
+            raise UnreadableRecord(f"unknown verdict {verdict!r}")
+        target = record["target"]
+        measured = epoch_seconds(record["measurement_start_time"])
+        endpoints = record.get("endpoints") or []
+        controls = record.get("controls") or []
+        affected = [e for e in endpoints if e.get("verdict") in _AFFECTED]
+        loaded = [_text(c.get("url")) for c in controls if c.get("success") is True]
+        return (
+            _text(record.get("measurement_id")) or f"{probe_id}:{measured}:{record['input']}",
+            probe_id,
+            measured,
+            _text(record.get("probe_asn")) or "AS0",
+            _text(record.get("probe_network_name")),
+            _text(record.get("probe_cc")) or "ZZ",
+            _text(target.get("platform")) or _text(target["name"]),
+            _text(record["input"]),
+            verdict,
+            _text(record.get("blocking")),
+            _joined(_text(e.get("blocking")) for e in affected),
+            _joined(_label(e.get("endpoint") or {}) for e in affected),
+            len(controls),
+            len(loaded),
+            _joined(loaded),
+        )
+    except UnreadableRecord:
+        raise
+    except KeyError as exc:
+        raise UnreadableRecord(f"missing field {exc.args[0]!r}") from exc
+    except (TypeError, AttributeError, ValueError, OverflowError) as exc:
+        raise UnreadableRecord(f"malformed record: {exc}") from exc
+
+
+@dataclass
+class Skipped:
+    """Records that gave no fact, counted with a few example reasons."""
+
+    count: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, where: str, reason: str) -> None:
+        """Count one skipped record; keep the first reasons for the report."""
+        self.count += 1
+        if len(self.reasons) < 10:
+            self.reasons.append(f"{where}: {reason}")
+
+
+def facts_from_json(
+    lines: Iterable[tuple[str, str, str | bytes]], skipped: Skipped
+) -> Iterator[FactRow]:
+    """Yield the facts of (where, probe_id, record JSON) triples, counting unreadable ones."""
+    for where, probe_id, text in lines:
+        try:
+            record = json.loads(text)
+            if not isinstance(record, dict):
+                raise UnreadableRecord("not a JSON object")
+            yield fact_row(record, probe_id)
+        except (UnreadableRecord, ValueError, RecursionError) as exc:
+            skipped.add(where, str(exc))
+
+
+def fact_of(row: FactRow) -> MeasurementFact:
+    """Return the validated model of a fact row (tests and --json use it)."""
+    return MeasurementFact.model_validate(dict(zip(FACT_COLUMNS, row, strict=True)))

@@ -1,0 +1,247 @@
+"""From the engine's per-probe spans to incidents and failure windows: pure functions.
+
+A span is what one probe saw: consecutive bad measurements of one partition (a platform on a
+network, a network, or a platform) with no good measurement between them, and the good
+measurements that bound it. Spans of several probes that overlap in time are one window: the
+same block seen from several vantage points.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from probe.models.reports import (
+    LIST_SEPARATOR,
+    Confidence,
+    FailureWindow,
+    Incident,
+    WindowKind,
+)
+from probe.models.results import Blocking, Verdict
+from probe.report.sql import METHODS
+
+# An incident seen this many times, by one method or from two probes, is well established.
+HIGH_CONFIDENCE_MEASUREMENTS = 3
+
+
+@dataclass(frozen=True)
+class Span:
+    """One probe's run of bad measurements in one partition."""
+
+    key: tuple[str, ...]
+    probe_id: str
+    start: int
+    end: int
+    measurements: int
+    throttled: int = 0
+    methods: dict[str, int] = field(default_factory=dict)
+    endpoint_methods: frozenset[str] = frozenset()
+    endpoints: frozenset[str] = frozenset()
+    members: frozenset[str] = frozenset()
+    good_before: int | None = None
+    good_after: int | None = None
+
+
+def _split(joined: object) -> frozenset[str]:
+    if not isinstance(joined, str):
+        return frozenset()
+    return frozenset(part for value in joined.split(LIST_SEPARATOR) if (part := value.strip()))
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+def span_of(row: Sequence[Any], width: int) -> Span:
+    """Return the span of one row of `sql.windows_query` whose partition has `width` columns."""
+    key = tuple(str(v) for v in row[:width])
+    probe_id, _island, start, end, n, throttled = row[width : width + 6]
+    counts = row[width + 6 : width + 6 + len(METHODS)]
+    all_methods, all_endpoints, members, good_before, good_after = row[width + 6 + len(METHODS) :]
+    return Span(
+        key=key,
+        probe_id=str(probe_id),
+        start=int(start),
+        end=int(end),
+        measurements=int(n),
+        throttled=int(throttled),
+        methods={m: int(c) for m, c in zip(METHODS, counts, strict=True) if int(c)},
+        endpoint_methods=_split(all_methods),
+        endpoints=_split(all_endpoints),
+        members=_split(members),
+        good_before=_optional_int(good_before),
+        good_after=_optional_int(good_after),
+    )
+
+
+def merge_overlapping(spans: Iterable[Span]) -> list[list[Span]]:
+    """Return groups of spans of the same key whose time ranges overlap (chained)."""
+    groups: list[list[Span]] = []
+    by_key: dict[tuple[str, ...], list[Span]] = {}
+    for span in spans:
+        by_key.setdefault(span.key, []).append(span)
+    for key in sorted(by_key):
+        current: list[Span] = []
+        current_end = 0
+        for span in sorted(by_key[key], key=lambda s: (s.start, s.end, s.probe_id)):
+            if current and span.start <= current_end:
+                current.append(span)
+                current_end = max(current_end, span.end)
+            else:
+                if current:
+                    groups.append(current)
+                current, current_end = [span], span.end
+        if current:
+            groups.append(current)
+    return groups
+
+
+def moment(seconds: int) -> datetime:
+    """Return the UTC datetime of Unix time `seconds`."""
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _iso(seconds: int) -> str:
+    return moment(seconds).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A merged window's extent and the good measurements around it."""
+
+    start: int
+    end: int
+    onset_after: int | None
+    ended_before: int | None
+
+
+def bounds(group: Sequence[Span]) -> Bounds:
+    """Return the merged extent, the last good before it and the first good after it."""
+    start = min(s.start for s in group)
+    end = max(s.end for s in group)
+    before = [s.good_before for s in group if s.good_before is not None and s.good_before < start]
+    after = [s.good_after for s in group if s.good_after is not None and s.good_after > end]
+    return Bounds(start, end, max(before, default=None), min(after, default=None))
+
+
+def confidence(
+    measurements: int, probes: int, methods: dict[str, int], extent: Bounds, good: str
+) -> tuple[Confidence, list[str]]:
+    """Return how far a window can be trusted, and the facts behind that.
+
+    high: at least three measurements, and either two or more probes or one consistent method;
+    low: a single measurement; medium: anything between.
+    """
+    reasons = [
+        f"{measurements} measurement{'s' * (measurements != 1)} from {probes}"
+        f" probe{'s' * (probes != 1)}"
+    ]
+    if len(methods) == 1:
+        (method,) = methods
+        reasons.append(f"every one by {method}" if measurements > 1 else f"by {method}")
+    elif methods:
+        shares = ", ".join(f"{m} {n}" for m, n in Counter(methods).most_common())
+        reasons.append(f"methods varied: {shares}")
+    if extent.onset_after is None:
+        reasons.append(f"nothing {good} before it in the period: it may have begun earlier")
+    else:
+        reasons.append(
+            f"began between {_iso(extent.onset_after)} ({good}) and {_iso(extent.start)}"
+        )
+    if extent.ended_before is None:
+        reasons.append(f"nothing {good} after it in the period: it may still be going on")
+    else:
+        reasons.append(f"ended between {_iso(extent.end)} and {_iso(extent.ended_before)} ({good})")
+    if measurements >= HIGH_CONFIDENCE_MEASUREMENTS and (probes >= 2 or len(methods) <= 1):
+        level = Confidence.HIGH
+    elif measurements == 1:
+        level = Confidence.LOW
+    else:
+        level = Confidence.MEDIUM
+    return level, reasons
+
+
+def _main_method(methods: dict[str, int]) -> Blocking | None:
+    if not methods:
+        return None
+    order = {m: i for i, m in enumerate(METHODS)}
+    best = max(methods, key=lambda m: (methods[m], -order.get(m, 99)))
+    return Blocking(best) if best in order else None
+
+
+def incidents(spans: Iterable[Span], names: dict[str, str]) -> list[Incident]:
+    """Return the incidents of spans keyed (network, platform); `names` maps ASN → name."""
+    found = []
+    for group in merge_overlapping(spans):
+        network, platform = group[0].key
+        extent = bounds(group)
+        methods: Counter[str] = Counter()
+        for span in group:
+            methods.update(span.methods)
+        n = sum(s.measurements for s in group)
+        probes = len({s.probe_id for s in group})
+        level, reasons = confidence(n, probes, dict(methods), extent, "accessible")
+        also = sorted(set().union(*(s.endpoint_methods for s in group)) - set(methods))
+        if also:
+            reasons.append(f"other endpoints' methods: {', '.join(also)}")
+        throttled_only = sum(s.throttled for s in group) == n
+        found.append(
+            Incident(
+                platform=platform,
+                network=network,
+                network_name=names.get(network, ""),
+                start=moment(extent.start),
+                end=moment(extent.end),
+                onset_after=None if extent.onset_after is None else moment(extent.onset_after),
+                ended_before=None if extent.ended_before is None else moment(extent.ended_before),
+                verdict=Verdict.THROTTLED if throttled_only else Verdict.BLOCKED,
+                blocking=_main_method(dict(methods)),
+                methods=dict(methods.most_common()),
+                endpoints=sorted(set().union(*(s.endpoints for s in group))),
+                measurements=n,
+                probes=probes,
+                confidence=level,
+                confidence_reasons=reasons,
+            )
+        )
+    return sorted(found, key=lambda i: (i.start, i.network, i.platform))
+
+
+def failure_windows(spans: Iterable[Span], kind: WindowKind) -> list[FailureWindow]:
+    """Return merged failure windows.
+
+    For outages a span's key is (network,) and its members the platforms that failed; for a
+    platform down the key is (platform,) and the members the networks that saw it fail.
+    """
+    found = []
+    for group in merge_overlapping(spans):
+        (key,) = group[0].key
+        extent = bounds(group)
+        n = sum(s.measurements for s in group)
+        probes = len({s.probe_id for s in group})
+        good = "working" if kind is WindowKind.NETWORK_OUTAGE else "up"
+        level, reasons = confidence(n, probes, {}, extent, good)
+        seen = sorted(set().union(*(s.members for s in group)))
+        outage = kind is WindowKind.NETWORK_OUTAGE
+        found.append(
+            FailureWindow(
+                kind=kind,
+                network=key if outage else ("*" if len(seen) != 1 else seen[0]),
+                platform="*" if outage else key,
+                networks=[key] if outage else seen,
+                platforms=seen if outage else [key],
+                start=moment(extent.start),
+                end=moment(extent.end),
+                onset_after=None if extent.onset_after is None else moment(extent.onset_after),
+                ended_before=None if extent.ended_before is None else moment(extent.ended_before),
+                measurements=n,
+                probes=probes,
+                confidence=level,
+                confidence_reasons=reasons,
+            )
+        )
+    return sorted(found, key=lambda w: (w.start, w.network, w.platform))

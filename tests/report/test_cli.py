@@ -1,0 +1,201 @@
+"""`probe report` end to end, as a user runs it: the local store, a saved facts file, hand-carried
+bundles and a collector's data must all give the same report; bad input gets a clear error."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probe.store import ResultStore
+
+from .records import Day, day
+
+LAYOUT = Day()
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _probe(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBE_")}
+    return subprocess.run([sys.executable, "-m", "probe", *args], capture_output=True,
+                          text=True, check=False, timeout=120, env=env)  # fmt: skip
+
+
+class Home:
+    """A probe's home: config, key and a store holding the hand-made day."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data_dir = root / "probe"
+        self.config = root / "probe.toml"
+        init = _probe("init", "--yes", "--config", str(self.config),
+                      "--data-dir", str(self.data_dir))  # fmt: skip
+        assert init.returncode == 0, init.stderr
+        with ResultStore.open(self.data_dir) as store:
+            for result in day(LAYOUT):
+                store.add_result(result, "platforms")
+        self.claims = root / "claims.toml"
+        at = [LAYOUT.at(n).isoformat() for n in (6, 12, 15)]
+        self.claims.write_text(
+            f'[[claim]]\nstart = "{at[0]}"\nend = "{at[1]}"\nnetwork = "AS9198"\n'
+            'statement = "technical reasons"\nsource = "https://example.org/"\n'
+            f'[[claim]]\nstart = "{at[1]}"\nend = "{at[2]}"\nnetwork = "Kcell"\n'
+            'statement = "power accident"\n',
+            encoding="utf-8",
+        )
+
+    def report(self, *args: str) -> dict[str, Any]:
+        done = _probe("report", "--config", str(self.config), "--claims", str(self.claims),
+                      "--json", "-", *args)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        loaded: dict[str, Any] = json.loads(done.stdout)
+        return loaded
+
+
+def _essence(report: dict[str, Any]) -> dict[str, Any]:
+    """What every source must agree on (the source line and ids differ by design)."""
+    return {
+        "incidents": [{k: v for k, v in i.items()} for i in report["incidents"]],
+        "outages": report["outages"],
+        "platform_down": report["platform_down"],
+        "claims": [(c["finding"], c["summary"]) for c in report["claims"]],
+        "timeline": report["timeline"],
+        "measurements": report["scope"]["measurements"],
+    }
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    return Home(tmp_path_factory.mktemp("report-home"))
+
+
+@pytest.fixture(scope="module")
+def local(home: Home) -> dict[str, Any]:
+    return home.report()
+
+
+def test_the_local_store(local: dict[str, Any]) -> None:
+    assert local["scope"]["measurements"] == 120 and local["scope"]["probes"] == 1
+    (incident,) = local["incidents"]
+    assert (incident["platform"], incident["network"], incident["verdict"],
+            incident["blocking"], incident["measurements"]) == (
+        "twitter", "AS9198", "blocked", "tls_reset", 6)  # fmt: skip
+    assert [w["network"] for w in local["outages"]] == ["AS29355"]
+    assert [w["platform"] for w in local["platform_down"]] == ["youtube"]
+    assert [c["finding"] for c in local["claims"]] == [
+        "contradicted_by_blocking", "consistent_with_outage",
+    ]  # fmt: skip
+    assert local["claims"][0]["claim"]["source"] == "https://example.org/"
+
+
+def test_files_html_csv_json(home: Home, tmp_path: Path) -> None:
+    html, csv_file, out = tmp_path / "r.html", tmp_path / "r.csv", tmp_path / "r.json"
+    done = _probe("report", "--config", str(home.config), "--claims", str(home.claims),
+                  "--html", str(html), "--csv", str(csv_file), "--json", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "twitter" in done.stdout and "contradicted_by_blocking" in done.stdout  # terminal
+    page = html.read_text(encoding="utf-8")
+    assert page.count("<svg") >= 2 and "contradicted_by_blocking" in page
+    assert "<script src" not in page and "<link" not in page
+    rows = csv_file.read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("record,") and len(rows) == 1 + 1 + 1 + 1 + 2
+    assert json.loads(out.read_text(encoding="utf-8"))["incidents"][0]["platform"] == "twitter"
+
+
+def test_saved_facts_and_clickhouse_give_the_same_report(
+    home: Home, local: dict[str, Any], tmp_path: Path
+) -> None:
+    facts = tmp_path / "facts.parquet"
+    saved = home.report("--save-facts", str(facts))
+    assert facts.stat().st_size > 0 and _essence(saved) == _essence(local)
+    again = home.report("--facts", str(facts))
+    assert _essence(again) == _essence(local) and again["scope"]["source"].startswith("facts")
+    clickhouse = home.report("--facts", str(facts), "--engine", "clickhouse")
+    assert clickhouse["engine"] == "clickhouse" and _essence(clickhouse) == _essence(local)
+
+
+def test_bundles_and_a_collector_give_the_same_report(
+    home: Home, local: dict[str, Any], tmp_path: Path
+) -> None:
+    carried = tmp_path / "carry.bundles"
+    export = _probe("bundle", "export", "--out", str(carried), "--all", "--config",
+                    str(home.config))  # fmt: skip
+    assert export.returncode == 0, export.stderr
+    from_bundles = home.report("--bundles", str(carried))
+    assert _essence(from_bundles) == _essence(local)
+    collector = tmp_path / "collector"
+    ingest = _probe("collector", "ingest", str(carried), "--data-dir", str(collector))
+    assert ingest.returncode == 0, ingest.stderr
+    from_collector = home.report("--collector-dir", str(collector))
+    assert _essence(from_collector) == _essence(local)
+    assert from_collector["scope"]["source"] == f"collector {collector}"
+
+
+def test_a_tampered_bundle_is_skipped_with_its_reason(home: Home, tmp_path: Path) -> None:
+    carried = tmp_path / "carry.bundles"
+    export = _probe("bundle", "export", "--out", str(carried), "--all", "--config",
+                    str(home.config))  # fmt: skip
+    assert export.returncode == 0, export.stderr
+    data = bytearray(carried.read_bytes())
+    data[-40] ^= 0xFF  # inside the last bundle's gzip payload
+    carried.write_bytes(bytes(data))
+    report = home.report("--bundles", str(carried))
+    assert report["scope"]["skipped_records"] == 1
+    assert "bundle" in report["scope"]["skipped_reasons"][0]
+    assert report["scope"]["measurements"] < 120
+
+
+def test_an_unreadable_stored_row_is_skipped_not_fatal(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    with sqlite3.connect(home.data_dir / "results.sqlite3") as db:
+        db.execute(
+            "INSERT INTO results (measurement_id, job, input, verdict, measured_at, stored_at,"
+            " size, record) VALUES ('x', 'j', 'i', 'accessible', ?, ?, 3, '{no')",
+            (LAYOUT.at(3).isoformat(), LAYOUT.at(3).isoformat()),
+        )
+    report = home.report()
+    assert report["scope"]["measurements"] == 120 and report["scope"]["skipped_records"] == 1
+    assert "result x" in report["scope"]["skipped_reasons"][0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--claims", "{claims}"], "claim 1: statement: Field required"),
+        (["--collector-dir", "{root}/nowhere"], "no such directory"),
+        (["--facts", "{root}/facts.txt"], "facts files are .csv or .parquet"),
+        (["--since", "yesterday-ish"], "--since 'yesterday-ish'"),
+        (["--engine", "oracle"], "unknown engine 'oracle'"),
+    ],
+)
+def test_bad_input_is_a_clear_error(
+    home: Home, tmp_path: Path, args: list[str], message: str
+) -> None:
+    claims = tmp_path / "bad.toml"
+    claims.write_text('[[claim]]\nstart = "2022-01-01T00:00:00Z"\nend = "2022-01-02T00:00:00Z"\n')
+    (tmp_path / "facts.txt").write_text("x")
+    filled = [a.format(claims=claims, root=tmp_path) for a in args]
+    done = _probe("report", "--config", str(home.config), *filled)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_shipped_kazakh_claims_load(home: Home) -> None:
+    done = _probe("report", "--config", str(home.config), "--claims",
+                  str(REPO / "configs" / "claims.toml"), "--json", "-")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    claims = json.loads(done.stdout)["claims"]
+    assert len(claims) == 9
+    # The hand-made day is 4 January 2022: only Kcell's window (from 14:30 UTC, AS29355) holds
+    # measurements, and YouTube failing from the helper too at 15:00 makes it a platform outage.
+    findings = {c["claim"]["said_by"]: c["finding"] for c in claims}
+    assert findings.pop("Kcell") == "platform_outage"
+    assert set(findings.values()) == {"insufficient_data"}
+    assert any(c["claim"]["statement"] == "technical reasons" for c in claims)

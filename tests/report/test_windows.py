@@ -1,0 +1,146 @@
+"""Windows: the SQL's per-probe spans against a plain-Python reference on random histories
+(on both engines), and the pure merging, bounds and confidence rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from probe.models.reports import Confidence
+from probe.report import sql
+from probe.report.engines import ClickHouseEngine, DuckDbEngine, Engine
+from probe.report.facts import FactRow
+from probe.report.sources import load_facts
+from probe.report.windows import Bounds, Span, bounds, confidence, merge_overlapping, span_of
+
+VERDICTS = ("accessible", "blocked", "throttled", "network_outage", "service_down",
+            "inconclusive")  # fmt: skip
+SPECS = {"incidents": sql.INCIDENTS, "outages": sql.OUTAGES, "platform_down": sql.PLATFORM_DOWN}
+
+
+def _fact(i: int, probe: str, t: int, network: str, platform: str, verdict: str) -> FactRow:
+    blocking = "tls_reset" if verdict in ("blocked", "throttled") else ""
+    return (f"m{i:05d}", probe, t, network, "", "KZ", platform, platform, verdict, blocking,
+            blocking, "", 2, 2, "")  # fmt: skip
+
+
+histories = st.lists(
+    st.tuples(
+        st.sampled_from(["p1", "p2"]),
+        st.integers(0, 40),  # few distinct times: ties must be broken by the id, as in SQL
+        st.sampled_from(["AS1", "AS2"]),
+        st.sampled_from(["twitter", "vk"]),
+        st.sampled_from(VERDICTS),
+    ),
+    max_size=60,
+)
+
+
+@dataclass
+class _Open:
+    start: int
+    good_before: int | None
+    end: int = 0
+    n: int = 0
+    ids: list[str] = field(default_factory=list)
+
+
+def reference_spans(rows: list[FactRow], spec: sql.WindowSpec) -> set[tuple[object, ...]]:
+    """The windows, the obvious way: walk each probe's history in (t, id) order."""
+    columns = {"network": 3, "platform": 6}
+    groups: dict[tuple[object, ...], list[FactRow]] = {}
+    for row in rows:
+        if row[8] in spec.bad or row[8] in spec.good:
+            key = (*(row[columns[c]] for c in spec.partition), row[1])
+            groups.setdefault(key, []).append(row)
+    found = set()
+    for key, group in groups.items():
+        last_good: int | None = None
+        current: _Open | None = None
+        for row in sorted(group, key=lambda r: (r[2], r[0])):
+            t = int(row[2])
+            if row[8] in spec.good:
+                if current is not None:
+                    found.add((*key, current.start, current.end, current.n, current.good_before, t))
+                    current = None
+                last_good = t
+            else:
+                current = current or _Open(start=t, good_before=last_good)
+                current.end, current.n = t, current.n + 1
+        if current is not None:
+            found.add((*key, current.start, current.end, current.n, current.good_before, None))
+    return found
+
+
+def sql_spans(engine: Engine, spec: sql.WindowSpec) -> set[tuple[object, ...]]:
+    rows = engine.query(sql.windows_query(engine.dialect, spec, 0, 10**9))
+    spans = [span_of(row, len(spec.partition)) for row in rows]
+    return {(*s.key, s.probe_id, s.start, s.end, s.measurements, s.good_before, s.good_after)
+            for s in spans}  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=["duckdb", "clickhouse"])
+def engine_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield request.param
+
+
+def _engine(kind: str) -> Engine:
+    return DuckDbEngine() if kind == "duckdb" else ClickHouseEngine()
+
+
+SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=SLOW)
+@given(history=histories)
+def test_sql_windows_match_the_reference(
+    engine_kind: str, history: list[tuple[object, ...]]
+) -> None:
+    rows = [_fact(i, *item) for i, item in enumerate(history)]  # type: ignore[arg-type]
+    engine = _engine(engine_kind)
+    try:
+        load_facts(engine, rows)
+        for name, spec in SPECS.items():
+            assert sql_spans(engine, spec) == reference_spans(rows, spec), name
+    finally:
+        engine.close()
+
+
+def _span(probe: str, start: int, end: int, before: int | None, after: int | None) -> Span:
+    return Span(key=("AS1", "twitter"), probe_id=probe, start=start, end=end, measurements=2,
+                good_before=before, good_after=after)  # fmt: skip
+
+
+def test_overlapping_spans_of_two_probes_are_one_window() -> None:
+    spans = [_span("p1", 100, 200, 90, 210), _span("p2", 150, 300, 140, None),
+             _span("p1", 400, 500, 300, 510)]  # fmt: skip
+    groups = merge_overlapping(spans)
+    assert [[s.start for s in g] for g in groups] == [[100, 150], [400]]
+    # The onset is bounded by the last good before the first block; p2 is still blocked.
+    assert bounds(groups[0]) == Bounds(start=100, end=300, onset_after=90, ended_before=None)
+    assert bounds(groups[1]) == Bounds(start=400, end=500, onset_after=300, ended_before=510)
+
+
+def test_chained_overlaps_merge_transitively() -> None:
+    spans = [_span("p1", 0, 10, None, 11), _span("p2", 10, 20, None, 21),
+             _span("p3", 20, 30, None, 31), _span("p4", 31, 40, None, None)]  # fmt: skip
+    assert [len(g) for g in merge_overlapping(spans)] == [3, 1]
+
+
+@pytest.mark.parametrize(
+    ("n", "probes", "methods", "level"),
+    [(1, 1, {"tls_reset": 1}, Confidence.LOW), (2, 1, {"tls_reset": 2}, Confidence.MEDIUM),
+     (3, 1, {"tls_reset": 3}, Confidence.HIGH),
+     (4, 1, {"tls_reset": 2, "tcp_timeout": 2}, Confidence.MEDIUM),
+     (4, 2, {"tls_reset": 2, "tcp_timeout": 2}, Confidence.HIGH)],
+)  # fmt: skip
+def test_confidence(n: int, probes: int, methods: dict[str, int], level: Confidence) -> None:
+    got, reasons = confidence(n, probes, methods, Bounds(0, 60, None, 120), "accessible")
+    assert got is level, reasons
+    assert reasons[0].startswith(f"{n} measurement")
+    assert any("may have begun earlier" in r for r in reasons)
+    assert any(r.startswith("ended between") for r in reasons)
