@@ -192,6 +192,9 @@ class ReportScope(Record):
     measurements: int = 0
     probes: int = 0
     networks: list[str] = Field(default_factory=list)
+    network_names: dict[str, str] = Field(
+        default_factory=dict, description="Operator names of the networks, where known."
+    )
     platforms: list[str] = Field(default_factory=list)
     skipped_records: int = Field(default=0, description="Records that could not be read.")
     skipped_reasons: list[str] = Field(default_factory=list)

@@ -20,6 +20,7 @@ from probe.models.bundles import (
     ProbeRegistration,
 )
 from probe.models.control import ControlRequest, ControlResponse
+from probe.models.reports import MeasurementFact, Report
 from probe.models.results import TargetResult
 from probe.models.stored import RunRecord, StoredResult
 
@@ -34,6 +35,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "collector-error": CollectorErrorBody,
     "probe-registration": ProbeRegistration,
     "collected-measurement": CollectedMeasurement,
+    "measurement-fact": MeasurementFact,
+    "report": Report,
 }
 
 

@@ -3,6 +3,7 @@ functions of windows.py and claims.py over their (small) results."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -34,8 +35,12 @@ def bucket_width(seconds: int) -> int:
     return BUCKETS[-1]
 
 
-def _epoch(value: datetime | None, default: int) -> int:
-    return default if value is None else int(value.timestamp())
+def _epoch(value: datetime | None, default: int, *, upper: bool = False) -> int:
+    """Return whole seconds; facts keep whole seconds (floored), so an exclusive upper bound
+    rounds up to keep a measurement made in the bound's own second."""
+    if value is None:
+        return default
+    return math.ceil(value.timestamp()) if upper else math.floor(value.timestamp())
 
 
 def _spans(engine: Engine, spec: sql.WindowSpec, since: int, until: int) -> list[Span]:
@@ -49,8 +54,8 @@ def assess_claims(engine: Engine, claims: Sequence[Claim]) -> list[AssessedClaim
     for claim in claims:
         query = sql.claim_query(
             engine.dialect,
-            int(claim.start.timestamp()),
-            int(claim.end.timestamp()),
+            _epoch(claim.start, 0),
+            _epoch(claim.end, 0, upper=True),
             claim.network,
             tuple(claim.platforms),
         )
@@ -70,7 +75,7 @@ def build_report(
     skipped: Skipped | None = None,
 ) -> Report:
     """Return the report of the facts in [since, until) (all of them when unbounded)."""
-    start, stop = _epoch(since, 0), _epoch(until, _FAR_FUTURE)
+    start, stop = _epoch(since, 0), _epoch(until, _FAR_FUTURE, upper=True)
     dialect = engine.dialect
     count, probes, first, last = engine.query(sql.scope_query(dialect, start, stop))[0]
     names_rows = engine.query(sql.names_query(dialect, start, stop))
@@ -86,6 +91,7 @@ def build_report(
         measurements=count,
         probes=int(probes or 0),
         networks=sorted({str(r[0]) for r in names_rows}),
+        network_names=dict(sorted(names.items())),
         platforms=sorted({str(r[2]) for r in names_rows}),
         skipped_records=skipped.count,
         skipped_reasons=list(skipped.reasons),
