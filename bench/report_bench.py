@@ -41,7 +41,8 @@ def generate_sql(n: int) -> str:
     methods = "[" + ", ".join(f"'{m}'" for m in METHODS) + "]"
     # day = 96 rounds; events are decided per (network[, platform], day) by a hash.
     return f"""
-SELECT 'm' || i AS measurement_id, 'probe' || p AS probe_id, {T0} + r * {ROUND_S} + p AS t,
+SELECT 'm' || i AS measurement_id, 'probe' || p AS probe_id,
+       ({T0} + r * {ROUND_S} + p) * 1000 AS t_ms,
        'AS' || (9000 + p % {NETWORKS}) AS network, 'operator ' || (p % {NETWORKS}) AS network_name,
        'KZ' AS cc, 'platform' || k AS platform, 'platform' || k || '.example' AS input,
        verdict,

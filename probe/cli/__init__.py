@@ -9,6 +9,8 @@ Modules:
     store   `probe results` and `probe status`
     ship    `probe upload`, `probe bundle export|inspect`
     collector  `probe collector` (serve, export, ingest)
+    report  `probe report`: incidents, outages, platforms down and claims over a period
+    classify  `probe classify`: our verdict for OONI web_connectivity measurements
     render  rich tables and JSON Lines output (pure renderers)
 """
 

@@ -12,6 +12,7 @@ import typer
 
 from probe import __version__
 from probe.cli.check import check
+from probe.cli.classify import classify
 from probe.cli.collector import collector_app
 from probe.cli.daemon import daemon, run
 from probe.cli.helper import helper
@@ -47,6 +48,7 @@ def _root(
 
 
 app.command(no_args_is_help=True)(check)
+app.command()(classify)
 app.command()(helper)
 app.command()(init)
 app.command()(daemon)

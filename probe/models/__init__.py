@@ -12,6 +12,8 @@ Modules:
     stored        StoredResult (TargetResult + job + measurement_id), RunRecord
     bundles       BundleManifest and the collector's wire records (receipt, error, page…)
     status        RunStatus (no pydantic: the daemon's supervisor imports it)
+    reports       MeasurementFact, Incident, FailureWindow, Claim, AssessedClaim, Report
+    ooni          OONI web_connectivity input records, ClassifiedRecord, Agreement
     schema        JSON Schema export of the wire records (docs/schema/)
 """
 
@@ -35,6 +37,9 @@ _HOME = {
     "RunRecord": "stored", "StoredResult": "stored", "RunStatus": "status",
     "Endpoint": "targets", "EndpointKind": "targets", "Platform": "targets",
     "Target": "targets", "TargetKind": "targets",
+    "MeasurementFact": "reports", "Incident": "reports", "FailureWindow": "reports",
+    "Claim": "reports", "AssessedClaim": "reports", "Report": "reports",
+    "ClassifiedRecord": "ooni", "Agreement": "ooni",
 }  # fmt: skip
 
 __all__ = sorted(_HOME)

@@ -27,7 +27,9 @@ class MeasurementFact(Record):
 
     measurement_id: str
     probe_id: str = Field(description='The probe that measured it ("local" for an unkeyed store).')
-    t: int = Field(description="measurement_start_time, seconds since the Unix epoch (UTC).")
+    t_ms: int = Field(
+        description="measurement_start_time, milliseconds since the Unix epoch (UTC)."
+    )
     network: str = Field(description='The probe\'s ASN, "AS9198" ("AS0" when unknown).')
     network_name: str = Field(default="", description="The operator's name, when known.")
     cc: str = Field(default="ZZ", description="The probe's country code.")

@@ -20,6 +20,7 @@ from probe.models.bundles import (
     ProbeRegistration,
 )
 from probe.models.control import ControlRequest, ControlResponse
+from probe.models.ooni import ClassifiedRecord
 from probe.models.reports import MeasurementFact, Report
 from probe.models.results import TargetResult
 from probe.models.stored import RunRecord, StoredResult
@@ -37,6 +38,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "collected-measurement": CollectedMeasurement,
     "measurement-fact": MeasurementFact,
     "report": Report,
+    "classified-record": ClassifiedRecord,
 }
 
 

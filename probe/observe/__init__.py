@@ -4,6 +4,9 @@ Modules:
     asn       AsnDatabase: ASN/country lookups from a MaxMind-format database (opened lazily)
     annotate  with_asns(): fill the ASN of every DNS answer
     privacy   scrub_text(): replace the probe's own addresses by "[scrubbed]"
+    ooni      to_test_keys(): an OONI web_connectivity measurement → Endpoint + TestKeys
+    ooni_reader  read_records(): the records of an OONI file (JSON, array, JSON Lines, gzip),
+              never raising
 """
 
 from probe.observe.annotate import AsnLookup, with_asns

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from probe.models.reports import (
     AssessedClaim,
@@ -25,6 +25,8 @@ from probe.report.windows import Span, failure_windows, incidents, moment, span_
 BUCKETS = (300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 28 * 86400)
 MAX_BUCKETS = 200
 _FAR_FUTURE = 2**62
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 def bucket_width(seconds: int) -> int:
@@ -36,11 +38,12 @@ def bucket_width(seconds: int) -> int:
 
 
 def _epoch(value: datetime | None, default: int, *, upper: bool = False) -> int:
-    """Return whole seconds; facts keep whole seconds (floored), so an exclusive upper bound
-    rounds up to keep a measurement made in the bound's own second."""
+    """Return whole milliseconds; facts keep whole milliseconds (floored), so an exclusive
+    upper bound rounds up to keep a measurement made in the bound's own millisecond."""
     if value is None:
         return default
-    return math.ceil(value.timestamp()) if upper else math.floor(value.timestamp())
+    exact = (value - _EPOCH) / _MILLISECOND
+    return math.ceil(exact) if upper else math.floor(exact)
 
 
 def _spans(engine: Engine, spec: sql.WindowSpec, since: int, until: int) -> list[Span]:
@@ -98,7 +101,7 @@ def build_report(
     )
     span_start = start if since is not None else int(first or 0)
     span_stop = stop if until is not None else int(last or 0) + 1
-    width = bucket_width(max(1, span_stop - span_start))
+    width = bucket_width(max(1, (span_stop - span_start) // 1000))
     cells: dict[tuple[str, str, int], dict[str, int]] = {}
     if count:
         for network, platform, bucket, verdict, n in engine.query(

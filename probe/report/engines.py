@@ -138,7 +138,7 @@ class ClickHouseEngine:
         try:
             self._run(
                 f"CREATE TABLE facts ({CLICKHOUSE.column_types()})"
-                " ENGINE = MergeTree ORDER BY (network, platform, probe_id, t)"
+                " ENGINE = MergeTree ORDER BY (network, platform, probe_id, t_ms)"
             )
         except ReportError:
             self.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from probe.models.reports import LIST_SEPARATOR, MeasurementFact
@@ -37,12 +37,20 @@ def _joined(values: Iterable[str]) -> str:
     return LIST_SEPARATOR.join(dict.fromkeys(v.replace(LIST_SEPARATOR, "%7C") for v in values if v))
 
 
-def epoch_seconds(text: str) -> int:
-    """Return the Unix time of an ISO 8601 timestamp (naive = UTC)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def epoch_ms(text: str) -> int:
+    """Return the Unix time of an ISO 8601 timestamp in whole milliseconds (naive = UTC).
+
+    Milliseconds, not seconds: a round of targets shares its second, and the windows need
+    the order in which a probe saw things.
+    """
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+    return (moment - _EPOCH) // _MILLISECOND
 
 
 def _label(endpoint: dict[str, Any]) -> str:
@@ -62,7 +70,7 @@ def fact_row(record: dict[str, Any], probe_id: str) -> FactRow:
         if verdict not in _VERDICTS:
             raise UnreadableRecord(f"unknown verdict {verdict!r}")
         target = record["target"]
-        measured = epoch_seconds(record["measurement_start_time"])
+        measured = epoch_ms(record["measurement_start_time"])
         endpoints = record.get("endpoints") or []
         controls = record.get("controls") or []
         affected = [e for e in endpoints if e.get("verdict") in _AFFECTED]

@@ -1,6 +1,6 @@
 """The report's SQL: one text for DuckDB and ClickHouse, with a thin dialect for what differs.
 
-Portable by construction: times are integer seconds (no timestamp functions), lists are
+Portable by construction: times are integer milliseconds (no timestamp functions), lists are
 "|"-joined text (no arrays), nothing is NULL in the facts table, and only standard window
 functions, CASE, COUNT/SUM/MIN/MAX and LEFT JOIN are used. What differs between the engines
 is in `Dialect`: string literals, distinct-concatenation, temporary tables and one setting.
@@ -17,7 +17,7 @@ from probe.models.results import Blocking, Verdict
 FACT_TYPES: dict[str, str] = {
     "measurement_id": "text",
     "probe_id": "text",
-    "t": "int64",
+    "t_ms": "int64",
     "network": "text",
     "network_name": "text",
     "cc": "text",
@@ -125,8 +125,8 @@ PLATFORM_DOWN = WindowSpec(
 
 
 def period(dialect: Dialect, since: int, until: int) -> str:
-    """Return the WHERE condition of the report period [since, until)."""
-    return f"t >= {dialect.integer(since)} AND t < {dialect.integer(until)}"
+    """Return the WHERE condition of the report period [since, until), in milliseconds."""
+    return f"t_ms >= {dialect.integer(since)} AND t_ms < {dialect.integer(until)}"
 
 
 def windows_query(dialect: Dialect, spec: WindowSpec, since: int, until: int) -> str:
@@ -147,16 +147,16 @@ def windows_query(dialect: Dialect, spec: WindowSpec, since: int, until: int) ->
     method_cols = ", ".join(f"s.m_{m}" for m in METHODS)
     return f"""
 WITH runs AS (
-    SELECT {part}, probe_id, t, verdict, blocking, methods, endpoints, {spec.members},
+    SELECT {part}, probe_id, t_ms, verdict, blocking, methods, endpoints, {spec.members},
            CASE WHEN verdict IN {bad} THEN 1 ELSE 0 END AS bad,
            SUM(CASE WHEN verdict IN {good} THEN 1 ELSE 0 END) OVER (
-               PARTITION BY {part}, probe_id ORDER BY t, measurement_id
+               PARTITION BY {part}, probe_id ORDER BY t_ms, measurement_id
                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
     FROM facts
     WHERE {period(dialect, since, until)} AND (verdict IN {bad} OR verdict IN {good})
 ),
 spans AS (
-    SELECT {part}, probe_id, island, MIN(t) AS start_t, MAX(t) AS end_t, COUNT(*) AS n,
+    SELECT {part}, probe_id, island, MIN(t_ms) AS start_t, MAX(t_ms) AS end_t, COUNT(*) AS n,
            SUM(CASE WHEN verdict = {dialect.text(Verdict.THROTTLED.value)} THEN 1 ELSE 0 END)
                AS throttled,
            {method_sums},
@@ -167,13 +167,13 @@ spans AS (
     GROUP BY {part}, probe_id, island
 ),
 goods AS (
-    SELECT {part}, probe_id, island, MIN(t) AS t
+    SELECT {part}, probe_id, island, MIN(t_ms) AS t_ms
     FROM runs WHERE bad = 0
     GROUP BY {part}, probe_id, island
 )
 SELECT {", ".join(f"s.{c}" for c in spec.partition)}, s.probe_id, s.island, s.start_t, s.end_t,
        s.n, s.throttled, {method_cols}, s.all_methods, s.all_endpoints,
-       s.members, b.t AS good_before, a.t AS good_after
+       s.members, b.t_ms AS good_before, a.t_ms AS good_after
 FROM spans s
 LEFT JOIN goods b ON {same.format(a="b")} AND b.island = s.island
 LEFT JOIN goods a ON {same.format(a="a")} AND a.island = s.island + 1
@@ -193,17 +193,17 @@ ORDER BY network, network_name, platform"""
 def scope_query(dialect: Dialect, since: int, until: int) -> str:
     """Return one row: measurements, probes, first and last time in the period."""
     return f"""
-SELECT COUNT(*) AS n, COUNT(DISTINCT probe_id) AS probes, MIN(t) AS first_t, MAX(t) AS last_t
+SELECT COUNT(*) AS n, COUNT(DISTINCT probe_id) AS probes, MIN(t_ms) AS first_t, MAX(t_ms) AS last_t
 FROM facts WHERE {period(dialect, since, until)}"""
 
 
-def timeline_query(dialect: Dialect, since: int, until: int, bucket: int) -> str:
-    """Return measurement counts per (network, platform, bucket start, verdict)."""
-    width = dialect.integer(bucket)
+def timeline_query(dialect: Dialect, since: int, until: int, bucket_s: int) -> str:
+    """Return measurement counts per (network, platform, bucket start in ms, verdict)."""
+    width = dialect.integer(bucket_s * 1000)
     return f"""
-SELECT network, platform, t - (t % {width}) AS bucket, verdict, COUNT(*) AS n
+SELECT network, platform, t_ms - (t_ms % {width}) AS bucket, verdict, COUNT(*) AS n
 FROM facts WHERE {period(dialect, since, until)}
-GROUP BY network, platform, t - (t % {width}), verdict
+GROUP BY network, platform, t_ms - (t_ms % {width}), verdict
 ORDER BY network, platform, bucket, verdict"""
 
 

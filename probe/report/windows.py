@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from probe.models.reports import (
@@ -30,7 +30,7 @@ HIGH_CONFIDENCE_MEASUREMENTS = 3
 
 @dataclass(frozen=True)
 class Span:
-    """One probe's run of bad measurements in one partition."""
+    """One probe's run of bad measurements in one partition (times in Unix milliseconds)."""
 
     key: tuple[str, ...]
     probe_id: str
@@ -100,13 +100,16 @@ def merge_overlapping(spans: Iterable[Span]) -> list[list[Span]]:
     return groups
 
 
-def moment(seconds: int) -> datetime:
-    """Return the UTC datetime of Unix time `seconds`."""
-    return datetime.fromtimestamp(seconds, tz=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _iso(seconds: int) -> str:
-    return moment(seconds).strftime("%Y-%m-%d %H:%M UTC")
+def moment(milliseconds: int) -> datetime:
+    """Return the UTC datetime of a Unix time in milliseconds (exact: no float on the way)."""
+    return _EPOCH + timedelta(milliseconds=milliseconds)
+
+
+def _iso(milliseconds: int) -> str:
+    return moment(milliseconds).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from probe.decide import DecisionContext, Fingerprint, endpoint_verdict, parse_f
 from probe.decide.blockpages import address_matches, response_matches
 from probe.models.observations import HttpResponseRecord
 from probe.models.results import Blocking, Verdict
+from probe.observe.ooni import to_test_keys
 
 from .builders import SITES_OK
-from .ooni_qa import to_test_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("PROBE_SHARED_DIR", ROOT.parent / "shared"))

@@ -6,7 +6,7 @@ the outage and the platform-down window, and hold three claims against them."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from .netns import Lab, _toml
 from .scenarios import SCENARIOS
@@ -66,13 +66,16 @@ def test_report_of_a_censored_day(lab: Lab) -> None:
     report = json.loads(done.stdout)
     assert report["scope"]["measurements"] == 2 * len(ROUNDS)
     listed = lab.probe("results", "--json", "--config", str(config)).stdout.splitlines()
-    history = [(r["measurement_start_time"], r["input"], r["verdict"], r["reasons"][:1])
-               for r in map(json.loads, listed)]  # fmt: skip
+    history = [(r["measurement_start_time"], r["probe_asn"], r["input"], r["verdict"],
+                r["reasons"][:2]) for r in map(json.loads, listed)]  # fmt: skip
+    told = "\n".join([*map(str, spans.items()), *map(str, history)])
 
-    def within(moment: str, name: str) -> bool:
-        # Reports keep whole seconds.
+    def within(moment: str | None, name: str) -> bool:
+        # Reports keep whole milliseconds.
         began, ended = spans[name]
-        return began.replace(microsecond=0) <= datetime.fromisoformat(moment) <= ended
+        if moment is None:
+            return False
+        return began - timedelta(milliseconds=1) <= datetime.fromisoformat(moment) <= ended
 
     (incident,) = report["incidents"]
     assert (incident["platform"], incident["verdict"], incident["blocking"]) == (
@@ -80,14 +83,14 @@ def test_report_of_a_censored_day(lab: Lab) -> None:
     ), incident  # fmt: skip
     assert incident["measurements"] == 2 and incident["probes"] == 1
     assert within(incident["start"], "blocked-1") and within(incident["end"], "blocked-2")
-    assert within(incident["onset_after"], "before"), incident
-    assert within(incident["ended_before"], "lifted"), incident
+    assert within(incident["onset_after"], "before"), f"{incident}\n{told}"
+    assert within(incident["ended_before"], "lifted"), f"{incident}\n{told}"
 
     (outage,) = report["outages"]
     assert sorted(outage["platforms"]) == ["bbc.com", "twitter"], outage
     assert within(outage["start"], "outage") and within(outage["end"], "outage")
-    assert within(outage["onset_after"], "lifted"), (outage, spans, history)
-    assert within(outage["ended_before"], "back"), (outage, spans, history)
+    assert within(outage["onset_after"], "lifted"), f"{outage}\n{told}"
+    assert within(outage["ended_before"], "back"), f"{outage}\n{told}"
 
     (down,) = report["platform_down"]
     assert down["platform"] == "twitter" and within(down["start"], "down"), down

@@ -24,7 +24,7 @@ def _record(**changes: Any) -> dict[str, Any]:
 def test_a_blocked_platform() -> None:
     fact = fact_of(fact_row(_record(), "probe-a"))
     assert fact == MeasurementFact(
-        measurement_id="m1", probe_id="probe-a", t=int(START.timestamp()),
+        measurement_id="m1", probe_id="probe-a", t_ms=int(START.timestamp()) * 1000,
         network="AS9198", network_name="JSC Kazakhtelecom", cc="KZ", platform="twitter",
         input="twitter", verdict=Verdict.BLOCKED, blocking="tls_reset", methods="tls_reset",
         endpoints="https://twitter.com/", controls_total=4, controls_ok=4,

@@ -1,0 +1,183 @@
+"""`probe classify`: our verdict for OONI web_connectivity measurements, beside OONI's own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:  # imported by the functions that use them, so `probe --help` stays light
+    from rich.table import Table
+
+    from probe.decide import DecisionContext
+    from probe.models.ooni import ClassifiedRecord
+    from probe.observe.ooni_reader import OoniRecord
+
+_ENVELOPE = ("input", "measurement_start_time", "probe_asn", "probe_cc", "report_id",
+             "measurement_uid", "test_version")  # fmt: skip
+
+
+def _envelope(record: OoniRecord) -> dict[str, Any]:
+    """Return the OONI fields worth printing, from the measurement or, for an error, from
+    whatever of them the record had with the right type."""
+    raw = record.envelope or {}
+    keys = raw["test_keys"] if isinstance(raw.get("test_keys"), dict) else {}
+    blocking, accessible = keys.get("blocking"), keys.get("accessible")
+    found: dict[str, Any] = {n: raw[n] for n in _ENVELOPE if isinstance(raw.get(n), str)}
+    found["ooni_blocking"] = blocking if isinstance(blocking, str | bool) else None
+    found["ooni_accessible"] = accessible if isinstance(accessible, bool) else None
+    return found
+
+
+def classify_record(path: Path, record: OoniRecord, context: DecisionContext) -> ClassifiedRecord:
+    """Return our verdict for one record (or its error), with OONI's beside it."""
+    from probe.decide import endpoint_verdict
+    from probe.models.ooni import Agreement, ClassifiedRecord, agreement
+    from probe.observe.ooni import OoniFormatError, to_test_keys
+
+    envelope = _envelope(record)
+    where = {"file": str(path), "record": record.number}
+    if record.measurement is None:
+        return ClassifiedRecord(**where, **envelope, agreement=Agreement.ERROR, error=record.error)
+    try:
+        endpoint, keys = to_test_keys(record.measurement)
+    except OoniFormatError as exc:
+        error = f"{record.where}: {exc}"
+        return ClassifiedRecord(**where, **envelope, agreement=Agreement.ERROR, error=error)
+    result = endpoint_verdict(endpoint, keys, context)
+    return ClassifiedRecord(
+        **where,
+        **envelope,
+        verdict=result.verdict,
+        blocking=result.blocking,
+        reasons=result.reasons,
+        findings=result.findings,
+        agreement=agreement(
+            envelope["ooni_blocking"], envelope["ooni_accessible"], result.verdict, result.blocking
+        ),
+    )
+
+
+def classify_file(path: Path, context: DecisionContext) -> Iterator[ClassifiedRecord]:
+    """Return our verdict (or the error) for every record of an OONI measurements file."""
+    from probe.observe.ooni_reader import read_records
+
+    for record in read_records(path):
+        yield classify_record(path, record, context)
+
+
+def decision_context(fingerprints: list[Path]) -> DecisionContext:
+    """Return the context for OONI data: our fingerprints plus the configured and given CSVs,
+    no control sites (OONI measured none) and no lab ranges (OONI measures the internet)."""
+    from probe.config import load_settings
+    from probe.decide import DecisionContext
+    from probe.paths import default_config_path
+    from probe.runner import load_fingerprints
+
+    config = installed if (installed := default_config_path()).exists() else None
+    settings = load_settings(config)
+    if fingerprints:
+        extra = [*settings.blockpages.fingerprints, *fingerprints]
+        settings = load_settings(config, {"blockpages": {"fingerprints": extra}})
+    return DecisionContext(fingerprints=load_fingerprints(settings))
+
+
+def _published(value: object) -> str:
+    """Return OONI's value as its JSON spells it (false, null) or the string itself."""
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
+
+
+def records_table(records: list[ClassifiedRecord]) -> Table:
+    """Return a table of records: OONI's blocking/accessible, our verdict, the agreement."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from probe.cli.render import VERDICT_STYLE
+
+    table = Table(header_style="bold")
+    # The reason gets the room: names and inputs fold rather than squeeze it to nothing.
+    table.add_column("record", overflow="fold", max_width=24)
+    table.add_column("input", overflow="fold", max_width=30)
+    table.add_column("OONI", no_wrap=True)
+    table.add_column("ours", overflow="fold", max_width=16)
+    table.add_column("agreement", no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=1)
+    for record in records:
+        ours = Text("–")
+        if record.verdict is not None:
+            ours = Text(record.verdict.value, style=VERDICT_STYLE.get(record.verdict.value, ""))
+            ours.append(f" ({record.blocking.value})" if record.blocking else "")
+        # Text, not markup: a hostile record's "[/]" must print as itself.
+        table.add_row(
+            Text(f"{Path(record.file).name}:{record.record}"),
+            Text(record.input or ""),
+            Text(f"{_published(record.ooni_blocking)}/{_published(record.ooni_accessible)}"),
+            ours,
+            Text(record.agreement.value),
+            Text(record.error or (record.reasons[0] if record.reasons else "")),
+        )
+    return table
+
+
+def summary(counts: Counter[str]) -> str:
+    """Return the one-line summary: how many records, and how many of each agreement."""
+    from probe.models.ooni import Agreement
+
+    always = (Agreement.AGREE, Agreement.DIFFER)
+    parts = [
+        f"{counts[a]} {a.value}"
+        for a in Agreement
+        if a is not Agreement.ERROR and (counts[a] or a in always)
+    ]
+    parts.append(f"{counts[Agreement.ERROR]} errors")
+    total = sum(counts.values())
+    return f"{total} record{'' if total == 1 else 's'}: {', '.join(parts)}"
+
+
+def classify(
+    files: list[Path] = typer.Argument(
+        ...,
+        help="OONI web_connectivity measurements: JSON, a JSON array or JSON Lines (.gz too).",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        show_default=False,
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print JSON Lines: one ClassifiedRecord per measurement."
+    ),
+    fingerprints: list[Path] | None = typer.Option(
+        None,
+        "--fingerprints",
+        help="Extra blockpage fingerprints, OONI's CSV format (repeatable).",
+        exists=True,
+        dir_okay=False,
+    ),
+) -> None:
+    """Give our verdict for OONI web_connectivity measurements, beside OONI's blocking.
+
+    Exit status is 0 when every record was read, 1 when some could not be (each is reported
+    and the rest still classified), 2 for a usage error.
+    """
+    from rich.console import Console
+
+    context = decision_context(list(fingerprints or []))
+    counts: Counter[str] = Counter()
+    shown: list[ClassifiedRecord] = []
+    for path in files:
+        for record in classify_file(path, context):
+            counts[record.agreement.value] += 1
+            if json_output:
+                sys.stdout.write(record.model_dump_json() + "\n")
+            else:
+                shown.append(record)
+    if not json_output:
+        Console().print(records_table(shown))
+    Console(stderr=json_output, highlight=False).print(summary(counts))
+    if counts["error"]:
+        raise typer.Exit(1)
