@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # imported by the functions that use them, so `probe --help` 
     from probe.models.ooni import ClassifiedRecord
     from probe.observe.ooni_reader import OoniRecord
 
-_ENVELOPE = ("input", "measurement_start_time", "probe_asn", "probe_cc", "report_id",
-             "measurement_uid", "test_version")  # fmt: skip
+_ENVELOPE = ("input", "measurement_start_time", "probe_asn", "probe_cc", "probe_network_name",
+             "report_id", "measurement_uid", "test_version")  # fmt: skip
 
 
 def _envelope(record: OoniRecord) -> dict[str, Any]:
@@ -139,6 +139,30 @@ def summary(counts: Counter[str]) -> str:
     return f"{total} record{'' if total == 1 else 's'}: {', '.join(parts)}"
 
 
+def _write_facts(records: list[ClassifiedRecord], path: Path) -> None:
+    """Write the classified records as report facts (platforms named by the catalogue)."""
+    from probe.errors import ReportError
+    from probe.report.engines import DuckDbEngine
+    from probe.report.facts import classified_fact_row
+    from probe.report.sources import load_facts
+    from probe.targets import load_catalogue
+
+    if path.suffix.lower() not in (".parquet", ".csv"):
+        raise ReportError(f"--facts {path}: use a .parquet or .csv file name")
+    catalogue = load_catalogue()
+
+    def platform_of(host: str) -> str:
+        platform = catalogue.platform_for_host(host)
+        return platform.name if platform is not None else host.removeprefix("www.")
+
+    engine = DuckDbEngine()
+    try:
+        load_facts(engine, (classified_fact_row(r, platform_of) for r in records))
+        engine.export(path)
+    finally:
+        engine.close()
+
+
 def classify(
     files: list[Path] = typer.Argument(
         ...,
@@ -158,6 +182,12 @@ def classify(
         exists=True,
         dir_okay=False,
     ),
+    facts: Path | None = typer.Option(
+        None,
+        "--facts",
+        help="Also write the classified measurements as report facts (.parquet or .csv),"
+        " for `probe report --facts`.",
+    ),
 ) -> None:
     """Give our verdict for OONI web_connectivity measurements, beside OONI's blocking.
 
@@ -169,13 +199,18 @@ def classify(
     context = decision_context(list(fingerprints or []))
     counts: Counter[str] = Counter()
     shown: list[ClassifiedRecord] = []
+    collected: list[ClassifiedRecord] = []
     for path in files:
         for record in classify_file(path, context):
             counts[record.agreement.value] += 1
+            if facts is not None and record.verdict is not None:
+                collected.append(record)
             if json_output:
                 sys.stdout.write(record.model_dump_json() + "\n")
             else:
                 shown.append(record)
+    if facts is not None:
+        _write_facts(collected, facts)
     if not json_output:
         Console().print(records_table(shown))
     Console(stderr=json_output, highlight=False).print(summary(counts))

@@ -128,6 +128,8 @@ def _load_sources(
         name, rows = _local_facts(config, skipped, since, until)
         load_facts(engine, rows)
         loaded.append(name)
+    if len(loaded) > 1 or len(bundles) > 1:
+        engine.deduplicate()  # a bundle also uploaded, a facts file saved from the same store…
     return loaded
 
 

@@ -242,7 +242,8 @@ class PageEvidence:
             "strong_matches": cite(self.strong_matches),
             "weak_matches": cite(self.weak_matches),
             "server_side_matches": cite(self.server_side_matches),
-            "benign_matches": cite(self.benign_matches),
+            # " (fingerprint, …)" when a benign fingerprint matched, else nothing at all.
+            "benign_note": f" ({cite(self.benign_matches)})" if self.benign_matches else "",
             "differences": "; ".join(self.differences) or "none",
         }
 

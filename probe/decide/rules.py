@@ -347,7 +347,7 @@ PAGE_RULES: tuple[Rule[PageEvidence], ...] = (
           " block-page fingerprint {weak_matches}",
           lambda e: not e.is_https and bool(e.weak_matches) and e.has_control and e.differs),
     _rule("http.https_server_refusal", UNSURE, None,
-          "the server itself answered {status} over verified TLS ({benign_matches}) while the"
+          "the server itself answered {status} over verified TLS{benign_note} while the"
           " control got {control_status}: a server-side refusal (CAPTCHA, rate limit,"
           " geo-block), not network interference",
           lambda e: e.is_https and not e.is_success_status
@@ -361,7 +361,7 @@ PAGE_RULES: tuple[Rule[PageEvidence], ...] = (
           lambda e: not e.has_control),
     _rule("http.server_refusal", UNSURE, None,
           "the page differs from the control's ({differences}) but looks like the server's"
-          " own refusal ({benign_matches})",
+          " own refusal{benign_note}",
           lambda e: e.differs and (bool(e.benign_matches) or e.status == 429)),
     _rule("http.control_status_not_comparable", UNSURE, None,
           "the control got status {control_status} and the probe {status}: the pages cannot"

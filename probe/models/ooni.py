@@ -250,6 +250,7 @@ class ClassifiedRecord(Record):
     )
     probe_asn: str | None = None
     probe_cc: str | None = None
+    probe_network_name: str | None = None
     report_id: str | None = None
     measurement_uid: str | None = None
     test_version: str | None = None

@@ -13,5 +13,7 @@ Modules:
     windows   per-probe spans → incidents and failure windows, with confidence
     claims    claims files, and each claim's finding from the evidence in its window
     build     the report, from an engine's facts
-    render    HTML (with SVG plots), CSV and the terminal summary
+    plots     inline SVG: the timelines and the heat map, their layout, colours and time axis
+    html      the self-contained HTML page: scope, legend, plots and tables
+    render    CSV and the terminal summary (and html_report, re-exported)
 """

@@ -29,6 +29,9 @@ class Engine(Protocol):
     def query(self, sql: str) -> list[Row]:
         """Return the rows of `sql`."""
 
+    def deduplicate(self) -> None:
+        """Keep one row per (probe_id, measurement_id): sources may overlap."""
+
     def close(self) -> None:
         """Release the engine."""
 
@@ -90,6 +93,12 @@ class DuckDbEngine:
 
     def query(self, sql: str) -> list[Row]:
         return self._db.execute(sql).fetchall()
+
+    def deduplicate(self) -> None:
+        self._db.execute(
+            "CREATE OR REPLACE TABLE facts AS SELECT * FROM facts QUALIFY row_number() OVER"
+            " (PARTITION BY probe_id, measurement_id ORDER BY t_ms) = 1"
+        )
 
     def insert_sql(self, select: str) -> None:
         """Insert the rows of a SELECT into facts (the benchmark's generator uses it)."""
@@ -168,6 +177,14 @@ class ClickHouseEngine:
             "JSONCompact",
         )
         return [tuple(row) for row in json.loads(text)["data"]]
+
+    def deduplicate(self) -> None:
+        # ClickHouse wants the sorting key in the list; a measurement's network, platform and
+        # time are its own, so this is still one row per (probe_id, measurement_id).
+        self._run(
+            "OPTIMIZE TABLE facts FINAL DEDUPLICATE BY"
+            " network, platform, probe_id, t_ms, measurement_id"
+        )
 
     def close(self) -> None:
         if ClickHouseEngine._open:

@@ -9,13 +9,17 @@ reason rather than guessed at.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from probe.models.reports import LIST_SEPARATOR, MeasurementFact
 from probe.models.results import Verdict
+
+if TYPE_CHECKING:
+    from probe.models.ooni import ClassifiedRecord
 
 FACT_COLUMNS: tuple[str, ...] = tuple(MeasurementFact.model_fields)
 _VERDICTS = frozenset(v.value for v in Verdict)
@@ -126,6 +130,42 @@ def facts_from_json(
             yield fact_row(record, probe_id)
         except (UnreadableRecord, ValueError, RecursionError) as exc:
             skipped.add(where, str(exc))
+
+
+def classified_fact_row(record: ClassifiedRecord, platform_of: Callable[[str], str]) -> FactRow:
+    """Return the fact of one OONI measurement re-classified by `probe classify`.
+
+    OONI probes are anonymous: the probe id is the OONI report id (one per run of OONI Probe),
+    and there are no control sites on the probe's path (OONI's test has none). Raises
+    UnreadableRecord for a record that could not be classified.
+    """
+    if record.verdict is None or not record.input or not record.measurement_start_time:
+        raise UnreadableRecord(record.error or "not classified")
+    try:
+        measured = epoch_ms(record.measurement_start_time.replace(" ", "T"))
+    except ValueError as exc:
+        raise UnreadableRecord(f"measurement_start_time: {exc}") from exc
+    host = (urlsplit(record.input).hostname or record.input).lower()
+    blocking = record.blocking.value if record.blocking else ""
+    affected = record.verdict.value in _AFFECTED
+    probe_id = f"ooni:{record.report_id}" if record.report_id else "ooni"
+    return (
+        record.measurement_uid or f"{probe_id}:{record.input}:{measured}",
+        probe_id,
+        measured,
+        record.probe_asn or "AS0",
+        record.probe_network_name or "",
+        record.probe_cc or "ZZ",
+        platform_of(host),
+        record.input,
+        record.verdict.value,
+        blocking,
+        blocking if affected else "",
+        record.input if affected else "",
+        0,
+        0,
+        "",
+    )
 
 
 def fact_of(row: FactRow) -> MeasurementFact:

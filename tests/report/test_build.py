@@ -189,6 +189,16 @@ def test_hostile_names_survive_both_dialects(engine: Engine) -> None:
     assert report.claims[0].evidence.accessible_platforms == [odd]
 
 
+def test_overlapping_sources_count_once(engine: Engine) -> None:
+    rows = day_facts()
+    load_facts(engine, rows[:80])
+    report = _report(engine, rows[40:])  # loads the rest, 40 of them a second time
+    assert report.scope.measurements == 160
+    engine.deduplicate()
+    again = build_report(engine, source="t", software_version="t", generated_at=START)
+    assert again.scope.measurements == 120 and len(again.incidents) == 1
+
+
 def test_an_empty_source(engine: Engine) -> None:
     report = _report(engine, [], claims=parse_claims(_claims_toml()))
     assert report.scope.measurements == 0 and report.incidents == [] and report.timeline == []

@@ -130,6 +130,9 @@ def test_bundles_and_a_collector_give_the_same_report(
     assert export.returncode == 0, export.stderr
     from_bundles = home.report("--bundles", str(carried))
     assert _essence(from_bundles) == _essence(local)
+    # The same measurements from two sources count once.
+    twice = home.report("--bundles", str(carried), "--bundles", str(carried))
+    assert _essence(twice) == _essence(local)
     collector = tmp_path / "collector"
     ingest = _probe("collector", "ingest", str(carried), "--data-dir", str(collector))
     assert ingest.returncode == 0, ingest.stderr
@@ -199,3 +202,30 @@ def test_the_shipped_kazakh_claims_load(home: Home) -> None:
     assert findings.pop("Kcell") == "platform_outage"
     assert set(findings.values()) == {"insufficient_data"}
     assert any(c["claim"]["statement"] == "technical reasons" for c in claims)
+
+
+SHARED = Path(os.environ.get("PROBE_SHARED_DIR", REPO.parent / "shared"))
+QA = SHARED / "data" / "ooni" / "wc05_qa"
+
+
+def test_ooni_measurements_through_classify_into_a_report(tmp_path: Path) -> None:
+    if not QA.is_dir():
+        pytest.skip(f"OONI QA measurements not found at {QA} (set PROBE_SHARED_DIR)")
+    facts = tmp_path / "ooni.parquet"
+    files = sorted(str(p) for p in QA.glob("*.json"))
+    classify = _probe("classify", *files, "--facts", str(facts))
+    assert classify.returncode == 0, classify.stderr
+    claims = tmp_path / "claims.toml"
+    claims.write_text('[[claim]]\nstart = "2024-02-12T00:00:00Z"\nend = "2024-02-13T00:00:00Z"\n'
+                      'network = "garr"\nstatement = "technical problems"\n')  # fmt: skip
+    done = _probe("report", "--facts", str(facts), "--claims", str(claims), "--json", "-")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["scope"]["measurements"] == len(files)
+    assert report["scope"]["networks"] == ["AS137"]
+    assert report["scope"]["network_names"] == {"AS137": "Consortium GARR"}
+    by_platform = {i["platform"]: i for i in report["incidents"]}
+    assert by_platform["itsat.info"]["blocking"] == "dns_hijack"  # the ghost-DNS cases
+    (claim,) = report["claims"]
+    assert claim["finding"] == "contradicted_by_blocking", claim["summary"]
+    assert "яндекс.рф" in claim["evidence"]["accessible_platforms"]

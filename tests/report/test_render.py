@@ -36,14 +36,10 @@ from probe.models.reports import (
     WindowKind,
 )
 from probe.models.results import Blocking, Verdict
-from probe.report.render import (
-    CSV_COLUMNS,
-    MAX_COLUMNS,
-    MAX_LANES,
-    csv_report,
-    html_report,
-    print_report,
-)
+from probe.report import render
+from probe.report.html import html_report
+from probe.report.plots import MAX_COLUMNS, MAX_LANES
+from probe.report.render import CSV_COLUMNS, csv_report, print_report
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 HOURS = 48
@@ -593,6 +589,11 @@ def test_a_cell_without_measurements_is_left_blank() -> None:
     dom = parse(html_report(make_report(timeline=cells, incidents=[], claims=[])))
     assert len(dom.all("svg", "timeline")[0].all("rect", "cell")) == 1
     assert len(dom.all("svg", "heatmap")[0].all("rect", "cell")) == 1
+
+
+def test_render_still_offers_the_html_renderer() -> None:
+    # probe/cli/report.py and bench/report_bench.py import all three renderers from render
+    assert render.html_report is html_report
 
 
 def test_importing_the_renderers_leaves_rich_unloaded() -> None:
