@@ -44,6 +44,7 @@ from probe.collector.schema import (
     parse_iso,
 )
 from probe.errors import StoreError
+from probe.store.paging import iter_measured, time_range
 
 if TYPE_CHECKING:
     from probe.models.bundles import CollectedMeasurement
@@ -351,12 +352,9 @@ class CollectorStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        if query.since is not None:
-            where.append("measured_at >= ?")
-            params.append(iso(query.since))
-        if query.until is not None:
-            where.append("measured_at < ?")
-            params.append(iso(query.until))
+        terms, bounds = time_range(query.since, query.until)
+        where += terms
+        params += bounds
         rows = self._read(
             f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE {' AND '.join(where)}"
             " ORDER BY seq LIMIT ?",
@@ -378,26 +376,11 @@ class CollectorStore:
     ) -> Iterator[tuple[str, str]]:
         """Yield (probe_id, record JSON) measured in [since, until), in pages, unparsed (for
         `probe report`, which reads only the fields it needs)."""
-        where: list[str] = ["seq > ?"]
-        params: list[object] = []
-        if since is not None:
-            where.append("measured_at >= ?")
-            params.append(iso(since))
-        if until is not None:
-            where.append("measured_at < ?")
-            params.append(iso(until))
-        sql = (
-            f"SELECT seq, probe_id, record FROM measurements WHERE {' AND '.join(where)}"
-            " ORDER BY seq LIMIT ?"
-        )
-        last = 0
-        while True:
-            rows = self._read(sql, [last, *params, REPORT_PAGE_ROWS])
-            for seq, probe_id, record in rows:
-                last = int(str(seq))
-                yield str(probe_id), str(record)
-            if len(rows) < REPORT_PAGE_ROWS:
-                return
+        for probe_id, record in iter_measured(
+            self._read, "measurements", "seq, probe_id, record",
+            since=since, until=until, page=REPORT_PAGE_ROWS,
+        ):  # fmt: skip
+            yield str(probe_id), str(record)
 
     def measurement(self, probe_id: str, measurement_id: str) -> CollectedMeasurement | None:
         """Return one measurement by its probe and the probe's measurement_id, or None."""

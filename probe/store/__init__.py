@@ -9,6 +9,7 @@ Modules:
     sqlite   ResultStore: open, add results, record runs, query, retention
     outbox   the outbox half of ResultStore: sealed bundles until a collector acknowledges them
     timestamps  iso(), parse_iso(): times as sortable UTC text (the collector's index too)
+    paging   iter_measured(), time_range(): rows of a time range, a page per query (both indexes)
 """
 
 from probe.store.outbox import OutboxEntry, OutboxStats, SealRaced, UnbundledRow
