@@ -29,10 +29,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
 
-def bucket_width(seconds: int) -> int:
-    """Return the narrowest bucket width that splits `seconds` into at most MAX_BUCKETS."""
+def bucket_width(seconds: int, at_least: float = 0) -> int:
+    """Return the narrowest bucket width that splits `seconds` into at most MAX_BUCKETS and is
+    at least `at_least` seconds (the mean time between one lane's measurements: narrower
+    buckets would draw a schedule's gaps as stripes of "no measurement")."""
     for width in BUCKETS:
-        if seconds <= width * MAX_BUCKETS:
+        if seconds <= width * MAX_BUCKETS and width >= at_least:
             return width
     return BUCKETS[-1]
 
@@ -101,7 +103,9 @@ def build_report(
     )
     span_start = start if since is not None else int(first or 0)
     span_stop = stop if until is not None else int(last or 0) + 1
-    width = bucket_width(max(1, (span_stop - span_start) // 1000))
+    span_s = max(1, (span_stop - span_start) // 1000)
+    lanes = len({(r[0], r[2]) for r in names_rows})
+    width = bucket_width(span_s, span_s * lanes / count if count else 0)
     cells: dict[tuple[str, str, int], dict[str, int]] = {}
     if count:
         for network, platform, bucket, verdict, n in engine.query(

@@ -137,7 +137,8 @@ def test_the_day_on_each_engine(engine: Engine) -> None:
     assert report.claims[4].evidence.verdicts == {"accessible": 20}
 
     assert sum(sum(c.counts.values()) for c in report.timeline) == 120
-    assert report.bucket_seconds == 300  # 4 hours: 48 buckets of five minutes
+    # 4 hours would fit 48 buckets of 5 minutes, but each lane is measured every 10: 15 minutes.
+    assert report.bucket_seconds == 900
 
 
 def test_both_engines_give_the_same_report() -> None:
@@ -212,6 +213,7 @@ def test_an_empty_source(engine: Engine) -> None:
 )  # fmt: skip
 def test_bucket_width(seconds: int, width: int) -> None:
     assert bucket_width(seconds) == width
+    assert bucket_width(seconds, at_least=3 * 86400) == max(width, 7 * 86400)
 
 
 def test_report_json_has_the_documented_top_level_lists() -> None:
