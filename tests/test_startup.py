@@ -14,6 +14,7 @@ HEAVY = (
 COMMANDS = [
     ["--version"], ["--help"], ["check", "--help"], ["helper", "--help"], ["upload", "--help"],
     ["bundle", "export", "--help"], ["collector", "--help"], ["collector", "export", "--help"],
+    ["report", "--help"], ["classify", "--help"],
 ]  # fmt: skip
 
 

@@ -7,7 +7,6 @@ import csv
 import gzip
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -169,18 +168,3 @@ def test_a_bad_fingerprints_file_is_named(tmp_path: Path, empty_config: Path) ->
     proc = probe("classify", "--fingerprints", str(bad), str(good), config=empty_config)
     assert proc.returncode == 2, proc.stderr
     assert "bad.csv" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-
-
-def test_help_imports_nothing_heavy() -> None:
-    heavy = ("httpx", "dns", "scapy", "duckdb", "uvicorn", "starlette", "cryptography")
-    code = (
-        "import sys\n"
-        "from probe.cli.app import app\n"
-        "sys.argv = ['probe', 'classify', '--help']\n"
-        "try:\n    app()\nexcept SystemExit:\n    pass\n"
-        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip().splitlines()[-1] == "[]", f"probe classify --help imported {out}"
