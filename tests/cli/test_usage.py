@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from probe_cli import run_probe
 
 # Where a test would measure by mistake, it may only reach loopback (nothing listens on port 9).
 SAFE_TARGET = "http://127.0.0.1:9/"
@@ -16,14 +16,7 @@ def _probe(*argv: str, env_config: Path | None = None) -> subprocess.CompletedPr
     env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
     if env_config is not None:
         env["PROBE_CONFIG"] = str(env_config)
-    return subprocess.run(
-        [sys.executable, "-m", "probe", *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=60,
-    )
+    return run_probe(*argv, env=env, timeout_s=60)
 
 
 def test_version() -> None:

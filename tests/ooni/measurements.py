@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from probe_cli import run_probe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,14 +95,7 @@ def line(value: object) -> bytes:
 def probe(*argv: str, config: Path) -> subprocess.CompletedProcess[str]:
     """Run the real `probe` with an empty config and no other environment."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(config.parent), "PROBE_CONFIG": str(config)}
-    return subprocess.run(
-        [sys.executable, "-m", "probe", *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
+    return run_probe(*argv, env=env, timeout_s=300)
 
 
 def require(path: Path) -> None:

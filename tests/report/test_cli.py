@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from probe_cli import run_probe
 
 from probe.store import ResultStore
 
@@ -21,12 +20,6 @@ LAYOUT = Day()
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _probe(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBE_")}
-    return subprocess.run([sys.executable, "-m", "probe", *args], capture_output=True,
-                          text=True, check=False, timeout=120, env=env)  # fmt: skip
-
-
 class Home:
     """A probe's home: config, key and a store holding the hand-made day."""
 
@@ -34,7 +27,7 @@ class Home:
         self.root = root
         self.data_dir = root / "probe"
         self.config = root / "probe.toml"
-        init = _probe("init", "--yes", "--config", str(self.config),
+        init = run_probe("init", "--yes", "--config", str(self.config),
                       "--data-dir", str(self.data_dir))  # fmt: skip
         assert init.returncode == 0, init.stderr
         with ResultStore.open(self.data_dir) as store:
@@ -51,7 +44,7 @@ class Home:
         )
 
     def report(self, *args: str) -> dict[str, Any]:
-        done = _probe("report", "--config", str(self.config), "--claims", str(self.claims),
+        done = run_probe("report", "--config", str(self.config), "--claims", str(self.claims),
                       "--json", "-", *args)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
@@ -97,7 +90,7 @@ def test_the_local_store(local: dict[str, Any]) -> None:
 
 def test_files_html_csv_json(home: Home, tmp_path: Path) -> None:
     html, csv_file, out = tmp_path / "r.html", tmp_path / "r.csv", tmp_path / "r.json"
-    done = _probe("report", "--config", str(home.config), "--claims", str(home.claims),
+    done = run_probe("report", "--config", str(home.config), "--claims", str(home.claims),
                   "--html", str(html), "--csv", str(csv_file), "--json", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "twitter" in done.stdout and "contradicted_by_blocking" in done.stdout  # terminal
@@ -125,7 +118,7 @@ def test_bundles_and_a_collector_give_the_same_report(
     home: Home, local: dict[str, Any], tmp_path: Path
 ) -> None:
     carried = tmp_path / "carry.bundles"
-    export = _probe("bundle", "export", "--out", str(carried), "--all", "--config",
+    export = run_probe("bundle", "export", "--out", str(carried), "--all", "--config",
                     str(home.config))  # fmt: skip
     assert export.returncode == 0, export.stderr
     from_bundles = home.report("--bundles", str(carried))
@@ -134,7 +127,7 @@ def test_bundles_and_a_collector_give_the_same_report(
     twice = home.report("--bundles", str(carried), "--bundles", str(carried))
     assert _essence(twice) == _essence(local)
     collector = tmp_path / "collector"
-    ingest = _probe("collector", "ingest", str(carried), "--data-dir", str(collector))
+    ingest = run_probe("collector", "ingest", str(carried), "--data-dir", str(collector))
     assert ingest.returncode == 0, ingest.stderr
     from_collector = home.report("--collector-dir", str(collector))
     assert _essence(from_collector) == _essence(local)
@@ -143,7 +136,7 @@ def test_bundles_and_a_collector_give_the_same_report(
 
 def test_a_tampered_bundle_is_skipped_with_its_reason(home: Home, tmp_path: Path) -> None:
     carried = tmp_path / "carry.bundles"
-    export = _probe("bundle", "export", "--out", str(carried), "--all", "--config",
+    export = run_probe("bundle", "export", "--out", str(carried), "--all", "--config",
                     str(home.config))  # fmt: skip
     assert export.returncode == 0, export.stderr
     data = bytearray(carried.read_bytes())
@@ -185,13 +178,13 @@ def test_bad_input_is_a_clear_error(
     claims.write_text('[[claim]]\nstart = "2022-01-01T00:00:00Z"\nend = "2022-01-02T00:00:00Z"\n')
     (tmp_path / "facts.txt").write_text("x")
     filled = [a.format(claims=claims, root=tmp_path) for a in args]
-    done = _probe("report", "--config", str(home.config), *filled)
+    done = run_probe("report", "--config", str(home.config), *filled)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
 def test_the_shipped_kazakh_claims_load(home: Home) -> None:
-    done = _probe("report", "--config", str(home.config), "--claims",
+    done = run_probe("report", "--config", str(home.config), "--claims",
                   str(REPO / "configs" / "claims.toml"), "--json", "-")  # fmt: skip
     assert done.returncode == 0, done.stderr
     claims = json.loads(done.stdout)["claims"]
@@ -213,12 +206,12 @@ def test_ooni_measurements_through_classify_into_a_report(tmp_path: Path) -> Non
         pytest.skip(f"OONI QA measurements not found at {QA} (set PROBE_SHARED_DIR)")
     facts = tmp_path / "ooni.parquet"
     files = sorted(str(p) for p in QA.glob("*.json"))
-    classify = _probe("classify", *files, "--facts", str(facts))
+    classify = run_probe("classify", *files, "--facts", str(facts))
     assert classify.returncode == 0, classify.stderr
     claims = tmp_path / "claims.toml"
     claims.write_text('[[claim]]\nstart = "2024-02-12T00:00:00Z"\nend = "2024-02-13T00:00:00Z"\n'
                       'network = "garr"\nstatement = "technical problems"\n')  # fmt: skip
-    done = _probe("report", "--facts", str(facts), "--claims", str(claims), "--json", "-")
+    done = run_probe("report", "--facts", str(facts), "--claims", str(claims), "--json", "-")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["scope"]["measurements"] == len(files)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from collector.harness import CollectorProcess, RunningCollector
+from probe_cli import run_probe
 from servers import ServerLoop
 
 from probe.config import CollectorSettings
@@ -21,17 +22,11 @@ from .conftest import collected_ids
 from .records import sample_result
 
 
-def _probe(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBE_")}
-    return subprocess.run([sys.executable, "-m", "probe", *args], capture_output=True,
-                          text=True, check=False, timeout=120, env=env)  # fmt: skip
-
-
 class Home:
     def __init__(self, root: Path, collectors: list[str]) -> None:
         self.data_dir = root / "probe"
         self.config = root / "probe.toml"
-        init = _probe("init", "--yes", "--config", str(root / "init.toml"),
+        init = run_probe("init", "--yes", "--config", str(root / "init.toml"),
                       "--data-dir", str(self.data_dir))  # fmt: skip
         assert init.returncode == 0, init.stderr
         self.write(collectors)
@@ -50,7 +45,7 @@ class Home:
                     for i in range(start, start + count)]  # fmt: skip
 
     def probe(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return _probe(*args, "--config", str(self.config))
+        return run_probe(*args, "--config", str(self.config))
 
     def status(self) -> dict[str, object]:
         proc = self.probe("status", "--json")
@@ -66,10 +61,10 @@ def test_export_ingest_then_upload_the_same(tmp_path: Path) -> None:
     carried.parent.mkdir()
     export = home.probe("bundle", "export", "--out", str(carried))
     assert export.returncode == 0 and "wrote 3 bundle(s), 10 measurement(s)" in export.stdout
-    inspect = _probe("bundle", "inspect", str(carried))
+    inspect = run_probe("bundle", "inspect", str(carried))
     assert inspect.returncode == 0 and inspect.stdout.count(" ok") == 3, inspect.stdout
     collector_dir = tmp_path / "collector"
-    ingest = _probe("collector", "ingest", str(carried), "--data-dir", str(collector_dir))
+    ingest = run_probe("collector", "ingest", str(carried), "--data-dir", str(collector_dir))
     assert ingest.returncode == 0, ingest.stderr + ingest.stdout
     assert home.status()["outbox"]["backlog"] == 0  # type: ignore[index]
 
@@ -84,7 +79,7 @@ def test_export_ingest_then_upload_the_same(tmp_path: Path) -> None:
         assert sorted(collected_ids(running.url)) == sorted(ids)
     finally:
         running.close()
-    exported = _probe("collector", "export", "--data-dir", str(collector_dir))
+    exported = run_probe("collector", "export", "--data-dir", str(collector_dir))
     lines = [json.loads(line) for line in exported.stdout.splitlines()]
     assert sorted(line["measurement_id"] for line in lines) == sorted(ids)
     assert {line["probe_id"] for line in lines} == {_probe_id(home)}
@@ -106,9 +101,9 @@ def test_tampered_carried_file_is_reported(tmp_path: Path) -> None:
     data = bytearray(carried.read_bytes())
     data[-10] ^= 0xFF
     carried.write_bytes(bytes(data))
-    inspect = _probe("bundle", "inspect", str(carried))
+    inspect = run_probe("bundle", "inspect", str(carried))
     assert inspect.returncode == 1 and "payload_hash_mismatch" in inspect.stderr
-    missing = _probe("bundle", "inspect", str(tmp_path / "nope"))
+    missing = run_probe("bundle", "inspect", str(tmp_path / "nope"))
     assert missing.returncode == 1 and "cannot read" in missing.stderr
     assert "Traceback" not in inspect.stderr + missing.stderr
 
