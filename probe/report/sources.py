@@ -68,15 +68,20 @@ def bundle_facts(
                 if isinstance(item, BundleError):
                     skipped.add(where, str(item))
                     continue
+                rows: list[FactRow] = []  # a bundle counts whole or not at all
                 try:
                     verify_signature(item)
                     for record in iter_records(item, limits):
                         moment = record.measurement_start_time
                         if (since and moment < since) or (until and moment >= until):
                             continue
-                        yield fact_row(record.model_dump(mode="json"), item.manifest.probe_id)
+                        rows.append(
+                            fact_row(record.model_dump(mode="json"), item.manifest.probe_id)
+                        )
                 except (BundleError, UnreadableRecord) as exc:
                     skipped.add(where, str(exc))
+                    continue
+                yield from rows
 
 
 def write_facts_csv(rows: Iterable[FactRow], path: Path) -> int:
