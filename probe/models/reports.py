@@ -80,6 +80,11 @@ class Incident(Record):
     endpoints: list[str] = Field(default_factory=list, description="Endpoints found blocked.")
     measurements: int
     probes: int
+    good_meanwhile: int = Field(
+        default=0,
+        description="Accessible measurements of this platform on this network inside the"
+        " window (from other probes): a block not seen from every vantage point.",
+    )
     confidence: Confidence
     confidence_reasons: list[str] = Field(default_factory=list)
 
@@ -105,6 +110,11 @@ class FailureWindow(Record):
     ended_before: datetime | None = None
     measurements: int
     probes: int
+    good_meanwhile: int = Field(
+        default=0,
+        description="Measurements inside the window that showed the network working (outage)"
+        " or the platform up (platform down), from other probes.",
+    )
     confidence: Confidence
     confidence_reasons: list[str] = Field(default_factory=list)
 

@@ -134,9 +134,11 @@ def windows_query(dialect: Dialect, spec: WindowSpec, since: int, until: int) ->
 
     Per probe, in time order, each `good` measurement starts a new island (a running count of
     good measurements); the `bad` measurements of one island form one window, bounded by that
-    island's good measurement (before) and the next island's (after). Columns: the partition,
-    probe_id, island, start_t, end_t, n, throttled, per-method counts (m_<method>), the
-    distinct endpoint methods, endpoints and members, good_before, good_after.
+    island's good measurement (before) and the next island's (after). `seen_good` counts the
+    good measurements of the whole partition (every probe) so far: its rise across a window is
+    how many good measurements other probes made inside it. Columns: the partition, probe_id,
+    island, start_t, end_t, n, throttled, per-method counts (m_<method>), the distinct endpoint
+    methods, endpoints and members, good_before, good_after, first_seen_good, last_seen_good.
     """
     part = ", ".join(spec.partition)
     bad, good = in_list(dialect, spec.bad), in_list(dialect, spec.good)
@@ -151,7 +153,10 @@ WITH runs AS (
            CASE WHEN verdict IN {bad} THEN 1 ELSE 0 END AS bad,
            SUM(CASE WHEN verdict IN {good} THEN 1 ELSE 0 END) OVER (
                PARTITION BY {part}, probe_id ORDER BY t_ms, measurement_id
-               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island,
+           SUM(CASE WHEN verdict IN {good} THEN 1 ELSE 0 END) OVER (
+               PARTITION BY {part} ORDER BY t_ms, measurement_id
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS seen_good
     FROM facts
     WHERE {period(dialect, since, until)} AND (verdict IN {bad} OR verdict IN {good})
 ),
@@ -162,7 +167,8 @@ spans AS (
            {method_sums},
            {dialect.concat_distinct("methods")} AS all_methods,
            {dialect.concat_distinct("endpoints")} AS all_endpoints,
-           {dialect.concat_distinct(spec.members)} AS members
+           {dialect.concat_distinct(spec.members)} AS members,
+           MIN(seen_good) AS first_seen_good, MAX(seen_good) AS last_seen_good
     FROM runs WHERE bad = 1
     GROUP BY {part}, probe_id, island
 ),
@@ -173,7 +179,8 @@ goods AS (
 )
 SELECT {", ".join(f"s.{c}" for c in spec.partition)}, s.probe_id, s.island, s.start_t, s.end_t,
        s.n, s.throttled, {method_cols}, s.all_methods, s.all_endpoints,
-       s.members, b.t_ms AS good_before, a.t_ms AS good_after
+       s.members, b.t_ms AS good_before, a.t_ms AS good_after,
+       s.first_seen_good, s.last_seen_good
 FROM spans s
 LEFT JOIN goods b ON {same.format(a="b")} AND b.island = s.island
 LEFT JOIN goods a ON {same.format(a="a")} AND a.island = s.island + 1

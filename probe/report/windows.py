@@ -44,6 +44,8 @@ class Span:
     members: frozenset[str] = frozenset()
     good_before: int | None = None
     good_after: int | None = None
+    first_seen_good: int = 0  # good measurements of the partition, every probe, up to start
+    last_seen_good: int = 0  # … up to end
 
 
 def _split(joined: object) -> frozenset[str]:
@@ -61,7 +63,8 @@ def span_of(row: Sequence[Any], width: int) -> Span:
     key = tuple(str(v) for v in row[:width])
     probe_id, _island, start, end, n, throttled = row[width : width + 6]
     counts = row[width + 6 : width + 6 + len(METHODS)]
-    all_methods, all_endpoints, members, good_before, good_after = row[width + 6 + len(METHODS) :]
+    rest = row[width + 6 + len(METHODS) :]
+    all_methods, all_endpoints, members, good_before, good_after, first_seen, last_seen = rest
     return Span(
         key=key,
         probe_id=str(probe_id),
@@ -75,6 +78,8 @@ def span_of(row: Sequence[Any], width: int) -> Span:
         members=_split(members),
         good_before=_optional_int(good_before),
         good_after=_optional_int(good_after),
+        first_seen_good=int(first_seen),
+        last_seen_good=int(last_seen),
     )
 
 
@@ -122,6 +127,12 @@ class Bounds:
     ended_before: int | None
 
 
+def good_meanwhile(group: Sequence[Span]) -> int:
+    """Return how many good measurements of the partition (any probe) fell inside the merged
+    window: another probe that still loaded the platform (or reached the network) meanwhile."""
+    return max(s.last_seen_good for s in group) - min(s.first_seen_good for s in group)
+
+
 def bounds(group: Sequence[Span]) -> Bounds:
     """Return the merged extent, the last good before it and the first good after it."""
     start = min(s.start for s in group)
@@ -132,12 +143,18 @@ def bounds(group: Sequence[Span]) -> Bounds:
 
 
 def confidence(
-    measurements: int, probes: int, methods: dict[str, int], extent: Bounds, good: str
+    measurements: int,
+    probes: int,
+    methods: dict[str, int],
+    extent: Bounds,
+    good: str,
+    meanwhile: int = 0,
 ) -> tuple[Confidence, list[str]]:
     """Return how far a window can be trusted, and the facts behind that.
 
-    high: at least three measurements, and either two or more probes or one consistent method;
-    low: a single measurement; medium: anything between.
+    high: at least three measurements, and either two or more probes or one consistent method,
+    and no good measurement from the same partition inside the window; low: a single
+    measurement; medium: anything between.
     """
     reasons = [
         f"{measurements} measurement{'s' * (measurements != 1)} from {probes}"
@@ -159,7 +176,16 @@ def confidence(
         reasons.append(f"nothing {good} after it in the period: it may still be going on")
     else:
         reasons.append(f"ended between {_iso(extent.end)} and {_iso(extent.ended_before)} ({good})")
-    if measurements >= HIGH_CONFIDENCE_MEASUREMENTS and (probes >= 2 or len(methods) <= 1):
+    if meanwhile:
+        reasons.append(
+            f"inside the window {meanwhile} other measurement{'s' * (meanwhile != 1)} found it"
+            f" {good}: not seen from every vantage point (regional, or per-probe)"
+        )
+    if (
+        measurements >= HIGH_CONFIDENCE_MEASUREMENTS
+        and (probes >= 2 or len(methods) <= 1)
+        and not meanwhile
+    ):
         level = Confidence.HIGH
     elif measurements == 1:
         level = Confidence.LOW
@@ -187,7 +213,8 @@ def incidents(spans: Iterable[Span], names: dict[str, str]) -> list[Incident]:
             methods.update(span.methods)
         n = sum(s.measurements for s in group)
         probes = len({s.probe_id for s in group})
-        level, reasons = confidence(n, probes, dict(methods), extent, "accessible")
+        meanwhile = good_meanwhile(group)
+        level, reasons = confidence(n, probes, dict(methods), extent, "accessible", meanwhile)
         also = sorted(set().union(*(s.endpoint_methods for s in group)) - set(methods))
         if also:
             reasons.append(f"other endpoints' methods: {', '.join(also)}")
@@ -207,6 +234,7 @@ def incidents(spans: Iterable[Span], names: dict[str, str]) -> list[Incident]:
                 endpoints=sorted(set().union(*(s.endpoints for s in group))),
                 measurements=n,
                 probes=probes,
+                good_meanwhile=meanwhile,
                 confidence=level,
                 confidence_reasons=reasons,
             )
@@ -227,7 +255,8 @@ def failure_windows(spans: Iterable[Span], kind: WindowKind) -> list[FailureWind
         n = sum(s.measurements for s in group)
         probes = len({s.probe_id for s in group})
         good = "working" if kind is WindowKind.NETWORK_OUTAGE else "up"
-        level, reasons = confidence(n, probes, {}, extent, good)
+        meanwhile = good_meanwhile(group)
+        level, reasons = confidence(n, probes, {}, extent, good, meanwhile)
         seen = sorted(set().union(*(s.members for s in group)))
         outage = kind is WindowKind.NETWORK_OUTAGE
         found.append(
@@ -243,6 +272,7 @@ def failure_windows(spans: Iterable[Span], kind: WindowKind) -> list[FailureWind
                 ended_before=None if extent.ended_before is None else moment(extent.ended_before),
                 measurements=n,
                 probes=probes,
+                good_meanwhile=meanwhile,
                 confidence=level,
                 confidence_reasons=reasons,
             )

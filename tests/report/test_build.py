@@ -23,6 +23,7 @@ from probe.report.facts import FactRow, fact_row
 from probe.report.sources import load_facts
 
 from .records import START, Day, day
+from .records import result as made_result
 
 LAYOUT = Day()
 PROBES = {"AS9198": "probe-a", "AS29355": "probe-b"}
@@ -230,3 +231,23 @@ def test_report_json_has_the_documented_top_level_lists() -> None:
     assert incident["start"] == "2022-01-04T13:00:00Z"
     assert datetime.fromisoformat(incident["end"]).tzinfo is not None
     assert report.generated_at.tzinfo is UTC or report.generated_at.utcoffset() == timedelta(0)
+
+
+def test_a_block_one_probe_sees_and_another_does_not(engine: Engine) -> None:
+    # Two probes on AS9198, measuring Twitter every ten minutes; probe-a's path is reset on the
+    # SNI for rounds 5..8, probe-b (another city) loads Twitter all along.
+    rows = []
+    for number in range(12):
+        for probe, offset in (("probe-a", 0), ("probe-b", 30)):
+            blocked = probe == "probe-a" and 5 <= number <= 8
+            when = LAYOUT.at(number) + timedelta(seconds=offset)
+            made = made_result(when, "twitter", Verdict.BLOCKED if blocked else Verdict.ACCESSIBLE,
+                          Blocking.TLS_RESET if blocked else None)  # fmt: skip
+            record = made.model_dump(mode="json") | {"measurement_id": f"{probe}-{number}"}
+            rows.append(fact_row(record, probe))
+    (incident,) = _report(engine, rows).incidents
+    assert incident.probes == 1 and incident.measurements == 4
+    # probe-b loaded it at rounds 5, 6 and 7 (+30 s), inside [round 5, round 8].
+    assert incident.good_meanwhile == 3
+    assert incident.confidence is Confidence.MEDIUM, incident.confidence_reasons
+    assert any("not seen from every vantage point" in r for r in incident.confidence_reasons)

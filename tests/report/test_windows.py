@@ -49,15 +49,35 @@ class _Open:
     ids: list[str] = field(default_factory=list)
 
 
+def _seen_good(rows: list[FactRow], spec: sql.WindowSpec) -> dict[str, int]:
+    """For every row: the good measurements of its partition, every probe, up to it."""
+    columns = {"network": 3, "platform": 6}
+    seen: dict[str, int] = {}
+    counts: dict[tuple[object, ...], int] = {}
+    for row in sorted(rows, key=lambda r: (r[2], r[0])):
+        if row[8] in spec.bad or row[8] in spec.good:
+            key = tuple(row[columns[c]] for c in spec.partition)
+            counts[key] = counts.get(key, 0) + (row[8] in spec.good)
+            seen[str(row[0])] = counts[key]
+    return seen
+
+
 def reference_spans(rows: list[FactRow], spec: sql.WindowSpec) -> set[tuple[object, ...]]:
     """The windows, the obvious way: walk each probe's history in (t, id) order."""
     columns = {"network": 3, "platform": 6}
+    seen = _seen_good(rows, spec)
     groups: dict[tuple[object, ...], list[FactRow]] = {}
     for row in rows:
         if row[8] in spec.bad or row[8] in spec.good:
             key = (*(row[columns[c]] for c in spec.partition), row[1])
             groups.setdefault(key, []).append(row)
     found = set()
+
+    def close(key: tuple[object, ...], span: _Open, after: int | None) -> None:
+        counts = [seen[i] for i in span.ids]
+        found.add((*key, span.start, span.end, span.n, span.good_before, after,
+                   min(counts), max(counts)))  # fmt: skip
+
     for key, group in groups.items():
         last_good: int | None = None
         current: _Open | None = None
@@ -65,22 +85,23 @@ def reference_spans(rows: list[FactRow], spec: sql.WindowSpec) -> set[tuple[obje
             t = int(row[2])
             if row[8] in spec.good:
                 if current is not None:
-                    found.add((*key, current.start, current.end, current.n, current.good_before, t))
+                    close(key, current, t)
                     current = None
                 last_good = t
             else:
                 current = current or _Open(start=t, good_before=last_good)
                 current.end, current.n = t, current.n + 1
+                current.ids.append(str(row[0]))
         if current is not None:
-            found.add((*key, current.start, current.end, current.n, current.good_before, None))
+            close(key, current, None)
     return found
 
 
 def sql_spans(engine: Engine, spec: sql.WindowSpec) -> set[tuple[object, ...]]:
     rows = engine.query(sql.windows_query(engine.dialect, spec, 0, 10**9))
     spans = [span_of(row, len(spec.partition)) for row in rows]
-    return {(*s.key, s.probe_id, s.start, s.end, s.measurements, s.good_before, s.good_after)
-            for s in spans}  # fmt: skip
+    return {(*s.key, s.probe_id, s.start, s.end, s.measurements, s.good_before, s.good_after,
+             s.first_seen_good, s.last_seen_good) for s in spans}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=["duckdb", "clickhouse"])
