@@ -31,6 +31,7 @@ def print_json_line(result: TargetResult) -> None:
 def results_table(results: list[TargetResult]) -> Table:
     """Return a table with each target's verdict, blocking method and first reason."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_lines=False, header_style="bold")
     table.add_column("target", overflow="fold")
@@ -39,11 +40,12 @@ def results_table(results: list[TargetResult]) -> Table:
     table.add_column("reason", overflow="fold", ratio=1)
     for result in results:
         style = VERDICT_STYLE.get(result.verdict.value, "")
+        # Text, not markup: a target or a page title with "[/]" in it must print as itself.
         table.add_row(
-            result.input,
-            f"[{style}]{result.verdict.value}[/]",
+            Text(result.input),
+            Text(result.verdict.value, style=style),
             result.blocking.value if result.blocking else "–",
-            result.reasons[0] if result.reasons else "",
+            Text(result.reasons[0] if result.reasons else ""),
         )
     return table
 
