@@ -202,41 +202,49 @@ def _main_method(methods: dict[str, int]) -> Blocking | None:
     return Blocking(best) if best in order else None
 
 
+def _window_fields(group: Sequence[Span], methods: dict[str, int], good: str) -> dict[str, Any]:
+    """Return the fields every merged window has: extent, bounds, counts and confidence."""
+    extent = bounds(group)
+    n = sum(s.measurements for s in group)
+    probes = len({s.probe_id for s in group})
+    meanwhile = good_meanwhile(group)
+    level, reasons = confidence(n, probes, methods, extent, good, meanwhile)
+    return {
+        "start": moment(extent.start),
+        "end": moment(extent.end),
+        "onset_after": None if extent.onset_after is None else moment(extent.onset_after),
+        "ended_before": None if extent.ended_before is None else moment(extent.ended_before),
+        "measurements": n,
+        "probes": probes,
+        "good_meanwhile": meanwhile,
+        "confidence": level,
+        "confidence_reasons": reasons,
+    }
+
+
 def incidents(spans: Iterable[Span], names: dict[str, str]) -> list[Incident]:
     """Return the incidents of spans keyed (network, platform); `names` maps ASN → name."""
     found = []
     for group in merge_overlapping(spans):
         network, platform = group[0].key
-        extent = bounds(group)
         methods: Counter[str] = Counter()
         for span in group:
             methods.update(span.methods)
-        n = sum(s.measurements for s in group)
-        probes = len({s.probe_id for s in group})
-        meanwhile = good_meanwhile(group)
-        level, reasons = confidence(n, probes, dict(methods), extent, "accessible", meanwhile)
+        common = _window_fields(group, dict(methods), "accessible")
         also = sorted(set().union(*(s.endpoint_methods for s in group)) - set(methods))
         if also:
-            reasons.append(f"other endpoints' methods: {', '.join(also)}")
-        throttled_only = sum(s.throttled for s in group) == n
+            common["confidence_reasons"].append(f"other endpoints' methods: {', '.join(also)}")
+        throttled_only = sum(s.throttled for s in group) == common["measurements"]
         found.append(
             Incident(
                 platform=platform,
                 network=network,
                 network_name=names.get(network, ""),
-                start=moment(extent.start),
-                end=moment(extent.end),
-                onset_after=None if extent.onset_after is None else moment(extent.onset_after),
-                ended_before=None if extent.ended_before is None else moment(extent.ended_before),
                 verdict=Verdict.THROTTLED if throttled_only else Verdict.BLOCKED,
                 blocking=_main_method(dict(methods)),
                 methods=dict(methods.most_common()),
                 endpoints=sorted(set().union(*(s.endpoints for s in group))),
-                measurements=n,
-                probes=probes,
-                good_meanwhile=meanwhile,
-                confidence=level,
-                confidence_reasons=reasons,
+                **common,
             )
         )
     return sorted(found, key=lambda i: (i.start, i.network, i.platform))
@@ -248,17 +256,11 @@ def failure_windows(spans: Iterable[Span], kind: WindowKind) -> list[FailureWind
     For outages a span's key is (network,) and its members the platforms that failed; for a
     platform down the key is (platform,) and the members the networks that saw it fail.
     """
+    outage = kind is WindowKind.NETWORK_OUTAGE
     found = []
     for group in merge_overlapping(spans):
         (key,) = group[0].key
-        extent = bounds(group)
-        n = sum(s.measurements for s in group)
-        probes = len({s.probe_id for s in group})
-        good = "working" if kind is WindowKind.NETWORK_OUTAGE else "up"
-        meanwhile = good_meanwhile(group)
-        level, reasons = confidence(n, probes, {}, extent, good, meanwhile)
         seen = sorted(set().union(*(s.members for s in group)))
-        outage = kind is WindowKind.NETWORK_OUTAGE
         found.append(
             FailureWindow(
                 kind=kind,
@@ -266,15 +268,7 @@ def failure_windows(spans: Iterable[Span], kind: WindowKind) -> list[FailureWind
                 platform="*" if outage else key,
                 networks=[key] if outage else seen,
                 platforms=seen if outage else [key],
-                start=moment(extent.start),
-                end=moment(extent.end),
-                onset_after=None if extent.onset_after is None else moment(extent.onset_after),
-                ended_before=None if extent.ended_before is None else moment(extent.ended_before),
-                measurements=n,
-                probes=probes,
-                good_meanwhile=meanwhile,
-                confidence=level,
-                confidence_reasons=reasons,
+                **_window_fields(group, {}, "working" if outage else "up"),
             )
         )
     return sorted(found, key=lambda w: (w.start, w.network, w.platform))
