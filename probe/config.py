@@ -14,6 +14,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -63,6 +64,16 @@ DEFAULT_DOH = (
 )
 # Innocuous sites measured on the probe's own path before and after the targets.
 DEFAULT_CONTROL_SITES = ("https://www.wikipedia.org/", "https://example.com/")
+# Speed-test downloads run for exactly this purpose: large, innocuous, served from nearby caches.
+DEFAULT_THROUGHPUT_CONTROLS = (
+    "https://speed.cloudflare.com/__down?bytes=4194304",
+    "https://proof.ovh.net/files/10Mb.dat",
+)
+DEFAULT_THROUGHPUT_REPEATS = 2
+DEFAULT_THROUGHPUT_DURATION_S = 5.0
+DEFAULT_THROUGHPUT_MAX_BYTES = 1 << 19  # OONI's throttling methodology caps bodies here too
+DEFAULT_THROUGHPUT_MIN_BYTES = 1 << 16
+DEFAULT_INNOCUOUS_SNI = "example.org"
 
 DEFAULT_HELPER_LISTEN = "127.0.0.1:8780"
 DEFAULT_HELPER_MAX_IN_FLIGHT_ALL = 25
@@ -235,6 +246,72 @@ class MeasureSettings(_Section):
     )
 
 
+class ThroughputSettings(_Section):
+    enabled: bool = Field(
+        default=True,
+        description="Measure the goodput of each accessible target's large object against the"
+        " same address with an innocuous SNI and control sites (throttling).",
+    )
+    repeats: int = Field(
+        default=DEFAULT_THROUGHPUT_REPEATS,
+        ge=1,
+        le=10,
+        description="Rounds of target, same-address and control downloads; `throttled` needs"
+        " at least 2.",
+    )
+    duration_s: Duration = Field(
+        default=DEFAULT_THROUGHPUT_DURATION_S,
+        gt=0,
+        le=60,
+        description="One download stops after this long (a throttled one is cut here).",
+    )
+    max_bytes: int = Field(
+        default=DEFAULT_THROUGHPUT_MAX_BYTES,
+        ge=1 << 14,
+        le=1 << 28,
+        description="One download stops after this many bytes.",
+    )
+    min_bytes: int = Field(
+        default=DEFAULT_THROUGHPUT_MIN_BYTES,
+        ge=1 << 12,
+        description="A page smaller than this is not measured; a download that ended sooner"
+        " is too short to judge.",
+    )
+    controls: list[str] = Field(
+        default=list(DEFAULT_THROUGHPUT_CONTROLS),
+        description="https URLs of large innocuous objects, used in turn as control downloads.",
+    )
+    innocuous_sni: str = Field(
+        default=DEFAULT_INNOCUOUS_SNI,
+        description="The SNI sent to the target's own address for the same-address download.",
+    )
+    objects_per_target: int = Field(
+        default=1, ge=1, le=4, description="Large objects measured per target."
+    )
+
+    @field_validator("controls")
+    @classmethod
+    def _check_controls(cls, controls: list[str]) -> list[str]:
+        for url in controls:
+            parts = urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname:
+                raise ValueError(f"{url!r} is not an https URL")
+        return controls
+
+    @field_validator("innocuous_sni")
+    @classmethod
+    def _check_sni(cls, name: str) -> str:
+        if not _HOST_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a host name")
+        return name.lower()
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> ThroughputSettings:
+        if self.min_bytes > self.max_bytes:
+            raise ValueError("min_bytes must not exceed max_bytes")
+        return self
+
+
 class BlockpageSettings(_Section):
     fingerprints: list[Path] = Field(
         default_factory=list,
@@ -274,6 +351,9 @@ class HelperSettings(_Section):
     )
 
 
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]{2,63}$"
+)
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 
@@ -317,6 +397,12 @@ class JobSettings(_Section):
     every: Duration = Field(description='How often the job runs, e.g. "15m".')
     jitter: Duration = Field(
         default=0.0, description="Random delay added to each start, up to this long."
+    )
+    throughput: bool | None = Field(
+        default=None,
+        description="Run the throughput (throttling) test in this job; unset: as"
+        " `[throughput] enabled`. Its downloads are most of a run's traffic: a metered VPS"
+        " can give it a job of its own that runs less often.",
     )
 
     @field_validator("name")
@@ -551,6 +637,7 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    throughput: ThroughputSettings = Field(default_factory=ThroughputSettings)
     blockpages: BlockpageSettings = Field(default_factory=BlockpageSettings)
     geoip: GeoipSettings = Field(default_factory=GeoipSettings)
     helper: HelperSettings = Field(default_factory=HelperSettings)

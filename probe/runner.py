@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from probe import __version__
 from probe.config import Settings
@@ -21,13 +22,16 @@ from probe.decide import (
     DecisionContext,
     Fingerprint,
     endpoint_verdict,
+    may_be_throttled,
     parse_fingerprints,
     target_verdict,
 )
 from probe.errors import ConfigError
 from probe.measure._clock import Clock
 from probe.measure.plan import MeasureContext, check_control_sites, measure_endpoint, open_context
+from probe.measure.throughput import measure_throughput
 from probe.models.addresses import is_bogon
+from probe.models.observations import ThroughputTest
 from probe.models.results import (
     Blocking,
     ControlSiteCheck,
@@ -130,11 +134,18 @@ class _Checker:
         for endpoint_keys in keys:
             if endpoint_keys.control is not None and endpoint_keys.control.x_client_address:
                 self.ctx.local_addresses.add(endpoint_keys.control.x_client_address)
+        throughput: ThroughputTest | None = None
+        if self.settings.throughput.enabled and may_be_throttled(endpoints):
+            candidates, known = throughput_candidates(
+                target, endpoints, self.settings.throughput.min_bytes
+            )
+            throughput = await measure_throughput(candidates, known, self.ctx, clock)
+            decision = target_verdict(target, endpoints, self._context(controls), throughput)
         verdict, blocking, reasons = decision
         helpers = sorted({e.test_keys.test_helper for e in endpoints if e.test_keys.test_helper})
         result = TargetResult(
             input=target.input, verdict=verdict, blocking=blocking, reasons=reasons,
-            target=target, endpoints=endpoints, controls=controls,
+            target=target, endpoints=endpoints, controls=controls, throughput=throughput,
             measurement_start_time=started_at, test_runtime=clock.now(),
             software_version=__version__, test_helpers=helpers,
             annotations={"platform": sys.platform},
@@ -154,6 +165,32 @@ class _Checker:
             "probe_cc": country or "ZZ",
             "probe_network_name": org,
         }
+
+
+def throughput_candidates(
+    target: Target, endpoints: list[EndpointResult], min_bytes: int
+) -> tuple[list[str], dict[str, str]]:
+    """Return the URLs worth a throughput test, best first, and the addresses the target used.
+
+    The catalogue's objects first, then pages that loaded with at least `min_bytes`, or were
+    still arriving at the timeout, largest first. A page keeps the address it loaded from.
+    """
+    pages: list[tuple[int, str]] = []
+    known: dict[str, str] = {}
+    for result in endpoints:
+        final = result.test_keys.requests[0] if result.test_keys.requests else None
+        if final is None or final.response is None or final.address is None:
+            continue
+        cut = any(f.rule_id == "http.body_timeout" for f in result.findings)
+        if result.verdict is not Verdict.ACCESSIBLE and not cut:
+            continue
+        url = final.request.url
+        known.setdefault(urlsplit(url).hostname or "", final.address.rpartition(":")[0].strip("[]"))
+        size = final.response.x_body_length
+        if cut or size >= min_bytes:
+            pages.append((size, url))
+    ordered = [url for _, url in sorted(pages, key=lambda page: -page[0])]
+    return list(dict.fromkeys([*target.objects, *ordered])), known
 
 
 def scrub(result: TargetResult, addresses: frozenset[str]) -> TargetResult:

@@ -31,4 +31,9 @@ def estimate_bytes(result: TargetResult) -> int:
                 total += request.response.x_body_length
         if keys.x_control_request is not None:
             total += CONTROL_BYTES
+    if result.throughput is not None:  # its downloads are counted as received: exact
+        test = result.throughput
+        total += len(test.queries) * DNS_QUERY_BYTES
+        for transfer in test.transfers:
+            total += TCP_CONNECT_BYTES + TLS_HANDSHAKE_BYTES + HTTP_REQUEST_BYTES + transfer.bytes
     return total

@@ -211,6 +211,14 @@ class JobRunner:
         except StoreError:
             pass  # the disk is full: the log line above is the record
 
+    def _settings_for(self, job: Job) -> Settings:
+        """Return the settings one job runs with (its own choice of the throughput test)."""
+        enabled = job.settings.throughput
+        if enabled is None or enabled == self.settings.throughput.enabled:
+            return self.settings
+        throughput = self.settings.throughput.model_copy(update={"enabled": enabled})
+        return self.settings.model_copy(update={"throughput": throughput})
+
     async def _measure(self, job: Job, run_id: int, outcome: RunOutcome) -> None:
         started = time.monotonic()
         log("run.start", job=job.name, run_id=run_id, targets=len(job.targets))
@@ -224,7 +232,7 @@ class JobRunner:
             writes.append(asyncio.ensure_future(self.call(self._write, result, job.name, run_id)))
 
         try:
-            await check_targets(list(job.targets), self.settings, on_result=on_result)
+            await check_targets(list(job.targets), self._settings_for(job), on_result=on_result)
             outcome.status = RunStatus.OK
         except asyncio.CancelledError:
             outcome.status = RunStatus.INTERRUPTED

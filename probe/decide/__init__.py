@@ -14,11 +14,12 @@ Modules:
     tls         TLS: handshakes, chains, interception
     http        HTTP: failed fetch steps, the final page against the control's
     verdict     one endpoint's verdict from its findings; DecisionContext
-    target      a target's verdict from its endpoints
+    target      a target's verdict from its endpoints (and its throughput test)
+    throughput  throttling: a download's rate and plateau against its references
 """
 
 from probe.decide.blockpages import Fingerprint, parse_fingerprints
-from probe.decide.target import target_verdict
+from probe.decide.target import may_be_throttled, target_verdict
 from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS
 from probe.decide.verdict import DecisionContext, endpoint_verdict
 
@@ -27,6 +28,7 @@ __all__ = [
     "DecisionContext",
     "Fingerprint",
     "endpoint_verdict",
+    "may_be_throttled",
     "parse_fingerprints",
     "target_verdict",
 ]

@@ -179,6 +179,8 @@ class HopEvidence:
     control_ok: bool = False
     control_failure: str = ""
     operation: str | None = None  # the transaction's x_failed_operation, when recorded
+    response_code: int | None = None  # the response had begun: its status line came
+    body_bytes: int = 0  # body bytes received before the failure
 
     @property
     def stage(self) -> str:
@@ -204,6 +206,8 @@ class HopEvidence:
             "hop": hop,
             "failure": self.failure,
             "control_failure": self.control_failure or "no page",
+            "code": str(self.response_code),
+            "body_bytes": str(self.body_bytes),
         }
 
 
@@ -306,4 +310,74 @@ class TargetEvidence:
             "down": str(self.down),
             "inconclusive": cite(self.inconclusive),
             "inconclusive_count": str(len(self.inconclusive)),
+        }
+
+
+def rate_text(bits_per_second: float | None) -> str:
+    """Return a rate for people: "143 kbit/s", "52.1 Mbit/s"."""
+    if bits_per_second is None:
+        return "not measured"
+    if bits_per_second >= 1e9:
+        return f"{bits_per_second / 1e9:.2f} Gbit/s"
+    if bits_per_second >= 1e6:
+        return f"{bits_per_second / 1e6:.1f} Mbit/s"
+    return f"{bits_per_second / 1e3:.0f} kbit/s"
+
+
+def _ratio_text(ratio: float | None) -> str:
+    if ratio is None:
+        return "not measured"
+    return f"{ratio:.3f}" if ratio < 0.1 else f"{ratio:.2f}"
+
+
+def _seconds_text(seconds: float | None) -> str:
+    return "not measured" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+@dataclass(frozen=True)
+class ThroughputEvidence:
+    """One object's downloads against its references, summarised per repeat (medians)."""
+
+    object: str = ""
+    skipped: str | None = None
+    measured_targets: int = 0  # target downloads long enough to judge
+    judged: int = 0  # repeats with a measured target and at least one measured reference
+    slow: int = 0  # judged repeats where the target ran at most THROTTLE_RATIO × the references
+    flat: int = 0  # slow repeats whose target download showed a flat plateau
+    needed: int = 2  # judged repeats a verdict needs
+    target_bps: float | None = None
+    reference_bps: float | None = None  # per repeat, the faster reference
+    same_address_bps: float | None = None
+    control_bps: float | None = None
+    ratio: float | None = None  # target / the faster reference
+    same_ratio: float | None = None  # target / same address with the innocuous SNI
+    same_vs_control: float | None = None  # same address / control sites
+    plateau_bps: float | None = None
+    plateau_cv: float | None = None
+    target_handshake_s: float | None = None
+    same_handshake_s: float | None = None
+    innocuous_sni: str = ""
+    slow_network_bps: float = 0.0
+
+    def facts(self) -> dict[str, str]:
+        """Return the strings the throughput reason templates cite."""
+        cv = "not measured" if self.plateau_cv is None else f"{self.plateau_cv:.2f}"
+        return {
+            "object": self.object,
+            "skipped": self.skipped or "",
+            "judged": str(self.judged),
+            "slow": str(self.slow),
+            "needed": str(self.needed),
+            "target_rate": rate_text(self.target_bps),
+            "reference_rate": rate_text(self.reference_bps),
+            "same_rate": rate_text(self.same_address_bps),
+            "control_rate": rate_text(self.control_bps),
+            "ratio": _ratio_text(self.ratio),
+            "same_ratio": _ratio_text(self.same_ratio),
+            "plateau": rate_text(self.plateau_bps),
+            "cv": cv,
+            "handshake": _seconds_text(self.target_handshake_s),
+            "same_handshake": _seconds_text(self.same_handshake_s),
+            "innocuous": self.innocuous_sni or "none",
+            "slow_network": rate_text(self.slow_network_bps),
         }

@@ -53,6 +53,7 @@ def hop_finding(
     redirect target)."""
     final = outcome.final
     url = final.request.url if final is not None else ""
+    response = final.response if final is not None else None
     is_dns = outcome.layer is not None and outcome.layer.value == "dns"
     evidence = HopEvidence(
         url=url,
@@ -65,6 +66,8 @@ def hop_finding(
         control_ok=control_page(control) is not None,
         control_failure=_control_failure(control, control_failure),
         operation=final.x_failed_operation if final is not None else None,
+        response_code=response.code if response is not None else None,
+        body_bytes=response.x_body_length if response is not None else 0,
     )
     return finding(first_match(HOP_RULES, evidence), evidence.facts())
 

@@ -19,6 +19,7 @@ from probe.decide.evidence import (
     PageEvidence,
     TargetEvidence,
     TcpEvidence,
+    ThroughputEvidence,
     TlsEvidence,
 )
 from probe.models.results import Blocking, Finding, Layer, Verdict
@@ -318,6 +319,11 @@ HOP_RULES: tuple[Rule[HopEvidence], ...] = (
           "the request for {url} ({hop}) was cut after it was sent ({failure}) while the"
           " control fetched the page",
           _hop_kind("reset", "eof", stage="http")),
+    _rule("http.body_timeout", UNSURE, None,
+          "the response for {url} ({hop}) began (HTTP {code}) but its body was still arriving"
+          " at the timeout ({body_bytes} bytes in): a slow transfer, a sign of throttling rather"
+          " than of a block (the throughput test tells throttling from a slow network)",
+          lambda e: e.response_code is not None and _hop_kind("timeout", stage="http")(e)),
     _rule("http.response_timeout", BLOCKED, Blocking.HTTP_TIMEOUT,
           "no response for {url} ({hop}) before the timeout while the control fetched the"
           " page",
@@ -439,6 +445,66 @@ TARGET_RULES: tuple[Rule[TargetEvidence], ...] = (
 )
 # fmt: on
 
+
+def _throttled(e: ThroughputEvidence) -> bool:
+    """Slow against the references in every judged repeat, enough of them, mostly flat."""
+    return e.judged >= e.needed and e.slow == e.judged and 2 * e.flat >= e.slow
+
+
+_THROTTLING = Blocking.THROTTLING
+_CEILING = 0.1  # decide/throughput.py THROTTLE_RATIO, for the technique split
+
+# fmt: off
+THROUGHPUT_RULES: tuple[Rule[ThroughputEvidence], ...] = (
+    _rule("throughput.not_run", OK, None,
+          "throughput not measured: {skipped}",
+          lambda e: e.skipped is not None),
+    _rule("throughput.too_short", OK, None,
+          "throughput not judged: no download of {object} lasted long enough to measure",
+          lambda e: e.measured_targets == 0),
+    _rule("throughput.no_reference", OK, None,
+          "throughput not judged: {object} ran at {target_rate}, but no reference (the same"
+          " address with another SNI, or a control site) could be measured",
+          lambda e: e.judged == 0),
+    _rule("throughput.throttled_sni", THROTTLED, _THROTTLING,
+          "{object} ran at a flat {plateau} (variation {cv}) in {slow} of {judged} repeats:"
+          " {same_ratio}× the same address with the SNI {innocuous} ({same_rate}), control"
+          " sites {control_rate}: throttling keyed on the server name (SNI); TLS handshakes"
+          " {handshake} against {same_handshake}",
+          lambda e: _throttled(e) and e.same_ratio is not None and e.same_ratio <= _CEILING),
+    _rule("throughput.throttled_address", THROTTLED, _THROTTLING,
+          "{object} ran at a flat {plateau} (variation {cv}) in {slow} of {judged} repeats,"
+          " {ratio}× the control sites ({control_rate}); the same address with the SNI"
+          " {innocuous} was as slow ({same_rate}): throttling of the platform's address, not"
+          " keyed on the name",
+          lambda e: _throttled(e) and e.same_vs_control is not None
+          and e.same_vs_control <= _CEILING),
+    _rule("throughput.throttled", THROTTLED, _THROTTLING,
+          "{object} ran at a flat {plateau} (variation {cv}) in {slow} of {judged} repeats,"
+          " {ratio}× the references ({reference_rate}; the same address with the SNI"
+          " {innocuous}: {same_rate}): throttled",
+          _throttled),
+    _rule("throughput.slow_unshaped", OK, None,
+          "{object} ran at {target_rate}, {ratio}× the references ({reference_rate}) in"
+          " {slow} of {judged} repeats, but without a policer's flat plateau (variation {cv}):"
+          " not called throttling (congestion or the server's pacing can do this)",
+          lambda e: e.judged >= e.needed and e.slow == e.judged),
+    _rule("throughput.slow_sometimes", OK, None,
+          "{object} ran at most 0.1× the references in {slow} of {judged} repeats ({needed}"
+          " needed, all of them): not called throttling",
+          lambda e: e.slow > 0),
+    _rule("throughput.network_slow", OK, None,
+          "the network is slow: {object} ran at {target_rate} and the references at"
+          " {reference_rate} (×{ratio}), below {slow_network}; everything slow at once is"
+          " the network, not throttling",
+          lambda e: e.reference_bps is not None and e.reference_bps < e.slow_network_bps),
+    _rule("throughput.normal", OK, None,
+          "{object} ran at {target_rate}, ×{ratio} the references ({reference_rate}): no"
+          " throttling",
+          lambda e: True),
+)
+# fmt: on
+
 ALL_RULES: tuple[Rule[Any], ...] = (
     *DNS_RULES,
     *TCP_RULES,
@@ -447,5 +513,6 @@ ALL_RULES: tuple[Rule[Any], ...] = (
     *PAGE_RULES,
     *NETWORK_RULES,
     *TARGET_RULES,
+    *THROUGHPUT_RULES,
 )
 RULES_BY_ID: dict[str, Rule[Any]] = {rule.id: rule for rule in ALL_RULES}

@@ -3,9 +3,11 @@ WhatsApp's e1–e16.whatsapp.net on 443 and 5222) into the target's verdict."""
 
 from __future__ import annotations
 
-from probe.decide.evidence import TargetEvidence
+from probe.decide.evidence import TargetEvidence, cite
 from probe.decide.rules import TARGET_RULES, first_match
+from probe.decide.throughput import throughput_finding
 from probe.decide.verdict import DecisionContext
+from probe.models.observations import ThroughputTest
 from probe.models.results import Blocking, EndpointResult, Verdict
 from probe.models.targets import EndpointKind, Target
 
@@ -40,7 +42,53 @@ def _effective(endpoints: list[EndpointResult]) -> tuple[list[Verdict], list[str
     return verdicts, notes
 
 
+_BODY_TIMEOUT = "http.body_timeout"
+
+
+def may_be_throttled(endpoints: list[EndpointResult]) -> bool:
+    """Return whether the target loads, if slowly: every endpoint accessible, down for everyone
+    or cut by the timeout while its body was arriving (and at least one of them loads or crawls).
+
+    The runner measures throughput only for such targets; a blocked one has its verdict.
+    """
+    verdicts, _ = _effective(endpoints)
+    slow = [_is_slow_body(e) for e in endpoints]
+    usable = [v is Verdict.ACCESSIBLE or s for v, s in zip(verdicts, slow, strict=True)]
+    return any(usable) and all(
+        u or v is Verdict.SERVICE_DOWN for u, v in zip(usable, verdicts, strict=True)
+    )
+
+
+def _is_slow_body(result: EndpointResult) -> bool:
+    return result.verdict is Verdict.INCONCLUSIVE and any(
+        f.rule_id == _BODY_TIMEOUT for f in result.findings
+    )
+
+
 def target_verdict(
+    target: Target,
+    endpoints: list[EndpointResult],
+    context: DecisionContext,
+    throughput: ThroughputTest | None = None,
+) -> tuple[Verdict, Blocking | None, list[str]]:
+    """Return the target's verdict, blocking method and reasons from its endpoints' results
+    and, for a target that loads (if slowly), its throughput test.
+
+    A throughput finding of `throttled` makes the target throttled; any other finding adds its
+    reason (why it is not throttling: a slow network, too few repeats…).
+    """
+    verdict, blocking, reasons = _endpoints_verdict(target, endpoints, context)
+    if throughput is None or not may_be_throttled(endpoints):
+        return verdict, blocking, reasons
+    finding = throughput_finding(throughput)
+    if finding.verdict is Verdict.THROTTLED:
+        slow = [e.endpoint.label for e in endpoints if _is_slow_body(e)]
+        note = [f"pages cut by the timeout while arriving: {cite(slow)}"] if slow else []
+        return Verdict.THROTTLED, finding.blocking, [*finding.reasons, *note, *reasons]
+    return verdict, blocking, [*reasons, *finding.reasons]
+
+
+def _endpoints_verdict(
     target: Target, endpoints: list[EndpointResult], context: DecisionContext
 ) -> tuple[Verdict, Blocking | None, list[str]]:
     """Return the target's verdict, blocking method and reasons from its endpoints' results.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import httpcore
@@ -50,6 +50,10 @@ class Connection(httpcore.AsyncNetworkStream):
     def socket(self) -> socket.socket:
         """Return the underlying socket."""
         return self._stream.socket
+
+    def count_received(self, counter: Callable[[int], None]) -> None:
+        """Tell `counter` the size of every read from the socket from now on."""
+        self._stream.on_receive = counter
 
     def close(self) -> None:
         """Close the connection (again is a no-op)."""

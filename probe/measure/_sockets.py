@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Protocol
 
 _RECV_BYTES = 1 << 16
@@ -30,6 +31,8 @@ class PlainSocket:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        # Told the size of every read from the socket (the throughput test's byte counter).
+        self.on_receive: Callable[[int], None] | None = None
 
     @property
     def socket(self) -> socket.socket:
@@ -42,7 +45,10 @@ class PlainSocket:
 
     async def recv(self, max_bytes: int) -> bytes:
         """Return up to `max_bytes` received bytes; b"" when the peer closed."""
-        return await asyncio.get_running_loop().sock_recv(self._sock, max_bytes)
+        data = await asyncio.get_running_loop().sock_recv(self._sock, max_bytes)
+        if data and self.on_receive is not None:
+            self.on_receive(len(data))
+        return data
 
 
 class TlsSocket:
@@ -56,6 +62,9 @@ class TlsSocket:
         self.tls = context.wrap_bio(
             self._incoming, self._outgoing, server_hostname=server_name or None
         )
+        # Told the size of every read from the socket, TLS records included (what a policer
+        # shapes), not of the decrypted data, which arrives a whole record at a time.
+        self.on_receive: Callable[[int], None] | None = None
 
     @property
     def socket(self) -> socket.socket:
@@ -70,6 +79,8 @@ class TlsSocket:
     async def _fill(self) -> None:
         data = await asyncio.get_running_loop().sock_recv(self._sock, _RECV_BYTES)
         if data:
+            if self.on_receive is not None:
+                self.on_receive(len(data))
             self._incoming.write(data)
         else:
             self._incoming.write_eof()

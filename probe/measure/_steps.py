@@ -59,6 +59,8 @@ class MeasureContext:
     control_limiter: asyncio.Semaphore
     local_addresses: LocalAddresses = field(default_factory=LocalAddresses)
     helper_health: HelperHealth = field(default_factory=HelperHealth)
+    # One throughput test at a time: downloads sharing the link would slow each other down.
+    throughput_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def limited(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Return the result of `operation()`, run under the connection-concurrency limit.

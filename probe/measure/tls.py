@@ -190,12 +190,14 @@ async def open_tls(
     tls_timeout_s: float,
     clock: Clock,
     tags: list[str],
+    verify: bool = True,
 ) -> tuple[TcpObservation, TlsObservation, TlsSocket | None]:
     """Return the connect and handshake observations, and the verified TLS stream, left open.
 
     As `handshake()`, but a verified connection is not closed: the caller owns the stream (it
     closes `stream.socket`) and may send its HTTP request over it. The stream is None when the
-    connect or the handshake failed (verification included).
+    connect or the handshake failed (verification included). `verify=False` accepts any chain
+    (the throughput test's innocuous SNI, which the certificate does not name).
     """
     tcp_observation, sock = await open_socket(
         ip, port, timeout_s=connect_timeout_s, clock=clock, tags=tags
@@ -207,9 +209,8 @@ async def open_tls(
     unverified = False
     if sock is not None:
         try:
-            session, stream = await _secure(
-                sock, server_name, trust.verifying_context(), tls_timeout_s
-            )
+            context = trust.verifying_context() if verify else trust.capturing_context()
+            session, stream = await _secure(sock, server_name, context, tls_timeout_s)
         except NETWORK_ERRORS as exc:
             failure = failure_string(exc)
             unverified = isinstance(exc, ssl.SSLCertVerificationError)

@@ -9,6 +9,7 @@ as OONI's do. Tags we use: `attempt=N` (retry number, from 1), `depth=N` (redire
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import Field
 
@@ -167,3 +168,74 @@ class HttpTransaction(Record):
     t: float
     tags: list[str] = Field(default_factory=list)
     transaction_id: int = 0
+
+
+class ThroughputSample(Record):
+    """Bytes received so far on one transfer's socket (OONI's `bytes_received_cumulative`)."""
+
+    t: float = Field(description="Seconds since the transfer's request was sent.")
+    bytes: int = Field(ge=0, description="Bytes received on the wire since then (TLS included).")
+
+
+class TransferRole(StrEnum):
+    """What one download of a throughput test stands for."""
+
+    TARGET = "target"
+    SAME_ADDRESS = "same_address"
+    CONTROL = "control"
+
+
+class ThroughputTransfer(Record):
+    """One capped download of a throughput test: how fast the bytes came, over time.
+
+    `target`: the platform's object, from its address with its own SNI; `same_address`: the same
+    object from the same address with an innocuous SNI (the certificate is not verified: it names
+    the platform), the pair that isolates an SNI-keyed policer; `control`: a control site's object.
+    A transfer stopped by its byte or time cap is complete data, not a failure.
+    """
+
+    role: TransferRole
+    repeat: int = Field(ge=1, description="Which repeat of the test (from 1).")
+    url: str
+    address: str | None = Field(default=None, description='"ip:port" downloaded from.')
+    server_name: str = Field(description="The SNI sent (https) or the Host (http).")
+    verified: bool = Field(description="Whether the certificate chain and name were verified.")
+    failure: str | None = None
+    x_failed_operation: str | None = Field(
+        default=None, description='"dns", "connect", "tls_handshake", "write" or "read".'
+    )
+    status_code: int | None = None
+    connect_s: float | None = Field(default=None, description="TCP connect duration.")
+    handshake_s: float | None = Field(default=None, description="TLS handshake duration.")
+    ttfb_s: float | None = Field(
+        default=None, description="Request sent → first byte of the response."
+    )
+    bytes: int = Field(default=0, ge=0, description="Bytes received after the request was sent.")
+    duration_s: float = Field(default=0.0, description="Request sent → last byte (or the stop).")
+    stopped: str = Field(
+        description='"complete" (the body ended), "max_bytes", "max_duration" or "failure".'
+    )
+    samples: list[ThroughputSample] = Field(default_factory=list)
+    t0: float = Field(description="Seconds since the measurement started.")
+
+
+class ThroughputLimits(Record):
+    """The caps the transfers ran with (the verdict needs them to judge a short transfer)."""
+
+    repeats: int
+    duration_s: float
+    max_bytes: int
+    min_bytes: int
+
+
+class ThroughputTest(Record):
+    """A target's throughput test: its objects, the references, every transfer (in order)."""
+
+    objects: list[str] = Field(default_factory=list, description="The target's URLs measured.")
+    innocuous_sni: str | None = None
+    limits: ThroughputLimits
+    transfers: list[ThroughputTransfer] = Field(default_factory=list)
+    queries: list[DnsObservation] = Field(
+        default_factory=list, description="Lookups of the objects' and control sites' hosts."
+    )
+    skipped: str | None = Field(default=None, description="Why nothing was measured, if so.")

@@ -14,11 +14,12 @@ from probe.models.observations import (
     DnsObservation,
     HttpTransaction,
     TcpObservation,
+    ThroughputTest,
     TlsObservation,
 )
 from probe.models.targets import Endpoint, Target
 
-DATA_FORMAT_VERSION = "0.2.0"
+DATA_FORMAT_VERSION = "0.3.0"
 TEST_NAME = "probe_check"
 TEST_VERSION = "0.1.0"
 
@@ -62,6 +63,7 @@ class Layer(StrEnum):
     TCP = "tcp"
     TLS = "tls"
     HTTP = "http"
+    THROUGHPUT = "throughput"
 
 
 class Finding(Record):
@@ -136,6 +138,10 @@ class TargetResult(Record):
     target: Target
     endpoints: list[EndpointResult] = Field(default_factory=list)
     controls: list[ControlSiteCheck] = Field(default_factory=list)
+    throughput: ThroughputTest | None = Field(
+        default=None,
+        description="Goodput of the target's large object against references (throttling).",
+    )
     probe_asn: str = "AS0"
     probe_cc: str = "ZZ"
     probe_network_name: str | None = None

@@ -49,6 +49,9 @@ class Target(Record):
     platform: str | None = Field(default=None, description="Catalogue platform, if any.")
     endpoints: list[Endpoint]
     expected_asns: list[int] = Field(default_factory=list)
+    objects: list[str] = Field(
+        default_factory=list, description="Large objects to measure throughput with (URLs)."
+    )
     category_code: str | None = Field(
         default=None, description="Citizen Lab test-list category, when read from a test list."
     )
@@ -64,4 +67,8 @@ class Platform(Record):
     urls: list[str] = Field(default_factory=list)
     tcp_endpoints: list[str] = Field(default_factory=list, description='"host:port" entries.')
     asns: list[int] = Field(default_factory=list)
+    objects: list[str] = Field(
+        default_factory=list,
+        description="https URLs of large, stable objects (images, scripts) for throughput.",
+    )
     note: str | None = None

@@ -157,6 +157,13 @@ def _platform_endpoints(platform: Platform, where: str) -> list[Endpoint]:
             found.append(endpoint)
     if not found:
         raise TargetError(f"{where}: no urls and no tcp_endpoints; a platform needs an endpoint")
+    for i, text in enumerate(platform.objects):
+        try:
+            web_endpoint(text)
+        except TargetError as exc:
+            raise TargetError(f"{where}.objects[{i}]: {text!r}: {exc}") from exc
+        if not text.startswith("https://") or platform.objects.index(text) != i:
+            raise TargetError(f"{where}.objects[{i}]: {text!r} must be an https URL, listed once")
     return found
 
 

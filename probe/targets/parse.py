@@ -60,6 +60,7 @@ def _platform_target(text: str, platform: Platform, catalogue: Catalogue) -> Tar
         platform=platform.name,
         endpoints=catalogue.endpoints(platform),
         expected_asns=list(platform.asns),
+        objects=list(platform.objects),
         note=platform.note,
     )
 

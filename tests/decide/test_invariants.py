@@ -119,6 +119,7 @@ def test_public_surface() -> None:
             "DecisionContext",
             "Fingerprint",
             "endpoint_verdict",
+            "may_be_throttled",
             "parse_fingerprints",
             "target_verdict",
         ]

@@ -169,8 +169,23 @@ QA_EXPECTED: dict[str, tuple[Verdict, Blocking | None]] = {
     "websiteDownNoAddrs": (D, None),  # 18
     "websiteDownTCPConnect": (D, None),  # 18
 }
-# §11 #22 wants `throttled`, which no rule produces yet (a later issue).
+# §11 #22 wants `throttled` from a ratio over repeats, which one OONI record cannot show (no
+# reference download, no repeats, no byte samples): these are judged on what they do show below.
 QA_NOT_JUDGED = {"throttlingWithHTTP", "throttlingWithHTTPS"}
+
+
+@pytest.mark.parametrize("case", sorted(QA_NOT_JUDGED))
+def test_ooni_qa_throttling_is_a_slow_body_not_a_block(case: str) -> None:
+    # The 200 response began and its body was cut by the timeout: a slow transfer, not a block.
+    _require(QA)
+    measurement = json.loads((QA / f"{case}.json").read_text(encoding="utf-8"))
+    endpoint, keys = to_test_keys(measurement)
+    result = endpoint_verdict(endpoint, keys, DecisionContext(controls=SITES_OK))
+    rules = [f.rule_id for f in result.findings]
+    assert (result.verdict, result.blocking) == (Verdict.INCONCLUSIVE, None), (
+        f"{case}: expected inconclusive, got {result.verdict}/{result.blocking} {rules}"
+    )
+    assert "http.body_timeout" in rules, f"{case}: expected http.body_timeout among {rules}"
 
 
 def test_every_qa_case_is_listed() -> None:

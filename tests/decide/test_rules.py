@@ -548,6 +548,18 @@ CASES: dict[str, Case] = {
         Blocking.HTTP_TIMEOUT,
         "no response for http://www.example.com/ (redirect 1)",
     ),
+    "http.body_timeout": Case(  # §11 #22 throttlingWithHTTPS: the body crawled past the timeout
+        https(),
+        keys(
+            query([IP]),
+            tls_step(),
+            fetch().model_copy(update={"failure": TIMEOUT, "x_failed_operation": "read"}),
+            control=control(),
+        ),
+        Verdict.INCONCLUSIVE,
+        None,
+        "began (HTTP 200) but its body was still arriving",
+    ),
     "http.other_failure": Case(
         https(),
         keys(query([IP]), tls_step(), fetch(failure="http_request_failed"), control=control()),
@@ -729,7 +741,11 @@ CASES: dict[str, Case] = {
 }
 
 # Rules a measurement cannot reach through endpoint_verdict, tested on their own function.
-DIRECT = {"tls.not_reached", "network.healthy"}
+# Judged on their own: tls_finding and the network table directly, the throughput rules in
+# test_throughput.py over recorded download time series.
+DIRECT = {"tls.not_reached", "network.healthy"} | {
+    r.id for r in ALL_RULES if r.id.startswith("throughput.")
+}
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))

@@ -36,11 +36,13 @@ WHY: dict[str, str] = {
     "redirectWithBrokenLocationForHTTPS": "§11 #17: over verified TLS only the server can have"
     " sent the broken redirect, so it is no evidence of interference: inconclusive. OONI"
     " reports its client's failure on the Location as http-failure.",
-    "throttlingWithHTTP": "Not judged: §11 #22 (300 ms delay and 10% loss) wants throttled"
-    " (throttling), which no rule gives yet (a later issue). Today the download times out:"
-    " http_timeout, in line with OONI's http-failure.",
-    "throttlingWithHTTPS": "Not judged: as throttlingWithHTTP, for the SNI; today"
-    " http_timeout, in line with OONI's http-failure.",
+    "throttlingWithHTTP": "Not judged: §11 #22 wants throttled when the target runs at most"
+    " 0.1× its references over repeats; one OONI record has neither repeats nor a reference"
+    " download (and no bytes_received_cumulative samples). The response began (200) and its"
+    " body was still arriving at the timeout: a slow transfer, not a block"
+    " (`http.body_timeout`), so inconclusive. `probe check` runs its throughput test here.",
+    "throttlingWithHTTPS": "Not judged: as throttlingWithHTTP, for the SNI: the 200 response"
+    " began and its body was cut by the timeout (`http.body_timeout`).",
 }
 
 _BEGIN = "<!-- BEGIN GENERATED {name}: PYTHONPATH=tests python -m ooni.agreement -->\n"
