@@ -10,9 +10,14 @@ import typer
 
 
 def _overrides(
-    helpers: list[str] | None, resolvers: list[str] | None, ca_bundle: Path | None
+    helpers: list[str] | None,
+    resolvers: list[str] | None,
+    ca_bundle: Path | None,
+    throughput: bool | None = None,
 ) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
+    if throughput is not None:
+        overrides["throughput"] = {"enabled": throughput}
     if helpers:
         overrides["control"] = {"helpers": helpers}
     if resolvers:
@@ -50,6 +55,13 @@ def check(
     ca_bundle: Path | None = typer.Option(
         None, "--ca-bundle", help="Extra trusted roots (PEM); replaces [tls] ca_bundle."
     ),
+    throughput: bool | None = typer.Option(
+        None,
+        "--throughput/--no-throughput",
+        help="Run the throttling test (large downloads) for targets that load; replaces"
+        " [throughput] enabled.",
+        show_default=False,
+    ),
 ) -> None:
     """Measure targets over DNS, TCP, TLS and HTTP, compare with controls, and give a verdict.
 
@@ -67,7 +79,7 @@ def check(
 
     if config is None and (installed := default_config_path()).exists():
         config = installed  # the config `probe init` wrote (its helpers, resolvers, CA)
-    settings = load_settings(config, _overrides(helper, resolver, ca_bundle))
+    settings = load_settings(config, _overrides(helper, resolver, ca_bundle, throughput))
     inputs = list(targets or [])
     if input_file is not None:
         inputs += read_input_file(input_file)

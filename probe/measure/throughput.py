@@ -26,6 +26,7 @@ from probe.measure._steps import AttemptLog, MeasureContext, Sink, resolve
 from probe.measure._transfer import open_response
 from probe.measure.failures import NETWORK_ERRORS, failure_string
 from probe.models.observations import (
+    DnsObservation,
     ThroughputLimits,
     ThroughputSample,
     ThroughputTest,
@@ -250,11 +251,20 @@ async def measure_throughput(
     hosts to the address the target's own measurement used (others are resolved again).
     """
     settings = ctx.settings.throughput
-    hosts = {_host(url) for url in [*candidates, *settings.controls]} - set(known)
-    resolved, sink = await _addresses(sorted(hosts), ctx, clock)
-    address = {**resolved, **known}
+    address: dict[str, str | None] = dict(known)
+    queries: list[DnsObservation] = []
+
+    async def look_up(urls: list[str]) -> None:
+        hosts = sorted({_host(url) for url in urls} - set(address))
+        if hosts:
+            resolved, sink = await _addresses(hosts, ctx, clock)
+            address.update(resolved)
+            queries.extend(sink.queries)
+
     objects: list[str] = []
     transfers: list[ThroughputTransfer] = []
+    if candidates:  # no object, no traffic at all (not even the control sites' lookups)
+        await look_up(candidates)
     async with ctx.throughput_lock:
         for url in candidates:
             if len(objects) >= settings.objects_per_target:
@@ -264,6 +274,7 @@ async def measure_throughput(
             transfers.append(transfer)
             if _suitable(transfer, settings.min_bytes):
                 objects.append(url)
+                await look_up(settings.controls)
                 for spec in _references(url, address, len(objects) - 1, ctx):
                     transfers.append(await _download(spec, ctx, clock))
     skipped = None
@@ -279,7 +290,7 @@ async def measure_throughput(
             min_bytes=settings.min_bytes,
         ),
         transfers=transfers,
-        queries=sink.queries,
+        queries=queries,
         skipped=skipped,
     )
 

@@ -8,6 +8,7 @@ TCP/TLS/HTTP interference needs a censoring router in between: that is the lab (
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,18 @@ from pathlib import Path
 
 import pytest
 from helper.loopback import RunningHelper, loopback_helper_settings, loopback_probe_toml
-from servers import DnsEntry, DnsServer, HttpServer, ServerLoop, TestPki, closed_port
+from servers import (
+    DnsEntry,
+    DnsServer,
+    Handler,
+    HttpRequest,
+    HttpServer,
+    ServerLoop,
+    TestPki,
+    closed_port,
+    head,
+    streamed,
+)
 
 from probe.models.results import TargetResult
 
@@ -176,3 +188,63 @@ def test_table_output_and_a_bad_target_among_good_ones(
     assert "ftp://bad.example/" in proc.stderr
     assert "accessible" in proc.stdout
     assert OK in proc.stdout
+
+
+SLOW = "e2e-slow.site.test"  # the "platform" whose SNI the server paces (a policer on the name)
+PACED_BPS = 800_000
+
+
+def _paced_page(total: int) -> Handler:
+    """Return a route sending `total` bytes, paced to PACED_BPS when the SNI is SLOW's."""
+    chunk = b"<p>slow</p>\n" * 200
+    interval = len(chunk) * 8 / PACED_BPS
+
+    async def handler(request: HttpRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(200, [("Content-Type", "text/html"), ("Content-Length", str(total))]))
+        sent = 0
+        while sent < total:
+            piece = chunk[: total - sent]
+            writer.write(piece)
+            sent += len(piece)
+            await writer.drain()
+            if request.server_name == SLOW:
+                await asyncio.sleep(interval)
+
+    return handler
+
+
+def test_a_page_slowed_on_its_name_is_throttled(
+    tmp_path: Path, isp_dns: DnsServer, public_dns: DnsServer, pki: TestPki,
+    https_server: HttpServer,
+) -> None:  # fmt: skip
+    """The page crawls for the probe (cut by its 3 s timeout while arriving), the helper gets it
+    all, the same address with another SNI is fast: throttling keyed on the name, through the
+    real CLI, with the evidence in the record."""
+    for zone in (isp_dns, public_dns):
+        zone.zone.set(SLOW, DnsEntry(a=("127.0.0.1",)))
+    page = https_server.route("/e2e-paced", _paced_page(400_000)).replace("127.0.0.1", SLOW)
+    fast = https_server.route("/e2e-fast.bin", streamed(64 << 20)).replace("127.0.0.1", CONTROL)
+    settings = loopback_helper_settings(public_dns.address, pki.ca_pem)
+    patient = settings.model_copy(
+        update={"timeouts": settings.timeouts.model_copy(update={"http": 10})}
+    )
+    running = RunningHelper(patient)  # it fetches the whole slowed page (about 4 s)
+    try:
+        config = _config(tmp_path, isp_dns, pki, [running.url], [fast])
+        with config.open("a", encoding="utf-8") as toml:
+            toml.write(
+                f"[throughput]\nrepeats = 2\nduration_s = 1.2\nmax_bytes = {4 << 20}\n"
+                f'controls = ["{fast}"]\n'
+            )
+        results = _results(_check(config, page))
+    finally:
+        running.close()
+    _expect(results, page, "throttled", "throttling")
+    result = results[page]
+    assert "keyed on the server name (SNI)" in result.reasons[0], result.reasons
+    assert any("cut by the timeout while arriving" in r for r in result.reasons), result.reasons
+    finding = result.endpoints[0].findings
+    assert "http.body_timeout" in [f.rule_id for f in finding], finding
+    assert result.throughput is not None and result.throughput.objects == [page]
+    roles = {t.role.value for t in result.throughput.transfers}
+    assert roles == {"target", "same_address", "control"}, roles

@@ -204,4 +204,17 @@ def test_hostile_and_unreachable_servers_are_recorded_failures(
     assert failures[silent] == ("generic_timeout_error", "tls_handshake"), failures
     assert failures[closed][1] == "connect" and "refused" in (failures[closed][0] or "")
     assert test.objects == [] and test.skipped is not None
+    assert test.queries == [], "no object: not even the control sites are looked up"
+
+
+def test_a_control_that_does_not_resolve_is_a_failed_reference(
+    dns_server: DnsServer, pki: TestPki, urls: dict[str, str]
+) -> None:
+    dns_server.zone.set("tp-nowhere.test", DnsEntry(rcode="NXDOMAIN"))
+    settings = _settings(dns_server, pki, controls=["https://tp-nowhere.test/z.bin"], repeats=1)
+    test = _run(settings, [urls["fast"]], KNOWN)
+    (control,) = [t for t in test.transfers if t.role is TransferRole.CONTROL]
+    assert (control.failure, control.x_failed_operation) == ("dns_no_answer", "dns"), control
     assert [q.hostname for q in test.queries if q.query_type == "A"] == ["tp-nowhere.test"]
+    # The same address with the innocuous SNI is still a reference.
+    assert throughput_finding(test).rule_id == "throughput.normal"
