@@ -431,7 +431,8 @@ class JobSettings(_Section):
 class ScheduleSettings(_Section):
     jobs: list[JobSettings] = Field(
         default_factory=list,
-        description="`[[schedule.jobs]]` tables: name, targets and/or input_file, every, jitter."
+        description="`[[schedule.jobs]]` tables: name, targets and/or input_file, every, jitter,"
+        " throughput (run the throttling test in this job; unset: `[throughput] enabled`)."
         " Control sites are measured in every run.",
     )
     daily_budget_bytes: int | None = Field(

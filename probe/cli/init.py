@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 # Bump when the notice changes in substance: consent is recorded against this version.
-NOTICE_VERSION = "2"
+NOTICE_VERSION = "3"
 
 NOTICE = """\
 What probe does and what it collects (docs/privacy.md has the details)
@@ -23,6 +23,10 @@ What probe does and what it collects (docs/privacy.md has the details)
  * Each result stores DNS answers, addresses, certificates, HTTP headers and up to 512 KiB of
    each page, timings, and your network's ASN and country. Your own IP address is scrubbed
    from every record; behind NAT with OONI's helpers a page echoing it could keep it.
+ * For platforms that load it downloads a large object several times (up to a few MiB per
+   platform and run) to detect throttling, also from the platform's own address with an
+   unrelated name (example.org), which an observer may read as circumvention; and it
+   downloads from speed-test sites as controls. [throughput] enabled = false turns it off.
  * A key pair is created to sign your uploads; its fingerprint identifies this probe.
  * If you configure a collector, signed bundles of these results are uploaded to it. The
    collector (and anyone watching the link) sees your IP address at upload time unless you

@@ -17,7 +17,7 @@ Modules:
     http      make_client(), request(), user_agent(): one pinned GET, bounded body
     control   query_helpers(): the test-helper client, staggered, bounded
     plan      one endpoint end to end: resolve → connect/handshake → fetch → control
-    throughput measure_throughput(): capped downloads of a target's object and its references
+    throughput  measure_throughput(): capped downloads of a target's object and its references
 """
 
 __all__ = ["control", "dns", "failures", "http", "plan", "tcp", "throughput", "tls"]
