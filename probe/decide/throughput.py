@@ -73,11 +73,18 @@ def plateau(transfer: ThroughputTransfer) -> Plateau | None:
     end = transfer.duration_s
     if not samples or end <= start:
         return None
-    times = [s.t for s in samples]
+    times = [0.0, *(s.t for s in samples)]
+    counts = [0, *(s.bytes for s in samples)]
 
-    def bytes_at(t: float) -> int:
+    def bytes_at(t: float) -> float:
+        # Reads arrive in lumps (whole socket buffers): between two samples the bytes are
+        # taken to have come in evenly, or a 200 ms bin would count one lump more or less.
         index = bisect_right(times, t)
-        return samples[index - 1].bytes if index else 0
+        if index >= len(times):
+            return counts[-1]
+        before, after = times[index - 1], times[index]
+        share = (t - before) / (after - before) if after > before else 1.0
+        return counts[index - 1] + share * (counts[index] - counts[index - 1])
 
     steady_from = start + BURST_SHARE * (end - start)
     steady_bytes = bytes_at(end) - bytes_at(steady_from)

@@ -3,7 +3,7 @@
 Series are built the way measure/throughput.py records them (cumulative bytes on the wire,
 one sample per 25 ms): a policer's burst then flat plateau, congestion's noisy rate, a fast
 download that ends at its byte cap. Recordings from the lab (tests/decide/data/throughput/,
-written by `python -m lab.record_throughput`) are judged too.
+written by `scripts/lab.sh record`) are judged too.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ docs    print docs/lab.md
 list    print the scenario names
 clean   remove leftovers of lab runs whose process is gone
 up      build the lab and keep it up until Ctrl-C, for manual checks
+record  record the throttling scenarios' throughput tests (tests/decide/data/throughput/)
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def main(argv: list[str]) -> int:
         print(f"removed {len(removed)} leftover namespaces: {' '.join(removed) or '-'}")
     elif command == "up":
         return _up()
+    elif command == "record":
+        from .record import record
+
+        record()
     else:
         print(__doc__, file=sys.stderr)
         return 2

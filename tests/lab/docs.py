@@ -34,15 +34,22 @@ a resolver the ISP controls, and a scapy injector that forges DNS answers racing
   certificate forgery with a root named like Kazakhstan's, and a transparent HTTP proxy) and the
   domestic sites (198.51.100.0/24).
 - **internet**: the platforms, news and control sites (203.0.113.0/24, pages of
-  {world.PAGE_BYTES // 1024} KiB), an authoritative DNS server ({world.AUTHORITATIVE_ADDRESS}), a
-  public resolver ({world.PUBLIC_RESOLVER}), DoH ({world.DOH_ADDRESS}) and `probe helper`
-  ({world.HELPER_ADDRESS}, HTTPS) as the control vantage point.
+  {world.PAGE_BYTES // 1024} KiB, and an object of {world.OBJECT_BYTES >> 20} MiB at any path
+  with a file extension, for the throughput test), an authoritative DNS server
+  ({world.AUTHORITATIVE_ADDRESS}), a public resolver ({world.PUBLIC_RESOLVER}), DoH
+  ({world.DOH_ADDRESS}) and `probe helper` ({world.HELPER_ADDRESS}, HTTPS) as the control vantage
+  point.
 
 Certificates come from a lab CA passed with `[tls] ca_bundle`; the lab ranges are declared with
 `[network] routable`; the ISP's block page is added with `[blockpages] fingerprints`, as an
 operator would add their country's page. No namespace has a route to anything outside the lab.
 The probe runs with short timeouts (1.5 s for DNS, connect and TLS, 4 s for HTTP and for the
 helper, attempts at 0, 0.3 and 0.9 s) so that a scenario waits only for the probe's own timeouts.
+The throughput test is off except in the scenarios that turn it on; there it runs 2 repeats of
+1.5 s downloads. The client's TCP receive buffer is capped at 128 KiB (`tcp_rmem`), so one shaped
+download never overflows the ISP's 192 KiB queue: the policer's plateau stays flat, as a real
+policer's does once TCP has converged. `scripts/lab.sh record` re-records the throughput tests
+that tests/decide/test_throughput.py judges offline.
 
 Besides the verdicts in the table, every check asserts two properties of the printed record:
 the probe's public address appears nowhere in it, and re-running the pure verdict functions on

@@ -35,6 +35,7 @@ CHAINS = {  # our chains, flushed between scenarios; base rules (SNAT) live outs
 }
 ISP_CLIENT_LINK = "isp-c"  # the ISP's interface towards the client
 ISP_UPLINK = "isp-up"
+CLIENT_TCP_RMEM = "4096 65536 131072"  # min, default, max receive buffer (bytes)
 
 
 class LabError(RuntimeError):
@@ -192,6 +193,10 @@ class Lab:
         self.exec("client", "ip", "addr", "add", f"{world.CLIENT_ADDRESS}/24", "dev", "cl-isp")
         self.exec("client", "ip", "link", "set", "cl-isp", "up")
         self.exec("client", "ip", "route", "add", "default", "via", world.ISP_CLIENT_SIDE)
+        # A receive window of at most ~128 KiB bounds what one download has in flight, so a flow
+        # shaped at the ISP (throttling scenarios) never overflows its queue there: no loss, no
+        # retransmission timeouts, the flat plateau of a policer. Still Gbit/s on the fast path.
+        self.exec("client", "sh", "-c", f"echo {CLIENT_TCP_RMEM} > /proc/sys/net/ipv4/tcp_rmem")
         self.exec("isp", "ip", "addr", "add", f"{world.ISP_CLIENT_SIDE}/24", "dev", ISP_CLIENT_LINK)
         self.exec("isp", "ip", "addr", "add", f"{world.ISP_RESOLVER}/32", "dev", ISP_CLIENT_LINK)
         transit = f"{world.ISP_TRANSIT}/{world.TRANSIT_PREFIX}"
@@ -311,6 +316,24 @@ class Lab:
             "timeouts": {"dns": 1.5, "connect": 1.5, "tls": 1.5, "http": 4},
             "measure": {"attempts": 3, "retry_backoff_s": 0.3},
             "blockpages": {"fingerprints": [str(self.run_dir / "fingerprints.csv")]},
+            # Off unless a scenario turns it on (Censor(config={"throughput": {"enabled": True}})):
+            # short transfers of the lab's large objects (world.OBJECT_BYTES, any path with an
+            # extension), so a throttling scenario takes seconds.
+            "throughput": {
+                "enabled": False,
+                "repeats": 2,
+                # 1.5 s: the plateau after the first 20 % must hold 4 bins of 0.2 s (at 1.0 s,
+                # 0.8 s minus the time to the first byte holds only 3).
+                "duration_s": 1.5,
+                "max_bytes": 8 << 20,
+                "min_bytes": 64 << 10,
+                "controls": [
+                    "https://www.wikipedia.org/lab/large.bin",
+                    "https://example.com/lab/large.bin",
+                ],
+                "innocuous_sni": "example.org",
+                "objects_per_target": 1,
+            },
         }
 
     def _write_fingerprints(self) -> None:

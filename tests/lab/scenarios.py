@@ -24,6 +24,7 @@ ACCESSIBLE = ("accessible", None)
 OUTAGE = ("network_outage", None)
 DOWN = ("service_down", None)
 UNSURE = ("inconclusive", None)
+THROTTLED = ("throttled", "throttling")
 
 
 def blocked(method: str) -> tuple[str, str | None]:
@@ -35,16 +36,46 @@ TWITTER_NAMES = ("twitter.com", "x.com", "t.co", "twimg.com")
 TARGETS = ("twitter", "youtube.com", "http://www.azattyq.org/", "bbc.com", "kaspi.kz")
 EVERYTHING = dict.fromkeys(TARGETS, OUTAGE)
 FORGED_ANSWER = "192.0.2.66"  # routable in the lab, and nothing answers there
+THROTTLING_TARGETS = ("twitter", "bbc.com")  # throughput scenarios: a platform and a page
+SNI_MARK = "0x22"  # connmark of connections whose ClientHello names Twitter (sni_throttled)
 
 
-def sni(action: str, names: tuple[str, ...] = TWITTER_NAMES, extra: str = "") -> tuple[str, ...]:
+def sni(
+    action: str, names: tuple[str, ...] = TWITTER_NAMES, extra: str = "", chain: str = "LAB-FWD"
+) -> tuple[str, ...]:
     """Return rules applying `action` to ClientHellos (port 443) that carry one of `names`."""
     return tuple(
-        f"LAB-FWD -p tcp --dport 443 -m string --string {name} --algo bm {extra} {action}".replace(
+        f"{chain} -p tcp --dport 443 -m string --string {name} --algo bm {extra} {action}".replace(
             "  ", " "
         )
         for name in names
     )
+
+
+THROUGHPUT = {"throughput": {"enabled": True}}
+
+
+def shaper(rate: str, select: str, queue_bytes: int = 192 << 10) -> tuple[str, ...]:
+    """Return tc commands (ISP namespace) shaping what goes to the client down to `rate`.
+
+    `select` picks the shaped packets: "all"; "classify" (those an iptables CLASSIFY rule puts
+    in class 1:1); or a u32 selector such as "match ip src {twitter}/32". The rest passes
+    unshaped (htb's direct queue). The class queues at most `queue_bytes` and drops the excess,
+    like a policer; htb's default queue (1000 packets) would add seconds of delay. The default
+    holds a whole client receive window (netns.CLIENT_TCP_RMEM): one download alone is never
+    dropped, so its rate is flat (a retransmission timeout would stall it for 200 ms).
+    """
+    default = " default 1" if select == "all" else ""
+    commands = [
+        f"qdisc add dev {{client_link}} root handle 1: htb{default}",
+        f"class add dev {{client_link}} parent 1: classid 1:1 htb rate {rate} ceil {rate}",
+        f"qdisc add dev {{client_link}} parent 1:1 handle 10: bfifo limit {queue_bytes}",
+    ]
+    if select not in ("all", "classify"):
+        commands.append(
+            f"filter add dev {{client_link}} parent 1: protocol ip prio 1 u32 {select} flowid 1:1"
+        )
+    return tuple(commands)
 
 
 def isp_lie(suffixes: tuple[str, ...], action: str, **more: str) -> dict[str, Any]:
@@ -121,9 +152,9 @@ def _scenarios() -> list[Scenario]:
     return [
         Scenario(
             "clean_network",
-            "nothing; an IDN name typed in capitals is measured too, and a DoT resolver beside"
-            " the system one",
-            Censor(config=DOT),
+            "nothing; an IDN name typed in capitals is measured too, a DoT resolver beside"
+            " the system one, and the throughput test (nothing may be called throttled)",
+            Censor(config=DOT | THROUGHPUT),
             targets=(*TARGETS, "ИСПЫТАНИЕ.kz", "whatsapp"),
             inspect=dot_queries(None),
             methods="1",
@@ -363,20 +394,59 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario(
             "throttled_platform",
-            "tc (htb + u32) shapes everything from Twitter's address to 8 Mbit/s (the rest of"
-            " the link is unshaped)",
-            Censor(
-                tc=(
-                    "qdisc add dev {client_link} root handle 1: htb default 10",
-                    "class add dev {client_link} parent 1: classid 1:1 htb rate 8mbit ceil 8mbit",
-                    "class add dev {client_link} parent 1: classid 1:10 htb rate 1gbit",
-                    "filter add dev {client_link} parent 1: protocol ip prio 1 u32 match ip src"
-                    " {twitter}/32 flowid 1:1",
-                )
-            ),
+            "tc (htb + u32) shapes everything from Twitter's address to 4 Mbit/s, whatever the"
+            " SNI (the rest of the link is unshaped)",
+            Censor(tc=shaper("4mbit", "match ip src {twitter}/32"), config=THROUGHPUT),
+            {"twitter": THROTTLED},
+            targets=THROTTLING_TARGETS,
+            mentions={"twitter": "the platform's address"},
             methods="22",
-            gap="throttling detection is issue 7: today a slowed platform that still loads is"
-            " `accessible` (and must not be called blocked)",
+        ),
+        Scenario(
+            "sni_throttled",
+            "connections whose ClientHello names Twitter are marked (iptables string match +"
+            " CONNMARK) and their packets to the client shaped to 4 Mbit/s (CLASSIFY into a tc"
+            " htb class); another SNI to the same address runs at full speed",
+            Censor(
+                iptables=(
+                    *sni(
+                        f"-j CONNMARK --set-mark {SNI_MARK}",
+                        extra="-i {client_link}",
+                        chain="mangle LAB-MARK",
+                    ),
+                    # This kernel has neither the `fw` classifier nor u32's `match mark` (tc
+                    # accepts it and matches everything): iptables picks the htb class itself.
+                    f"mangle LAB-MARK -o {{client_link}} -m connmark --mark {SNI_MARK}"
+                    " -j CLASSIFY --set-class 1:1",
+                ),
+                tc=shaper("4mbit", "classify"),
+                config=THROUGHPUT,
+            ),
+            {"twitter": THROTTLED},
+            targets=THROTTLING_TARGETS,
+            mentions={"twitter": "keyed on the server name (SNI)"},
+            methods="22",
+        ),
+        Scenario(
+            "congested_link",
+            "everything to the client is shaped to 2 Mbit/s (tc htb): every site is slow alike,"
+            " targets and controls (longer timeouts, and retries only after 8 s, so that the"
+            " pages still load)",
+            Censor(
+                tc=shaper("2mbit", "all", queue_bytes=64 << 10),  # 0.25 s of queue
+                config={
+                    # 1 s downloads (not the lab's 1.5 s): no plateau to judge when all is slow.
+                    "throughput": {"enabled": True, "duration_s": 1.0},
+                    "timeouts": {"dns": 3, "connect": 3, "tls": 3, "http": 10},
+                    "control": {"helper_timeout_s": 8},
+                    # Attempts overlap: a retry while the first attempt still loads would
+                    # double what the slow link carries.
+                    "measure": {"retry_backoff_s": 8},
+                },
+            ),
+            targets=THROTTLING_TARGETS,
+            mentions={"twitter": "the network is slow"},
+            methods="22",
         ),
         Scenario(
             "full_outage",

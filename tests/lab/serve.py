@@ -36,6 +36,7 @@ from . import world
 HEAD_LIMIT = 16 << 10
 IO_TIMEOUT_S = 10.0
 SO_ORIGINAL_DST = 80
+OBJECT = world.object_chunk()
 
 
 class State:
@@ -221,12 +222,22 @@ def head_fields(head: bytes) -> tuple[str, str, dict[str, str]]:
     return method, path, headers
 
 
-def response(status: int, body: bytes, extra: tuple[tuple[str, str], ...] = ()) -> bytes:
+HTML = "text/html; charset=utf-8"
+
+
+def response(
+    status: int,
+    body: bytes,
+    extra: tuple[tuple[str, str], ...] = (),
+    content_type: str = HTML,
+    size: int | None = None,
+) -> bytes:
+    """Return a response head and `body`; `size` overrides Content-Length (a streamed body)."""
     reasons = {200: "OK", 302: "Found", 403: "Forbidden", 404: "Not Found", 503: "Unavailable"}
     lines = [
         f"HTTP/1.1 {status} {reasons.get(status, 'Status')}",
-        "Content-Type: text/html; charset=utf-8",
-        f"Content-Length: {len(body)}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body) if size is None else size}",
         "Connection: close",
         "Server: lab",
         *(f"{k}: {v}" for k, v in extra),
@@ -244,23 +255,29 @@ async def send(writer: asyncio.StreamWriter, data: bytes) -> None:
         writer.close()
 
 
-async def send_large(writer: asyncio.StreamWriter, size: int, start: bytes) -> None:
-    """Send a `size`-byte page that begins like `start` (the same title), chunk by chunk."""
-    head = response(200, b"")
-    head = head.replace(b"Content-Length: 0", f"Content-Length: {size}".encode())
-    chunk = (start * (1 + (1 << 16) // len(start)))[: 1 << 16]
+async def send_large(
+    writer: asyncio.StreamWriter, size: int, chunk: bytes, content_type: str = HTML
+) -> None:
+    """Send a `size`-byte body made of `chunk` repeated, chunk by chunk (a slow client costs no
+    memory). A client that stops reading and closes early (the probe's byte or time cap) just
+    ends the transfer."""
     try:
-        writer.write(head)
+        writer.write(response(200, b"", content_type=content_type, size=size))
         sent = 0
         while sent < size:
             piece = chunk[: size - sent]
             writer.write(piece)
             await asyncio.wait_for(writer.drain(), IO_TIMEOUT_S)
             sent += len(piece)
-    except (OSError, TimeoutError):
-        pass
+    except (OSError, TimeoutError, ssl.SSLError):
+        writer.transport.abort()  # the peer is gone: no TLS close_notify, no lingering
     finally:
         writer.close()
+
+
+def page_chunk(start: bytes) -> bytes:
+    """Return 64 KiB that begin like `start` (a large page keeps the site's title)."""
+    return (start * (1 + (1 << 16) // len(start)))[: 1 << 16]
 
 
 async def accept_and_wait(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -284,7 +301,7 @@ def site_handler(state: State, site: world.Site) -> Callable[..., Any]:
         host = headers.get("host", "").split(":")[0].lower()
         scenario = state.get()
         behaviour = scenario.get("sites", {}).get(site.key, {})
-        peer = writer.get_extra_info("peername")[0]
+        peer = (writer.get_extra_info("peername") or ("",))[0]  # None: the client left
         await asyncio.sleep(float(behaviour.get("delay_s", 0)))
         if behaviour.get("broken_redirect_for") == peer:
             # METHODS §11 #17: a Location with an empty host, to the probe only.
@@ -295,13 +312,15 @@ def site_handler(state: State, site: world.Site) -> Callable[..., Any]:
             target = location.replace("{next}", str(step + 1))
             await send(writer, response(302, b"", (("Location", target),)))
         elif "page_bytes" in behaviour:
-            await send_large(writer, int(behaviour["page_bytes"]), body)
+            await send_large(writer, int(behaviour["page_bytes"]), page_chunk(body))
         elif "status" in behaviour:
             status = int(behaviour["status"])
             await send(writer, response(status, f"<h1>{status} from {site.title}</h1>".encode()))
         elif behaviour.get("refuse_from") == peer:
             refusal = b"<title>Access denied</title><h1>Request blocked by the site</h1>"
             await send(writer, response(403, refusal))
+        elif world.is_object(path):
+            await send_large(writer, world.OBJECT_BYTES, OBJECT, "application/octet-stream")
         else:
             await send(writer, response(200, body))
 

@@ -47,6 +47,10 @@ BLOCKPAGE_NAME = "warning.lab.kz"
 PORTAL_NAME = "portal.lab.kz"
 BLOCKPAGE_MARKER = "lab-kz-blocked-resource-notice"
 PAGE_BYTES = 120 * 1024  # realistic pages (the issue asks for >= 100 KiB)
+# Large objects (any path whose last segment has an extension: /lab/large.bin, /x/main.js): what
+# the probe's throughput measurement downloads; it stops at its own byte or time cap.
+OBJECT_BYTES = 16 << 20
+OBJECT_CHUNK_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,23 @@ def page(site: Site) -> bytes:
         filler += f"<p>{digest}</p>\n".encode()
         block += 1
     return head + bytes(filler) + b"</body></html>"
+
+
+def is_object(path: str) -> bool:
+    """Return whether a request path names a large object: its last segment has an extension."""
+    last = path.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1]
+    stem, dot, extension = last.rpartition(".")
+    return bool(dot and stem and extension)
+
+
+def object_chunk() -> bytes:
+    """Return the repeating OBJECT_CHUNK_BYTES of every large object (deterministic)."""
+    chunk = bytearray()
+    block = 0
+    while len(chunk) < OBJECT_CHUNK_BYTES:
+        chunk += hashlib.sha256(f"object:{block}".encode()).digest()
+        block += 1
+    return bytes(chunk[:OBJECT_CHUNK_BYTES])
 
 
 def blockpage() -> bytes:
