@@ -21,6 +21,7 @@ from probe.config import Settings
 from probe.decide import (
     DecisionContext,
     Fingerprint,
+    cut_while_arriving,
     endpoint_verdict,
     may_be_throttled,
     parse_fingerprints,
@@ -181,7 +182,7 @@ def throughput_candidates(
         final = result.test_keys.requests[0] if result.test_keys.requests else None
         if final is None or final.response is None or final.address is None:
             continue
-        cut = any(f.rule_id == "http.body_timeout" for f in result.findings)
+        cut = cut_while_arriving(result)
         if result.verdict is not Verdict.ACCESSIBLE and not cut:
             continue
         url = final.request.url

@@ -19,7 +19,7 @@ Modules:
 """
 
 from probe.decide.blockpages import Fingerprint, parse_fingerprints
-from probe.decide.target import may_be_throttled, target_verdict
+from probe.decide.target import cut_while_arriving, may_be_throttled, target_verdict
 from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS
 from probe.decide.verdict import DecisionContext, endpoint_verdict
 
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_INTERCEPTION_ISSUERS",
     "DecisionContext",
     "Fingerprint",
+    "cut_while_arriving",
     "endpoint_verdict",
     "may_be_throttled",
     "parse_fingerprints",

@@ -52,14 +52,15 @@ def may_be_throttled(endpoints: list[EndpointResult]) -> bool:
     The runner measures throughput only for such targets; a blocked one has its verdict.
     """
     verdicts, _ = _effective(endpoints)
-    slow = [_is_slow_body(e) for e in endpoints]
+    slow = [cut_while_arriving(e) for e in endpoints]
     usable = [v is Verdict.ACCESSIBLE or s for v, s in zip(verdicts, slow, strict=True)]
     return any(usable) and all(
         u or v is Verdict.SERVICE_DOWN for u, v in zip(usable, verdicts, strict=True)
     )
 
 
-def _is_slow_body(result: EndpointResult) -> bool:
+def cut_while_arriving(result: EndpointResult) -> bool:
+    """Return whether the endpoint's page was cut by the timeout while its body was arriving."""
     return result.verdict is Verdict.INCONCLUSIVE and any(
         f.rule_id == _BODY_TIMEOUT for f in result.findings
     )
@@ -82,7 +83,7 @@ def target_verdict(
         return verdict, blocking, reasons
     finding = throughput_finding(throughput)
     if finding.verdict is Verdict.THROTTLED:
-        slow = [e.endpoint.label for e in endpoints if _is_slow_body(e)]
+        slow = [e.endpoint.label for e in endpoints if cut_while_arriving(e)]
         note = [f"pages cut by the timeout while arriving: {cite(slow)}"] if slow else []
         return Verdict.THROTTLED, finding.blocking, [*finding.reasons, *note, *reasons]
     return verdict, blocking, [*reasons, *finding.reasons]

@@ -8,7 +8,6 @@ TCP/TLS/HTTP interference needs a censoring router in between: that is the lab (
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,13 +18,11 @@ from helper.loopback import RunningHelper, loopback_helper_settings, loopback_pr
 from servers import (
     DnsEntry,
     DnsServer,
-    Handler,
-    HttpRequest,
     HttpServer,
     ServerLoop,
     TestPki,
     closed_port,
-    head,
+    paced,
     streamed,
 )
 
@@ -194,25 +191,6 @@ SLOW = "e2e-slow.site.test"  # the "platform" whose SNI the server paces (a poli
 PACED_BPS = 800_000
 
 
-def _paced_page(total: int) -> Handler:
-    """Return a route sending `total` bytes, paced to PACED_BPS when the SNI is SLOW's."""
-    chunk = b"<p>slow</p>\n" * 200
-    interval = len(chunk) * 8 / PACED_BPS
-
-    async def handler(request: HttpRequest, writer: asyncio.StreamWriter) -> None:
-        writer.write(head(200, [("Content-Type", "text/html"), ("Content-Length", str(total))]))
-        sent = 0
-        while sent < total:
-            piece = chunk[: total - sent]
-            writer.write(piece)
-            sent += len(piece)
-            await writer.drain()
-            if request.server_name == SLOW:
-                await asyncio.sleep(interval)
-
-    return handler
-
-
 def test_a_page_slowed_on_its_name_is_throttled(
     tmp_path: Path, isp_dns: DnsServer, public_dns: DnsServer, pki: TestPki,
     https_server: HttpServer,
@@ -222,7 +200,8 @@ def test_a_page_slowed_on_its_name_is_throttled(
     real CLI, with the evidence in the record."""
     for zone in (isp_dns, public_dns):
         zone.zone.set(SLOW, DnsEntry(a=("127.0.0.1",)))
-    page = https_server.route("/e2e-paced", _paced_page(400_000)).replace("127.0.0.1", SLOW)
+    page = https_server.route("/e2e-paced", paced(PACED_BPS, {SLOW}, 400_000, "text/html"))
+    page = page.replace("127.0.0.1", SLOW)
     fast = https_server.route("/e2e-fast.bin", streamed(64 << 20)).replace("127.0.0.1", CONTROL)
     settings = loopback_helper_settings(public_dns.address, pki.ca_pem)
     patient = settings.model_copy(

@@ -118,6 +118,7 @@ def test_public_surface() -> None:
             "DEFAULT_INTERCEPTION_ISSUERS",
             "DecisionContext",
             "Fingerprint",
+            "cut_while_arriving",
             "endpoint_verdict",
             "may_be_throttled",
             "parse_fingerprints",

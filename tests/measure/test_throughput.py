@@ -15,12 +15,11 @@ import pytest
 from servers import (
     DnsEntry,
     DnsServer,
-    HttpRequest,
     HttpServer,
     SilentServer,
     TestPki,
     gzip_bomb_body,
-    head,
+    paced,
     respond,
     streamed,
 )
@@ -37,26 +36,6 @@ NAME = "trusted.test"  # the "platform": its SNI is the one the server paces
 CONTROL = "site.test"
 INNOCUOUS = "example.org"
 PACED_BPS = 800_000
-CHUNK = 2_000
-
-
-def paced(rate_bps: float, slow_names: frozenset[str], total: int = 64 << 20) -> Any:
-    """Return a route sending `total` bytes, at `rate_bps` for the SNIs in `slow_names`."""
-    chunk = b"z" * CHUNK
-    interval = CHUNK * 8 / rate_bps
-
-    async def handler(request: HttpRequest, writer: asyncio.StreamWriter) -> None:
-        writer.write(head(200, [("Content-Length", str(total))]))
-        slow = request.server_name in slow_names
-        sent = 0
-        while sent < total:
-            writer.write(chunk)
-            sent += CHUNK
-            await writer.drain()
-            if slow:
-                await asyncio.sleep(interval)
-
-    return handler
 
 
 def _settings(dns_server: DnsServer, pki: TestPki, **throughput: Any) -> Settings:
@@ -95,9 +74,8 @@ KNOWN = {NAME: "127.0.0.1", CONTROL: "127.0.0.1"}
 
 @pytest.fixture
 def urls(https_server: HttpServer) -> dict[str, str]:
-    slow = frozenset({NAME})
     return {
-        "paced": https_server.route("/tp/paced.bin", paced(PACED_BPS, slow)).replace(
+        "paced": https_server.route("/tp/paced.bin", paced(PACED_BPS, {NAME})).replace(
             "127.0.0.1", NAME
         ),
         "fast": https_server.url("/tp/fast.bin", host=CONTROL),

@@ -10,7 +10,8 @@ its connections on `close()`.
 - `HttpServer`: raw HTTP/1.1, or HTTPS with `TestPki.server_context()` (certificate chosen by
   SNI: trusted.test, untrusted.test, expired.test, wrong.test, rsa.test); `default_routes()`
   lists the paths (/page, /gzip, /bomb, /huge, /drip, /reset-body, /reset, /redirect, …);
-  `route()` adds one (`respond`, `redirect`, `json_response`, `doh`, …).
+  `route()` adds one (`respond`, `redirect`, `json_response`, `doh`, `paced` — a body
+  slowed for chosen SNIs —, …).
 - `SilentServer` (accepts, never answers), `ResetServer` (RST after the first bytes),
   `Blackhole` (SYNs dropped: connect timeouts), `closed_port()` (connect refused).
 - `HttpProxy` (CONNECT and absolute-form http://), `Socks5Proxy` (no-auth CONNECT): forward
@@ -36,6 +37,7 @@ from ._http import (
     gzip_bomb_body,
     head,
     json_response,
+    paced,
     page,
     redirect,
     reset_after_request,
@@ -77,6 +79,7 @@ __all__ = [
     "gzip_bomb_body",
     "head",
     "json_response",
+    "paced",
     "page",
     "redirect",
     "reset",

@@ -129,6 +129,33 @@ def streamed(total_bytes: int, chunk_bytes: int = 1 << 16) -> Handler:
     return handler
 
 
+def paced(
+    rate_bps: float,
+    slow_names: Iterable[str],
+    total_bytes: int = 64 << 20,
+    content_type: str = "application/octet-stream",
+) -> Handler:
+    """Return a route sending `total_bytes`, paced to `rate_bps` for the TLS server names in
+    `slow_names` (a policer keyed on the SNI) and at full speed for any other."""
+    slow = frozenset(slow_names)
+    chunk = b"z" * 2_000
+    interval = len(chunk) * 8 / rate_bps
+
+    async def handler(request: HttpRequest, writer: asyncio.StreamWriter) -> None:
+        headers = [("Content-Type", content_type), ("Content-Length", str(total_bytes))]
+        writer.write(head(200, headers))
+        sent = 0
+        while sent < total_bytes:
+            piece = chunk[: total_bytes - sent]
+            writer.write(piece)
+            sent += len(piece)
+            await writer.drain()
+            if request.server_name in slow:
+                await asyncio.sleep(interval)
+
+    return handler
+
+
 def drip(interval_s: float = 0.5, total_bytes: int = 100) -> Handler:
     """Return a route sending its headers, then one body byte every `interval_s`."""
 
