@@ -140,8 +140,9 @@ class _Checker:
             candidates, known = throughput_candidates(
                 target, endpoints, self.settings.throughput.min_bytes
             )
-            throughput = await measure_throughput(candidates, known, self.ctx, clock)
-            decision = target_verdict(target, endpoints, self._context(controls), throughput)
+            if candidates:  # a small page and no catalogue object: nothing to measure
+                throughput = await measure_throughput(candidates, known, self.ctx, clock)
+                decision = target_verdict(target, endpoints, self._context(controls), throughput)
         verdict, blocking, reasons = decision
         helpers = sorted({e.test_keys.test_helper for e in endpoints if e.test_keys.test_helper})
         result = TargetResult(
