@@ -7,6 +7,7 @@ judges them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -325,9 +326,13 @@ def rate_text(bits_per_second: float | None) -> str:
 
 
 def _ratio_text(ratio: float | None) -> str:
+    """Return a ratio with two significant digits, never in exponent form ("0.000047")."""
     if ratio is None:
         return "not measured"
-    return f"{ratio:.3f}" if ratio < 0.1 else f"{ratio:.2f}"
+    if ratio >= 0.1:
+        return f"{ratio:.2f}"
+    digits = max(3, 1 - math.floor(math.log10(ratio))) if ratio > 0 else 3
+    return f"{ratio:.{digits}f}"
 
 
 def _seconds_text(seconds: float | None) -> str:
@@ -353,7 +358,7 @@ class ThroughputEvidence:
     same_ratio: float | None = None  # target / same address with the innocuous SNI
     same_vs_control: float | None = None  # same address / control sites
     plateau_bps: float | None = None
-    plateau_cv: float | None = None
+    plateau_variation: float | None = None
     target_handshake_s: float | None = None
     same_handshake_s: float | None = None
     innocuous_sni: str = ""
@@ -361,7 +366,8 @@ class ThroughputEvidence:
 
     def facts(self) -> dict[str, str]:
         """Return the strings the throughput reason templates cite."""
-        cv = "not measured" if self.plateau_cv is None else f"{self.plateau_cv:.2f}"
+        spread = self.plateau_variation
+        variation = "not measured" if spread is None else f"{spread:.2f}"
         return {
             "object": self.object,
             "skipped": self.skipped or "",
@@ -375,7 +381,7 @@ class ThroughputEvidence:
             "ratio": _ratio_text(self.ratio),
             "same_ratio": _ratio_text(self.same_ratio),
             "plateau": rate_text(self.plateau_bps),
-            "cv": cv,
+            "variation": variation,
             "handshake": _seconds_text(self.target_handshake_s),
             "same_handshake": _seconds_text(self.same_handshake_s),
             "innocuous": self.innocuous_sni or "none",

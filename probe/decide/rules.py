@@ -467,27 +467,27 @@ THROUGHPUT_RULES: tuple[Rule[ThroughputEvidence], ...] = (
           " address with another SNI, or a control site) could be measured",
           lambda e: e.judged == 0),
     _rule("throughput.throttled_sni", THROTTLED, _THROTTLING,
-          "{object} ran at a flat {plateau} (variation {cv}) in {slow} of {judged} repeats:"
+          "{object} ran at a flat {plateau} (variation {variation}) in {slow} of {judged} repeats:"
           " {same_ratio}× the same address with the SNI {innocuous} ({same_rate}), control"
           " sites {control_rate}: throttling keyed on the server name (SNI); TLS handshakes"
           " {handshake} against {same_handshake}",
           lambda e: _throttled(e) and e.same_ratio is not None and e.same_ratio <= _CEILING),
     _rule("throughput.throttled_address", THROTTLED, _THROTTLING,
-          "{object} ran at a flat {plateau} (variation {cv}) in {slow} of {judged} repeats,"
+          "{object} ran at a flat {plateau} (variation {variation}) in {slow} of {judged} repeats,"
           " {ratio}× the control sites ({control_rate}); the same address with the SNI"
           " {innocuous} was as slow ({same_rate}): throttling of the platform's address, not"
           " keyed on the name",
           lambda e: _throttled(e) and e.same_vs_control is not None
           and e.same_vs_control <= _CEILING),
     _rule("throughput.throttled", THROTTLED, _THROTTLING,
-          "{object} ran at a flat {plateau} (variation {cv}) in {slow} of {judged} repeats,"
+          "{object} ran at a flat {plateau} (variation {variation}) in {slow} of {judged} repeats,"
           " {ratio}× the references ({reference_rate}; the same address with the SNI"
           " {innocuous}: {same_rate}): throttled",
           _throttled),
     _rule("throughput.slow_unshaped", OK, None,
           "{object} ran at {target_rate}, {ratio}× the references ({reference_rate}) in"
-          " {slow} of {judged} repeats, but without a policer's flat plateau (variation {cv}):"
-          " not called throttling (congestion or the server's pacing can do this)",
+          " {slow} of {judged} repeats, but without a policer's flat plateau (variation"
+          " {variation}): not called throttling (congestion or the server's pacing can do this)",
           lambda e: e.judged >= e.needed and e.slow == e.judged),
     _rule("throughput.slow_sometimes", OK, None,
           "{object} ran at most 0.1× the references in {slow} of {judged} repeats ({needed}"

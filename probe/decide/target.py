@@ -45,18 +45,23 @@ def _effective(endpoints: list[EndpointResult]) -> tuple[list[Verdict], list[str
 _BODY_TIMEOUT = "http.body_timeout"
 
 
-def may_be_throttled(endpoints: list[EndpointResult]) -> bool:
-    """Return whether the target loads, if slowly: every endpoint accessible, down for everyone
-    or cut by the timeout while its body was arriving (and at least one of them loads or crawls).
+_MAY_BE_SLOW = frozenset({Verdict.ACCESSIBLE, Verdict.SERVICE_DOWN, Verdict.INCONCLUSIVE})
 
-    The runner measures throughput only for such targets; a blocked one has its verdict.
+
+def may_be_throttled(endpoints: list[EndpointResult]) -> bool:
+    """Return whether the target loads, if slowly: an endpoint loaded or was cut by the timeout
+    while its body was arriving, and none is blocked or failed with the network.
+
+    Inconclusive endpoints are allowed: on a path a policer starves, the overlapping attempts
+    of some endpoints get no response at all. The runner measures throughput only for such
+    targets; a blocked one has its verdict.
     """
     verdicts, _ = _effective(endpoints)
-    slow = [cut_while_arriving(e) for e in endpoints]
-    usable = [v is Verdict.ACCESSIBLE or s for v, s in zip(verdicts, slow, strict=True)]
-    return any(usable) and all(
-        u or v is Verdict.SERVICE_DOWN for u, v in zip(usable, verdicts, strict=True)
+    loads = any(
+        v is Verdict.ACCESSIBLE or cut_while_arriving(e)
+        for e, v in zip(endpoints, verdicts, strict=True)
     )
+    return loads and all(v in _MAY_BE_SLOW for v in verdicts)
 
 
 def cut_while_arriving(result: EndpointResult) -> bool:

@@ -4,10 +4,15 @@ A download's rate is its bytes over its time (request sent → last byte, or the
 repeat, the target's rate is compared with the faster of its references (the same address with
 an innocuous SNI, and a control site): at most THROTTLE_RATIO (OONI's 10× slowdown) is "slow".
 `throttled` needs every judged repeat slow, at least MIN_REPEATS of them, and a policer's shape:
-after the initial burst, the target's rate in fixed bins varies little (coefficient of variation
-at most PLATEAU_MAX_CV). Which reference was fast names the technique: the same address with
-another SNI fast → keyed on the SNI; slow too while control sites are fast → the address.
-Everything slow at once is the network (METHODS §1.5, §13 throttling).
+after the initial burst, the target's rate in fixed bins stays at one level: their spread, the
+smaller of the coefficient of variation and the median absolute deviation over the median, is
+at most PLATEAU_MAX_VARIATION. The robust spread forgives TCP through a dropping policer its
+stalls (a retransmission timeout now and then leaves a few empty bins, the policer's doing, not
+congestion's); the coefficient forgives a handful of bins split between two close levels, where
+the median deviation is coarse. Congestion's noise fails both. Which reference
+was fast names the technique: the same address with another SNI fast → keyed on the SNI; slow
+too while control sites are fast → the address. Everything slow at once is the network
+(METHODS §1.5, §13 throttling).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from probe.models.results import Finding
 
 THROTTLE_RATIO = 0.1
 MIN_REPEATS = 2
-PLATEAU_MAX_CV = 0.35
+PLATEAU_MAX_VARIATION = 0.3
 BURST_SHARE = 0.2  # the first fifth of a body is the burst: slow start, a policer's bucket
 MIN_BIN_S = 0.2
 MIN_BINS = 4
@@ -41,15 +46,16 @@ SLOW_NETWORK_BPS = 5_000_000  # references below this: "the network is slow"
 
 @dataclass(frozen=True)
 class Plateau:
-    """The steady part of a download: its median bin rate and how much the bins vary."""
+    """The steady part of a download: its median bin rate and how far the bins stray from it
+    (the smaller of their coefficient of variation and median absolute deviation over median)."""
 
     bps: float
-    cv: float
+    variation: float
     bins: int
 
     @property
     def flat(self) -> bool:
-        return self.cv <= PLATEAU_MAX_CV
+        return self.variation <= PLATEAU_MAX_VARIATION
 
 
 def measured(transfer: ThroughputTransfer, limits: ThroughputLimits) -> bool:
@@ -97,9 +103,11 @@ def plateau(transfer: ThroughputTransfer) -> Plateau | None:
         return None
     edges = [end - width * i for i in range(bins, -1, -1)]  # aligned to the end
     rates = [8 * (bytes_at(b) - bytes_at(a)) / width for a, b in pairwise(edges)]
-    mean = fmean(rates)
-    cv = pstdev(rates) / mean if mean > 0 else math.inf
-    return Plateau(bps=median(rates), cv=cv, bins=bins)
+    level, mean = median(rates), fmean(rates)
+    if level <= 0 or mean <= 0:
+        return Plateau(bps=level, variation=math.inf, bins=bins)
+    robust = median(abs(rate - level) for rate in rates) / level
+    return Plateau(bps=level, variation=min(robust, pstdev(rates) / mean), bins=bins)
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,7 @@ def _evidence(test: ThroughputTest, url: str) -> ThroughputEvidence:
         same_ratio=_median(same_ratios),
         same_vs_control=_median(same_vs_control),
         plateau_bps=_median([p.bps for p in shown]),
-        plateau_cv=_median([p.cv for p in shown]),
+        plateau_variation=_median([p.variation for p in shown]),
         target_handshake_s=_median(
             [r.target.handshake_s for r in repeats if r.target.handshake_s is not None]
         ),

@@ -47,6 +47,7 @@ from probe.models.targets import Endpoint, EndpointKind
 _UNFIT_RULES = frozenset({"network.sandwich_changed", "network.captive_portal_suspected"})
 _HEALTHY_RULE = "network.healthy"
 _BLOCKPAGE_RULE = "http.blockpage_fingerprint"
+_BODY_TIMEOUT_RULE = "http.body_timeout"
 _ACCESSIBLE_NOTES = ("dns.validated_by_certificate", "dns.mismatch_service_answered")
 
 
@@ -166,6 +167,12 @@ def _failure_findings(
     outcomes: list[Outcome],
 ) -> list[Finding]:
     failed = [o for o in outcomes if o.failed]
+    if cut := [o for o in failed if _cut_while_arriving(o)]:
+        # The response began in these attempts: the path carries the target's data, slowly.
+        # The others' silence (a timeout before any response, a handshake that never ended) is
+        # that same starved path, not a block of its own (a policer shares its rate between
+        # the overlapping attempts).
+        failed = cut
     layers = {o.layer for o in failed}
     issuers = context.known_interception_issuers
     if len(layers) != 1:
@@ -190,6 +197,17 @@ def _failure_findings(
         found.append(blockpage)
     found.append(hop_finding(failed[0], keys.control, keys.control_failure))
     return found
+
+
+def _cut_while_arriving(ended: Outcome) -> bool:
+    """Return whether the attempt's response began and its body was cut by a timeout."""
+    final = ended.final
+    return (
+        ended.layer is Layer.HTTP
+        and final is not None
+        and final.response is not None
+        and failure_kind(ended.failure) == "timeout"
+    )
 
 
 def _residual_findings(
@@ -274,6 +292,9 @@ def _combine(
     down = [f for f in findings if f.verdict is Verdict.SERVICE_DOWN]
     if down:
         return Verdict.SERVICE_DOWN, None, list(down[0].reasons)
+    slow = [f for f in findings if f.rule_id == _BODY_TIMEOUT_RULE]
+    if slow:  # the most specific account of attempts that failed at different steps
+        return Verdict.INCONCLUSIVE, None, [*slow[0].reasons, *network.reasons]
     if network.verdict is Verdict.INCONCLUSIVE:
         return Verdict.INCONCLUSIVE, None, list(network.reasons)
     unsure = [f for f in findings if f.verdict is Verdict.INCONCLUSIVE]

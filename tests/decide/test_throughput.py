@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probe.decide import target_verdict
+from probe.decide import cut_while_arriving, target_verdict
 from probe.decide.rules import THROUGHPUT_RULES
 from probe.decide.throughput import (
     MIN_REPEATS,
@@ -28,6 +28,7 @@ from probe.decide.throughput import (
     throughput_finding,
 )
 from probe.models.observations import (
+    HttpTransaction,
     ThroughputLimits,
     ThroughputSample,
     ThroughputTest,
@@ -44,7 +45,7 @@ from probe.models.results import (
 )
 from probe.models.targets import Target, TargetKind
 
-from .builders import context, https
+from .builders import IP, context, control, fetch, https, judge, keys, query, tls_step
 
 LIMITS = ThroughputLimits(repeats=2, duration_s=5.0, max_bytes=1 << 20, min_bytes=1 << 16)
 OBJECT = "https://abs.twimg.com/sticky/illustrations/lohp_en_1302x955.png"
@@ -66,11 +67,14 @@ def download(
     total: int | None = None,
     ttfb: float = 0.05,
     url: str | None = None,
+    stall_every_s: float = 0.0,
 ) -> ThroughputTransfer:
     """Return a download at `rate` bit/s after a `burst` of bytes, stopped as measure/ stops it.
 
     `noise`: each 200 ms the rate is multiplied by a random factor in [1 - noise, 1 + noise]
-    (congestion); `total`: the object's size (the download completes there).
+    (congestion); `total`: the object's size (the download completes there); `stall_every_s`:
+    nothing arrives for 250 ms once per period (TCP's retransmission timeout behind a policer
+    that drops), the rate is made up for in between.
     """
     rng = random.Random(seed)
     cap = min(limits.max_bytes, total) if total is not None else limits.max_bytes
@@ -81,7 +85,9 @@ def download(
         if noise and round(t / STEP_S) % 8 == 0:
             factor = rng.uniform(1 - noise, 1 + noise)
         t = round(t + STEP_S, 6)
-        received += int(rate * factor * STEP_S / 8)
+        stalled = stall_every_s and (t % stall_every_s) < 0.25
+        boost = stall_every_s / (stall_every_s - 0.25) if stall_every_s else 1.0
+        received += 0 if stalled else int(rate * factor * boost * STEP_S / 8)
         if received >= cap:
             received = cap
             samples.append(ThroughputSample(t=t, bytes=received))
@@ -154,7 +160,16 @@ def test_sni_keyed_policer() -> None:
     reason = found.reasons[0]
     assert "keyed on the server name (SNI)" in reason and "2 of 2 repeats" in reason, reason
     assert re.search(r"a flat 1[34]\d kbit/s", reason), f"the plateau rate is reported: {reason}"
-    assert re.search(r"0\.00\d× the same address", reason), f"and the ratio: {reason}"
+    assert re.search(r"0\.00\d\d× the same address", reason), f"and the ratio: {reason}"
+
+
+def test_a_dropping_policer_stalls_now_and_then_and_is_still_flat() -> None:
+    # Russia 2021 dropped the excess: TCP waits out a retransmission timeout now and then.
+    stalling = download(TARGET, 1, 1_000_000, stall_every_s=1.0)
+    shape = plateau(stalling)
+    assert shape is not None and shape.flat, shape
+    found = finding_for(make_test(*repeats(1_000_000, FAST, FAST, stall_every_s=1.0)))
+    assert found.rule_id == "throughput.throttled_sni", found.reasons
 
 
 def test_address_keyed_policer() -> None:
@@ -351,6 +366,7 @@ def test_an_accessible_target_on_a_slow_network_says_so() -> None:
 
 EXPECTED_RECORDINGS = {
     "sni_throttled": "throughput.throttled_sni",
+    "sni_policed": "throughput.throttled_sni",
     "address_throttled": "throughput.throttled_address",
     "congested_link": "throughput.network_slow",
     "clean": "throughput.normal",
@@ -363,3 +379,53 @@ def test_lab_recording(name: str) -> None:
     test = ThroughputTest.model_validate(json.loads(path.read_text(encoding="utf-8")))
     found = throughput_finding(test)
     assert found.rule_id == EXPECTED_RECORDINGS[name], f"{name}: {found.reasons}"
+
+
+# A starved path: overlapping attempts share a policer's rate --------------------------------
+
+
+def _cut(attempt: int) -> HttpTransaction:
+    """A response that began (200) and whose body the timeout cut while it was arriving."""
+    began = fetch(attempt=attempt)
+    return began.model_copy(
+        update={"failure": "generic_timeout_error", "x_failed_operation": "read"}
+    )
+
+
+def test_an_attempt_cut_while_arriving_outweighs_attempts_that_got_no_response() -> None:
+    # Russia 2021 at 130 kbit/s shared by three overlapping attempts: one got the response head
+    # and part of the body, the others nothing before their timeout. Not `http_timeout`.
+    silent = fetch(attempt=1, failure="generic_timeout_error", operation="read")
+    measured_keys = keys(
+        query([IP]), tls_step(), silent,
+        query([IP], attempt=2), tls_step(attempt=2), _cut(2),
+        control=control(),
+    )  # fmt: skip
+    result = judge(https(), measured_keys, context())
+    rules = [f.rule_id for f in result.findings]
+    assert (result.verdict, result.blocking) == (Verdict.INCONCLUSIVE, None), result.reasons
+    assert "http.body_timeout" in rules and "http.response_timeout" not in rules, rules
+
+
+def test_attempts_failing_at_different_steps_on_a_starved_path_name_the_slow_body() -> None:
+    measured_keys = keys(
+        query([IP]), tls_step(failure="generic_timeout_error"),
+        query([IP], attempt=2), tls_step(attempt=2), _cut(2),
+        control=control(),
+    )  # fmt: skip
+    result = judge(https(), measured_keys, context())
+    assert (result.verdict, result.blocking) == (Verdict.INCONCLUSIVE, None), result.reasons
+    assert "its body was still arriving" in result.reasons[0], result.reasons
+    assert any("different steps" in r for r in result.reasons), result.reasons
+    assert cut_while_arriving(result), "the runner must give this endpoint a throughput test"
+
+
+def test_no_response_in_any_attempt_is_still_a_timeout_block() -> None:
+    silent = [fetch(attempt=n, failure="generic_timeout_error", operation="read") for n in (1, 2)]
+    measured_keys = keys(
+        query([IP]), tls_step(), silent[0],
+        query([IP], attempt=2), tls_step(attempt=2), silent[1],
+        control=control(),
+    )  # fmt: skip
+    result = judge(https(), measured_keys, context())
+    assert (result.verdict, result.blocking) == (Verdict.BLOCKED, Blocking.HTTP_TIMEOUT)

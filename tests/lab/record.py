@@ -19,6 +19,7 @@ OUT = Path(__file__).resolve().parent.parent / "decide" / "data" / "throughput"
 RECORDED = {
     "clean": "clean_network",
     "sni_throttled": "sni_throttled",
+    "sni_policed": "sni_policed",
     "address_throttled": "throttled_platform",
     "congested_link": "congested_link",
 }

@@ -140,6 +140,18 @@ def dot_queries(expect_failure: str | None) -> Callable[[list[dict[str, Any]]], 
     return check
 
 
+def pages_cut(target: str) -> Callable[[list[dict[str, Any]]], list[str]]:
+    """Return a check that `target`'s reasons name pages cut by the timeout while arriving."""
+
+    def check(records: list[dict[str, Any]]) -> list[str]:
+        reasons = next((r["reasons"] for r in records if r["input"] == target), [])
+        if not any("pages cut by the timeout while arriving" in r for r in reasons):
+            return [f"{target}: no page was cut while arriving: {reasons}"]
+        return []
+
+    return check
+
+
 def _scenarios() -> list[Scenario]:
     twitter_lie = partial(isp_lie, TWITTER_NAMES)
     forge_twitter = Censor(
@@ -425,6 +437,34 @@ def _scenarios() -> list[Scenario]:
             {"twitter": THROTTLED},
             targets=THROTTLING_TARGETS,
             mentions={"twitter": "keyed on the server name (SNI)"},
+            methods="22",
+        ),
+        Scenario(
+            "sni_policed",
+            "a policer as Russia's on Twitter in 2021: connections whose ClientHello names"
+            " Twitter are marked (string match + CONNMARK), and each one's packets to the client"
+            " above 20 kB/s (160 kbit/s) are dropped (iptables hashlimit per connection), not"
+            " queued. Twitter's pages crawl and are cut by the timeout while arriving; another"
+            " SNI to the same address is fast",
+            Censor(
+                iptables=(
+                    *sni(
+                        f"-j CONNMARK --set-mark {SNI_MARK}",
+                        extra="-i {client_link}",
+                        chain="mangle LAB-MARK",
+                    ),
+                    f"LAB-FWD -o {{client_link}} -m connmark --mark {SNI_MARK} -m hashlimit"
+                    " --hashlimit-name sni_policer --hashlimit-mode dstip,dstport"
+                    " --hashlimit-above 20kb/s --hashlimit-burst 20kb -j DROP",
+                ),
+                # 5 s downloads (the default): at 160 kbit/s a plateau bin of 8 packets lasts
+                # 0.6 s, and the plateau needs 4 of them after the burst.
+                config={"throughput": {"enabled": True, "duration_s": 5.0}},
+            ),
+            {"twitter": THROTTLED},
+            targets=THROTTLING_TARGETS,
+            mentions={"twitter": "keyed on the server name (SNI)"},
+            inspect=pages_cut("twitter"),
             methods="22",
         ),
         Scenario(
