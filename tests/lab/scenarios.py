@@ -53,6 +53,10 @@ def sni(
 
 
 THROUGHPUT = {"throughput": {"enabled": True}}
+# Connections whose ClientHello (from the client) names Twitter get the connmark SNI_MARK.
+MARK_TWITTER_SNI = sni(
+    f"-j CONNMARK --set-mark {SNI_MARK}", extra="-i {client_link}", chain="mangle LAB-MARK"
+)
 
 
 def shaper(rate: str, select: str, queue_bytes: int = 192 << 10) -> tuple[str, ...]:
@@ -421,11 +425,7 @@ def _scenarios() -> list[Scenario]:
             " htb class); another SNI to the same address runs at full speed",
             Censor(
                 iptables=(
-                    *sni(
-                        f"-j CONNMARK --set-mark {SNI_MARK}",
-                        extra="-i {client_link}",
-                        chain="mangle LAB-MARK",
-                    ),
+                    *MARK_TWITTER_SNI,
                     # This kernel has neither the `fw` classifier nor u32's `match mark` (tc
                     # accepts it and matches everything): iptables picks the htb class itself.
                     f"mangle LAB-MARK -o {{client_link}} -m connmark --mark {SNI_MARK}"
@@ -448,11 +448,7 @@ def _scenarios() -> list[Scenario]:
             " SNI to the same address is fast",
             Censor(
                 iptables=(
-                    *sni(
-                        f"-j CONNMARK --set-mark {SNI_MARK}",
-                        extra="-i {client_link}",
-                        chain="mangle LAB-MARK",
-                    ),
+                    *MARK_TWITTER_SNI,
                     f"LAB-FWD -o {{client_link}} -m connmark --mark {SNI_MARK} -m hashlimit"
                     " --hashlimit-name sni_policer --hashlimit-mode dstip,dstport"
                     " --hashlimit-above 20kb/s --hashlimit-burst 20kb -j DROP",
