@@ -103,6 +103,11 @@ def _tls_kind(*kinds: str) -> Callable[[TlsEvidence], bool]:
     return lambda e: e.failed and e.kind in kinds
 
 
+# A response that began and whose body the timeout cut: the mark of a slow (throttled) path,
+# which decide/verdict.py prefers among attempts and decide/target.py sends to the throughput test.
+BODY_TIMEOUT = "http.body_timeout"
+
+
 def _hop_kind(*kinds: str, stage: str | None = None) -> Callable[[HopEvidence], bool]:
     """Match a failed request of these kinds; `stage`: only where it failed ("connect", "tls"
     or "http", see HopEvidence.stage)."""
@@ -319,7 +324,7 @@ HOP_RULES: tuple[Rule[HopEvidence], ...] = (
           "the request for {url} ({hop}) was cut after it was sent ({failure}) while the"
           " control fetched the page",
           _hop_kind("reset", "eof", stage="http")),
-    _rule("http.body_timeout", UNSURE, None,
+    _rule(BODY_TIMEOUT, UNSURE, None,
           "the response for {url} ({hop}) began (HTTP {code}) but its body was still arriving"
           " at the timeout ({body_bytes} bytes in): a slow transfer, a sign of throttling rather"
           " than of a block (the throughput test tells throttling from a slow network)",

@@ -4,7 +4,7 @@ WhatsApp's e1–e16.whatsapp.net on 443 and 5222) into the target's verdict."""
 from __future__ import annotations
 
 from probe.decide.evidence import TargetEvidence, cite
-from probe.decide.rules import TARGET_RULES, first_match
+from probe.decide.rules import BODY_TIMEOUT, TARGET_RULES, first_match
 from probe.decide.throughput import throughput_finding
 from probe.decide.verdict import DecisionContext
 from probe.models.observations import ThroughputTest
@@ -42,9 +42,6 @@ def _effective(endpoints: list[EndpointResult]) -> tuple[list[Verdict], list[str
     return verdicts, notes
 
 
-_BODY_TIMEOUT = "http.body_timeout"
-
-
 _MAY_BE_SLOW = frozenset({Verdict.ACCESSIBLE, Verdict.SERVICE_DOWN, Verdict.INCONCLUSIVE})
 
 
@@ -67,7 +64,7 @@ def may_be_throttled(endpoints: list[EndpointResult]) -> bool:
 def cut_while_arriving(result: EndpointResult) -> bool:
     """Return whether the endpoint's page was cut by the timeout while its body was arriving."""
     return result.verdict is Verdict.INCONCLUSIVE and any(
-        f.rule_id == _BODY_TIMEOUT for f in result.findings
+        f.rule_id == BODY_TIMEOUT for f in result.findings
     )
 
 

@@ -27,7 +27,7 @@ from probe.decide.blockpages import Fingerprint
 from probe.decide.dns import dns_finding
 from probe.decide.evidence import NetworkEvidence, cite, failure_kind
 from probe.decide.http import content_evidence, hop_finding, page_finding
-from probe.decide.rules import NETWORK_RULES, RULES_BY_ID, finding, first_match
+from probe.decide.rules import BODY_TIMEOUT, NETWORK_RULES, RULES_BY_ID, finding, first_match
 from probe.decide.tcp import tcp_finding
 from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS, tls_finding
 from probe.models.addresses import IPNetwork, is_ip_address
@@ -47,7 +47,6 @@ from probe.models.targets import Endpoint, EndpointKind
 _UNFIT_RULES = frozenset({"network.sandwich_changed", "network.captive_portal_suspected"})
 _HEALTHY_RULE = "network.healthy"
 _BLOCKPAGE_RULE = "http.blockpage_fingerprint"
-_BODY_TIMEOUT_RULE = "http.body_timeout"
 _ACCESSIBLE_NOTES = ("dns.validated_by_certificate", "dns.mismatch_service_answered")
 
 
@@ -292,7 +291,7 @@ def _combine(
     down = [f for f in findings if f.verdict is Verdict.SERVICE_DOWN]
     if down:
         return Verdict.SERVICE_DOWN, None, list(down[0].reasons)
-    slow = [f for f in findings if f.rule_id == _BODY_TIMEOUT_RULE]
+    slow = [f for f in findings if f.rule_id == BODY_TIMEOUT]
     if slow:  # the most specific account of attempts that failed at different steps
         return Verdict.INCONCLUSIVE, None, [*slow[0].reasons, *network.reasons]
     if network.verdict is Verdict.INCONCLUSIVE:

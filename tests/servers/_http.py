@@ -111,20 +111,27 @@ def json_response(document: Any, *, status: int = 200, delay_s: float = 0.0) -> 
     return respond(body, status=status, content_type="application/json", delay_s=delay_s)
 
 
+async def _send_body(
+    writer: asyncio.StreamWriter, total_bytes: int, chunk: bytes, content_type: str, pause_s: float
+) -> None:
+    """Send a 200 of `total_bytes` made of `chunk`, waiting `pause_s` after each chunk."""
+    writer.write(head(200, [("Content-Type", content_type), ("Content-Length", str(total_bytes))]))
+    sent = 0
+    while sent < total_bytes:
+        piece = chunk[: total_bytes - sent]
+        writer.write(piece)
+        sent += len(piece)
+        await writer.drain()
+        if pause_s:
+            await asyncio.sleep(pause_s)
+
+
 def streamed(total_bytes: int, chunk_bytes: int = 1 << 16) -> Handler:
     """Return a route streaming `total_bytes` of text (a huge body, written as it is read)."""
     chunk = (b"0123456789abcdef" * (chunk_bytes // 16 + 1))[:chunk_bytes]
 
     async def handler(request: HttpRequest, writer: asyncio.StreamWriter) -> None:
-        writer.write(
-            head(200, [("Content-Type", "text/plain"), ("Content-Length", str(total_bytes))])
-        )
-        sent = 0
-        while sent < total_bytes:
-            piece = chunk[: total_bytes - sent]
-            writer.write(piece)
-            sent += len(piece)
-            await writer.drain()
+        await _send_body(writer, total_bytes, chunk, "text/plain", 0.0)
 
     return handler
 
@@ -142,16 +149,8 @@ def paced(
     interval = len(chunk) * 8 / rate_bps
 
     async def handler(request: HttpRequest, writer: asyncio.StreamWriter) -> None:
-        headers = [("Content-Type", content_type), ("Content-Length", str(total_bytes))]
-        writer.write(head(200, headers))
-        sent = 0
-        while sent < total_bytes:
-            piece = chunk[: total_bytes - sent]
-            writer.write(piece)
-            sent += len(piece)
-            await writer.drain()
-            if request.server_name in slow:
-                await asyncio.sleep(interval)
+        pause = interval if request.server_name in slow else 0.0
+        await _send_body(writer, total_bytes, chunk, content_type, pause)
 
     return handler
 
