@@ -74,6 +74,14 @@ DEFAULT_THROUGHPUT_DURATION_S = 5.0
 DEFAULT_THROUGHPUT_MAX_BYTES = 1 << 19  # OONI's throttling methodology caps bodies here too
 DEFAULT_THROUGHPUT_MIN_BYTES = 1 << 16
 DEFAULT_INNOCUOUS_SNI = "example.org"
+# Packet evidence (CenTrace, CoNEXT 2022, waits 3 s between TTL probes; a volunteer's daemon
+# cannot spend a minute per blocked target, so 1 s, and one traced address per target).
+DEFAULT_PACKET_CONTROL_NAME = "example.com"
+DEFAULT_PACKET_DNS_LISTEN_S = 2.0
+DEFAULT_PACKET_MAX_TTL = 30
+DEFAULT_PACKET_PROBE_INTERVAL_S = 1.0
+DEFAULT_PACKET_HOP_TIMEOUT_S = 2.0
+DEFAULT_PACKET_MAX_SILENT_HOPS = 4
 
 DEFAULT_HELPER_LISTEN = "127.0.0.1:8780"
 DEFAULT_HELPER_MAX_IN_FLIGHT_ALL = 25
@@ -310,6 +318,78 @@ class ThroughputSettings(_Section):
         if self.min_bytes > self.max_bytes:
             raise ValueError("min_bytes must not exceed max_bytes")
         return self
+
+
+class PacketSettings(_Section):
+    enabled: bool = Field(
+        default=True,
+        description="For each blocked target, capture the packets that answer the probe (IP TTL,"
+        " IP-ID) and trace where the censor sits. Needs root or CAP_NET_RAW (the systemd unit"
+        " grants it); without it the tests are recorded as skipped.",
+    )
+    silent_hosts: list[str] = Field(
+        default_factory=list,
+        description="IP addresses beyond the border that run no DNS server: the target's name is"
+        " asked of them, and any reply is forged on the path. Empty: the control helpers'"
+        " addresses.",
+    )
+    control_name: str = Field(
+        default=DEFAULT_PACKET_CONTROL_NAME,
+        description="The innocuous name of the control queries and control traces.",
+    )
+    dns_listen_s: Duration = Field(
+        default=DEFAULT_PACKET_DNS_LISTEN_S,
+        gt=0,
+        le=10,
+        description="How long every reply to a DNS packet probe is captured.",
+    )
+    localise: bool = Field(
+        default=True,
+        description="Send the trigger (ClientHello, HTTP request, SYN or DNS query) with IP TTL"
+        " 1, 2, 3… toward the target's own address (or the resolver) to find the hop where the"
+        " blocking begins, with a control run carrying `control_name`.",
+    )
+    traces_per_target: int = Field(
+        default=1, ge=0, le=4, description="Blocked addresses traced per target."
+    )
+    max_ttl: int = Field(default=DEFAULT_PACKET_MAX_TTL, ge=1, le=64)
+    probe_interval_s: Duration = Field(
+        default=DEFAULT_PACKET_PROBE_INTERVAL_S,
+        ge=0,
+        le=60,
+        description="Pause between two TTL-limited probes (a rate limit on the trace).",
+    )
+    hop_timeout_s: Duration = Field(
+        default=DEFAULT_PACKET_HOP_TIMEOUT_S,
+        gt=0,
+        le=30,
+        description="How long one TTL-limited probe waits for a reaction (or an ICMP reply).",
+    )
+    max_silent_hops: int = Field(
+        default=DEFAULT_PACKET_MAX_SILENT_HOPS,
+        ge=1,
+        le=16,
+        description="A trace stops after this many TTLs in a row answered by nothing.",
+    )
+
+    @field_validator("silent_hosts")
+    @classmethod
+    def _check_hosts(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            try:
+                address = ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(f"{host!r} is not an IP address") from None
+            if address.version != 4:
+                raise ValueError(f"{host!r}: packet tests speak IPv4 only")
+        return hosts
+
+    @field_validator("control_name")
+    @classmethod
+    def _check_control_name(cls, name: str) -> str:
+        if not _HOST_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a host name")
+        return name.lower()
 
 
 class BlockpageSettings(_Section):
@@ -639,6 +719,7 @@ class Settings(BaseSettings):
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     throughput: ThroughputSettings = Field(default_factory=ThroughputSettings)
+    packets: PacketSettings = Field(default_factory=PacketSettings)
     blockpages: BlockpageSettings = Field(default_factory=BlockpageSettings)
     geoip: GeoipSettings = Field(default_factory=GeoipSettings)
     helper: HelperSettings = Field(default_factory=HelperSettings)

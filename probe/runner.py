@@ -8,6 +8,7 @@ Censored Planet "sandwich"); the after-measurement is shared by targets finishin
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,10 +30,19 @@ from probe.decide import (
 )
 from probe.errors import ConfigError
 from probe.measure._clock import Clock
+from probe.measure.dns import split_address
+from probe.measure.packets import (
+    DnsProbeSpec,
+    PacketPlan,
+    TcpProbeSpec,
+    TraceSpec,
+    measure_packets,
+)
 from probe.measure.plan import MeasureContext, check_control_sites, measure_endpoint, open_context
 from probe.measure.throughput import measure_throughput
-from probe.models.addresses import is_bogon
+from probe.models.addresses import is_bogon, is_ipv6
 from probe.models.observations import ThroughputTest
+from probe.models.packets import DnsProbeRole, PacketEvidence, Trigger
 from probe.models.results import (
     Blocking,
     ControlSiteCheck,
@@ -101,6 +111,16 @@ class _Checker:
         self.asn = asn
         self.fingerprints = load_fingerprints(settings)
         self.sandwich = _Sandwich(ctx)
+        self._silent: list[str] | None = None
+
+    async def _silent_hosts(self) -> list[str]:
+        """Return the addresses that run no DNS server: configured, else the helpers'."""
+        if self._silent is None:
+            configured = self.settings.packets.silent_hosts
+            self._silent = list(configured) or await helper_addresses(
+                self.settings.control.helpers, self.settings.timeouts.dns
+            )
+        return self._silent
 
     def _context(self, controls: list[ControlSiteCheck]) -> DecisionContext:
         return DecisionContext(
@@ -135,6 +155,15 @@ class _Checker:
         for endpoint_keys in keys:
             if endpoint_keys.control is not None and endpoint_keys.control.x_client_address:
                 self.ctx.local_addresses.add(endpoint_keys.control.x_client_address)
+        packets: PacketEvidence | None = None
+        if self.settings.packets.enabled and decision[0] is Verdict.BLOCKED:
+            plan = packet_plan(endpoints, self.settings, await self._silent_hosts())
+            if plan.dns or plan.tcp or plan.traces:
+                async with self.ctx.packet_lock:
+                    packets = await measure_packets(
+                        plan, self.settings.packets, clock, self.settings.timeouts.connect
+                    )
+                decision = target_verdict(target, endpoints, self._context(controls), None, packets)
         throughput: ThroughputTest | None = None
         if self.settings.throughput.enabled and may_be_throttled(endpoints):
             candidates, known = throughput_candidates(
@@ -142,12 +171,15 @@ class _Checker:
             )
             if candidates:  # a small page and no catalogue object: nothing to measure
                 throughput = await measure_throughput(candidates, known, self.ctx, clock)
-                decision = target_verdict(target, endpoints, self._context(controls), throughput)
+                decision = target_verdict(
+                    target, endpoints, self._context(controls), throughput, packets
+                )
         verdict, blocking, reasons = decision
         helpers = sorted({e.test_keys.test_helper for e in endpoints if e.test_keys.test_helper})
         result = TargetResult(
             input=target.input, verdict=verdict, blocking=blocking, reasons=reasons,
             target=target, endpoints=endpoints, controls=controls, throughput=throughput,
+            packets=packets,
             measurement_start_time=started_at, test_runtime=clock.now(),
             software_version=__version__, test_helpers=helpers,
             annotations={"platform": sys.platform},
@@ -193,6 +225,145 @@ def throughput_candidates(
             pages.append((size, url))
     ordered = [url for _, url in sorted(pages, key=lambda page: -page[0])]
     return list(dict.fromkeys([*target.objects, *ordered])), known
+
+
+_TRIGGERS = {
+    Blocking.TCP_TIMEOUT: Trigger.SYN,
+    Blocking.TCP_REFUSED: Trigger.SYN,
+    Blocking.TCP_RESET: Trigger.SYN,
+    Blocking.TLS_RESET: Trigger.TLS_CLIENT_HELLO,
+    Blocking.TLS_TIMEOUT: Trigger.TLS_CLIENT_HELLO,
+    Blocking.HTTP_RESET: Trigger.HTTP_REQUEST,
+    Blocking.HTTP_TIMEOUT: Trigger.HTTP_REQUEST,
+    Blocking.HTTP_BLOCKPAGE: Trigger.HTTP_REQUEST,
+    Blocking.HTTP_DIFF: Trigger.HTTP_REQUEST,
+}
+_DNS_BLOCKING = frozenset(
+    {Blocking.DNS_NXDOMAIN, Blocking.DNS_HIJACK, Blocking.DNS_INJECTION, Blocking.DNS_FAILURE}
+)
+_UDP_ENGINES = frozenset({"system", "udp"})
+
+
+def packet_plan(
+    endpoints: list[EndpointResult], settings: Settings, silent_hosts: list[str]
+) -> PacketPlan:
+    """Return the packet probes worth running for a blocked target's endpoints.
+
+    DNS-level blocking: the name asked again of the resolvers the measurement used (over UDP)
+    and of the silent hosts, and a DNS trace toward the resolver. Blocking after DNS: a TCP
+    probe and a trace with the trigger (SYN, ClientHello or HTTP request) toward the address
+    the blocked connection used — the target's own, never a forged answer (HTTP is traced only
+    in cleartext, an https page's trigger being the ClientHello). IPv4 and routable only.
+    """
+    routable = settings.network.routable
+    dns: dict[tuple[str, str], DnsProbeSpec] = {}
+    tcp: dict[tuple[str, int, Trigger, str], TcpProbeSpec] = {}
+    for result in endpoints:
+        if result.verdict is not Verdict.BLOCKED or result.blocking is None:
+            continue
+        if result.blocking in _DNS_BLOCKING:
+            for query in result.test_keys.queries:
+                if query.engine not in _UDP_ENGINES:
+                    continue
+                try:
+                    address, port = split_address(query.resolver_address, 53)
+                except ValueError:
+                    continue
+                if _usable(address, ()):  # an ISP's resolver may well have a private address
+                    dns.setdefault(
+                        (query.hostname, address),
+                        DnsProbeSpec(query.hostname, address, DnsProbeRole.RESOLVER, port),
+                    )
+        spec = _tcp_spec(result, _TRIGGERS.get(result.blocking))
+        if spec is not None and _usable(spec.address, routable):
+            tcp.setdefault((spec.address, spec.port, spec.trigger, spec.name), spec)
+    return _assemble(list(dns.values()), list(tcp.values()), settings, silent_hosts)
+
+
+def _usable(address: str, routable: Any) -> bool:
+    return bool(address) and not is_ipv6(address) and "." in address and (
+        not routable or not is_bogon(address, routable)
+    )  # fmt: skip
+
+
+def _tcp_spec(result: EndpointResult, trigger: Trigger | None) -> TcpProbeSpec | None:
+    """Return the probe of the connection that was blocked, with its trigger."""
+    if trigger is None:
+        return None
+    endpoint, keys = result.endpoint, result.test_keys
+    url = endpoint.url or ""
+    if trigger is Trigger.HTTP_REQUEST and not url.startswith("http://"):
+        return None
+    if trigger is Trigger.SYN:
+        failed = next((c for c in keys.tcp_connect if not c.status.success), None)
+        return TcpProbeSpec(failed.ip, failed.port, trigger, "") if failed else None
+    if trigger is Trigger.TLS_CLIENT_HELLO:
+        hello = next((h for h in keys.tls_handshakes if h.failure), None)
+        if hello is None:
+            return None
+        host, _, port = hello.address.rpartition(":")
+        return TcpProbeSpec(host.strip("[]"), int(port), trigger, hello.server_name)
+    request = next((r for r in keys.requests if r.address), None)
+    if request is None or request.address is None:
+        return None
+    host, _, port = request.address.rpartition(":")
+    return TcpProbeSpec(host.strip("[]"), int(port), trigger, urlsplit(url).hostname or "")
+
+
+def _assemble(
+    resolvers: list[DnsProbeSpec],
+    tcp: list[TcpProbeSpec],
+    settings: Settings,
+    silent_hosts: list[str],
+) -> PacketPlan:
+    """Return the plan: at most two names per resolver probe set, traces within the limits."""
+    packets = settings.packets
+    limit = packets.traces_per_target
+    resolvers = resolvers[:2]
+    names = list(dict.fromkeys(spec.hostname for spec in resolvers))
+    silent = [
+        DnsProbeSpec(name, host, DnsProbeRole.SILENT_HOST)
+        for name in names[:1]
+        for host in silent_hosts[:2]
+    ]
+    traces: list[TraceSpec] = []
+    if packets.localise:
+        for spec in resolvers[:limit]:
+            traces += [
+                TraceSpec(
+                    spec.resolver_address, spec.port, Trigger.DNS_QUERY, packets.control_name, True
+                ),
+                TraceSpec(spec.resolver_address, spec.port, Trigger.DNS_QUERY, spec.hostname),
+            ]
+        for probe in tcp[:limit]:
+            if probe.trigger is not Trigger.SYN:  # a SYN carries no name to compare
+                traces.append(
+                    TraceSpec(probe.address, probe.port, probe.trigger, packets.control_name, True)
+                )
+            traces.append(TraceSpec(probe.address, probe.port, probe.trigger, probe.name))
+    return PacketPlan(
+        dns=(*resolvers, *silent), tcp=tuple(tcp[: max(limit, 1)]), traces=tuple(traces)
+    )
+
+
+async def helper_addresses(helpers: list[str], timeout_s: float) -> list[str]:
+    """Return the IPv4 addresses of the control helpers (literal, or looked up; best effort)."""
+    found: list[str] = []
+    loop = asyncio.get_running_loop()
+    for url in helpers:
+        host = urlsplit(url).hostname or ""
+        if not host:
+            continue
+        if _usable(host, ()) and host.replace(".", "").isdigit():
+            found.append(host)
+            continue
+        try:
+            async with asyncio.timeout(timeout_s):
+                infos = await loop.getaddrinfo(host, 443, family=socket.AF_INET)
+        except (OSError, TimeoutError):
+            continue
+        found.extend(str(info[4][0]) for info in infos[:1])
+    return list(dict.fromkeys(found))
 
 
 def scrub(result: TargetResult, addresses: frozenset[str]) -> TargetResult:

@@ -14,10 +14,13 @@ def _overrides(
     resolvers: list[str] | None,
     ca_bundle: Path | None,
     throughput: bool | None = None,
+    packets: bool | None = None,
 ) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if throughput is not None:
         overrides["throughput"] = {"enabled": throughput}
+    if packets is not None:
+        overrides["packets"] = {"enabled": packets}
     if helpers:
         overrides["control"] = {"helpers": helpers}
     if resolvers:
@@ -62,6 +65,13 @@ def check(
         " [throughput] enabled.",
         show_default=False,
     ),
+    packets: bool | None = typer.Option(
+        None,
+        "--packets/--no-packets",
+        help="Capture packet evidence (IP TTL/IP-ID, censor hop) for blocked targets; needs root"
+        " or CAP_NET_RAW; replaces [packets] enabled.",
+        show_default=False,
+    ),
 ) -> None:
     """Measure targets over DNS, TCP, TLS and HTTP, compare with controls, and give a verdict.
 
@@ -79,7 +89,7 @@ def check(
 
     if config is None and (installed := default_config_path()).exists():
         config = installed  # the config `probe init` wrote (its helpers, resolvers, CA)
-    settings = load_settings(config, _overrides(helper, resolver, ca_bundle, throughput))
+    settings = load_settings(config, _overrides(helper, resolver, ca_bundle, throughput, packets))
     inputs = list(targets or [])
     if input_file is not None:
         inputs += read_input_file(input_file)

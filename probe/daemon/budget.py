@@ -15,6 +15,7 @@ TLS_HANDSHAKE_BYTES = 7_000  # ClientHello + a certificate chain
 HTTP_REQUEST_BYTES = 1_200  # request and response headers
 CONTROL_BYTES = 6_000  # a helper round trip (its answer carries its own measurement)
 CONTROL_SITE_BYTES = 20_000  # one control-site fetch (DNS, TCP, TLS, a capped page)
+PACKET_PROBE_BYTES = 2_000  # one TCP probe or TTL-limited trigger (a ClientHello, its answer)
 
 
 def estimate_bytes(result: TargetResult) -> int:
@@ -36,4 +37,9 @@ def estimate_bytes(result: TargetResult) -> int:
         total += len(test.queries) * DNS_QUERY_BYTES
         for transfer in test.transfers:
             total += TCP_CONNECT_BYTES + TLS_HANDSHAKE_BYTES + HTTP_REQUEST_BYTES + transfer.bytes
+    if result.packets is not None:
+        evidence = result.packets
+        total += len(evidence.dns) * 2 * DNS_QUERY_BYTES  # with the control queries
+        total += len(evidence.tcp) * PACKET_PROBE_BYTES
+        total += sum(len(trace.hops) for trace in evidence.traces) * PACKET_PROBE_BYTES
     return total

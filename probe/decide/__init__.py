@@ -14,8 +14,10 @@ Modules:
     tls         TLS: handshakes, chains, interception
     http        HTTP: failed fetch steps, the final page against the control's
     verdict     one endpoint's verdict from its findings; DecisionContext
-    target      a target's verdict from its endpoints (and its throughput test)
+    target      a target's verdict from its endpoints (its throughput test, its packets)
     throughput  throttling: a download's rate and plateau against its references
+    packet_evidence  IP TTL arithmetic and the summaries the packet rules test
+    packets     packet evidence: forged DNS replies, injected RSTs, the censor's hop
 """
 
 from probe.decide.blockpages import Fingerprint, parse_fingerprints

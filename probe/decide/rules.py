@@ -22,6 +22,7 @@ from probe.decide.evidence import (
     ThroughputEvidence,
     TlsEvidence,
 )
+from probe.decide.packet_evidence import DnsPacketEvidence, TcpPacketEvidence, TraceEvidence
 from probe.models.results import Blocking, Finding, Layer, Verdict
 
 E = TypeVar("E")
@@ -510,6 +511,91 @@ THROUGHPUT_RULES: tuple[Rule[ThroughputEvidence], ...] = (
 )
 # fmt: on
 
+_INJECTION = Blocking.DNS_INJECTION
+
+# Packet evidence: each table judges one kind of probe; a target gets one finding per table.
+# fmt: off
+DNS_PACKET_RULES: tuple[Rule[DnsPacketEvidence], ...] = (
+    _rule("packets.not_run", OK, None,
+          "packet evidence not collected: {skipped}",
+          lambda e: e.skipped is not None),
+    _rule("packets.dns_silent_host_answered", BLOCKED, _INJECTION,
+          "{silent_host} runs no DNS server, yet {silent_count} reply(ies) for {hostname} came"
+          " \"from\" it: {silent_answer} ({silent_packet}): forged on the path (on-path DNS"
+          " injection)",
+          lambda e: bool(e.silent_replies), self_evident=True),
+    _rule("packets.dns_two_answers", BLOCKED, _INJECTION,
+          "{resolver} sent {replies} replies to one query for {hostname}, and they differ: first"
+          " {first_answer} after {first_delay} ({first_packet}), then {last_answer} after"
+          " {last_delay} ({last_packet}): an on-path injector answered first",
+          lambda e: e.different_answers, self_evident=True),
+    _rule("packets.dns_reply_too_fast", BLOCKED, _INJECTION,
+          "the reply for {hostname} ({first_answer}, {first_packet}) came after {first_delay},"
+          " faster than {resolver} answers a cached name ({control_rtt}): forged on the path",
+          lambda e: e.too_fast, self_evident=True),
+    _rule("packets.dns_resolver_answered", OK, None,
+          "packets: {resolver} sent one reply for {hostname} ({first_answer}, {first_packet})"
+          " and {silent_host} (no DNS server) stayed silent: no on-path injector seen; the"
+          " resolver itself gave this answer",
+          lambda e: bool(e.replies)),
+    _rule("packets.dns_no_reply", OK, None,
+          "packets: no reply for {hostname} from {resolver} within the capture",
+          lambda e: True),
+)
+
+TCP_PACKET_RULES: tuple[Rule[TcpPacketEvidence], ...] = (
+    _rule("packets.reset_injected", BLOCKED, None,
+          "the RST after the {trigger} naming {name} to {endpoint} had {reaction_packet}, where"
+          " the server's SYN-ACK had {syn_ack}: sent {distance}, by a device on the path, not"
+          " the server",
+          lambda e: e.reaction == "reset" and e.mismatch, self_evident=True),
+    _rule("packets.response_injected", BLOCKED, None,
+          "the response to the {trigger} naming {name} from {endpoint} had {reaction_packet},"
+          " where the server's SYN-ACK had {syn_ack}: sent {distance}, injected by a device on"
+          " the path",
+          lambda e: e.reaction in ("data", "fin") and e.mismatch, self_evident=True),
+    _rule("packets.reaction_like_server", OK, None,
+          "packets: the {reaction} after the {trigger} naming {name} to {endpoint} came with the"
+          " SYN-ACK's TTL ({reaction_packet}): from the server's distance (the server itself, or"
+          " a device at the same hop)",
+          lambda e: e.syn_ack is not None and e.reaction_packet is not None),
+    _rule("packets.reset_to_syn", OK, None,
+          "packets: the SYN to {endpoint} was answered by a RST ({reaction_packet})",
+          lambda e: e.syn_ack is None and e.reaction == "reset"),
+    _rule("packets.no_reaction", OK, None,
+          "packets: nothing but the SYN-ACK ({syn_ack}) came back from {endpoint} after the"
+          " {trigger} naming {name}",
+          lambda e: True),
+)
+
+TRACE_RULES: tuple[Rule[TraceEvidence], ...] = (
+    _rule("packets.censor_on_path", BLOCKED, None,
+          "trace: with IP TTL {reaction_ttl} the {trigger} naming {name} expired at hop"
+          " {reaction_ttl} ({router}), yet {reaction} came back: an on-path device at hop"
+          " {reaction_ttl} ({router}) watches the traffic and injects the answer",
+          lambda e: e.reaction_ttl is not None and e.icmp_at_reaction is not None),
+    _rule("packets.censor_in_path", BLOCKED, None,
+          "trace: the {trigger} naming {name} toward {address} first provoked {reaction} at IP"
+          " TTL {reaction_ttl} (sent from hop {reaction_hop}), while the destination answers"
+          " {control_name} at TTL {destination_ttl}: the censor sits at hop {censor_hop}"
+          " ({hop_before}) or just past it, before the server",
+          lambda e: e.before_destination),
+    _rule("packets.dropped_after_hop", BLOCKED, None,
+          "trace: the {trigger} naming {name} toward {address} got no reaction and no ICMP"
+          " past hop {last_icmp_ttl} ({last_icmp_from}), while {control_name} went on to the"
+          " destination (TTL {destination_ttl}): a censor just past hop {last_icmp_ttl} drops it",
+          lambda e: e.died_early),
+    _rule("packets.reaction_at_destination", OK, None,
+          "trace: {reaction} to the {trigger} naming {name} came at IP TTL {reaction_ttl},"
+          " from the destination's distance: the server itself, or a device beside it",
+          lambda e: e.reaction_ttl is not None),
+    _rule("packets.trace_unfinished", OK, None,
+          "trace: the {trigger} naming {name} toward {address} found no reaction up to IP TTL"
+          " {last_icmp_ttl} ({stopped})",
+          lambda e: True),
+)
+# fmt: on
+
 ALL_RULES: tuple[Rule[Any], ...] = (
     *DNS_RULES,
     *TCP_RULES,
@@ -519,5 +605,8 @@ ALL_RULES: tuple[Rule[Any], ...] = (
     *NETWORK_RULES,
     *TARGET_RULES,
     *THROUGHPUT_RULES,
+    *DNS_PACKET_RULES,
+    *TCP_PACKET_RULES,
+    *TRACE_RULES,
 )
 RULES_BY_ID: dict[str, Rule[Any]] = {rule.id: rule for rule in ALL_RULES}

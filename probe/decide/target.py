@@ -4,10 +4,12 @@ WhatsApp's e1–e16.whatsapp.net on 443 and 5222) into the target's verdict."""
 from __future__ import annotations
 
 from probe.decide.evidence import TargetEvidence, cite
+from probe.decide.packets import sharpen
 from probe.decide.rules import BODY_TIMEOUT, TARGET_RULES, first_match
 from probe.decide.throughput import throughput_finding
 from probe.decide.verdict import DecisionContext
 from probe.models.observations import ThroughputTest
+from probe.models.packets import PacketEvidence
 from probe.models.results import Blocking, EndpointResult, Verdict
 from probe.models.targets import EndpointKind, Target
 
@@ -73,14 +75,20 @@ def target_verdict(
     endpoints: list[EndpointResult],
     context: DecisionContext,
     throughput: ThroughputTest | None = None,
+    packets: PacketEvidence | None = None,
 ) -> tuple[Verdict, Blocking | None, list[str]]:
-    """Return the target's verdict, blocking method and reasons from its endpoints' results
-    and, for a target that loads (if slowly), its throughput test.
+    """Return the target's verdict, blocking method and reasons from its endpoints' results,
+    its throughput test (a target that loads, if slowly) and its packet evidence (a blocked
+    target).
 
     A throughput finding of `throttled` makes the target throttled; any other finding adds its
-    reason (why it is not throttling: a slow network, too few repeats…).
+    reason (why it is not throttling: a slow network, too few repeats…). Packet evidence
+    sharpens a blocked target's method and reasons (decide/packets.py).
     """
-    verdict, blocking, reasons = _endpoints_verdict(target, endpoints, context)
+    decision = _endpoints_verdict(target, endpoints, context)
+    if packets is not None:
+        decision = sharpen(decision, packets)
+    verdict, blocking, reasons = decision
     if throughput is None or not may_be_throttled(endpoints):
         return verdict, blocking, reasons
     finding = throughput_finding(throughput)

@@ -61,6 +61,8 @@ class MeasureContext:
     helper_health: HelperHealth = field(default_factory=HelperHealth)
     # One throughput test at a time: downloads sharing the link would slow each other down.
     throughput_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # One packet test at a time: traces are rate-limited, and captures stay small.
+    packet_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def limited(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Return the result of `operation()`, run under the connection-concurrency limit.

@@ -8,6 +8,7 @@ Modules:
     targets       Target, Endpoint, Platform
     observations  DNS, TCP, TLS and HTTP observations (OONI df-001…df-008)
     control       ControlRequest / ControlResponse (OONI test-helper wire format)
+    packets       PacketEvidence: captured DNS replies, TCP segments and traces (IP TTL, IP-ID)
     results       Verdict, Blocking, Finding, EndpointResult, TargetResult
     stored        StoredResult (TargetResult + job + measurement_id), RunRecord
     bundles       BundleManifest and the collector's wire records (receipt, error, page…)
@@ -27,6 +28,7 @@ _HOME = {
     "DnsAnswer": "observations", "DnsObservation": "observations",
     "HttpTransaction": "observations", "TcpObservation": "observations",
     "TlsObservation": "observations",
+    "PacketEvidence": "packets", "Trace": "packets", "Trigger": "packets",
     "Blocking": "results", "ControlSiteCheck": "results", "EndpointResult": "results",
     "Finding": "results", "Layer": "results", "TargetResult": "results", "TestKeys": "results",
     "Verdict": "results",

@@ -17,9 +17,10 @@ from probe.models.observations import (
     ThroughputTest,
     TlsObservation,
 )
+from probe.models.packets import PacketEvidence
 from probe.models.targets import Endpoint, Target
 
-DATA_FORMAT_VERSION = "0.3.0"
+DATA_FORMAT_VERSION = "0.4.0"
 TEST_NAME = "probe_check"
 TEST_VERSION = "0.1.0"
 
@@ -64,6 +65,7 @@ class Layer(StrEnum):
     TLS = "tls"
     HTTP = "http"
     THROUGHPUT = "throughput"
+    PACKETS = "packets"
 
 
 class Finding(Record):
@@ -141,6 +143,11 @@ class TargetResult(Record):
     throughput: ThroughputTest | None = Field(
         default=None,
         description="Goodput of the target's large object against references (throttling).",
+    )
+    packets: PacketEvidence | None = Field(
+        default=None,
+        description="Packet-level evidence (IP TTL/IP-ID of the answers, censor localisation)"
+        " for a blocked target; `skipped` says why it is missing.",
     )
     probe_asn: str = "AS0"
     probe_cc: str = "ZZ"

@@ -21,15 +21,19 @@ from probe.decide.evidence import (
     TcpEvidence,
     TlsEvidence,
 )
+from probe.decide.packet_evidence import DnsPacketEvidence, TcpPacketEvidence, TraceEvidence
 from probe.decide.rules import (
     ALL_RULES,
+    DNS_PACKET_RULES,
     DNS_RULES,
     HOP_RULES,
     NETWORK_RULES,
     PAGE_RULES,
     TARGET_RULES,
+    TCP_PACKET_RULES,
     TCP_RULES,
     TLS_RULES,
+    TRACE_RULES,
     Rule,
 )
 from probe.decide.tls import issuer_matches
@@ -45,7 +49,13 @@ TABLES: dict[str, tuple[tuple[Rule[Any], ...], Any]] = {
     "page": (PAGE_RULES, PageEvidence),
     "network": (NETWORK_RULES, NetworkEvidence),
     "target": (TARGET_RULES, TargetEvidence),
+    "dns_packets": (DNS_PACKET_RULES, DnsPacketEvidence),
+    "tcp_packets": (TCP_PACKET_RULES, TcpPacketEvidence),
+    "traces": (TRACE_RULES, TraceEvidence),
 }
+# Packet rules that sharpen a blocked target's reasons without naming a method of their own:
+# an injected RST or the censor's hop is evidence about the method the endpoints found.
+SHARPENING = {r.id for r in (*TCP_PACKET_RULES, *TRACE_RULES) if r.verdict is Verdict.BLOCKED}
 
 
 def test_rule_ids_are_unique() -> None:
@@ -63,8 +73,8 @@ def test_rule_shape(rule: Rule[Any]) -> None:
     expected = Layer.NETWORK if prefix == "target" else Layer(prefix)
     assert rule.layer is expected, f"{rule.id}: layer expected {expected}, got {rule.layer}"
     assert rule.reason.strip(), f"{rule.id}: reason expected non-empty"
-    if rule.id.startswith("target."):
-        assert rule.blocking is None, f"{rule.id}: target rules take the method from endpoints"
+    if rule.id.startswith("target.") or rule.id in SHARPENING:
+        assert rule.blocking is None, f"{rule.id}: takes the method from the endpoints"
     else:
         has_blocking = rule.verdict in (Verdict.BLOCKED, Verdict.THROTTLED)
         assert (rule.blocking is not None) == has_blocking, (

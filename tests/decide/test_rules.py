@@ -742,9 +742,9 @@ CASES: dict[str, Case] = {
 
 # Rules a measurement cannot reach through endpoint_verdict, tested on their own function.
 # Judged on their own: tls_finding and the network table directly, the throughput rules in
-# test_throughput.py over recorded download time series.
+# test_throughput.py over recorded download time series, the packet rules in test_packets.py.
 DIRECT = {"tls.not_reached", "network.healthy"} | {
-    r.id for r in ALL_RULES if r.id.startswith("throughput.")
+    r.id for r in ALL_RULES if r.id.startswith(("throughput.", "packets."))
 }
 
 

@@ -1,0 +1,172 @@
+"""Packet evidence: what raw sockets saw of the packets that answered the probe (no opinion).
+
+Socket-level tests say *that* something interfered; the IP headers of the packets that came back
+say *who*. A forged DNS answer, an injected RST or an injected page usually leaves a device
+closer than the server, with its own IP TTL and IP-ID. Every packet here is one the probe
+received, with the header fields that fingerprint its sender. Times `t`/`t0` are seconds since
+the measurement started, as everywhere.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from probe.models._base import Record
+from probe.models.observations import DnsAnswer
+
+
+class PacketHeader(Record):
+    """The IP header fields of one received packet that fingerprint its sender."""
+
+    t: float
+    src: str = Field(description="The packet's source address (who it claims to be from).")
+    ip_ttl: int = Field(ge=0, le=255, description="IP TTL (IPv4) as received.")
+    ip_id: int = Field(ge=0, le=65535, description="IP identification field.")
+    ip_df: bool = Field(default=False, description="Whether the don't-fragment bit was set.")
+
+
+class DnsReplyPacket(PacketHeader):
+    """One UDP reply to a query, every one captured (not only the first)."""
+
+    rcode: str = Field(description='"NOERROR", "NXDOMAIN", … or "malformed".')
+    dns_flags: str = Field(default="", description='Header flags, e.g. "QR RD RA" or "QR AA".')
+    answers: list[DnsAnswer] = Field(default_factory=list)
+
+
+class TcpPacket(PacketHeader):
+    """One TCP segment from the server's address (SYN-ACK, RST, data, FIN)."""
+
+    flags: str = Field(description='TCP flags as scapy writes them: "SA", "R", "RA", "PA", "FA"…')
+    seq: int
+    ack: int
+    window: int
+    payload_bytes: int = 0
+    payload_sha256: str | None = Field(
+        default=None, description="SHA-256 of the segment's payload (hex), when it had one."
+    )
+
+
+class DnsProbeRole(StrEnum):
+    """Whom a DNS packet probe asked."""
+
+    RESOLVER = "resolver"  # a resolver the measurement used: replies are expected
+    SILENT_HOST = "silent_host"  # an address that runs no DNS server: any reply is forged
+
+
+class DnsPacketProbe(Record):
+    """One UDP query for the target's name, and every reply captured with its IP header."""
+
+    role: DnsProbeRole
+    hostname: str
+    query_type: str = "A"
+    resolver_address: str
+    sent_t: float = Field(description="When the query left.")
+    replies: list[DnsReplyPacket] = Field(default_factory=list)
+    listen_s: float = Field(description="How long replies were awaited after the query left.")
+    control_hostname: str | None = Field(
+        default=None, description="An innocuous name asked of the same resolver, for its RTT."
+    )
+    control_rtt_s: float | None = Field(
+        default=None,
+        description="The fastest answer to the control name: a reply to the target's name"
+        " much faster than this did not come from the resolver.",
+    )
+    failure: str | None = None
+
+
+class Trigger(StrEnum):
+    """What a packet probe sends to provoke the censor."""
+
+    SYN = "syn"  # the TCP handshake itself (IP/port blocking)
+    TLS_CLIENT_HELLO = "tls_client_hello"  # a ClientHello naming the server (SNI)
+    HTTP_REQUEST = "http_request"  # a GET naming the Host
+    DNS_QUERY = "dns_query"
+
+
+class TcpPacketProbe(Record):
+    """One connection to a target address with the trigger sent at full TTL, fully captured.
+
+    The genuine SYN-ACK is the reference: a RST or a response whose IP TTL (so the number of
+    hops it crossed) or IP-ID differs from it left another device.
+    """
+
+    address: str
+    port: int
+    trigger: Trigger
+    name: str = Field(description="The SNI or Host the trigger carried ('' for a SYN).")
+    syn_ack: TcpPacket | None = None
+    packets: list[TcpPacket] = Field(
+        default_factory=list, description="Segments from the address after the SYN-ACK (capped)."
+    )
+    failure: str | None = Field(
+        default=None, description="What the socket saw: connection_reset, a timeout…"
+    )
+    t0: float
+    t: float
+
+
+class Reaction(StrEnum):
+    """What came back (besides ICMP) to one TTL-limited trigger."""
+
+    NONE = "none"  # nothing before the timeout
+    RESET = "reset"  # a RST from the target's address
+    DATA = "data"  # a response (payload) from the target's address
+    FIN = "fin"  # a FIN without data
+    SYN_ACK = "syn_ack"  # the handshake completed (SYN trigger)
+    DNS_REPLY = "dns_reply"  # a DNS reply (DNS trigger)
+
+
+class TraceHop(Record):
+    """One TTL of a trace: who said time-exceeded, and what the trigger provoked."""
+
+    ttl: int = Field(ge=1, le=255)
+    icmp_from: str | None = Field(
+        default=None, description="The router that answered ICMP time-exceeded at this TTL."
+    )
+    icmp: PacketHeader | None = None
+    reaction: Reaction = Reaction.NONE
+    reaction_packet: TcpPacket | DnsReplyPacket | None = None
+
+
+class TraceStop(StrEnum):
+    """Why a trace ended."""
+
+    REACTION = "reaction"  # the trigger provoked a response (the destination or a censor)
+    SILENCE = "silence"  # several TTLs in a row with no ICMP and no reaction
+    MAX_TTL = "max_ttl"
+    FAILURE = "failure"  # the connection could not be set up
+
+
+class Trace(Record):
+    """A CenTrace-style run: the trigger sent with IP TTL 1, 2, 3… toward one address.
+
+    `control` runs carry an innocuous name instead of the target's, to find where the
+    destination itself answers (the hop count of the path).
+    """
+
+    trigger: Trigger
+    address: str
+    port: int
+    name: str
+    control: bool = False
+    hops: list[TraceHop] = Field(default_factory=list)
+    stopped: TraceStop
+    failure: str | None = None
+    t0: float
+    t: float
+
+
+class PacketEvidence(Record):
+    """The packet-level tests of one target (`TargetResult.packets`).
+
+    Run for targets the socket-level tests found blocked, with raw-socket privilege (root or
+    CAP_NET_RAW). Without it, or turned off, `skipped` says why and nothing else is set.
+    """
+
+    skipped: str | None = None
+    dns: list[DnsPacketProbe] = Field(default_factory=list)
+    tcp: list[TcpPacketProbe] = Field(default_factory=list)
+    traces: list[Trace] = Field(default_factory=list)
+    elapsed_s: float = Field(default=0.0, description="Time the packet tests took.")
