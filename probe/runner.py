@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -40,7 +40,7 @@ from probe.measure.packets import (
 )
 from probe.measure.plan import MeasureContext, check_control_sites, measure_endpoint, open_context
 from probe.measure.throughput import measure_throughput
-from probe.models.addresses import is_bogon, is_ipv6
+from probe.models.addresses import IPNetwork, is_bogon, is_ip_address, is_ipv6
 from probe.models.observations import ThroughputTest
 from probe.models.packets import DnsProbeRole, PacketEvidence, Trigger
 from probe.models.results import (
@@ -269,7 +269,7 @@ def packet_plan(
                     address, port = split_address(query.resolver_address, 53)
                 except ValueError:
                     continue
-                if _usable(address, ()):  # an ISP's resolver may well have a private address
+                if _usable(address):
                     dns.setdefault(
                         (query.hostname, address),
                         DnsProbeSpec(query.hostname, address, DnsProbeRole.RESOLVER, port),
@@ -280,10 +280,12 @@ def packet_plan(
     return _assemble(list(dns.values()), list(tcp.values()), settings, silent_hosts)
 
 
-def _usable(address: str, routable: Any) -> bool:
-    return bool(address) and not is_ipv6(address) and "." in address and (
-        not routable or not is_bogon(address, routable)
-    )  # fmt: skip
+def _usable(address: str, routable: Sequence[IPNetwork] | None = None) -> bool:
+    """Return whether packet probes may go to `address`: IPv4, and not a bogon unless
+    `routable` is None (a resolver, which may well have a private address)."""
+    if not address or is_ipv6(address) or not is_ip_address(address):
+        return False
+    return routable is None or not is_bogon(address, routable)
 
 
 def _tcp_spec(result: EndpointResult, trigger: Trigger | None) -> TcpProbeSpec | None:
@@ -354,7 +356,7 @@ async def helper_addresses(helpers: list[str], timeout_s: float) -> list[str]:
         host = urlsplit(url).hostname or ""
         if not host:
             continue
-        if _usable(host, ()) and host.replace(".", "").isdigit():
+        if _usable(host):
             found.append(host)
             continue
         try:
