@@ -18,6 +18,7 @@ Modules:
     control   query_helpers(): the test-helper client, staggered, bounded
     plan      one endpoint end to end: resolve → connect/handshake → fetch → control
     throughput  measure_throughput(): capped downloads of a target's object and its references
+    packets   measure_packets(): raw-socket captures (IP TTL, IP-ID) of answers, TTL-limited traces
 """
 
-__all__ = ["control", "dns", "failures", "http", "plan", "tcp", "throughput", "tls"]
+__all__ = ["control", "dns", "failures", "http", "packets", "plan", "tcp", "throughput", "tls"]

@@ -8,6 +8,7 @@ TCP/TLS/HTTP interference needs a censoring router in between: that is the lab (
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -142,6 +143,53 @@ def test_one_run_names_each_outcome(
     assert bomb is not None and bomb.body_is_truncated, "the bomb is read up to the limit only"
     nx = results[targets["nxdomain"][0]]
     assert {c.phase for c in nx.controls} == {"before", "after"}, "failing targets get a sandwich"
+    assert ok.packets is None, "an accessible target gets no packet test"
+    _assert_packet_evidence(bogon, isp_dns)
+
+
+def _assert_packet_evidence(bogon: TargetResult, isp_dns: DnsServer) -> None:
+    """As root, a blocked target carries its packets; otherwise the reason they are missing."""
+    packets = bogon.packets
+    assert packets is not None
+    if os.geteuid() != 0:
+        assert packets.skipped is not None and "CAP_NET_RAW" in packets.skipped
+        assert any("packet evidence not collected" in r for r in bogon.reasons)
+        return
+    assert packets.skipped is None, packets.skipped
+    resolver = next(p for p in packets.dns if p.role.value == "resolver")
+    assert resolver.resolver_address == isp_dns.address.rsplit(":", 1)[0]
+    [reply] = resolver.replies  # one honest (if lying) resolver: one reply, captured with its header
+    assert [a.ipv4 for a in reply.answers] == ["127.0.0.2"] and reply.ip_ttl == 64
+    silent = next(p for p in packets.dns if p.role.value == "silent_host")
+    assert silent.resolver_address == "127.0.0.3" and silent.replies == []
+    assert any("no on-path injector seen" in r for r in bogon.reasons), bogon.reasons
+    assert bogon.blocking == "dns_hijack", "a lying resolver is not an injection"
+    assert [t.control for t in packets.traces] == [True, False]
+    assert all(t.hops[0].reaction.value == "dns_reply" for t in packets.traces)
+
+
+def test_scapy_is_imported_only_for_packet_tests(
+    tmp_path: Path, isp_dns: DnsServer, pki: TestPki, helper: RunningHelper,
+    https_server: HttpServer,
+) -> None:  # fmt: skip
+    """`probe check` of a target that loads never imports scapy; a blocked one (as root) does."""
+    config = _config(
+        tmp_path, isp_dns, pki, [helper.url], [https_server.url("/page", host=CONTROL)]
+    )
+    code = (
+        "import sys\n"
+        "from probe.cli.app import app\n"
+        "sys.argv = ['probe', 'check', '--json', '--config', sys.argv[1], sys.argv[2]]\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "print('SCAPY', any(m.split('.')[0] == 'scapy' for m in sys.modules))\n"
+    )
+    for target, imports in ((OK, False), (BOGON, os.geteuid() == 0)):
+        url = https_server.url("/page", host=target)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(config), url],
+            capture_output=True, text=True, check=True, timeout=120,
+        )  # fmt: skip
+        assert proc.stdout.strip().splitlines()[-1] == f"SCAPY {imports}", (target, proc.stdout)
 
 
 def test_bogon_is_still_recognised_without_any_control(

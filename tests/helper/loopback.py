@@ -251,6 +251,13 @@ http = 3
 [measure]
 attempts = 2
 retry_backoff_s = "100ms"
+[packets]
+silent_hosts = ["127.0.0.3"]
+dns_listen_s = "300ms"
+probe_interval_s = 0
+hop_timeout_s = "500ms"
+max_ttl = 4
+max_silent_hops = 2
 """
 
 
