@@ -158,7 +158,7 @@ def _assert_packet_evidence(bogon: TargetResult, isp_dns: DnsServer) -> None:
     assert packets.skipped is None, packets.skipped
     resolver = next(p for p in packets.dns if p.role.value == "resolver")
     assert resolver.resolver_address == isp_dns.address.rsplit(":", 1)[0]
-    [reply] = resolver.replies  # one honest (if lying) resolver: one reply, captured with its header
+    [reply] = resolver.replies  # a resolver that lies, alone: one reply, with its IP header
     assert [a.ipv4 for a in reply.answers] == ["127.0.0.2"] and reply.ip_ttl == 64
     silent = next(p for p in packets.dns if p.role.value == "silent_host")
     assert silent.resolver_address == "127.0.0.3" and silent.replies == []

@@ -1,15 +1,23 @@
-"""The lab's on-path injectors (scapy), run in the ISP namespace on its client-facing link.
+"""The lab's on-path injectors (scapy), run in a router's namespace on its client-facing link.
 
-    python -m lab.inject dns IFACE READY RESOLVER ANSWER SUFFIX...
+    python -m lab.inject dns IFACE READY DESTINATIONS ANSWER SUFFIX...
     python -m lab.inject http IFACE READY HOST...
 
-dns: for the client's UDP queries to RESOLVER for names under a SUFFIX, send a forged A answer
-    (ANSWER; an empty answer for other types) from the resolver's address at once, racing the
-    genuine answer, which the scenario delays.
+The ISP's injector sniffs its client link (it sees the client's own address), the border's its
+link to the ISP (it sees the client's public address: the ISP's conntrack takes the forged
+packets back to the client, as it does any reply).
+
+dns: for UDP queries (port 53) to one of DESTINATIONS (comma-separated addresses, or "any": a
+    GFW-style injector that answers for hosts that run no DNS server too) for names under a
+    SUFFIX, send a forged A answer (ANSWER; an empty answer for other types) from the queried
+    address at once, racing the genuine answer, which the scenario delays.
 http: for the client's HTTP requests naming a HOST, send a forged response carrying the ISP's
     block page, with FIN, from the server's address and in the connection's sequence space,
     racing the genuine response (which the scenario delays); the client's TCP stack then drops
     the genuine bytes as already received.
+Every forged packet carries the injector's fingerprint: IP TTL FORGED_TTL (a Linux host's 64,
+whoever the packet claims to come from) and IP-ID FORGED_IP_ID, so tests can tell it from the
+genuine packets (servers 4 hops away arrive with TTL 61 and changing IP-IDs).
 Writes READY once the sniffer runs (importing scapy takes about a second). Packets are chosen
 with a Python filter: a BPF `filter=` would need tcpdump installed to compile it.
 """
@@ -25,6 +33,9 @@ from typing import Any
 from scapy.all import DNS, DNSRR, IP, TCP, UDP, AsyncSniffer, Raw, conf  # type: ignore[import-untyped]
 
 from . import world
+from .world import FORGED_IP_ID, FORGED_TTL
+
+__all__ = ["FORGED_IP_ID", "FORGED_TTL", "dns_injector", "forged_ip", "http_injector", "main"]
 
 Handler = Callable[[Any], None]
 
@@ -33,14 +44,22 @@ def _under(name: str, suffixes: list[str]) -> bool:
     return any(name == s or name.endswith("." + s) for s in suffixes)
 
 
-def dns_injector(out: Any, resolver: str, answer: str, suffixes: list[str]) -> Handler:
-    """Return the handler forging DNS answers for `suffixes`."""
+def forged_ip(src: str, dst: str) -> Any:
+    """Return the IP header of a forged packet: the injector's TTL and IP-ID fingerprint."""
+    return IP(src=src, dst=dst, ttl=FORGED_TTL, id=FORGED_IP_ID)
+
+
+def dns_injector(out: Any, destinations: str, answer: str, suffixes: list[str]) -> Handler:
+    """Return the handler forging DNS answers for `suffixes` to queries to `destinations`."""
+    wanted = None if destinations == "any" else set(destinations.split(","))
 
     def forge(packet: Any) -> None:
         if IP not in packet or DNS not in packet or UDP not in packet:
             return
         ip, udp, query = packet[IP], packet[UDP], packet[DNS]
-        if ip.dst != resolver or udp.dport != 53 or query.qr != 0 or query.qd is None:
+        if udp.dport != 53 or query.qr != 0 or query.qd is None:
+            return
+        if wanted is not None and ip.dst not in wanted:
             return
         if not _under(query.qd.qname.decode().rstrip(".").lower(), suffixes):
             return
@@ -49,7 +68,7 @@ def dns_injector(out: Any, resolver: str, answer: str, suffixes: list[str]) -> H
             records = DNSRR(rrname=query.qd.qname, type="A", ttl=300, rdata=answer)
             count = 1
         out.send(
-            IP(src=ip.dst, dst=ip.src)
+            forged_ip(ip.dst, ip.src)
             / UDP(sport=udp.dport, dport=udp.sport)
             / DNS(id=query.id, qr=1, rd=query.rd, ra=1, qd=query.qd, an=records, ancount=count)
         )
@@ -84,7 +103,7 @@ def http_injector(out: Any, hosts: list[str]) -> Handler:
             return
         print(f"forging for {host} lag={time.time() - float(packet.time):.3f}s", flush=True)
         out.send(
-            IP(src=ip.dst, dst=ip.src)
+            forged_ip(ip.dst, ip.src)
             / TCP(
                 sport=tcp.dport,
                 dport=tcp.sport,

@@ -1,9 +1,11 @@
-"""Build, drive and tear down the lab: three network namespaces, their servers and `probe helper`.
+"""Build, drive and tear down the lab: five network namespaces, their servers and `probe helper`.
 
-`Lab.up()` creates plab<pid>-{client,isp,internet}, links them with veth pairs, starts the lab
-servers (`lab.serve`) and a real `probe helper`, and writes the probe's configuration.
-`Lab.apply(censor)` puts a scenario in place (iptables in the ISP and internet namespaces, tc, the
-servers' scenario.json, an injector); `Lab.reset()` removes it. `Lab.check(targets)` runs the real
+`Lab.up()` creates plab<pid>-{client,isp,border,transit,internet}, links them in a chain with veth
+pairs (client ── ISP ── border ── transit ── internet: the servers are 4 hops from the client, see
+lab/world.py), starts the lab servers (`lab.serve`) and a real `probe helper`, and writes the
+probe's configuration. `Lab.apply(censor)` puts a scenario in place (iptables in the ISP, border
+and internet namespaces, tc at the ISP, the servers' scenario.json, an injector on the ISP's or the
+border's link); `Lab.reset()` removes it. `Lab.check(targets)` runs the real
 `probe check --json` in the client namespace. `Lab.down()` kills every process by group and
 deletes the namespaces; `clean_leftovers()` does the same for runs whose pytest process is gone.
 """
@@ -26,15 +28,25 @@ from . import pki, world
 
 RUN_ROOT = Path("/tmp/probe-lab")
 TESTS_DIR = Path(__file__).resolve().parent.parent
-ROLES = ("client", "isp", "internet")
+ROLES = ("client", "isp", "border", "transit", "internet")
+ROUTERS = ("isp", "border", "transit")  # forward, and answer ICMP time-exceeded
+CENSORING = ("isp", "border", "internet")  # where a Censor's iptables rules go (CHAINS below)
 CHAINS = {  # our chains, flushed between scenarios; base rules (SNAT) live outside them
     ("filter", "FORWARD"): "LAB-FWD",
     ("filter", "INPUT"): "LAB-IN",
     ("nat", "PREROUTING"): "LAB-PRE",
     ("mangle", "FORWARD"): "LAB-MARK",
 }
+CLIENT_LINK = "cl-isp"  # the client's interface (towards the ISP)
 ISP_CLIENT_LINK = "isp-c"  # the ISP's interface towards the client
-ISP_UPLINK = "isp-up"
+ISP_UPLINK = "isp-up"  # towards the border
+BORDER_ISP_LINK = "bd-isp"  # the border's interface towards the ISP (and the client)
+BORDER_UPLINK = "bd-up"  # towards transit
+TRANSIT_BORDER_LINK = "tr-bd"
+TRANSIT_UPLINK = "tr-up"  # towards the internet
+INTERNET_LINK = "net-tr"
+# Where an injector runs, and the link it sniffs: the side facing the client.
+INJECTOR_LINKS = {"isp": ISP_CLIENT_LINK, "border": BORDER_ISP_LINK}
 CLIENT_TCP_RMEM = "4096 65536 131072"  # min, default, max receive buffer (bytes)
 
 
@@ -104,23 +116,33 @@ def clean_leftovers() -> list[str]:
 
 @dataclass
 class Censor:
-    """What the ISP (and, for platform-side failures, the internet) does in a scenario.
+    """What the ISP (or the border router; for platform-side failures, the internet) does.
 
-    `iptables` and `internet_iptables` are argument strings for our chains, e.g.
+    `iptables`, `border_iptables` and `internet_iptables` are argument strings for our chains in
+    the ISP (hop 1), border (hop 2) and internet namespaces, e.g.
     "LAB-FWD -p tcp --dport 443 -m string --string twitter.com --algo bm -j DROP"; `{name}`
     placeholders are site keys (their address) and `{blockpage}` etc. (see `Lab.placeholders`).
     `tc` are `tc` argument strings run in the ISP namespace. `state` is merged into
     scenario.json (dns, isp_dns, sites, redirects, intercept). `inject` starts an on-path
-    injector: ("dns", RESOLVER, ANSWER, SUFFIX...) or ("http", HOST...) (lab/inject.py).
+    injector: ("dns", DESTINATIONS, ANSWER, SUFFIX...) or ("http", HOST...) (lab/inject.py), in
+    the namespace `inject_at` ("isp": sniffing its client link; "border": its ISP-facing link).
     `config` overrides the probe's TOML sections for this scenario.
     """
 
     iptables: tuple[str, ...] = ()
+    border_iptables: tuple[str, ...] = ()
     internet_iptables: tuple[str, ...] = ()
     tc: tuple[str, ...] = ()
     state: dict[str, Any] = field(default_factory=dict)
     inject: tuple[str, ...] | None = None
+    inject_at: str = "isp"
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.inject_at not in INJECTOR_LINKS:
+            raise ValueError(
+                f"inject_at {self.inject_at!r}: expected one of {list(INJECTOR_LINKS)}"
+            )
 
 
 class Lab:
@@ -143,6 +165,8 @@ class Lab:
             "public": world.PUBLIC_ADDRESS,
             "client_link": ISP_CLIENT_LINK,
             "uplink": ISP_UPLINK,
+            "border_link": BORDER_ISP_LINK,
+            "border": world.BORDER_ADDRESS,
             "trust_mitm": str(self.run_dir / "pki" / "lab-and-mitm-ca.pem"),
         }
         self.overrides: dict[str, dict[str, Any]] = {}
@@ -184,14 +208,16 @@ class Lab:
         self.config = self._probe_config()
 
     def _links(self) -> None:
-        client, isp, internet = (self.ns(role) for role in ROLES)
+        client, isp, border, transit, internet = (self.ns(role) for role in ROLES)
         veth = "ip link add {} netns {} type veth peer name {} netns {}"
-        run(veth.format("cl-isp", client, ISP_CLIENT_LINK, isp).split())
-        run(veth.format(ISP_UPLINK, isp, "net-isp", internet).split())
+        run(veth.format(CLIENT_LINK, client, ISP_CLIENT_LINK, isp).split())
+        run(veth.format(ISP_UPLINK, isp, BORDER_ISP_LINK, border).split())
+        run(veth.format(BORDER_UPLINK, border, TRANSIT_BORDER_LINK, transit).split())
+        run(veth.format(TRANSIT_UPLINK, transit, INTERNET_LINK, internet).split())
 
     def _addresses_and_routes(self) -> None:
-        self.exec("client", "ip", "addr", "add", f"{world.CLIENT_ADDRESS}/24", "dev", "cl-isp")
-        self.exec("client", "ip", "link", "set", "cl-isp", "up")
+        self.exec("client", "ip", "addr", "add", f"{world.CLIENT_ADDRESS}/24", "dev", CLIENT_LINK)
+        self.exec("client", "ip", "link", "set", CLIENT_LINK, "up")
         self.exec("client", "ip", "route", "add", "default", "via", world.ISP_CLIENT_SIDE)
         # A receive window of at most ~128 KiB bounds what one download has in flight, so a flow
         # shaped at the ISP (throttling scenarios) never overflows its queue there: no loss, no
@@ -199,32 +225,58 @@ class Lab:
         self.exec("client", "sh", "-c", f"echo {CLIENT_TCP_RMEM} > /proc/sys/net/ipv4/tcp_rmem")
         self.exec("isp", "ip", "addr", "add", f"{world.ISP_CLIENT_SIDE}/24", "dev", ISP_CLIENT_LINK)
         self.exec("isp", "ip", "addr", "add", f"{world.ISP_RESOLVER}/32", "dev", ISP_CLIENT_LINK)
-        transit = f"{world.ISP_TRANSIT}/{world.TRANSIT_PREFIX}"
-        self.exec("isp", "ip", "addr", "add", transit, "dev", ISP_UPLINK)
         for address in world.isp_addresses():
             self.exec("isp", "ip", "addr", "add", f"{address}/32", "dev", "lo")
-        for link in (ISP_CLIENT_LINK, ISP_UPLINK):
-            self.exec("isp", "ip", "link", "set", link, "up")
-        for prefix in world.INTERNET_RANGES:
-            self.exec("isp", "ip", "route", "add", prefix, "via", world.INTERNET_TRANSIT)
-        # /proc/sys/net is per namespace; writing it needs no procps (sysctl) on the machine.
-        self.exec("isp", "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
-        self.exec(
-            "internet",
-            "ip",
-            "addr",
-            "add",
-            f"{world.INTERNET_TRANSIT}/{world.TRANSIT_PREFIX}",
-            "dev",
-            "net-isp",
-        )
-        self.exec("internet", "ip", "link", "set", "net-isp", "up")
         for address in world.internet_addresses():
             self.exec("internet", "ip", "addr", "add", f"{address}/32", "dev", "lo")
-        self.exec("internet", "ip", "route", "add", world.DOMESTIC_RANGE, "via", world.ISP_TRANSIT)
+        # The chain's /30 links: (role, link, address), both ends of each link.
+        for role, link, address in (
+            ("isp", ISP_UPLINK, world.ISP_TRANSIT),
+            ("border", BORDER_ISP_LINK, world.BORDER_ISP_SIDE),
+            ("border", BORDER_UPLINK, world.BORDER_TRANSIT),
+            ("transit", TRANSIT_BORDER_LINK, world.TRANSIT_BORDER_SIDE),
+            ("transit", TRANSIT_UPLINK, world.TRANSIT_UPLINK),
+            ("internet", INTERNET_LINK, world.INTERNET_TRANSIT),
+        ):
+            self.exec(role, "ip", "addr", "add", f"{address}/{world.TRANSIT_PREFIX}", "dev", link)
+        self.exec("isp", "ip", "link", "set", ISP_CLIENT_LINK, "up")
+        for role, link in (
+            ("isp", ISP_UPLINK),
+            ("border", BORDER_ISP_LINK),
+            ("border", BORDER_UPLINK),
+            ("transit", TRANSIT_BORDER_LINK),
+            ("transit", TRANSIT_UPLINK),
+            ("internet", INTERNET_LINK),
+        ):
+            self.exec(role, "ip", "link", "set", link, "up")
+        # Abroad is up the chain, the domestic range (the client's public address) down it; the
+        # client's own range never leaves the ISP (SNAT). TRANSIT_RANGE holds the routers' links
+        # (the ISP's own servers talk from its uplink address): a router's connected /30s are
+        # more specific than the route to the rest of it.
+        for role, prefixes, via in (
+            ("isp", (*world.INTERNET_RANGES, world.TRANSIT_RANGE), world.BORDER_ISP_SIDE),
+            ("border", (*world.INTERNET_RANGES, world.TRANSIT_RANGE), world.TRANSIT_BORDER_SIDE),
+            ("border", (world.DOMESTIC_RANGE,), world.ISP_TRANSIT),
+            ("transit", world.INTERNET_RANGES, world.INTERNET_TRANSIT),
+            ("transit", (world.DOMESTIC_RANGE, world.TRANSIT_RANGE), world.BORDER_TRANSIT),
+            ("internet", (world.DOMESTIC_RANGE, world.TRANSIT_RANGE), world.TRANSIT_UPLINK),
+        ):
+            for prefix in prefixes:
+                self.exec(role, "ip", "route", "add", prefix, "via", via)
+        # /proc/sys/net is per namespace; writing it needs no procps (sysctl) on the machine.
+        # Every router forwards and answers every expired packet with ICMP time-exceeded (no
+        # rate limit: a trace sends a probe per TTL in quick succession).
+        for role in ROUTERS:
+            self._sysctl(role, "ip_forward", 1)
+            self._sysctl(role, "icmp_ratelimit", 0)
+        # The border is a Cisco-like box: what it originates (resets, ICMP) has IP TTL 255.
+        self._sysctl("border", "ip_default_ttl", world.BORDER_TTL)
+
+    def _sysctl(self, role: str, name: str, value: int) -> None:
+        self.exec(role, "sh", "-c", f"echo {value} > /proc/sys/net/ipv4/{name}")
 
     def _base_rules(self) -> None:
-        for role in ("isp", "internet"):
+        for role in CENSORING:
             for (table, parent), chain in CHAINS.items():
                 self.exec(role, "iptables", "-t", table, "-N", chain)
                 self.exec(role, "iptables", "-t", table, "-A", parent, "-j", chain)
@@ -334,6 +386,9 @@ class Lab:
                 "innocuous_sni": "example.org",
                 "objects_per_target": 1,
             },
+            # Packet evidence (raw sockets, traces) only where a scenario turns it on
+            # (scenarios.PACKETS): it adds seconds to every blocked target.
+            "packets": {"enabled": False},
         }
 
     def _write_fingerprints(self) -> None:
@@ -353,7 +408,7 @@ class Lab:
     def reset(self) -> None:
         """Remove every scenario rule, shaper, injector and server behaviour."""
         self.stop_injector()
-        for role in ("isp", "internet"):
+        for role in CENSORING:
             for (table, _), chain in CHAINS.items():
                 self.exec(role, "iptables", "-t", table, "-F", chain)
         for link in (ISP_CLIENT_LINK, ISP_UPLINK):
@@ -372,6 +427,8 @@ class Lab:
         self.placeholders |= _time_windows()
         for rule in censor.iptables:
             self._iptables("isp", rule)
+        for rule in censor.border_iptables:
+            self._iptables("border", rule)
         for rule in censor.internet_iptables:
             self._iptables("internet", rule)
         for command in censor.tc:
@@ -379,7 +436,7 @@ class Lab:
         self.write_state(_fill(censor.state, self.placeholders))
         self.overrides = _fill(censor.config, self.placeholders)
         if censor.inject is not None:
-            self.start_injector(_fill(censor.inject, self.placeholders))
+            self.start_injector(_fill(censor.inject, self.placeholders), censor.inject_at)
 
     def _iptables(self, role: str, rule: str) -> None:
         words = rule.format(**self.placeholders).split()
@@ -388,13 +445,15 @@ class Lab:
             table, words = words[0], words[1:]
         self.exec(role, "iptables", "-t", table, "-A", *words)
 
-    def start_injector(self, args: list[str]) -> None:
+    def start_injector(self, args: list[str], at: str = "isp") -> None:
+        """Start an injector in the namespace `at`, sniffing its link towards the client."""
         ready = self.run_dir / "ready-injector"
         ready.unlink(missing_ok=True)
         mode, *rest = args
-        command = [sys.executable, "-m", "lab.inject", mode, ISP_CLIENT_LINK, str(ready), *rest]
-        self.injector = self._spawn("isp", command, "injector.log")
-        self._wait_for(ready, f"the {mode} injector", timeout_s=30)
+        link = INJECTOR_LINKS[at]
+        command = [sys.executable, "-m", "lab.inject", mode, link, str(ready), *rest]
+        self.injector = self._spawn(at, command, "injector.log")
+        self._wait_for(ready, f"the {mode} injector at the {at}", timeout_s=30)
 
     def stop_injector(self) -> None:
         if self.injector is not None:

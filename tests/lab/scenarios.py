@@ -5,9 +5,15 @@ One entry per scenario, keyed by name, listing only what distinguishes it. Every
 each run also proves that unaffected targets stay accessible. docs/lab.md is generated from this
 table (`python -m lab.docs > docs/lab.md`, a test keeps it current).
 
-Rule strings are appended to our chains in the ISP namespace (`internet_iptables`: in the
-internet namespace, where a platform's own failure lives); `{twitter}`, `{helper}`… are
-addresses from lab/world.py, `{client_link}` the ISP's interface towards the client.
+Rule strings are appended to our chains in the ISP namespace (hop 1; `border_iptables`: on the
+border router, hop 2; `internet_iptables`: in the internet namespace, where a platform's own
+failure lives); `{twitter}`, `{helper}`… are addresses from lab/world.py, `{client_link}` the
+ISP's interface towards the client.
+
+Scenarios with `PACKETS` in their config also run the probe's packet tests (issue 8) and inspect
+their evidence: the TTLs and IP-IDs the lab's topology and injectors give (lab/world.py: the
+servers are at hop 4, the border's own packets leave with TTL 255; lab/inject.py: forged packets
+carry TTL 64 and IP-ID 0x1337).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from . import world
 from .netns import Censor
-from .world import BOGON_ANSWER
+from .world import BOGON_ANSWER, FORGED_IP_ID, FORGED_TTL
 
 ACCESSIBLE = ("accessible", None)
 OUTAGE = ("network_outage", None)
@@ -53,6 +60,17 @@ def sni(
 
 
 THROUGHPUT = {"throughput": {"enabled": True}}
+# The probe's packet tests (raw sockets, CenTrace-style traces), with lab-sized timings.
+PACKETS = {
+    "packets": {
+        "enabled": True,
+        "probe_interval_s": 0.05,
+        "hop_timeout_s": 1.0,
+        "max_ttl": 8,
+        "max_silent_hops": 3,
+        "dns_listen_s": 1.0,
+    }
+}
 # Connections whose ClientHello (from the client) names Twitter get the connmark SNI_MARK.
 MARK_TWITTER_SNI = sni(
     f"-j CONNMARK --set-mark {SNI_MARK}", extra="-i {client_link}", chain="mangle LAB-MARK"
@@ -151,6 +169,230 @@ def pages_cut(target: str) -> Callable[[list[dict[str, Any]]], list[str]]:
         reasons = next((r["reasons"] for r in records if r["input"] == target), [])
         if not any("pages cut by the timeout while arriving" in r for r in reasons):
             return [f"{target}: no page was cut while arriving: {reasons}"]
+        return []
+
+    return check
+
+
+# Packet evidence (issue 8) -------------------------------------------------------------------
+# What the client sees of each sender's IP TTL: a packet loses one per router it crosses.
+SERVER_TTL = world.LINUX_TTL - (world.SERVER_HOP - 1)  # 61: the servers are at hop 4
+ISP_TTL = world.LINUX_TTL  # 64: the ISP's own packets (hop 1) reach the client directly
+BORDER_TTL = world.BORDER_TTL - 1  # 254: the border's own packets (hop 2) cross the ISP
+BORDER_FORGED_TTL = FORGED_TTL - 1  # 63: the injector's packets at the border cross the ISP
+
+Records = list[dict[str, Any]]
+Inspect = Callable[[Records], list[str]]
+
+
+def _packets(records: Records, target: str) -> dict[str, Any]:
+    record = next((r for r in records if r["input"] == target), None)
+    return ((record or {}).get("packets")) or {}
+
+
+def _ttls(packets: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    return [(p["ip_ttl"], p["ip_id"]) for p in packets]
+
+
+def _first_reaction(trace: dict[str, Any]) -> dict[str, Any] | None:
+    return next((h for h in trace["hops"] if h["reaction"] != "none"), None)
+
+
+def _hop(trace: dict[str, Any], ttl: int) -> dict[str, Any]:
+    return next((h for h in trace["hops"] if h["ttl"] == ttl), {})
+
+
+def _describe_traces(traces: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{t['trigger']}{' control' if t['control'] else ''} {t['name']!r} → "
+        + ", ".join(f"{h['ttl']}:{h['icmp_from']}/{h['reaction']}" for h in t["hops"])
+        + f" ({t['stopped']})"
+        for t in traces
+    )
+
+
+def _trace_found(
+    traces: list[dict[str, Any]],
+    trigger: str,
+    reaction: str,
+    ttl: int,
+    icmp: dict[int, str],
+    control: bool = False,
+) -> bool:
+    """Whether a trace of `trigger` first reacted with `reaction` at `ttl`, its hops' ICMP
+    coming from `icmp` (ttl → address)."""
+    for trace in traces:
+        if trace["trigger"] != trigger or trace["control"] != control:
+            continue
+        first = _first_reaction(trace)
+        if first is None or (first["ttl"], first["reaction"]) != (ttl, reaction):
+            continue
+        if all(_hop(trace, hop).get("icmp_from") == address for hop, address in icmp.items()):
+            return True
+    return False
+
+
+def inspect_all(*checks: Inspect) -> Inspect:
+    """Return a check running every one of `checks`."""
+
+    def check(records: Records) -> list[str]:
+        return [problem for one in checks for problem in one(records)]
+
+    return check
+
+
+def dns_injection_evidence(target: str = "twitter") -> Inspect:
+    """The injector at the border: its forged answers (TTL 63, its IP-ID) race the resolver's
+    (TTL 61), a host that runs no DNS server gets one too, and a DNS trace first meets it at
+    hop 2 (the border: the injector sees the query whose TTL expires there)."""
+
+    def check(records: Records) -> list[str]:
+        packets = _packets(records, target)
+        problems = []
+        probes = packets.get("dns", [])
+        forged = (BORDER_FORGED_TTL, FORGED_IP_ID)
+        resolver = [p for p in probes if p["role"] == "resolver"]
+
+        def raced(replies: list[dict[str, Any]]) -> bool:
+            fakes = [
+                r["t"]
+                for r in replies
+                if (r["ip_ttl"], r["ip_id"]) == forged
+                and any(a.get("ipv4") == FORGED_ANSWER for a in r["answers"])
+            ]
+            genuine = [r["t"] for r in replies if r["ip_ttl"] == SERVER_TTL]
+            return bool(fakes and genuine and min(fakes) < max(genuine))
+
+        if not any(raced(p["replies"]) for p in resolver):
+            problems.append(
+                f"{target}: no resolver probe with the forged reply (TTL/IP-ID {forged}, answer"
+                f" {FORGED_ANSWER}) and the genuine one later (TTL {SERVER_TTL}): "
+                + str([_ttls(p["replies"]) for p in resolver])
+            )
+        silent = [p for p in probes if p["role"] == "silent_host"]
+        if not any(
+            p["resolver_address"] == world.HELPER_ADDRESS
+            and any((r["ip_ttl"], r["ip_id"]) == forged for r in p["replies"])
+            for p in silent
+        ):
+            problems.append(
+                f"{target}: no silent-host probe of {world.HELPER_ADDRESS} got a forged reply: "
+                + str([(p["resolver_address"], _ttls(p["replies"])) for p in silent])
+            )
+        traces = packets.get("traces", [])
+        if not _trace_found(traces, "dns_query", "dns_reply", 2, {2: world.BORDER_ADDRESS}):
+            problems.append(
+                f"{target}: no DNS trace first answered at hop 2 ({world.BORDER_ADDRESS}): "
+                + _describe_traces(traces)
+            )
+        return problems
+
+    return check
+
+
+def border_reset_evidence(target: str = "twitter") -> Inspect:
+    """The border resets ClientHellos naming the target: the RST has the border's TTL (254) while
+    the SYN-ACK has the server's (61); a trace of the ClientHello is reset at TTL 3 (the hop
+    after ICMP from the border at TTL 2: a router acts on what it forwards), a control trace
+    reaches the server at TTL 4."""
+
+    def check(records: Records) -> list[str]:
+        packets = _packets(records, target)
+        problems = []
+        probes = packets.get("tcp", [])
+        if not any(
+            (p.get("syn_ack") or {}).get("ip_ttl") == SERVER_TTL
+            and any("R" in q["flags"] and q["ip_ttl"] == BORDER_TTL for q in p["packets"])
+            for p in probes
+        ):
+            problems.append(
+                f"{target}: no TCP probe with a SYN-ACK of TTL {SERVER_TTL} and a RST of TTL"
+                f" {BORDER_TTL}: "
+                + str(
+                    [
+                        (
+                            (p.get("syn_ack") or {}).get("ip_ttl"),
+                            p["packets"] and _ttls(p["packets"]),
+                        )
+                        for p in probes
+                    ]
+                )
+            )
+        traces = packets.get("traces", [])
+        if not _trace_found(traces, "tls_client_hello", "reset", 3, {2: world.BORDER_ADDRESS}):
+            problems.append(
+                f"{target}: no ClientHello trace reset at TTL 3 after ICMP from the border"
+                f" ({world.BORDER_ADDRESS}) at TTL 2: " + _describe_traces(traces)
+            )
+        if not any(
+            t["control"]
+            and (_first_reaction(t) or {}).get("ttl") == world.SERVER_HOP
+            and (_first_reaction(t) or {}).get("reaction") == "data"
+            for t in traces
+        ):
+            problems.append(
+                f"{target}: no control trace answered with data by the server at TTL"
+                f" {world.SERVER_HOP}: " + _describe_traces(traces)
+            )
+        return problems
+
+    return check
+
+
+def isp_syn_reset_evidence(target: str = "twitter") -> Inspect:
+    """The ISP resets SYNs: a SYN trace is reset at TTL 2 (ICMP from the ISP at TTL 1), and the
+    RST has the ISP's TTL (64: it crosses no router)."""
+
+    def check(records: Records) -> list[str]:
+        packets = _packets(records, target)
+        problems = []
+        traces = packets.get("traces", [])
+        if not _trace_found(traces, "syn", "reset", 2, {1: world.ISP_CLIENT_SIDE}):
+            problems.append(
+                f"{target}: no SYN trace reset at TTL 2 after ICMP from the ISP"
+                f" ({world.ISP_CLIENT_SIDE}) at TTL 1: " + _describe_traces(traces)
+            )
+        resets = [
+            q
+            for p in packets.get("tcp", [])
+            for q in ([p["syn_ack"]] if p.get("syn_ack") else []) + p["packets"]
+            if "R" in q["flags"]
+        ]
+        resets += [
+            h["reaction_packet"]
+            for t in traces
+            for h in t["hops"]
+            if h["reaction"] == "reset" and h.get("reaction_packet")
+        ]
+        if not resets or any(r["ip_ttl"] != ISP_TTL for r in resets):
+            problems.append(
+                f"{target}: expected RSTs with the ISP's TTL {ISP_TTL}, got {_ttls(resets)}"
+            )
+        return problems
+
+    return check
+
+
+def injected_page_evidence(target: str = "http://www.azattyq.org/") -> Inspect:
+    """The injector at the border answers the HTTP request: the data packets have its TTL (63)
+    while the SYN-ACK has the server's (61)."""
+
+    def check(records: Records) -> list[str]:
+        probes = _packets(records, target).get("tcp", [])
+        if not any(
+            (p.get("syn_ack") or {}).get("ip_ttl") == SERVER_TTL
+            and any(
+                q["payload_bytes"] > 0 and q["ip_ttl"] == BORDER_FORGED_TTL for q in p["packets"]
+            )
+            for p in probes
+        ):
+            return [
+                f"{target}: no TCP probe with a SYN-ACK of TTL {SERVER_TTL} and data of TTL"
+                f" {BORDER_FORGED_TTL}: "
+                + str(
+                    [((p.get("syn_ack") or {}).get("ip_ttl"), _ttls(p["packets"])) for p in probes]
+                )
+            ]
         return []
 
     return check
@@ -305,16 +547,22 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario(
             "dns_injection",
-            "an on-path injector on the ISP router forges answers to queries for Twitter's names"
-            " sent to a public resolver abroad; the genuine answer arrives later",
+            "an on-path injector on the border router (hop 2) forges answers to queries for"
+            " Twitter's names sent to any address abroad (a public resolver, and hosts that run"
+            " no DNS server); the genuine answer arrives later. Packet tests: forged replies"
+            " carry the injector's TTL and IP-ID, a DNS trace meets it at hop 2",
             Censor(
                 state={"dns": {"delay_s": dict.fromkeys(TWITTER_NAMES, 0.2)}},
-                inject=("dns", "{public_resolver}", FORGED_ANSWER, *TWITTER_NAMES),
+                inject=("dns", "any", FORGED_ANSWER, *TWITTER_NAMES),
+                inject_at="border",
                 config={
                     "resolver": {"servers": ["udp://{public_resolver}"], "late_reply_window_s": 0.6}
-                },
+                }
+                | PACKETS,
             ),
             {"twitter": blocked("dns_injection")},
+            mentions={"twitter": "hop 2"},
+            inspect=dns_injection_evidence(),
             methods="7",
         ),
         Scenario(
@@ -326,18 +574,30 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario(
             "tcp_reset_to_syn",
-            "SYNs to Twitter's address are answered with a forged RST",
-            Censor(iptables=(f"LAB-FWD -p tcp --syn -d {{twitter}} {RST}",)),
-            {"twitter": blocked("tcp_refused")},
+            "SYNs to Twitter's address are answered with a forged RST at the ISP. Packet tests:"
+            " the RST has the ISP's TTL, not the server's; a SYN trace is reset at hop 2",
+            Censor(iptables=(f"LAB-FWD -p tcp --syn -d {{twitter}} {RST}",), config=PACKETS),
+            {"twitter": blocked("tcp_reset")},
+            inspect=isp_syn_reset_evidence(),
             methods="9",
-            gap="a socket cannot tell an injected RST to a SYN from a closed port: `tcp_refused`"
-            " (packet evidence, issue 8, will say `tcp_reset`)",
         ),
         Scenario(
             "tls_sni_reset",
             "ClientHellos naming Twitter are answered with RST (string match on the SNI)",
             Censor(iptables=sni(RST)),
             {"twitter": blocked("tls_reset")},
+            methods="11",
+        ),
+        Scenario(
+            "tls_sni_reset_border",
+            "the border router (hop 2), not the ISP, answers ClientHellos naming Twitter with RST"
+            " (string match on the SNI); its resets carry its own TTL (255, a Cisco-like box)."
+            " Packet tests: the RST's TTL differs from the SYN-ACK's, a ClientHello trace is"
+            " reset after the border's hop, a control trace reaches the server at hop 4",
+            Censor(border_iptables=sni(RST), config=PACKETS),
+            {"twitter": blocked("tls_reset")},
+            mentions={"twitter": "hop 2"},
+            inspect=border_reset_evidence(),
             methods="11",
         ),
         Scenario(
@@ -370,13 +630,17 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario(
             "http_injected_blockpage",
-            "an on-path injector (scapy) answers HTTP requests for azattyq.org with the block"
-            " page, racing the genuine response, which arrives later",
+            "an on-path injector (scapy) on the border router (hop 2) answers HTTP requests for"
+            " azattyq.org with the block page, racing the genuine response, which arrives later."
+            " Packet tests: the injected data carries the injector's TTL, not the server's",
             Censor(
                 state={"sites": {"azattyq": {"delay_s": 1.0}}},
                 inject=("http", "azattyq.org"),
+                inject_at="border",
+                config=PACKETS,
             ),
             {"http://www.azattyq.org/": blocked("http_blockpage")},
+            inspect=injected_page_evidence(),
             methods="15",
         ),
         Scenario(

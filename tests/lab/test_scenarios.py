@@ -41,7 +41,9 @@ def _redecide(lab: Lab, records: list[dict[str, Any]]) -> list[str]:
             controls=tuple(result.controls),
         )
         endpoints = [endpoint_verdict(e.endpoint, e.test_keys, context) for e in result.endpoints]
-        verdict, blocking, _ = target_verdict(result.target, endpoints, context, result.throughput)
+        verdict, blocking, _ = target_verdict(
+            result.target, endpoints, context, result.throughput, result.packets
+        )
         if (verdict, blocking) != (result.verdict, result.blocking):
             problems.append(
                 f"{result.input}: the record says {result.verdict}/{result.blocking}, re-deciding"

@@ -1,14 +1,24 @@
 """The lab's world: address plan, names, sites and pages. Pure data, shared by every lab process.
 
-Three namespaces (see docs/lab.md):
+Five namespaces in a chain (see docs/lab.md); the hop numbers are what a trace from the client sees:
 
-    client 10.77.0.2 ── veth ── 10.77.0.1 ISP/censor 100.64.0.1 ── veth ── 100.64.0.2 internet
+    client 10.77.0.2 ── 10.77.0.1 ISP 100.64.0.1 ── 100.64.0.2 border 100.64.0.5
+        ── 100.64.0.6 transit 100.64.0.9 ── 100.64.0.10 internet
+    hop:          1 ISP          2 border (TTL 255)          3 transit          4 servers
 
 - client: where `probe check` runs; default route to the ISP; resolv.conf names the ISP resolver.
-- ISP: routes and SNATs the client to its public address, runs the ISP resolver, the block page,
-  the captive portal, a transparent interception box and the domestic sites (198.51.100.0/24).
-- internet: the platforms, control sites, authoritative DNS, a public resolver, DoH and
+- ISP (hop 1): routes and SNATs the client to its public address, runs the ISP resolver, the
+  block page, the captive portal, a transparent interception box and the domestic sites
+  (198.51.100.0/24). Most censors act here.
+- border (hop 2): the country's border router, a Cisco-like box: what it originates (ICMP,
+  iptables resets) leaves with IP TTL 255, not Linux's 64. Censors that sit on the border act
+  here (iptables on its FORWARD chain, an injector sniffing its ISP-facing link).
+- transit (hop 3): a plain router abroad.
+- internet (hop 4): the platforms, control sites, authoritative DNS, a public resolver, DoH and
   `probe helper` (203.0.113.0/24). No namespace has a route to anything outside the lab.
+
+Every router sends ICMP time-exceeded (not rate-limited) from its address towards the client:
+ISP_CLIENT_SIDE, BORDER_ADDRESS, TRANSIT_ADDRESS (`HOPS`).
 """
 
 from __future__ import annotations
@@ -16,15 +26,33 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-PREFIX = "plab"  # namespace names: plab<pid>-client, plab<pid>-isp, plab<pid>-internet
+PREFIX = "plab"  # namespace names: plab<pid>-client, plab<pid>-isp, … plab<pid>-internet
 
 CLIENT_ADDRESS = "10.77.0.2"
 ISP_CLIENT_SIDE = "10.77.0.1"
 CLIENT_NET = "10.77.0.0/24"
 ISP_RESOLVER = "10.77.0.53"
-ISP_TRANSIT = "100.64.0.1"
-INTERNET_TRANSIT = "100.64.0.2"
+# The routers' links: /30s out of TRANSIT_RANGE, each named by who owns the address.
+TRANSIT_RANGE = "100.64.0.0/28"
 TRANSIT_PREFIX = 30
+ISP_TRANSIT = "100.64.0.1"  # ISP ── border
+BORDER_ISP_SIDE = "100.64.0.2"
+BORDER_TRANSIT = "100.64.0.5"  # border ── transit
+TRANSIT_BORDER_SIDE = "100.64.0.6"
+TRANSIT_UPLINK = "100.64.0.9"  # transit ── internet
+INTERNET_TRANSIT = "100.64.0.10"
+# The address each router answers ICMP (time-exceeded) from towards the client: its interface
+# on the route back to the client's public address.
+BORDER_ADDRESS = BORDER_ISP_SIDE
+TRANSIT_ADDRESS = TRANSIT_BORDER_SIDE
+HOPS = (ISP_CLIENT_SIDE, BORDER_ADDRESS, TRANSIT_ADDRESS)  # hops 1, 2, 3; the servers are hop 4
+SERVER_HOP = len(HOPS) + 1
+# IP TTL of what each router originates: Linux's 64, except the border (a Cisco-like 255).
+LINUX_TTL = 64
+BORDER_TTL = 255
+# The injectors' fingerprint (lab/inject.py): every forged packet has this IP TTL and IP-ID.
+FORGED_TTL = 64
+FORGED_IP_ID = 0x1337
 
 # The probe's public address: what every server (and the helper) sees after the ISP's SNAT.
 PUBLIC_ADDRESS = "198.51.100.1"
