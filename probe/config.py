@@ -350,9 +350,18 @@ class PacketSettings(_Section):
         " blocking begins, with a control run carrying `control_name`.",
     )
     traces_per_target: int = Field(
-        default=1, ge=0, le=4, description="Blocked addresses traced per target."
+        default=1,
+        ge=0,
+        le=4,
+        description="Addresses traced per target: this many resolvers (DNS blocking) and this"
+        " many blocked server addresses. Each also gets a TCP probe (at least one, even at 0).",
     )
-    max_ttl: int = Field(default=DEFAULT_PACKET_MAX_TTL, ge=1, le=64)
+    max_ttl: int = Field(
+        default=DEFAULT_PACKET_MAX_TTL,
+        ge=1,
+        le=64,
+        description="The highest IP TTL a trace sends the trigger with.",
+    )
     probe_interval_s: Duration = Field(
         default=DEFAULT_PACKET_PROBE_INTERVAL_S,
         ge=0,
@@ -483,6 +492,12 @@ class JobSettings(_Section):
         description="Run the throughput (throttling) test in this job; unset: as"
         " `[throughput] enabled`. Its downloads are most of a run's traffic: a metered VPS"
         " can give it a job of its own that runs less often.",
+    )
+    packets: bool | None = Field(
+        default=None,
+        description="Run packet tests for this job's blocked targets; unset: as `[packets]"
+        " enabled`. A long test list with many blocked targets can keep them for the job of"
+        " its own, or without them.",
     )
 
     @field_validator("name")

@@ -269,7 +269,8 @@ def packet_plan(
                     address, port = split_address(query.resolver_address, 53)
                 except ValueError:
                     continue
-                if _usable(address):
+                # A local stub (systemd-resolved's 127.0.0.53) hides what happens upstream.
+                if _usable(address) and not (query.engine == "system" and _loopback(address)):
                     dns.setdefault(
                         (query.hostname, address),
                         DnsProbeSpec(query.hostname, address, DnsProbeRole.RESOLVER, port),
@@ -286,6 +287,10 @@ def _usable(address: str, routable: Sequence[IPNetwork] | None = None) -> bool:
     if not address or is_ipv6(address) or not is_ip_address(address):
         return False
     return routable is None or not is_bogon(address, routable)
+
+
+def _loopback(address: str) -> bool:
+    return address.startswith("127.")
 
 
 def _tcp_spec(result: EndpointResult, trigger: Trigger | None) -> TcpProbeSpec | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 # Bump when the notice changes in substance: consent is recorded against this version.
-NOTICE_VERSION = "3"
+NOTICE_VERSION = "4"
 
 NOTICE = """\
 What probe does and what it collects (docs/privacy.md has the details)
@@ -27,6 +27,12 @@ What probe does and what it collects (docs/privacy.md has the details)
    platform and run) to detect throttling, also from the platform's own address with an
    unrelated name (example.org), which an observer may read as circumvention; and it
    downloads from speed-test sites as controls. [throughput] enabled = false turns it off.
+ * For a blocked target, with raw-socket privilege (the systemd unit grants it), it records
+   the IP headers of the packets that answered, asks the blocked name of an address that runs
+   no DNS server (your helper's), and sends the blocked request again with IP TTL 1, 2, 3...
+   to find the router where the censor sits. These unusual bursts can be noticed and
+   attributed to a measurement tool; the routers' addresses on your path are stored.
+   [packets] enabled = false (or localise = false, no bursts) turns it off.
  * A key pair is created to sign your uploads; its fingerprint identifies this probe.
  * If you configure a collector, signed bundles of these results are uploaded to it. The
    collector (and anyone watching the link) sees your IP address at upload time unless you

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from probe.config import Settings
+from probe.config import JobSettings, Settings
 from probe.daemon.budget import estimate_bytes
 from probe.daemon.jobs import Job
 from probe.daemon.logs import log, log_recovered
@@ -212,12 +212,7 @@ class JobRunner:
             pass  # the disk is full: the log line above is the record
 
     def _settings_for(self, job: Job) -> Settings:
-        """Return the settings one job runs with (its own choice of the throughput test)."""
-        enabled = job.settings.throughput
-        if enabled is None or enabled == self.settings.throughput.enabled:
-            return self.settings
-        throughput = self.settings.throughput.model_copy(update={"enabled": enabled})
-        return self.settings.model_copy(update={"throughput": throughput})
+        return settings_for_job(self.settings, job.settings)
 
     async def _measure(self, job: Job, run_id: int, outcome: RunOutcome) -> None:
         started = time.monotonic()
@@ -283,3 +278,15 @@ class JobRunner:
             verdicts=verdicts, estimated_bytes=outcome.estimated_bytes,
             **({"error": outcome.error} if outcome.error else {}),
         )  # fmt: skip
+
+
+def settings_for_job(settings: Settings, job: JobSettings) -> Settings:
+    """Return the settings one job runs with: its own choice of the throughput and packet
+    tests, when it makes one."""
+    update = {}
+    for name in ("throughput", "packets"):
+        enabled = getattr(job, name)
+        section = getattr(settings, name)
+        if enabled is not None and enabled != section.enabled:
+            update[name] = section.model_copy(update={"enabled": enabled})
+    return settings.model_copy(update=update) if update else settings

@@ -39,7 +39,10 @@ _DNS_METHODS = frozenset(
 def dns_evidence(probes: list[DnsPacketProbe]) -> DnsPacketEvidence:
     """Return the DNS summary: the resolver probe that shows most, and the silent hosts'."""
     resolver_probes = [p for p in probes if p.role is DnsProbeRole.RESOLVER]
-    silent_probes = [p for p in probes if p.role is DnsProbeRole.SILENT_HOST]
+    # A "silent" host that answered the innocuous control name runs a DNS server: not evidence.
+    silent_probes = [
+        p for p in probes if p.role is DnsProbeRole.SILENT_HOST and p.control_rtt_s is None
+    ]
     # The most telling resolver probe: different answers, else the most replies.
     chosen = max(
         resolver_probes,

@@ -185,9 +185,11 @@ async def _rtt(spec: DnsProbeSpec, name: str, timeout_s: float) -> float | None:
 async def _dns_probe(spec: DnsProbeSpec, settings: PacketSettings, clock: Clock) -> DnsPacketProbe:
     is_resolver = spec.role is DnsProbeRole.RESOLVER
     control_rtt_s = None
-    if is_resolver:
-        with contextlib.suppress(dns.exception.DNSException):  # a bad control name: no RTT
+    with contextlib.suppress(dns.exception.DNSException):  # a bad control name: no RTT
+        if is_resolver:
             control_rtt_s = await _control_rtt(spec, settings.control_name, settings.dns_listen_s)
+        else:  # a "silent" host that answers the innocuous name runs a DNS server after all
+            control_rtt_s = await _rtt(spec, settings.control_name, min(settings.dns_listen_s, 1))
     sent_t = clock.now()
     replies: list[DnsReplyPacket] = []
     failure: str | None = None
@@ -210,7 +212,7 @@ async def _dns_probe(spec: DnsProbeSpec, settings: PacketSettings, clock: Clock)
         sent_t=sent_t,
         replies=replies,
         listen_s=settings.dns_listen_s,
-        control_hostname=settings.control_name if is_resolver else None,
+        control_hostname=settings.control_name,
         control_rtt_s=control_rtt_s,
         failure=failure,
     )

@@ -66,12 +66,13 @@ class DnsPacketProbe(Record):
     replies: list[DnsReplyPacket] = Field(default_factory=list)
     listen_s: float = Field(description="How long replies were awaited after the query left.")
     control_hostname: str | None = Field(
-        default=None, description="An innocuous name asked of the same resolver, for its RTT."
+        default=None, description="An innocuous name asked of the same address first."
     )
     control_rtt_s: float | None = Field(
         default=None,
-        description="The fastest answer to the control name: a reply to the target's name"
-        " much faster than this did not come from the resolver.",
+        description="The fastest answer to the control name. From a resolver: a reply to the"
+        " target's name much faster than this did not come from it. From a silent host: it runs"
+        " a DNS server after all, and its replies prove nothing.",
     )
     failure: str | None = None
 
@@ -162,7 +163,8 @@ class PacketEvidence(Record):
     """The packet-level tests of one target (`TargetResult.packets`).
 
     Run for targets the socket-level tests found blocked, with raw-socket privilege (root or
-    CAP_NET_RAW). Without it, or turned off, `skipped` says why and nothing else is set.
+    CAP_NET_RAW). Without it, `skipped` says why and nothing else is set; with the tests turned
+    off (`[packets] enabled = false`) the target has no `packets` at all.
     """
 
     skipped: str | None = None

@@ -244,3 +244,10 @@ def test_tls_reset_keeps_its_method_and_gains_the_fingerprint() -> None:
 def test_most_telling_probe_wins() -> None:
     evidence = PacketEvidence(tcp=[tcp_probe(61), tcp_probe(61, segment("R", 254))])
     assert [f.rule_id for f in packet_findings(evidence)] == ["packets.reset_injected"]
+
+
+def test_a_silent_host_that_answers_the_control_name_proves_nothing() -> None:
+    server = dns_probe(reply(1.01, SERVER, 61, 9, SILENT), role=DnsProbeRole.SILENT_HOST)
+    server = server.model_copy(update={"control_hostname": "example.com", "control_rtt_s": 0.01})
+    evidence = PacketEvidence(dns=[dns_probe(reply(1.05, SERVER, 61, 7)), server])
+    assert [f.rule_id for f in packet_findings(evidence)] == ["packets.dns_resolver_answered"]
