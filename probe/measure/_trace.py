@@ -61,7 +61,8 @@ if TYPE_CHECKING:
 # Once a hop's ICMP (or reaction) is in, how long to wait for the other one: an on-path
 # device answers about as fast as the router that drops the packet.
 GRACE_S = 0.25
-FULL_TTL = 64  # what the kernel uses on Linux; restored before an abortive close
+# Linux takes IP_TTL -1 as "the system's default again" (net.ipv4.ip_default_ttl).
+DEFAULT_TTL = -1
 _ALPN = ["h2", "http/1.1"]
 # What setting up a probe may raise besides network errors: ValueError for a name that no
 # trigger can carry (the ssl module's IDNA encoding, an unencodable Host).
@@ -116,8 +117,8 @@ def probe_socket(kind: socket.SocketKind) -> Iterator[socket.socket]:
         yield sock
     finally:
         with contextlib.suppress(OSError):
-            # A full TTL so our RST reaches the server; linger 0 so no state lingers.
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, FULL_TTL)
+            # The default TTL so our RST reaches the server; linger 0 so no state lingers.
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, DEFAULT_TTL)
             if kind == socket.SOCK_STREAM:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
