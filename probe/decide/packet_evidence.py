@@ -46,6 +46,16 @@ TRIGGER_TEXT = {
 }
 
 
+def sent_text(trigger: str, name: str) -> str:
+    """Return "ClientHello naming twitter.com", or "SYN" for a trigger that names nothing."""
+    text = TRIGGER_TEXT.get(trigger, trigger)
+    return f"{text} naming {name}" if name else text
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"a {one}" if n == 1 else f"{n} {many}"
+
+
 def _ms(seconds: float | None) -> str:
     return "?" if seconds is None else f"{seconds * 1000:.0f} ms"
 
@@ -97,7 +107,7 @@ class DnsPacketEvidence:
             "last_delay": _ms(delays[-1] if delays else None),
             "control_rtt": _ms(self.control_rtt_s),
             "silent_host": self.silent_host or "no silent host",
-            "silent_count": str(len(self.silent_replies)),
+            "silent_count": _count(len(self.silent_replies), "reply", "replies"),
             "silent_answer": answers_text(silent) if silent else "none",
             "silent_packet": packet_text(silent) if silent else "",
         }
@@ -137,6 +147,7 @@ class TcpPacketEvidence:
             "endpoint": f"{self.address}:{self.port}",
             "trigger": TRIGGER_TEXT.get(self.trigger, self.trigger),
             "name": self.name or "-",
+            "sent": sent_text(self.trigger, self.name),
             "syn_ack": packet_text(syn_ack) if syn_ack else "none",
             "server_hop": str(sender_hop(syn_ack.ip_ttl)) if syn_ack else "?",
             "reaction": {"reset": "RST", "data": "response", "fin": "FIN"}.get(self.reaction, ""),
@@ -192,6 +203,17 @@ class TraceEvidence:
         furthest = self.destination_ttl or self.control_last_icmp_ttl or 0
         return furthest > (self.last_icmp_ttl or 0)
 
+    def _short_because(self) -> str:
+        """Say why the reaction came from short of the destination."""
+        t = self.reaction_ttl
+        if self.destination_ttl is not None and t is not None and t < self.destination_ttl:
+            return (
+                f"while the destination answers {self.control_name} at TTL {self.destination_ttl}"
+            )
+        if self.reaction_hop is not None and t is not None and self.reaction_hop < t:
+            return f"a hop nearer than the TTL {t} that provoked it, so not from the destination"
+        return "not from the destination"
+
     def facts(self) -> dict[str, str]:
         t = self.reaction_ttl
         censor_hop = "?" if t is None else str(t - 1)
@@ -199,6 +221,7 @@ class TraceEvidence:
             "address": self.address,
             "trigger": TRIGGER_TEXT.get(self.trigger, self.trigger),
             "name": self.name or "-",
+            "sent": sent_text(self.trigger, self.name),
             "reaction": _REACTION_TEXT.get(self.reaction, "nothing"),
             "reaction_ttl": str(t) if t is not None else "?",
             "reaction_hop": str(self.reaction_hop) if self.reaction_hop is not None else "?",
@@ -209,5 +232,6 @@ class TraceEvidence:
             "last_icmp_from": self.last_icmp_from or "?",
             "control_name": self.control_name or "-",
             "destination_ttl": str(self.destination_ttl) if self.destination_ttl else "?",
+            "short_because": self._short_because(),
             "stopped": self.stopped,
         }

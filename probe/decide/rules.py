@@ -520,7 +520,7 @@ DNS_PACKET_RULES: tuple[Rule[DnsPacketEvidence], ...] = (
           "packet evidence not collected: {skipped}",
           lambda e: e.skipped is not None),
     _rule("packets.dns_silent_host_answered", BLOCKED, _INJECTION,
-          "{silent_host} runs no DNS server, yet {silent_count} reply(ies) for {hostname} came"
+          "{silent_host} runs no DNS server, yet {silent_count} for {hostname} came"
           " \"from\" it: {silent_answer} ({silent_packet}): forged on the path (on-path DNS"
           " injection)",
           lambda e: bool(e.silent_replies), self_evident=True),
@@ -545,17 +545,17 @@ DNS_PACKET_RULES: tuple[Rule[DnsPacketEvidence], ...] = (
 
 TCP_PACKET_RULES: tuple[Rule[TcpPacketEvidence], ...] = (
     _rule("packets.reset_injected", BLOCKED, None,
-          "the RST after the {trigger} naming {name} to {endpoint} had {reaction_packet}, where"
+          "the RST after the {sent} to {endpoint} had {reaction_packet}, where"
           " the server's SYN-ACK had {syn_ack}: sent {distance}, by a device on the path, not"
           " the server",
           lambda e: e.reaction == "reset" and e.mismatch, self_evident=True),
     _rule("packets.response_injected", BLOCKED, None,
-          "the response to the {trigger} naming {name} from {endpoint} had {reaction_packet},"
+          "the response to the {sent} from {endpoint} had {reaction_packet},"
           " where the server's SYN-ACK had {syn_ack}: sent {distance}, injected by a device on"
           " the path",
           lambda e: e.reaction in ("data", "fin") and e.mismatch, self_evident=True),
     _rule("packets.reaction_like_server", OK, None,
-          "packets: the {reaction} after the {trigger} naming {name} to {endpoint} came with the"
+          "packets: the {reaction} after the {sent} to {endpoint} came with the"
           " SYN-ACK's TTL ({reaction_packet}): from the server's distance (the server itself, or"
           " a device at the same hop)",
           lambda e: e.syn_ack is not None and e.reaction_packet is not None),
@@ -564,33 +564,32 @@ TCP_PACKET_RULES: tuple[Rule[TcpPacketEvidence], ...] = (
           lambda e: e.syn_ack is None and e.reaction == "reset"),
     _rule("packets.no_reaction", OK, None,
           "packets: nothing but the SYN-ACK ({syn_ack}) came back from {endpoint} after the"
-          " {trigger} naming {name}",
+          " {sent}",
           lambda e: True),
 )
 
 TRACE_RULES: tuple[Rule[TraceEvidence], ...] = (
     _rule("packets.censor_on_path", BLOCKED, None,
-          "trace: with IP TTL {reaction_ttl} the {trigger} naming {name} expired at hop"
+          "trace: with IP TTL {reaction_ttl} the {sent} expired at hop"
           " {reaction_ttl} ({router}), yet {reaction} came back: an on-path device at hop"
           " {reaction_ttl} ({router}) watches the traffic and injects the answer",
           lambda e: e.reaction_ttl is not None and e.icmp_at_reaction is not None),
     _rule("packets.censor_in_path", BLOCKED, None,
-          "trace: the {trigger} naming {name} toward {address} first provoked {reaction} at IP"
-          " TTL {reaction_ttl} (sent from hop {reaction_hop}), while the destination answers"
-          " {control_name} at TTL {destination_ttl}: the censor sits at hop {censor_hop}"
-          " ({hop_before}) or just past it, before the server",
+          "trace: the {sent} toward {address} first provoked {reaction} at IP"
+          " TTL {reaction_ttl} (sent from hop {reaction_hop}), {short_because}: the censor"
+          " sits at hop {censor_hop} ({hop_before}) or just past it, before the server",
           lambda e: e.before_destination),
     _rule("packets.dropped_after_hop", BLOCKED, None,
-          "trace: the {trigger} naming {name} toward {address} got no reaction and no ICMP"
+          "trace: the {sent} toward {address} got no reaction and no ICMP"
           " past hop {last_icmp_ttl} ({last_icmp_from}), while {control_name} went on to the"
           " destination (TTL {destination_ttl}): a censor just past hop {last_icmp_ttl} drops it",
           lambda e: e.died_early),
     _rule("packets.reaction_at_destination", OK, None,
-          "trace: {reaction} to the {trigger} naming {name} came at IP TTL {reaction_ttl},"
+          "trace: {reaction} to the {sent} came at IP TTL {reaction_ttl},"
           " from the destination's distance: the server itself, or a device beside it",
           lambda e: e.reaction_ttl is not None),
     _rule("packets.trace_unfinished", OK, None,
-          "trace: the {trigger} naming {name} toward {address} found no reaction up to IP TTL"
+          "trace: the {sent} toward {address} found no reaction up to IP TTL"
           " {last_icmp_ttl} ({stopped})",
           lambda e: True),
 )

@@ -3,6 +3,9 @@ IP TTL arithmetic, and how the findings sharpen a blocked target's verdict."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from probe.decide.packet_evidence import initial_ttl, sender_hop
@@ -41,44 +44,82 @@ def dns_probe(
     *replies: DnsReplyPacket, role: DnsProbeRole = DnsProbeRole.RESOLVER, rtt: float | None = None
 ) -> DnsPacketProbe:
     return DnsPacketProbe(
-        role=role, hostname="twitter.com",
+        role=role,
+        hostname="twitter.com",
         resolver_address=RESOLVER if role is DnsProbeRole.RESOLVER else SILENT,
-        sent_t=1.0, replies=list(replies), listen_s=1.0,
-        control_hostname="example.com" if rtt is not None else None, control_rtt_s=rtt,
-    )  # fmt: skip
+        sent_t=1.0,
+        replies=list(replies),
+        listen_s=1.0,
+        control_hostname="example.com" if rtt is not None else None,
+        control_rtt_s=rtt,
+    )
 
 
 def segment(flags: str, ttl: int, ip_id: int = 0, payload: int = 0) -> TcpPacket:
     return TcpPacket(
-        t=2.0, src=SERVER, ip_ttl=ttl, ip_id=ip_id, flags=flags, seq=1, ack=1, window=0,
-        payload_bytes=payload, payload_sha256="00" * 32 if payload else None,
-    )  # fmt: skip
+        t=2.0,
+        src=SERVER,
+        ip_ttl=ttl,
+        ip_id=ip_id,
+        flags=flags,
+        seq=1,
+        ack=1,
+        window=0,
+        payload_bytes=payload,
+        payload_sha256="00" * 32 if payload else None,
+    )
 
 
-def tcp_probe(syn_ack_ttl: int | None, *packets: TcpPacket, trigger: Trigger = Trigger.TLS_CLIENT_HELLO) -> TcpPacketProbe:  # fmt: skip
+def tcp_probe(
+    syn_ack_ttl: int | None, *packets: TcpPacket, trigger: Trigger = Trigger.TLS_CLIENT_HELLO
+) -> TcpPacketProbe:
     return TcpPacketProbe(
-        address=SERVER, port=443, trigger=trigger, name="twitter.com",
+        address=SERVER,
+        port=443,
+        trigger=trigger,
+        name="twitter.com",
         syn_ack=segment("SA", syn_ack_ttl) if syn_ack_ttl is not None else None,
-        packets=list(packets), t0=2.0, t=2.5,
-    )  # fmt: skip
+        packets=list(packets),
+        t0=2.0,
+        t=2.5,
+    )
 
 
-def hop(ttl: int, icmp: bool = True, reaction: Reaction = Reaction.NONE, packet: TcpPacket | DnsReplyPacket | None = None) -> TraceHop:  # fmt: skip
+def hop(
+    ttl: int,
+    icmp: bool = True,
+    reaction: Reaction = Reaction.NONE,
+    packet: TcpPacket | DnsReplyPacket | None = None,
+) -> TraceHop:
     router = ROUTERS[ttl - 1] if icmp and ttl <= len(ROUTERS) else None
     header = PacketHeader(t=3.0, src=router, ip_ttl=255 - ttl + 1, ip_id=0) if router else None
-    return TraceHop(ttl=ttl, icmp_from=router, icmp=header, reaction=reaction,
-                    reaction_packet=packet)  # fmt: skip
+    return TraceHop(
+        ttl=ttl, icmp_from=router, icmp=header, reaction=reaction, reaction_packet=packet
+    )
 
 
-def trace(*hops: TraceHop, control: bool = False, trigger: Trigger = Trigger.TLS_CLIENT_HELLO, stopped: TraceStop = TraceStop.REACTION) -> Trace:  # fmt: skip
+def trace(
+    *hops: TraceHop,
+    control: bool = False,
+    trigger: Trigger = Trigger.TLS_CLIENT_HELLO,
+    stopped: TraceStop = TraceStop.REACTION,
+) -> Trace:
     return Trace(
-        trigger=trigger, address=SERVER, port=443,
-        name="example.com" if control else "twitter.com", control=control, hops=list(hops),
-        stopped=stopped, t0=3.0, t=4.0,
-    )  # fmt: skip
+        trigger=trigger,
+        address=SERVER,
+        port=443,
+        name="example.com" if control else "twitter.com",
+        control=control,
+        hops=list(hops),
+        stopped=stopped,
+        t0=3.0,
+        t=4.0,
+    )
 
 
-DESTINATION = trace(hop(1), hop(2), hop(3), hop(4, False, Reaction.DATA, segment("PA", 61, 0, 900)), control=True)  # fmt: skip
+DESTINATION = trace(
+    hop(1), hop(2), hop(3), hop(4, False, Reaction.DATA, segment("PA", 61, 0, 900)), control=True
+)
 
 CASES: dict[str, PacketEvidence] = {
     "packets.not_run": PacketEvidence(skipped="packet tests need raw sockets"),
@@ -87,13 +128,13 @@ CASES: dict[str, PacketEvidence] = {
             dns_probe(reply(1.01, SERVER, 61, 7)),
             dns_probe(reply(1.002, FORGED, 63, 4919, SILENT), role=DnsProbeRole.SILENT_HOST),
         ]
-    ),  # fmt: skip
+    ),
     "packets.dns_two_answers": PacketEvidence(
         dns=[
             dns_probe(reply(1.002, FORGED, 63, 4919), reply(1.2, SERVER, 61, 0)),
             dns_probe(role=DnsProbeRole.SILENT_HOST),
         ]
-    ),  # fmt: skip
+    ),
     "packets.dns_reply_too_fast": PacketEvidence(
         dns=[dns_probe(reply(1.002, FORGED, 63, 4919), rtt=0.080)]
     ),
@@ -102,7 +143,7 @@ CASES: dict[str, PacketEvidence] = {
             dns_probe(reply(1.05, FORGED, 63, 12), rtt=0.040),
             dns_probe(role=DnsProbeRole.SILENT_HOST),
         ]
-    ),  # fmt: skip
+    ),
     "packets.dns_no_reply": PacketEvidence(dns=[dns_probe()]),
     "packets.reset_injected": PacketEvidence(tcp=[tcp_probe(61, segment("R", 254))]),
     "packets.response_injected": PacketEvidence(
@@ -121,25 +162,25 @@ CASES: dict[str, PacketEvidence] = {
                 trigger=Trigger.DNS_QUERY,
             )
         ]
-    ),  # fmt: skip
+    ),
     "packets.censor_in_path": PacketEvidence(
         traces=[
             DESTINATION,
             trace(hop(1), hop(2), hop(3, False, Reaction.RESET, segment("R", 254))),
         ]
-    ),  # fmt: skip
+    ),
     "packets.dropped_after_hop": PacketEvidence(
         traces=[
             DESTINATION,
             trace(hop(1), hop(2), hop(3, False), hop(4, False), stopped=TraceStop.SILENCE),
         ]
-    ),  # fmt: skip
+    ),
     "packets.reaction_at_destination": PacketEvidence(
         traces=[
             DESTINATION,
             trace(hop(1), hop(2), hop(3), hop(4, False, Reaction.RESET, segment("R", 61))),
         ]
-    ),  # fmt: skip
+    ),
     "packets.trace_unfinished": PacketEvidence(
         traces=[trace(hop(1), hop(2), stopped=TraceStop.MAX_TTL)]
     ),
@@ -167,7 +208,9 @@ SAYS = {
 
 def test_every_packet_rule_has_a_case() -> None:
     ids = {r.id for r in ALL_RULES if r.id.startswith("packets.")}
-    assert ids == set(CASES), f"missing {sorted(ids - set(CASES))}, extra {sorted(set(CASES) - ids)}"  # fmt: skip
+    assert ids == set(CASES), (
+        f"missing {sorted(ids - set(CASES))}, extra {sorted(set(CASES) - ids)}"
+    )
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
@@ -197,7 +240,7 @@ def test_dns_injection_becomes_the_method_with_its_evidence_first() -> None:
 
 
 def test_a_resolver_that_lies_stays_dns_hijack() -> None:
-    verdict, blocking, reasons = sharpen(BLOCKED_DNS, CASES["packets.dns_resolver_answered"])
+    _verdict, blocking, reasons = sharpen(BLOCKED_DNS, CASES["packets.dns_resolver_answered"])
     assert blocking is Blocking.DNS_HIJACK
     assert reasons[0] == BLOCKED_DNS[2][0] and "no on-path injector seen" in reasons[1]
 
@@ -205,20 +248,28 @@ def test_a_resolver_that_lies_stays_dns_hijack() -> None:
 def test_reset_to_syn_short_of_the_destination_is_tcp_reset() -> None:
     injected = PacketEvidence(
         tcp=[tcp_probe(None, segment("RA", 64), trigger=Trigger.SYN)],
-        traces=[trace(hop(1), hop(2, False, Reaction.RESET, segment("RA", 64)),
-                      trigger=Trigger.SYN)],
-    )  # fmt: skip
+        traces=[
+            trace(hop(1), hop(2, False, Reaction.RESET, segment("RA", 64)), trigger=Trigger.SYN)
+        ],
+    )
     decision = (Verdict.BLOCKED, Blocking.TCP_REFUSED, ["refused"])
-    verdict, blocking, reasons = sharpen(decision, injected)
+    _verdict, blocking, reasons = sharpen(decision, injected)
     assert blocking is Blocking.TCP_RESET
     assert any("censor sits at hop 1 (10.77.0.1)" in r for r in reasons), reasons
 
 
 def test_reset_to_syn_from_the_destination_stays_refused() -> None:
     genuine = PacketEvidence(
-        traces=[trace(hop(1), hop(2), hop(3), hop(4, False, Reaction.RESET, segment("RA", 61)),
-                      trigger=Trigger.SYN)],
-    )  # fmt: skip
+        traces=[
+            trace(
+                hop(1),
+                hop(2),
+                hop(3),
+                hop(4, False, Reaction.RESET, segment("RA", 61)),
+                trigger=Trigger.SYN,
+            )
+        ],
+    )
     decision = (Verdict.BLOCKED, Blocking.TCP_REFUSED, ["refused"])
     assert sharpen(decision, genuine)[1] is Blocking.TCP_REFUSED
 
@@ -226,7 +277,7 @@ def test_reset_to_syn_from_the_destination_stays_refused() -> None:
 def test_skipped_tests_say_why_and_change_nothing() -> None:
     decision = (Verdict.BLOCKED, Blocking.TLS_RESET, ["reset"])
     verdict, blocking, reasons = sharpen(decision, CASES["packets.not_run"])
-    assert (verdict, blocking, reasons[0]) == decision[:2] + ("reset",)
+    assert (verdict, blocking, reasons[0]) == (*decision[:2], "reset")
     assert reasons[-1] == "packet evidence not collected: packet tests need raw sockets"
 
 
@@ -236,7 +287,7 @@ def test_tls_reset_keeps_its_method_and_gains_the_fingerprint() -> None:
         traces=CASES["packets.censor_in_path"].traces,
     )
     decision = (Verdict.BLOCKED, Blocking.TLS_RESET, ["first", "second"])
-    verdict, blocking, reasons = sharpen(decision, evidence)
+    _verdict, blocking, reasons = sharpen(decision, evidence)
     assert blocking is Blocking.TLS_RESET and reasons[0] == "first" and reasons[-1] == "second"
     assert "by a device on the path" in reasons[1] and "hop 2" in reasons[2]
 
@@ -251,3 +302,45 @@ def test_a_silent_host_that_answers_the_control_name_proves_nothing() -> None:
     server = server.model_copy(update={"control_hostname": "example.com", "control_rtt_s": 0.01})
     evidence = PacketEvidence(dns=[dns_probe(reply(1.05, SERVER, 61, 7)), server])
     assert [f.rule_id for f in packet_findings(evidence)] == ["packets.dns_resolver_answered"]
+
+
+RECORDED = Path(__file__).parent / "data" / "packets"
+# Our own lab recordings (tests/lab/record.py): the rules each must fire, and the verdict.
+EXPECTED = {
+    "dns_injection": (
+        {"packets.dns_silent_host_answered", "packets.censor_on_path"},
+        Blocking.DNS_INJECTION,
+        "on-path device at hop 2 (100.64.0.2)",
+    ),
+    "sni_reset_border": (
+        {"packets.reset_injected", "packets.censor_in_path"},
+        Blocking.TLS_RESET,
+        "the censor sits at hop 2 (100.64.0.2)",
+    ),
+    "reset_to_syn": (
+        {"packets.reset_to_syn", "packets.censor_in_path"},
+        Blocking.TCP_RESET,
+        "the censor sits at hop 1 (10.77.0.1)",
+    ),
+    "injected_page": (
+        {"packets.response_injected", "packets.censor_on_path"},
+        Blocking.HTTP_BLOCKPAGE,
+        "IP-ID 4919, from hop 2",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_lab_recordings_are_judged_again_offline(name: str) -> None:
+    record = json.loads((RECORDED / f"{name}.json").read_text(encoding="utf-8"))
+    evidence = PacketEvidence.model_validate(record["packets"])
+    rules, blocking, says = EXPECTED[name]
+    fired = {f.rule_id for f in packet_findings(evidence)}
+    assert fired == rules, f"{name}: expected {sorted(rules)}, got {sorted(fired)}"
+    assert record["blocking"] == blocking.value, "the recording's verdict"
+    endpoint_method = Blocking.TCP_REFUSED if blocking is Blocking.TCP_RESET else blocking
+    if blocking is Blocking.DNS_INJECTION:
+        endpoint_method = Blocking.DNS_HIJACK  # what a lying resolver alone would give
+    verdict, sharpened, reasons = sharpen((Verdict.BLOCKED, endpoint_method, ["first"]), evidence)
+    assert (verdict, sharpened) == (Verdict.BLOCKED, blocking)
+    assert any(says in r for r in reasons), reasons

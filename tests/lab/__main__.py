@@ -4,7 +4,8 @@ docs    print docs/lab.md
 list    print the scenario names
 clean   remove leftovers of lab runs whose process is gone
 up      build the lab and keep it up until Ctrl-C, for manual checks
-record  record the throttling scenarios' throughput tests (tests/decide/data/throughput/)
+record  record the throttling scenarios' throughput tests (tests/decide/data/throughput/) and
+        the packet scenarios' packet evidence (tests/decide/data/packets/)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 
 from .docs import render
-from .netns import Lab, clean_leftovers, prerequisites
+from .netns import ROLES, Lab, clean_leftovers, prerequisites
 from .scenarios import SCENARIOS
 
 
@@ -27,7 +28,7 @@ def _up() -> int:
         lab.up()
         config = lab.run_dir / "probe.toml"
         lab.check(["example.com"])  # writes probe.toml and proves the lab works
-        print(f"lab up: namespaces {lab.ns('client')}, {lab.ns('isp')}, {lab.ns('internet')}")
+        print(f"lab up: namespaces {', '.join(lab.ns(role) for role in ROLES)}")
         command = f"{sys.executable} -m probe check --config {config} twitter"
         print(f"try: ip netns exec {lab.ns('client')} {command}")
         print("Ctrl-C tears it down.")

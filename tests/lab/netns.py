@@ -229,7 +229,7 @@ class Lab:
             self.exec("isp", "ip", "addr", "add", f"{address}/32", "dev", "lo")
         for address in world.internet_addresses():
             self.exec("internet", "ip", "addr", "add", f"{address}/32", "dev", "lo")
-        # The chain's /30 links: (role, link, address), both ends of each link.
+        # The chain's /30 links, both ends of each: (role, link, address).
         for role, link, address in (
             ("isp", ISP_UPLINK, world.ISP_TRANSIT),
             ("border", BORDER_ISP_LINK, world.BORDER_ISP_SIDE),
@@ -239,16 +239,8 @@ class Lab:
             ("internet", INTERNET_LINK, world.INTERNET_TRANSIT),
         ):
             self.exec(role, "ip", "addr", "add", f"{address}/{world.TRANSIT_PREFIX}", "dev", link)
-        self.exec("isp", "ip", "link", "set", ISP_CLIENT_LINK, "up")
-        for role, link in (
-            ("isp", ISP_UPLINK),
-            ("border", BORDER_ISP_LINK),
-            ("border", BORDER_UPLINK),
-            ("transit", TRANSIT_BORDER_LINK),
-            ("transit", TRANSIT_UPLINK),
-            ("internet", INTERNET_LINK),
-        ):
             self.exec(role, "ip", "link", "set", link, "up")
+        self.exec("isp", "ip", "link", "set", ISP_CLIENT_LINK, "up")
         # Abroad is up the chain, the domestic range (the client's public address) down it; the
         # client's own range never leaves the ISP (SNAT). TRANSIT_RANGE holds the routers' links
         # (the ISP's own servers talk from its uplink address): a router's connected /30s are

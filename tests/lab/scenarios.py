@@ -232,15 +232,6 @@ def _trace_found(
     return False
 
 
-def inspect_all(*checks: Inspect) -> Inspect:
-    """Return a check running every one of `checks`."""
-
-    def check(records: Records) -> list[str]:
-        return [problem for one in checks for problem in one(records)]
-
-    return check
-
-
 def dns_injection_evidence(target: str = "twitter") -> Inspect:
     """The injector at the border: its forged answers (TTL 63, its IP-ID) race the resolver's
     (TTL 61), a host that runs no DNS server gets one too, and a DNS trace first meets it at

@@ -4,7 +4,7 @@ Five namespaces in a chain (see docs/lab.md); the hop numbers are what a trace f
 
     client 10.77.0.2 ── 10.77.0.1 ISP 100.64.0.1 ── 100.64.0.2 border 100.64.0.5
         ── 100.64.0.6 transit 100.64.0.9 ── 100.64.0.10 internet
-    hop:          1 ISP          2 border (TTL 255)          3 transit          4 servers
+    hops from the client: 1 ISP, 2 border (its own packets: TTL 255), 3 transit, 4 servers
 
 - client: where `probe check` runs; default route to the ISP; resolv.conf names the ISP resolver.
 - ISP (hop 1): routes and SNATs the client to its public address, runs the ISP resolver, the
