@@ -25,12 +25,15 @@ sys.path.insert(0, str(REPO / "tests"))
 from lab.netns import Lab, prerequisites  # noqa: E402
 from lab.scenarios import PACKETS, SCENARIOS  # noqa: E402
 
+from probe.config import PacketSettings  # noqa: E402
+
 CASES = {  # scenario → the target whose packet tests are timed
     "dns_injection": "twitter",
     "tls_sni_reset_border": "twitter",
     "tcp_reset_to_syn": "twitter",
 }
-DEFAULTS = {"packets": {"enabled": True}}  # the shipped settings: 1 s between TTL probes
+# The shipped settings (1 s between TTL probes, 2 s DNS capture), over the scenario's quick ones.
+DEFAULTS = {"packets": PacketSettings().model_dump(mode="json")}
 
 
 def _import_cost(repeats: int) -> dict[str, float]:
