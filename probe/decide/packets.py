@@ -121,15 +121,20 @@ def _control_for(trace: Trace, traces: list[Trace]) -> Trace | None:
 
 
 def packet_findings(evidence: PacketEvidence) -> list[Finding]:
-    """Return one finding per kind of packet probe that ran (DNS, TCP, trace), most telling
-    probe first within each kind; a skipped test gives the one `packets.not_run` finding."""
+    """Return the findings of the packet probes that ran: for DNS every sign of injection (or
+    the one finding that fits), for TCP probes and traces the most telling probe's; a skipped
+    test gives the one `packets.not_run` finding."""
     if evidence.skipped is not None:
         skipped = DnsPacketEvidence(skipped=evidence.skipped)
         return [make_finding(DNS_PACKET_RULES[0], skipped.facts())]
     found: list[Finding] = []
     if evidence.dns:
         summary = dns_evidence(evidence.dns)
-        found.append(make_finding(first_match(DNS_PACKET_RULES, summary), summary.facts()))
+        # Every sign of injection that holds is cited: a silent host's forged reply, and the
+        # forged and genuine replies to one query, each with its TTL and IP-ID.
+        signs = [r for r in DNS_PACKET_RULES if r.self_evident and r.matches(summary)]
+        for rule in signs or [first_match(DNS_PACKET_RULES, summary)]:
+            found.append(make_finding(rule, summary.facts()))
     tcp = [tcp_evidence(p) for p in evidence.tcp]
     if tcp:
         best = min(tcp, key=lambda e: _rank(TCP_PACKET_RULES, e))

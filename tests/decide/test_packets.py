@@ -308,7 +308,7 @@ RECORDED = Path(__file__).parent / "data" / "packets"
 # Our own lab recordings (tests/lab/record.py): the rules each must fire, and the verdict.
 EXPECTED = {
     "dns_injection": (
-        {"packets.dns_silent_host_answered", "packets.censor_on_path"},
+        {"packets.dns_silent_host_answered", "packets.dns_two_answers", "packets.censor_on_path"},
         Blocking.DNS_INJECTION,
         "on-path device at hop 2 (100.64.0.2)",
     ),

@@ -223,28 +223,28 @@ class RecordingServer(StreamServer):
                 pass
 
 
+def _running(server_loop: ServerLoop, mode: str) -> Iterator[RecordingServer]:
+    server = RecordingServer(server_loop, mode)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture(scope="module")
 def reset_ttl_server(server_loop: ServerLoop) -> Iterator[RecordingServer]:
-    server = RecordingServer(server_loop, "reset")
-    server.start()
-    yield server
-    server.close()
+    yield from _running(server_loop, "reset")
 
 
 @pytest.fixture(scope="module")
 def answer_server(server_loop: ServerLoop) -> Iterator[RecordingServer]:
-    server = RecordingServer(server_loop, "answer")
-    server.start()
-    yield server
-    server.close()
+    yield from _running(server_loop, "answer")
 
 
 @pytest.fixture(scope="module")
 def quiet_server(server_loop: ServerLoop) -> Iterator[RecordingServer]:
-    server = RecordingServer(server_loop, "silent")
-    server.start()
-    yield server
-    server.close()
+    yield from _running(server_loop, "silent")
 
 
 # DNS probes
