@@ -44,6 +44,7 @@ from probe.models.addresses import IPNetwork, is_bogon, is_ip_address, is_ipv6
 from probe.models.observations import ThroughputTest
 from probe.models.packets import DnsProbeRole, PacketEvidence, Trigger
 from probe.models.results import (
+    DNS_BLOCKING,
     Blocking,
     ControlSiteCheck,
     EndpointResult,
@@ -238,9 +239,6 @@ _TRIGGERS = {
     Blocking.HTTP_BLOCKPAGE: Trigger.HTTP_REQUEST,
     Blocking.HTTP_DIFF: Trigger.HTTP_REQUEST,
 }
-_DNS_BLOCKING = frozenset(
-    {Blocking.DNS_NXDOMAIN, Blocking.DNS_HIJACK, Blocking.DNS_INJECTION, Blocking.DNS_FAILURE}
-)
 _UDP_ENGINES = frozenset({"system", "udp"})
 
 
@@ -261,7 +259,7 @@ def packet_plan(
     for result in endpoints:
         if result.verdict is not Verdict.BLOCKED or result.blocking is None:
             continue
-        if result.blocking in _DNS_BLOCKING:
+        if result.blocking in DNS_BLOCKING:
             for query in result.test_keys.queries:
                 if query.engine not in _UDP_ENGINES:
                     continue

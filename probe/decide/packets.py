@@ -11,6 +11,8 @@ path sent is `tcp_reset` rather than `tcp_refused` (a closed port).
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from probe.decide.packet_evidence import (
     DnsPacketEvidence,
     TcpPacketEvidence,
@@ -18,7 +20,7 @@ from probe.decide.packet_evidence import (
     answers_text,
     sender_hop,
 )
-from probe.decide.rules import DNS_PACKET_RULES, TCP_PACKET_RULES, TRACE_RULES, first_match
+from probe.decide.rules import DNS_PACKET_RULES, TCP_PACKET_RULES, TRACE_RULES, Rule, first_match
 from probe.decide.rules import finding as make_finding
 from probe.models.packets import (
     DnsPacketProbe,
@@ -29,11 +31,9 @@ from probe.models.packets import (
     Trace,
     Trigger,
 )
-from probe.models.results import Blocking, Finding, Verdict
+from probe.models.results import DNS_BLOCKING, Blocking, Finding, Verdict
 
-_DNS_METHODS = frozenset(
-    {Blocking.DNS_NXDOMAIN, Blocking.DNS_HIJACK, Blocking.DNS_INJECTION, Blocking.DNS_FAILURE}
-)
+E = TypeVar("E")
 
 
 def dns_evidence(probes: list[DnsPacketProbe]) -> DnsPacketEvidence:
@@ -150,9 +150,9 @@ def packet_findings(evidence: PacketEvidence) -> list[Finding]:
     return found
 
 
-def _rank(table: tuple[object, ...], evidence: object) -> int:
-    rule = first_match(table, evidence)  # type: ignore[arg-type]
-    return table.index(rule)
+def _rank(table: tuple[Rule[E], ...], evidence: E) -> int:
+    """Return the position of the rule `evidence` matches: the lower, the more telling."""
+    return table.index(first_match(table, evidence))
 
 
 def injected_reset_to_syn(evidence: PacketEvidence) -> bool:
@@ -184,7 +184,7 @@ def sharpen(
     if verdict is not Verdict.BLOCKED:
         return verdict, blocking, [*reasons, *told]
     injected = any(f.blocking is Blocking.DNS_INJECTION for f in findings)
-    if injected and blocking in _DNS_METHODS:
+    if injected and blocking in DNS_BLOCKING:
         return verdict, Blocking.DNS_INJECTION, [*told, *reasons]
     if blocking is Blocking.TCP_REFUSED and injected_reset_to_syn(evidence):
         return verdict, Blocking.TCP_RESET, [*told, *reasons]

@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from probe.models._base import Record
-from probe.models.results import Blocking, Finding, Verdict
+from probe.models.results import DNS_BLOCKING, Blocking, Finding, Verdict
 
 T = TypeVar("T")
 
@@ -186,8 +186,6 @@ class Agreement(StrEnum):
     ERROR = "error"
 
 
-_DNS = frozenset({Blocking.DNS_NXDOMAIN, Blocking.DNS_HIJACK, Blocking.DNS_INJECTION,
-                  Blocking.DNS_FAILURE})  # fmt: skip
 _TCP = frozenset({Blocking.TCP_TIMEOUT, Blocking.TCP_REFUSED, Blocking.TCP_RESET})
 _FETCH = frozenset({Blocking.TLS_RESET, Blocking.TLS_TIMEOUT, Blocking.TLS_MITM,
                     Blocking.HTTP_RESET, Blocking.HTTP_TIMEOUT})  # fmt: skip
@@ -195,7 +193,7 @@ _FETCH = frozenset({Blocking.TLS_RESET, Blocking.TLS_TIMEOUT, Blocking.TLS_MITM,
 # OONI's `blocking` string → our blocking methods that name the same interference. OONI calls a
 # connect failure after a redirect `http-failure` (METHODS.md §11 #10), so TCP counts there too.
 OONI_BLOCKING_METHODS: dict[str, frozenset[Blocking]] = {
-    "dns": _DNS,
+    "dns": DNS_BLOCKING,
     "tcp_ip": _TCP,
     "http-failure": _TCP | _FETCH,
     "http-diff": frozenset({Blocking.HTTP_DIFF, Blocking.HTTP_BLOCKPAGE}),

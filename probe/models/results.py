@@ -56,6 +56,12 @@ class Blocking(StrEnum):
     THROTTLING = "throttling"
 
 
+# The methods that blame DNS: the blocking that packet tests probe at the resolver.
+DNS_BLOCKING = frozenset(
+    {Blocking.DNS_NXDOMAIN, Blocking.DNS_HIJACK, Blocking.DNS_INJECTION, Blocking.DNS_FAILURE}
+)
+
+
 class Layer(StrEnum):
     """Where a finding was made."""
 
