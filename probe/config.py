@@ -64,6 +64,9 @@ DEFAULT_DOH = (
 )
 # Innocuous sites measured on the probe's own path before and after the targets.
 DEFAULT_CONTROL_SITES = ("https://www.wikipedia.org/", "https://example.com/")
+# The country whose domestic control sites (probe/data/platforms.toml [controls.domestic]) are
+# measured beside the foreign ones: Kazakhstan, the reference case (issue 17, METHODS §10).
+DEFAULT_CONTROL_COUNTRY = "KZ"
 # Speed-test downloads run for exactly this purpose: large, innocuous, served from nearby caches.
 DEFAULT_THROUGHPUT_CONTROLS = (
     "https://speed.cloudflare.com/__down?bytes=4194304",
@@ -163,6 +166,19 @@ class ControlSettings(_Section):
     sites: list[str] = Field(
         default=list(DEFAULT_CONTROL_SITES),
         description="Innocuous sites measured on the probe's path before and after the targets.",
+    )
+    country: str = Field(
+        default=DEFAULT_CONTROL_COUNTRY,
+        pattern=r"^([A-Z]{2})?$",
+        description="ISO 3166 code of the country the probe runs in: its domestic control sites"
+        " come from the catalogue ([controls.domestic]). Empty: none (unless domestic_sites"
+        " names some).",
+    )
+    domestic_sites: list[str] | None = Field(
+        default=None,
+        description="Sites in the probe's own country, measured beside the foreign control"
+        " sites: when everything abroad fails while these load, the network is whitelisted (a"
+        " deliberate cut), not down. Unset: the catalogue's sites for `country`; [] for none.",
     )
     helper_timeout_s: Duration = Field(
         default=DEFAULT_HELPER_TIMEOUT_S, description="Budget for one helper call."

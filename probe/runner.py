@@ -25,6 +25,7 @@ from probe.decide import (
     cut_while_arriving,
     endpoint_verdict,
     may_be_throttled,
+    network_assessment,
     parse_fingerprints,
     target_verdict,
 )
@@ -48,6 +49,7 @@ from probe.models.results import (
     Blocking,
     ControlSiteCheck,
     EndpointResult,
+    NetworkAssessment,
     TargetResult,
     TestKeys,
     Verdict,
@@ -55,9 +57,11 @@ from probe.models.results import (
 from probe.models.targets import Endpoint, Target
 from probe.observe import AsnLookup, scrub_text, with_asns
 from probe.observe.asn import AsnDatabase
+from probe.targets import load_catalogue
 
 ResultCallback = Callable[[TargetResult], None]
 Decision = tuple[Verdict, Blocking | None, list[str]]
+_LOADS = frozenset({Verdict.ACCESSIBLE, Verdict.THROTTLED})
 
 
 def load_fingerprints(settings: Settings) -> tuple[Fingerprint, ...]:
@@ -79,13 +83,24 @@ def load_fingerprints(settings: Settings) -> tuple[Fingerprint, ...]:
     return tuple(found)
 
 
-class _Sandwich:
-    """Control-site checks before the targets and, shared, after failing ones."""
+def domestic_sites(settings: Settings) -> list[str]:
+    """Return the domestic control sites: configured, else the catalogue's for the country."""
+    configured = settings.control.domestic_sites
+    if configured is not None:
+        return list(configured)
+    country = settings.control.country
+    return list(load_catalogue().domestic_sites(country)) if country else []
 
-    def __init__(self, ctx: MeasureContext) -> None:
+
+class _Sandwich:
+    """Control-site checks (foreign and domestic) before the targets and, shared, after failing
+    ones."""
+
+    def __init__(self, ctx: MeasureContext, domestic: list[str]) -> None:
         self._ctx = ctx
+        self._domestic = domestic
         self.before: asyncio.Task[list[ControlSiteCheck]] = asyncio.create_task(
-            check_control_sites("before", ctx)
+            check_control_sites("before", ctx, domestic)
         )
         self._after: asyncio.Task[list[ControlSiteCheck]] | None = None
         self._after_started = 0.0
@@ -95,7 +110,9 @@ class _Sandwich:
         loop = asyncio.get_running_loop()
         if self._after is None or self._after_started < finished_at:
             self._after_started = loop.time()
-            self._after = asyncio.create_task(check_control_sites("after", self._ctx))
+            self._after = asyncio.create_task(
+                check_control_sites("after", self._ctx, self._domestic)
+            )
         return await asyncio.shield(self._after)
 
     async def close(self) -> None:
@@ -111,8 +128,11 @@ class _Checker:
         self.ctx = ctx
         self.asn = asn
         self.fingerprints = load_fingerprints(settings)
-        self.sandwich = _Sandwich(ctx)
+        self.sandwich = _Sandwich(ctx, domestic_sites(settings))
         self._silent: list[str] | None = None
+        # Inputs of the run's targets that loaded so far: evidence that the network carries
+        # traffic somewhere (decide/network.py).
+        self.loaded: list[str] = []
 
     async def _silent_hosts(self) -> list[str]:
         """Return the addresses that run no DNS server: configured, else the helpers'."""
@@ -135,10 +155,11 @@ class _Checker:
         target: Target,
         measured: list[tuple[Endpoint, TestKeys]],
         controls: list[ControlSiteCheck],
+        network: NetworkAssessment,
     ) -> tuple[list[EndpointResult], Decision]:
         context = self._context(controls)
         endpoints = [endpoint_verdict(endpoint, keys, context) for endpoint, keys in measured]
-        return endpoints, target_verdict(target, endpoints, context)
+        return endpoints, target_verdict(target, endpoints, context, network=network)
 
     async def check(self, target: Target) -> TargetResult:
         started_at = datetime.now(UTC)
@@ -149,10 +170,12 @@ class _Checker:
         )
         measured = [(e, with_asns(k, lookup)) for e, k in zip(target.endpoints, keys, strict=True)]
         controls = list(await asyncio.shield(self.sandwich.before))
-        endpoints, decision = self._decide(target, measured, controls)
+        network = network_assessment(controls, self.loaded)
+        endpoints, decision = self._decide(target, measured, controls, network)
         if any(e.verdict is not Verdict.ACCESSIBLE for e in endpoints):
             controls += await self.sandwich.after(asyncio.get_running_loop().time())
-            endpoints, decision = self._decide(target, measured, controls)
+            network = network_assessment(controls, self.loaded)
+            endpoints, decision = self._decide(target, measured, controls, network)
         for endpoint_keys in keys:
             if endpoint_keys.control is not None and endpoint_keys.control.x_client_address:
                 self.ctx.local_addresses.add(endpoint_keys.control.x_client_address)
@@ -164,7 +187,9 @@ class _Checker:
                     packets = await measure_packets(
                         plan, self.settings.packets, clock, self.settings.timeouts.connect
                     )
-                decision = target_verdict(target, endpoints, self._context(controls), None, packets)
+                decision = target_verdict(
+                    target, endpoints, self._context(controls), None, packets, network
+                )
         throughput: ThroughputTest | None = None
         if self.settings.throughput.enabled and may_be_throttled(endpoints):
             candidates, known = throughput_candidates(
@@ -173,20 +198,36 @@ class _Checker:
             if candidates:  # a small page and no catalogue object: nothing to measure
                 throughput = await measure_throughput(candidates, known, self.ctx, clock)
                 decision = target_verdict(
-                    target, endpoints, self._context(controls), throughput, packets
+                    target, endpoints, self._context(controls), throughput, packets, network
                 )
         verdict, blocking, reasons = decision
         helpers = sorted({e.test_keys.test_helper for e in endpoints if e.test_keys.test_helper})
         result = TargetResult(
             input=target.input, verdict=verdict, blocking=blocking, reasons=reasons,
             target=target, endpoints=endpoints, controls=controls, throughput=throughput,
-            packets=packets,
+            network=network, packets=packets,
             measurement_start_time=started_at, test_runtime=clock.now(),
             software_version=__version__, test_helpers=helpers,
             annotations={"platform": sys.platform},
             **self._probe_location(),
         )  # fmt: skip
+        if verdict in _LOADS:
+            self.loaded.append(target.input)
         return scrub(result, self.ctx.local_addresses.addresses)
+
+    def settle(self, result: TargetResult) -> TargetResult:
+        """Return `result` decided again with every target of the run that loaded: an outage
+        verdict held back until the batch ended becomes whitelisting when something loaded."""
+        loaded = [i for i in self.loaded if i != result.input]
+        network = network_assessment(result.controls, loaded)
+        if network == result.network:
+            return result
+        context = self._context(list(result.controls))
+        verdict, blocking, reasons = target_verdict(
+            result.target, result.endpoints, context, result.throughput, result.packets, network
+        )
+        update = {"verdict": verdict, "blocking": blocking, "reasons": reasons}
+        return result.model_copy(update={**update, "network": network})
 
     def _probe_location(self) -> dict[str, Any]:
         routable = self.settings.network.routable
@@ -395,17 +436,27 @@ async def check_targets(
         async with open_context(settings) as ctx:
             checker = _Checker(settings, ctx, asn)
 
-            async def one(target: Target) -> TargetResult:
+            results: list[TargetResult | None] = [None] * len(targets)
+
+            async def one(index: int, target: Target) -> None:
                 async with limit:
-                    result = await checker.check(target)
-                if on_result is not None:
+                    result = results[index] = await checker.check(target)
+                # An outage is only an outage if nothing else loads: such a verdict waits for
+                # the batch to end (a target that loads later turns it into whitelisting).
+                if on_result is not None and result.verdict is not Verdict.NETWORK_OUTAGE:
                     on_result(result)
-                return result
 
             try:
-                return list(await asyncio.gather(*(one(t) for t in targets)))
+                await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
             finally:
                 await checker.sandwich.close()
+                # Also when interrupted: a finished target is never lost.
+                for index, held in enumerate(results):
+                    if held is not None and held.verdict is Verdict.NETWORK_OUTAGE:
+                        results[index] = settled = checker.settle(held)
+                        if on_result is not None:
+                            on_result(settled)
+            return [r for r in results if r is not None]
     finally:
         if asn is not None:
             asn.close()

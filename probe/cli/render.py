@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # rich is imported only when a table or a spinner is shown, not for --json
     from rich.table import Table
+    from rich.text import Text
 
     from probe.models.results import TargetResult
 
@@ -50,11 +51,40 @@ def results_table(results: list[TargetResult]) -> Table:
     return table
 
 
+NETWORK_STYLE = {
+    "normal": "green",
+    "intercepted": "bold yellow",
+    "whitelisted": "bold red",
+    "outage": "yellow",
+    "unknown": "dim",
+}
+
+
+def network_line(results: list[TargetResult]) -> Text | None:
+    """Return the line on the network's state shown above the table: the assessment of the
+    result decided last with the most evidence (every target's record carries its own)."""
+    from rich.text import Text
+
+    assessed = [r.network for r in results if r.network is not None]
+    if not assessed:
+        return None
+    network = max(assessed, key=lambda n: len(n.loaded_targets))
+    line = Text("network: ", style="bold")
+    line.append(network.state.value, style=NETWORK_STYLE.get(network.state.value, ""))
+    if network.reasons:
+        line.append(f" — {network.reasons[0]}")
+    return line
+
+
 def print_table(results: list[TargetResult]) -> None:
-    """Print the results table to stdout."""
+    """Print the network's state, then the results table, to stdout."""
     from rich.console import Console
 
-    Console().print(results_table(results))
+    console = Console()
+    line = network_line(results)
+    if line is not None:
+        console.print(line)
+    console.print(results_table(results))
 
 
 @contextmanager

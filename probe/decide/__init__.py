@@ -15,12 +15,14 @@ Modules:
     http        HTTP: failed fetch steps, the final page against the control's
     verdict     one endpoint's verdict from its findings; DecisionContext
     target      a target's verdict from its endpoints (its throughput test, its packets)
+    network     the network's state once per run: normal, intercepted, whitelisted, outage
     throughput  throttling: a download's rate and plateau against its references
     packet_evidence  IP TTL arithmetic and the summaries the packet rules test
     packets     packet evidence: forged DNS replies, injected RSTs, the censor's hop
 """
 
 from probe.decide.blockpages import Fingerprint, parse_fingerprints
+from probe.decide.network import network_assessment
 from probe.decide.target import cut_while_arriving, may_be_throttled, target_verdict
 from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS
 from probe.decide.verdict import DecisionContext, endpoint_verdict
@@ -32,6 +34,7 @@ __all__ = [
     "cut_while_arriving",
     "endpoint_verdict",
     "may_be_throttled",
+    "network_assessment",
     "parse_fingerprints",
     "target_verdict",
 ]

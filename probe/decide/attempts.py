@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from probe.models.addresses import is_ip_address, is_ipv6
+from probe.models.control import ControlResponse
 from probe.models.observations import (
     DnsObservation,
     HttpTransaction,
@@ -25,6 +26,11 @@ from probe.models.targets import Endpoint, EndpointKind
 VALIDATION_TAG = "tls_validation"
 NXDOMAIN_FAILURES = frozenset({"dns_nxdomain_error", "android_dns_cache_no_data"})
 NO_ANSWER_FAILURES = frozenset({"dns_no_answer"})
+# The helper's DNS failures that are its resolver's answer about the name (OONI's legacy names:
+# NXDOMAIN, SERVFAIL). Anything else ("unknown_error": its own resolver unreachable…) is a failed
+# control: absent, never an answer (issue 17).
+HELPER_DNS_ANSWERS = frozenset({"dns_name_error", "dns_server_failure", *NXDOMAIN_FAILURES})
+_HELPER_LOOKUP_FAILED = "dns_lookup_error"
 # IPv6 from a host without IPv6 (probe#2284): not evidence of anything.
 IPV6_IGNORED_FAILURES = frozenset({"network_unreachable", "host_unreachable"})
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -231,3 +237,16 @@ def outcome(endpoint: Endpoint, attempt: Attempt) -> Outcome:
 def outcomes(endpoint: Endpoint, keys: TestKeys) -> list[Outcome]:
     """Return the outcome of every attempt present in `keys`."""
     return [outcome(endpoint, attempt) for attempt in group_attempts(keys)]
+
+
+def helper_blind(control: ControlResponse | None) -> bool:
+    """Return whether the helper answered without having measured the site: its own resolver
+    failed without an answer about the name, and its fetch failed for want of that lookup."""
+    if control is None or control.dns.addrs:
+        return False
+    failure = control.dns.failure
+    return (
+        failure is not None
+        and failure not in HELPER_DNS_ANSWERS
+        and control.http_request.failure == _HELPER_LOOKUP_FAILED
+    )

@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from probe.decide.attempts import (
+    HELPER_DNS_ANSWERS,
     NXDOMAIN_FAILURES,
     query_addresses,
     split_address,
     tag_int,
 )
 from probe.decide.blockpages import Fingerprint, address_matches
-from probe.decide.evidence import DnsEvidence, cite
+from probe.decide.evidence import DnsEvidence, cite, failure_kind
 from probe.decide.rules import DNS_RULES, finding, first_match
 from probe.models.addresses import IPNetwork, is_bogon
 from probe.models.control import IP_FLAG_VALID_FOR_DOMAIN, ControlResponse
@@ -37,6 +38,8 @@ def resolver_label(query: DnsObservation) -> str:
 
 
 def _is_nxdomain(query: DnsObservation) -> bool:
+    if query.is_transport_failure():  # the way to the resolver failed: no answer at all
+        return False
     return query.failure in NXDOMAIN_FAILURES or (query.rcode or "").upper() == "NXDOMAIN"
 
 
@@ -91,6 +94,9 @@ def _control(host: str, keys: TestKeys) -> _Control:
     doh_answered = [
         q for q in keys.x_doh if q.failure in (None, "dns_no_answer") or _is_nxdomain(q)
     ]
+    helper_answered = control is not None and (
+        control.dns.failure is None or control.dns.failure in HELPER_DNS_ANSWERS
+    )
     addresses = list(control.dns.addrs if control is not None else [])
     addresses += [a for q in keys.x_doh for a in query_addresses(q)]
     ip_asns = {
@@ -100,12 +106,17 @@ def _control(host: str, keys: TestKeys) -> _Control:
     asns |= {a.asn for q in keys.x_doh for a in q.answers if a.asn}
     helper_nx = control is not None and control.dns.failure in _HELPER_NXDOMAIN
     failures = [control.dns.failure] if control is not None and control.dns.failure else []
-    failures += [q.failure for q in keys.x_doh if q.failure]
+    failures += [
+        f"{q.resolver_address}: {q.failure}"
+        + (" (no reply: the way to the resolver failed)" if q.is_transport_failure() else "")
+        for q in keys.x_doh
+        if q.failure
+    ]
     unique = tuple(dict.fromkeys(addresses))
     return _Control(
         addresses=unique,
         asns=frozenset(asns),
-        answered=control is not None or bool(doh_answered),
+        answered=helper_answered or bool(doh_answered),
         nxdomain=not unique and (helper_nx or any(_is_nxdomain(q) for q in keys.x_doh)),
         failure=failures[0] if failures else None,
         tls_valid=_control_tls_valid(host, control),
@@ -124,6 +135,45 @@ def _control_tls_valid(host: str, control: ControlResponse | None) -> frozenset[
     }
     valid |= {ip for ip, info in control.ip_info.items() if info.flags & IP_FLAG_VALID_FOR_DOMAIN}
     return frozenset(valid)
+
+
+# The probe's handshake on an answer failed in a way a public service can also fail for an
+# unknown client (reset, timeout, a certificate for other names), unlike a chain to an unknown
+# root, which no public service presents.
+_AMBIGUOUS_HANDSHAKE_KINDS = frozenset({"reset", "eof", "timeout", "other"})
+_AMBIGUOUS_CERTIFICATE_FAILURES = frozenset({"ssl_invalid_hostname"})
+
+
+def _refused_everywhere(host: str, keys: TestKeys) -> dict[str, str]:
+    """Return the IPs where the probe's handshake for `host` connected and failed ambiguously
+    and the helper's handshake connected and failed too, with both failures: a handshake that
+    fails on both sides proves nothing about the answer (an anycast relay or a CDN refusing
+    unknown clients, issue 17)."""
+    control = keys.control
+    if control is None:
+        return {}
+    connected = {
+        (tag_int(c.tags, "attempt", 1), c.ip, c.port) for c in keys.tcp_connect if c.status.success
+    }
+    helper_connected = {split_address(k) for k, v in control.tcp_connect.items() if v.status}
+    helper_failed = {
+        split_address(k): v.failure or "failed"
+        for k, v in control.tls_handshake.items()
+        if not v.status and split_address(k) in helper_connected
+    }
+    found: dict[str, str] = {}
+    for handshake in keys.tls_handshakes:
+        if handshake.server_name.lower() != host or handshake.failure is None:
+            continue
+        ip, port = split_address(handshake.address)
+        ambiguous = (
+            failure_kind(handshake.failure) in _AMBIGUOUS_HANDSHAKE_KINDS
+            or handshake.failure in _AMBIGUOUS_CERTIFICATE_FAILURES
+        )
+        attempt = tag_int(handshake.tags, "attempt", 1)
+        if ambiguous and (attempt, ip, port) in connected and (ip, port) in helper_failed:
+            found[ip] = f"{handshake.address} {handshake.failure} here, {helper_failed[ip, port]}"
+    return found
 
 
 def _probe_tls(host: str, keys: TestKeys) -> tuple[frozenset[str], frozenset[str]]:
@@ -163,6 +213,7 @@ class _Judge:
     probe_tls_failed: frozenset[str]
     content: frozenset[str]
     content_invalid: frozenset[str]
+    refused_everywhere: dict[str, str] = field(default_factory=dict)
 
     def consistent(self, ip: str) -> bool:
         if ip in self.control.addresses:
@@ -247,6 +298,7 @@ class _Answers:
     bogons_in_control: tuple[str, ...] = ()
     blockpage: tuple[str, ...] = ()
     invalid: tuple[str, ...] = ()
+    unverifiable: tuple[str, ...] = ()  # invalid answers whose handshake failed for both sides
     validated: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -278,11 +330,17 @@ def _classify(
         invalid, mixed = _invalid(lookups, judge)
         notes += [f"{r} answered inconsistently in some attempts only" for r in mixed]
         validated = [ip for ip in answers if not judge.consistent(ip) and judge.validation(ip)]
+    refused = judge.refused_everywhere
     return _Answers(
         bogons=tuple(ip for ip in bogon_all if ip not in in_control),
         bogons_in_control=tuple(in_control),
         blockpage=tuple(blockpage),
         invalid=tuple(invalid),
+        unverifiable=tuple(
+            f"{ip} ({refused[ip]})" for ip in invalid if ip in refused and ip not in bogon_all
+        )
+        if invalid and all(ip in refused for ip in invalid)
+        else (),
         validated=tuple(ip for ip in validated if ip not in invalid),
         notes=tuple(notes),
     )
@@ -345,6 +403,7 @@ def _judge(
         probe_tls_failed=probe_tls_failed,
         content=content_validated,
         content_invalid=content_invalidated,
+        refused_everywhere=_refused_everywhere(host, keys),
     )
 
 
@@ -390,6 +449,7 @@ def dns_evidence(
         failures=tuple(dict.fromkeys(f for lk in lookups for f in lk.failures)),
         sites_resolve=_sites_resolve(controls),
         invalid_answers=answers.invalid,
+        unverifiable_answers=answers.unverifiable,
         invalid_connected=bool(connected & set(answers.invalid)),
         validated_answers=answers.validated,
         validation=next((v for ip in answers.validated if (v := judge.validation(ip))), ""),

@@ -72,6 +72,8 @@ class DnsEvidence:
     failures: tuple[str, ...] = ()
     sites_resolve: bool | None = None
     invalid_answers: tuple[str, ...] = ()
+    # Invalid answers where the handshake failed from the probe and from the control alike.
+    unverifiable_answers: tuple[str, ...] = ()
     invalid_connected: bool = False
     validated_answers: tuple[str, ...] = ()
     validation: str = ""
@@ -105,6 +107,7 @@ class DnsEvidence:
             "failures": cite(self.failures, "no failure recorded"),
             "control_failure": self.control_failure or "no answer",
             "invalid_answers": cite(self.invalid_answers),
+            "unverifiable_answers": "; ".join(self.unverifiable_answers) or "none",
             "validated_answers": cite(self.validated_answers),
             "validation": self.validation or "it was validated",
         }
@@ -296,11 +299,17 @@ class TargetEvidence:
     # Inconclusive only because a cleartext page had no control, while the same host's https://
     # endpoint verified and loaded.
     unverifiable_twins: tuple[str, ...] = ()
+    # The run's network state (decide/network.py) and what it means here.
+    network_state: str = ""
+    network_reason: str = ""
+    verified_https: int = 0  # https:// endpoints accessible over a verified chain
+    known_interception: bool = False  # a blocked endpoint's chain came from a known MITM issuer
 
     def facts(self) -> dict[str, str]:
         """Return the strings the target reason templates cite."""
         return {
             "unverifiable_twins": cite(self.unverifiable_twins),
+            "network_reason": self.network_reason or "no account of the network",
             "total": str(self.total),
             "blocked_count": str(len(self.blocked)),
             "blocked": cite(self.blocked),
@@ -386,4 +395,38 @@ class ThroughputEvidence:
             "same_handshake": _seconds_text(self.same_handshake_s),
             "innocuous": self.innocuous_sni or "none",
             "slow_network": rate_text(self.slow_network_bps),
+        }
+
+
+@dataclass(frozen=True)
+class NetworkStateEvidence:
+    """The run's control sites, foreign and domestic, and the targets that loaded in it."""
+
+    foreign: int = 0
+    foreign_loaded: tuple[str, ...] = ()
+    foreign_failed: tuple[str, ...] = ()
+    domestic: int = 0
+    domestic_loaded: tuple[str, ...] = ()
+    domestic_failed: tuple[str, ...] = ()
+    certificate_failures: tuple[str, ...] = ()  # failed sites, each with its failure
+    failed_elsewhere: tuple[str, ...] = ()  # failed sites that failed otherwise
+    all_failed_at_dns: bool = False
+    loaded_targets: tuple[str, ...] = ()
+
+    @property
+    def foreign_cut(self) -> bool:
+        """Return whether every foreign control site was measured and none loaded."""
+        return self.foreign > 0 and not self.foreign_loaded
+
+    def facts(self) -> dict[str, str]:
+        """Return the strings the network-state reason templates cite."""
+        return {
+            "foreign": str(self.foreign),
+            "foreign_loaded": cite(self.foreign_loaded),
+            "foreign_failed": cite(self.foreign_failed),
+            "domestic": str(self.domestic),
+            "domestic_loaded": cite(self.domestic_loaded),
+            "domestic_failed": cite(self.domestic_failed),
+            "certificate_failures": cite(self.certificate_failures),
+            "loaded_targets": cite(self.loaded_targets),
         }

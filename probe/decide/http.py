@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from probe.decide.attempts import Outcome, is_redirect, split_address, tag_int, url_scheme
+from probe.decide.attempts import (
+    Outcome,
+    helper_blind,
+    is_redirect,
+    split_address,
+    tag_int,
+    url_scheme,
+)
 from probe.decide.blockpages import Fingerprint, body_text, response_matches
 from probe.decide.evidence import HopEvidence, PageEvidence, failure_kind
 from probe.decide.rules import HOP_RULES, PAGE_RULES, finding, first_match
@@ -62,7 +69,7 @@ def hop_finding(
         kind=failure_kind(outcome.failure),
         is_dns=is_dns,
         is_https=url_scheme(url) == "https",
-        has_control=control is not None,
+        has_control=control is not None and not helper_blind(control),
         control_ok=control_page(control) is not None,
         control_failure=_control_failure(control, control_failure),
         operation=final.x_failed_operation if final is not None else None,

@@ -16,6 +16,7 @@ from probe.decide.evidence import (
     DnsEvidence,
     HopEvidence,
     NetworkEvidence,
+    NetworkStateEvidence,
     PageEvidence,
     TargetEvidence,
     TcpEvidence,
@@ -183,6 +184,12 @@ DNS_RULES: tuple[Rule[DnsEvidence], ...] = (
           "{resolver} answered {invalid_answers}, unlike the control ({control_addresses}),"
           " but the service accepted the connection there",
           lambda e: bool(e.invalid_answers) and e.is_tcp_service and e.invalid_connected),
+    _rule("dns.answer_unverifiable", UNSURE, None,
+          "{resolver} answered addresses unlike the control's ({control_addresses}), but the TLS"
+          " handshake there failed from the control too ({unverifiable_answers}): a handshake"
+          " that fails on both sides proves nothing about the answer (an anycast relay or a CDN"
+          " that refuses unknown clients can do this)",
+          lambda e: bool(e.unverifiable_answers and e.control_addresses)),
     _rule("dns.inconsistent_answer", BLOCKED, Blocking.DNS_HIJACK,
           "{resolver} answered {invalid_answers}: not among the control's answers"
           " ({control_addresses}), not in the same AS, and no valid certificate for {host}"
@@ -417,10 +424,62 @@ NETWORK_RULES: tuple[Rule[NetworkEvidence], ...] = (
           lambda e: True),
 )
 
+# The network's state during a run (decide/network.py): the verdict is what the state means for
+# a target that failed with the network (decide/target.py applies it).
+NETWORK_STATE_RULES: tuple[Rule[NetworkStateEvidence], ...] = (
+    _rule("state.no_controls", UNSURE, None,
+          "no control site was measured: the network's state is unknown",
+          lambda e: e.foreign == 0 and e.domestic == 0),
+    _rule("state.intercepted", UNSURE, None,
+          "every control site abroad failed on its certificate ({certificate_failures}): a"
+          " captive portal or TLS interception answers in the sites' place, so no cleartext"
+          " page can be trusted (log in or pause, then re-run)",
+          lambda e: e.foreign_cut and bool(e.certificate_failures) and not e.failed_elsewhere),
+    _rule("state.foreign_reachable", OK, None,
+          "{foreign_loaded} loaded: the network reaches abroad",
+          lambda e: bool(e.foreign_loaded)),
+    _rule("state.whitelisted_domestic_loads", BLOCKED, Blocking.WHITELISTING,
+          "every control site abroad failed ({foreign_failed}) while domestic sites loaded"
+          " ({domestic_loaded}): the network admits only allow-listed destinations"
+          " (whitelisting), a deliberate cut, not a technical failure",
+          lambda e: e.foreign_cut and bool(e.domestic_loaded)),
+    _rule("state.whitelisted_targets_load", BLOCKED, Blocking.WHITELISTING,
+          "every control site abroad failed ({foreign_failed}) while {loaded_targets} loaded in"
+          " the same run: the network admits only some destinations (whitelisting), a"
+          " deliberate cut, not a technical failure",
+          lambda e: e.foreign_cut and bool(e.loaded_targets)),
+    _rule("state.resolver_down", OUTAGE, None,
+          "the probe's resolver failed for every control site, abroad ({foreign_failed}) and"
+          " domestic ({domestic_failed}): the local DNS is down",
+          lambda e: e.foreign_cut and e.all_failed_at_dns),
+    _rule("state.outage", OUTAGE, None,
+          "every control site failed, abroad ({foreign_failed}) and domestic ({domestic_failed}),"
+          " and nothing else loaded: an outage",
+          lambda e: e.foreign_cut and e.domestic > 0),
+    _rule("state.outage_unverified", OUTAGE, None,
+          "every control site abroad failed ({foreign_failed}) and nothing else loaded; no"
+          " domestic site was measured to tell a whitelist from an outage ([control] country or"
+          " domestic_sites)",
+          lambda e: e.foreign_cut),
+    _rule("state.domestic_only_measured", OK, None,
+          "no foreign control site was measured; domestic: {domestic_loaded} loaded",
+          lambda e: True),
+)
+
 TARGET_RULES: tuple[Rule[TargetEvidence], ...] = (
     _rule("target.no_endpoints", UNSURE, None,
           "no endpoint was measured",
           lambda e: e.total == 0),
+    _rule("target.intercepted_network", UNSURE, None,
+          "the network intercepts: {network_reason}; nothing here can be called accessible or"
+          " blocked but what a verified TLS chain or a known interception authority shows",
+          lambda e: e.network_state == "intercepted" and not e.known_interception
+          and not (e.verified_https > 0 and e.accessible == e.total)),
+    _rule("target.whitelisted_network", BLOCKED, Blocking.WHITELISTING,
+          "{outage} of {total} endpoints failed as the control sites abroad did, and the"
+          " network is whitelisted: {network_reason}",
+          lambda e: e.network_state == "whitelisted" and e.outage > 0 and not e.blocked
+          and not e.throttled and e.accessible == 0),
     _rule("target.endpoint_blocked", BLOCKED, None,
           "{blocked_count} of {total} endpoints blocked ({methods}): {blocked}",
           lambda e: bool(e.blocked)),
@@ -602,6 +661,7 @@ ALL_RULES: tuple[Rule[Any], ...] = (
     *HOP_RULES,
     *PAGE_RULES,
     *NETWORK_RULES,
+    *NETWORK_STATE_RULES,
     *TARGET_RULES,
     *THROUGHPUT_RULES,
     *DNS_PACKET_RULES,

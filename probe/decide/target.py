@@ -10,7 +10,13 @@ from probe.decide.throughput import throughput_finding
 from probe.decide.verdict import DecisionContext
 from probe.models.observations import ThroughputTest
 from probe.models.packets import PacketEvidence
-from probe.models.results import Blocking, EndpointResult, Verdict
+from probe.models.results import (
+    Blocking,
+    EndpointResult,
+    NetworkAssessment,
+    SiteScope,
+    Verdict,
+)
 from probe.models.targets import EndpointKind, Target
 
 
@@ -76,16 +82,21 @@ def target_verdict(
     context: DecisionContext,
     throughput: ThroughputTest | None = None,
     packets: PacketEvidence | None = None,
+    network: NetworkAssessment | None = None,
 ) -> tuple[Verdict, Blocking | None, list[str]]:
     """Return the target's verdict, blocking method and reasons from its endpoints' results,
-    its throughput test (a target that loads, if slowly) and its packet evidence (a blocked
-    target).
+    its throughput test (a target that loads, if slowly), its packet evidence (a blocked
+    target) and the run's network state (decide/network.py).
+
+    A whitelisted network makes a target that failed with the network blocked (whitelisting),
+    never network_outage; an intercepted one leaves nothing accessible but what a verified
+    chain shows (docs/methodology.md "Network state").
 
     A throughput finding of `throttled` makes the target throttled; any other finding adds its
     reason (why it is not throttling: a slow network, too few repeats…). Packet evidence
     sharpens a blocked target's method and reasons (decide/packets.py).
     """
-    decision = _endpoints_verdict(target, endpoints, context)
+    decision = _endpoints_verdict(target, endpoints, context, network)
     if packets is not None:
         decision = sharpen(decision, packets)
     verdict, blocking, reasons = decision
@@ -99,8 +110,14 @@ def target_verdict(
     return verdict, blocking, [*reasons, *finding.reasons]
 
 
+_KNOWN_INTERCEPTION = "tls.known_interception_issuer"
+
+
 def _endpoints_verdict(
-    target: Target, endpoints: list[EndpointResult], context: DecisionContext
+    target: Target,
+    endpoints: list[EndpointResult],
+    context: DecisionContext,
+    network: NetworkAssessment | None = None,
 ) -> tuple[Verdict, Blocking | None, list[str]]:
     """Return the target's verdict, blocking method and reasons from its endpoints' results.
 
@@ -122,9 +139,22 @@ def _endpoints_verdict(
         down=sum(v is Verdict.SERVICE_DOWN for v in verdicts),
         inconclusive=tuple(e.endpoint.label for e, v in pairs if v is Verdict.INCONCLUSIVE),
         unverifiable_twins=_unverifiable_twins(pairs),
+        network_state=network.state.value if network is not None else "",
+        network_reason="; ".join(network.reasons) if network is not None else "",
+        verified_https=sum(
+            v is Verdict.ACCESSIBLE and (e.endpoint.url or "").startswith("https://")
+            for e, v in pairs
+        ),
+        known_interception=any(
+            f.rule_id == _KNOWN_INTERCEPTION for e in blocked for f in e.findings
+        ),
     )
     rule = first_match(TARGET_RULES, evidence)
     summary = [rule.render(evidence.facts())]
+    if rule.id in _STATE:
+        failing = next((e for e, v in pairs if v is not Verdict.ACCESSIBLE), endpoints[0])
+        shown = [f"{failing.endpoint.label}: {r}" for r in failing.reasons[:2]]
+        return rule.verdict, rule.blocking, [*summary, *shown, *notes]
     if rule.verdict is Verdict.BLOCKED:
         decisive = next((e for e in blocked if e.blocking is not None), None)
         if decisive is None:  # hand-made results: blocked without a method is not evidence
@@ -140,6 +170,8 @@ def _endpoints_verdict(
 
 
 _NO_CONTROL_CLEARTEXT = "http.no_control_cleartext"
+# Target rules that come from the run's network state, not from the endpoints' methods.
+_STATE = frozenset({"target.intercepted_network", "target.whitelisted_network"})
 
 
 def _unverifiable_twins(pairs: list[tuple[EndpointResult, Verdict]]) -> tuple[str, ...]:
@@ -161,8 +193,9 @@ def _unverifiable_twins(pairs: list[tuple[EndpointResult, Verdict]]) -> tuple[st
 
 def _allow_list_note(context: DecisionContext) -> list[str]:
     """Return a note when some control sites failed too: the mark of whitelisting (§11 #29)."""
-    sites = list(dict.fromkeys(c.url for c in context.controls))
-    loaded = {c.url for c in context.controls if c.success}
+    foreign = [c for c in context.controls if c.scope is SiteScope.FOREIGN]
+    sites = list(dict.fromkeys(c.url for c in foreign))
+    loaded = {c.url for c in foreign if c.success}
     failed = [url for url in sites if url not in loaded]
     if not failed or len(failed) == len(sites):
         return []

@@ -38,6 +38,7 @@ from probe.models.results import (
     EndpointResult,
     Finding,
     Layer,
+    SiteScope,
     TestKeys,
     Verdict,
 )
@@ -46,6 +47,7 @@ from probe.models.targets import Endpoint, EndpointKind
 # The network itself was not fit to judge: only a self-evident sign survives.
 _UNFIT_RULES = frozenset({"network.sandwich_changed", "network.captive_portal_suspected"})
 _HEALTHY_RULE = "network.healthy"
+_UNVERIFIABLE_ANSWER = "dns.answer_unverifiable"
 _BLOCKPAGE_RULE = "http.blockpage_fingerprint"
 _ACCESSIBLE_NOTES = ("dns.validated_by_certificate", "dns.mismatch_service_answered")
 
@@ -74,7 +76,12 @@ def _sandwich(controls: tuple[ControlSiteCheck, ...]) -> str:
 def network_evidence(
     outcomes: list[Outcome], keys: TestKeys, controls: tuple[ControlSiteCheck, ...]
 ) -> NetworkEvidence:
-    """Return the evidence about the probe's own network for one endpoint."""
+    """Return the evidence about the probe's own network for one endpoint.
+
+    Only the foreign control sites count here: they share the target's way abroad. Domestic
+    sites tell a whitelist from an outage once per run (decide/network.py).
+    """
+    controls = tuple(c for c in controls if c.scope is SiteScope.FOREIGN)
     failed_sites = [c for c in controls if not c.success]
     all_failed = bool(controls) and len(failed_sites) == len(controls)
     return NetworkEvidence(
@@ -289,6 +296,9 @@ def _combine(
         verdict = last[-1].verdict if last else Verdict.ACCESSIBLE
         return verdict, None, [*(last[-1].reasons if last else []), *notes]
     down = [f for f in findings if f.verdict is Verdict.SERVICE_DOWN]
+    unverifiable = [f for f in findings if f.rule_id == _UNVERIFIABLE_ANSWER]
+    if down and unverifiable:  # the failures were on addresses only this resolver gave
+        return Verdict.INCONCLUSIVE, None, [*unverifiable[0].reasons, *down[0].reasons]
     if down:
         return Verdict.SERVICE_DOWN, None, list(down[0].reasons)
     slow = [f for f in findings if f.rule_id == BODY_TIMEOUT]

@@ -11,6 +11,7 @@ DoH lookups.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from probe.measure import control as control_client
@@ -31,7 +32,7 @@ from probe.measure._steps import (
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.control import ControlRequest, ControlResponse
 from probe.models.observations import DnsObservation, HttpTransaction
-from probe.models.results import ControlSiteCheck, TestKeys
+from probe.models.results import ControlSiteCheck, SiteScope, TestKeys
 from probe.models.targets import Endpoint, EndpointKind
 
 __all__ = [
@@ -275,7 +276,9 @@ def _first_failure(sink: Sink) -> tuple[str | None, str | None]:
     return "dns", next((q.failure for q in sink.queries if q.failure), None) or "dns_no_answer"
 
 
-async def check_control_site(url: str, phase: str, ctx: MeasureContext) -> ControlSiteCheck:
+async def check_control_site(
+    url: str, phase: str, ctx: MeasureContext, scope: SiteScope = SiteScope.FOREIGN
+) -> ControlSiteCheck:
     """Return whether a control site loads on the probe's own path (one side of the sandwich)."""
     clock = Clock()
     parts = urlsplit(url)
@@ -293,6 +296,7 @@ async def check_control_site(url: str, phase: str, ctx: MeasureContext) -> Contr
     return ControlSiteCheck(
         url=url,
         phase=phase,
+        scope=scope,
         success=success,
         step=step,
         failure=failure,
@@ -301,7 +305,13 @@ async def check_control_site(url: str, phase: str, ctx: MeasureContext) -> Contr
     )
 
 
-async def check_control_sites(phase: str, ctx: MeasureContext) -> list[ControlSiteCheck]:
-    """Return one check per configured control site, measured concurrently."""
-    sites = ctx.settings.control.sites
-    return list(await asyncio.gather(*(check_control_site(url, phase, ctx) for url in sites)))
+async def check_control_sites(
+    phase: str, ctx: MeasureContext, domestic: Sequence[str] = ()
+) -> list[ControlSiteCheck]:
+    """Return one check per configured control site (foreign), and per `domestic` site,
+    measured concurrently."""
+    sites = [(url, SiteScope.FOREIGN) for url in ctx.settings.control.sites]
+    sites += [(url, SiteScope.DOMESTIC) for url in domestic]
+    return list(
+        await asyncio.gather(*(check_control_site(url, phase, ctx, scope) for url, scope in sites))
+    )

@@ -44,6 +44,11 @@ class DnsLateReply(Record):
     ip_ttl: int | None = Field(default=None, description="IP TTL of the reply, when captured.")
 
 
+# Resolvers reached through a transport of their own (HTTPS, TLS): a failure without a reply is
+# the transport's, not the resolver's answer.
+TRANSPORT_ENGINES = frozenset({"doh", "dot"})
+
+
 class DnsObservation(Record):
     """One DNS query and what came back (df-002 `queries[]`)."""
 
@@ -63,6 +68,13 @@ class DnsObservation(Record):
     def addresses(self) -> list[str]:
         """Return the A/AAAA addresses of the first answer."""
         return [a.ipv4 or a.ipv6 or "" for a in self.answers if a.answer_type in ("A", "AAAA")]
+
+    def is_transport_failure(self) -> bool:
+        """Return whether the resolver itself was never reached: a DoH or DoT query that got no
+        reply (no rcode). Its failure string describes the way to the resolver (the lookup of
+        `dns.google` itself, a blocked port 853), never the queried name: a failed control is
+        absent, not an answer (issue 17)."""
+        return self.engine in TRANSPORT_ENGINES and self.rcode is None and self.failure is not None
 
 
 class TcpStatus(Record):

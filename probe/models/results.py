@@ -20,7 +20,7 @@ from probe.models.observations import (
 from probe.models.packets import PacketEvidence
 from probe.models.targets import Endpoint, Target
 
-DATA_FORMAT_VERSION = "0.4.0"
+DATA_FORMAT_VERSION = "0.5.0"
 TEST_NAME = "probe_check"
 TEST_VERSION = "0.1.0"
 
@@ -54,6 +54,7 @@ class Blocking(StrEnum):
     HTTP_BLOCKPAGE = "http_blockpage"
     HTTP_DIFF = "http_diff"
     THROTTLING = "throttling"
+    WHITELISTING = "whitelisting"
 
 
 # The methods that blame DNS: the blocking that packet tests probe at the resolver.
@@ -84,11 +85,23 @@ class Finding(Record):
     reasons: list[str] = Field(default_factory=list)
 
 
+class SiteScope(StrEnum):
+    """Where a control site is: abroad (the default controls) or in the probe's own country."""
+
+    FOREIGN = "foreign"
+    DOMESTIC = "domestic"
+
+
 class ControlSiteCheck(Record):
     """One fetch of a control site on the probe's own path, before or after the targets."""
 
     url: str
     phase: str = Field(description='"before" or "after" the targets (the sandwich).')
+    scope: SiteScope = Field(
+        default=SiteScope.FOREIGN,
+        description='"foreign" (an innocuous site abroad) or "domestic" (a site in the probe\'s'
+        " country, `[control] domestic_sites`): a cut that spares domestic sites is deliberate.",
+    )
     success: bool
     step: str | None = Field(
         default=None, description='Where it failed: "dns", "tcp", "tls" or "http".'
@@ -96,6 +109,31 @@ class ControlSiteCheck(Record):
     failure: str | None = None
     status_code: int | None = None
     elapsed_s: float
+
+
+class NetworkState(StrEnum):
+    """The state of the probe's own network during a run, decided once per run (issue 17)."""
+
+    NORMAL = "normal"
+    INTERCEPTED = "intercepted"
+    WHITELISTED = "whitelisted"
+    OUTAGE = "outage"
+    UNKNOWN = "unknown"
+
+
+class NetworkAssessment(Record):
+    """What the run's control sites (foreign and domestic) and its other targets say about the
+    probe's network: normal, intercepted (captive portal or TLS interception of the controls),
+    whitelisted (abroad unreachable while domestic destinations load) or an outage."""
+
+    state: NetworkState
+    rule_id: str = Field(description='Stable id "state.…" (docs/methodology.md).')
+    reasons: list[str] = Field(default_factory=list)
+    loaded_targets: list[str] = Field(
+        default_factory=list,
+        description="Inputs of other targets of the same run that loaded when this one was"
+        " decided: evidence that the network carries traffic somewhere.",
+    )
 
 
 class TestKeys(Record):
@@ -149,6 +187,11 @@ class TargetResult(Record):
     throughput: ThroughputTest | None = Field(
         default=None,
         description="Goodput of the target's large object against references (throttling).",
+    )
+    network: NetworkAssessment | None = Field(
+        default=None,
+        description="The network's state during the run, as it was when this target was decided"
+        " (absent in records older than data format 0.5.0).",
     )
     packets: PacketEvidence | None = Field(
         default=None,

@@ -22,7 +22,8 @@ from probe.targets.hosts import normalize_host, normalize_url, tcp_endpoint, web
 PACKAGED_NAME = "platforms.toml"
 _PACKAGED_SOURCE = f"probe/data/{PACKAGED_NAME} (packaged)"
 _TOP_LEVEL_KEYS = ("controls", "platforms")
-_CONTROLS_KEYS = ("sites",)
+_CONTROLS_KEYS = ("sites", "domestic")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _MAX_ASN = 2**32 - 1
 _PLATFORM_KEYS = sorted(set(Platform.model_fields) - {"name"})
@@ -38,13 +39,19 @@ class Catalogue:
         control_sites: list[str],
         *,
         source: str,
+        domestic_sites: Mapping[str, list[str]] | None = None,
     ) -> None:
         self.source = source
         self.platforms = tuple(platforms)
         self.control_sites = tuple(control_sites)
+        self._domestic = {cc: tuple(sites) for cc, sites in (domestic_sites or {}).items()}
         self._endpoints = {name: tuple(found) for name, found in endpoints.items()}
         self._by_name = _index_names(self.platforms, source)
         self._by_host = _index_hosts(self.platforms, self._endpoints, source)
+
+    def domestic_sites(self, country: str) -> tuple[str, ...]:
+        """Return the domestic control sites listed for `country` (ISO 3166 code), if any."""
+        return self._domestic.get(country.upper(), ())
 
     def __iter__(self) -> Iterator[Platform]:
         return iter(self.platforms)
@@ -182,22 +189,38 @@ def _platform(name: str, table: object, source: str) -> tuple[Platform, list[End
     return platform, _platform_endpoints(platform, where)
 
 
-def _control_sites(controls: object, source: str) -> list[str]:
-    """Return the control-site URLs of the `[controls]` table, each checked to parse."""
-    if not isinstance(controls, dict):
-        raise TargetError(f"{source}: controls: must be a table ([controls])")
-    unknown = sorted(set(controls) - set(_CONTROLS_KEYS))
-    if unknown:
-        raise TargetError(f"{source}: controls.{unknown[0]}: unknown key (known: sites)")
-    sites = controls.get("sites", [])
+def _urls(sites: object, where: str) -> list[str]:
+    """Return `sites`, a list of URLs each checked to parse; `where` names it in errors."""
     if not isinstance(sites, list) or not all(isinstance(s, str) for s in sites):
-        raise TargetError(f"{source}: controls.sites: must be a list of URLs")
+        raise TargetError(f"{where}: must be a list of URLs")
     for i, site in enumerate(sites):
         try:
             normalize_url(site)
         except TargetError as exc:
-            raise TargetError(f"{source}: controls.sites[{i}]: {site!r}: {exc}") from exc
+            raise TargetError(f"{where}[{i}]: {site!r}: {exc}") from exc
     return sites
+
+
+def _control_sites(controls: object, source: str) -> tuple[list[str], dict[str, list[str]]]:
+    """Return the control-site URLs of the `[controls]` table and its domestic lists per
+    country, each URL checked to parse."""
+    if not isinstance(controls, dict):
+        raise TargetError(f"{source}: controls: must be a table ([controls])")
+    unknown = sorted(set(controls) - set(_CONTROLS_KEYS))
+    if unknown:
+        known = ", ".join(_CONTROLS_KEYS)
+        raise TargetError(f"{source}: controls.{unknown[0]}: unknown key (known: {known})")
+    sites = _urls(controls.get("sites", []), f"{source}: controls.sites")
+    domestic = controls.get("domestic", {})
+    if not isinstance(domestic, dict):
+        raise TargetError(f"{source}: controls.domestic: must be a table of country = [URLs]")
+    for country in domestic:
+        if not _COUNTRY.fullmatch(country):
+            raise TargetError(
+                f"{source}: controls.domestic.{country}: not an ISO 3166 code (two capitals)"
+            )
+    lists = {cc: _urls(urls, f"{source}: controls.domestic.{cc}") for cc, urls in domestic.items()}
+    return sites, lists
 
 
 def catalogue_from_dict(data: Mapping[str, Any], *, source: str) -> Catalogue:
@@ -216,8 +239,8 @@ def catalogue_from_dict(data: Mapping[str, Any], *, source: str) -> Catalogue:
         platform, found = _platform(name, table, source)
         platforms.append(platform)
         endpoints[name] = found
-    sites = _control_sites(data.get("controls", {}), source)
-    return Catalogue(platforms, endpoints, sites, source=source)
+    sites, domestic = _control_sites(data.get("controls", {}), source)
+    return Catalogue(platforms, endpoints, sites, source=source, domestic_sites=domestic)
 
 
 def _read_text(path: Path | None) -> str:

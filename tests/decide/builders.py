@@ -31,7 +31,7 @@ from probe.models.observations import (
     TcpStatus,
     TlsObservation,
 )
-from probe.models.results import ControlSiteCheck, EndpointResult, TestKeys
+from probe.models.results import ControlSiteCheck, EndpointResult, SiteScope, TestKeys
 from probe.models.targets import Endpoint, EndpointKind
 
 HOST = "example.com"
@@ -355,12 +355,19 @@ def keys(
 
 
 def site(
-    phase: str = "before", success: bool = True, step: str | None = None, failure: str | None = None
+    phase: str = "before",
+    success: bool = True,
+    step: str | None = None,
+    failure: str | None = None,
+    *,
+    url: str = "https://www.wikipedia.org/",
+    scope: SiteScope = SiteScope.FOREIGN,
 ) -> ControlSiteCheck:
     """Return one control-site check of the sandwich."""
     return ControlSiteCheck(
-        url="https://www.wikipedia.org/",
+        url=url,
         phase=phase,
+        scope=scope,
         success=success,
         step=None if success else (step or "tcp"),
         failure=None if success else (failure or "generic_timeout_error"),

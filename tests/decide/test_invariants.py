@@ -16,6 +16,7 @@ from probe.decide.evidence import (
     DnsEvidence,
     HopEvidence,
     NetworkEvidence,
+    NetworkStateEvidence,
     PageEvidence,
     TargetEvidence,
     TcpEvidence,
@@ -28,6 +29,7 @@ from probe.decide.rules import (
     DNS_RULES,
     HOP_RULES,
     NETWORK_RULES,
+    NETWORK_STATE_RULES,
     PAGE_RULES,
     TARGET_RULES,
     TCP_PACKET_RULES,
@@ -48,6 +50,7 @@ TABLES: dict[str, tuple[tuple[Rule[Any], ...], Any]] = {
     "hop": (HOP_RULES, HopEvidence),
     "page": (PAGE_RULES, PageEvidence),
     "network": (NETWORK_RULES, NetworkEvidence),
+    "state": (NETWORK_STATE_RULES, NetworkStateEvidence),
     "target": (TARGET_RULES, TargetEvidence),
     "dns_packets": (DNS_PACKET_RULES, DnsPacketEvidence),
     "tcp_packets": (TCP_PACKET_RULES, TcpPacketEvidence),
@@ -56,6 +59,8 @@ TABLES: dict[str, tuple[tuple[Rule[Any], ...], Any]] = {
 # Packet rules that sharpen a blocked target's reasons without naming a method of their own:
 # an injected RST or the censor's hop is evidence about the method the endpoints found.
 SHARPENING = {r.id for r in (*TCP_PACKET_RULES, *TRACE_RULES) if r.verdict is Verdict.BLOCKED}
+# Target rules that take the method from the run's network state, not from the endpoints.
+FROM_STATE = {"target.whitelisted_network"}
 
 
 def test_rule_ids_are_unique() -> None:
@@ -70,10 +75,10 @@ def test_rule_shape(rule: Rule[Any]) -> None:
         f"{rule.id}: id expected layer.what_was_seen"
     )
     prefix = rule.id.split(".")[0]
-    expected = Layer.NETWORK if prefix == "target" else Layer(prefix)
+    expected = Layer.NETWORK if prefix in ("target", "state") else Layer(prefix)
     assert rule.layer is expected, f"{rule.id}: layer expected {expected}, got {rule.layer}"
     assert rule.reason.strip(), f"{rule.id}: reason expected non-empty"
-    if rule.id.startswith("target.") or rule.id in SHARPENING:
+    if (rule.id.startswith("target.") and rule.id not in FROM_STATE) or rule.id in SHARPENING:
         assert rule.blocking is None, f"{rule.id}: takes the method from the endpoints"
     else:
         has_blocking = rule.verdict in (Verdict.BLOCKED, Verdict.THROTTLED)
@@ -131,6 +136,7 @@ def test_public_surface() -> None:
             "cut_while_arriving",
             "endpoint_verdict",
             "may_be_throttled",
+            "network_assessment",
             "parse_fingerprints",
             "target_verdict",
         ]

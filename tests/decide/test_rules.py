@@ -7,6 +7,7 @@ https://example.com/ (METHODS.md §11 numbers the scenario where there is one).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from probe.decide.evidence import NetworkEvidence
 from probe.decide.rules import ALL_RULES, NETWORK_RULES, first_match
 from probe.decide.tls import tls_finding
 from probe.decide.verdict import DecisionContext
+from probe.models.control import ControlTcpConnect, ControlTlsHandshake
 from probe.models.results import Blocking, TestKeys, Verdict
 from probe.models.targets import Endpoint
 
@@ -55,6 +57,25 @@ BLOCKPAGE_CSV = fingerprint_csv(
 CHALLENGE = "<html><head><title>Just a moment...</title></head><body>captcha</body></html>"
 BLOCK_PAGE = "<html><head><title>Blocked</title></head><body>Доступ ограничен</body></html>"
 OTHER_HEADERS = (("Content-Type", "text/html"), ("X-Censor", "1"))
+
+
+def control_refusing(ip: str, failure: str = "connection_reset", *, connects: bool = True) -> Any:
+    """Return the helper's answer, its handshake on `ip`:443 (a probe-only answer) failing."""
+    base = control()
+    return base.model_copy(
+        update={
+            "tcp_connect": {
+                **base.tcp_connect,
+                f"{ip}:443": ControlTcpConnect(
+                    status=connects, failure=None if connects else "generic_timeout_error"
+                ),
+            },
+            "tls_handshake": {
+                **base.tls_handshake,
+                f"{ip}:443": ControlTlsHandshake(server_name=HOST, status=False, failure=failure),
+            },
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -254,6 +275,19 @@ CASES: dict[str, Case] = {
         Verdict.BLOCKED,
         Blocking.DNS_HIJACK,
         "answered 5.6.7.8: not among the control's answers",
+    ),
+    # Issue 17: an anycast relay or a CDN refusing unknown clients — the answer's handshake
+    # fails from the control too, which proves nothing about the answer.
+    "dns.answer_unverifiable": Case(
+        https(),
+        keys(
+            query(["5.6.7.8"]),
+            tls_step("5.6.7.8", "connection_reset"),
+            control=control_refusing("5.6.7.8"),
+        ),
+        Verdict.INCONCLUSIVE,
+        None,
+        "failed from the control too",
     ),
     "dns.validated_by_certificate": Case(  # §11 #4 dnsHijackingToProxyWithHTTPSURL
         https(),
@@ -780,7 +814,8 @@ def test_network_healthy() -> None:
 
 
 def test_every_endpoint_rule_has_a_case() -> None:
-    endpoint_rules = {r.id for r in ALL_RULES if not r.id.startswith("target.")}
+    # target.* rules: tests/decide/test_target.py; state.*: tests/decide/test_network.py.
+    endpoint_rules = {r.id for r in ALL_RULES if not r.id.startswith(("target.", "state."))}
     missing = endpoint_rules - set(CASES) - DIRECT
     assert not missing, f"rules without a unit test: {sorted(missing)}"
     unknown = set(CASES) - endpoint_rules
@@ -839,3 +874,47 @@ def test_residual_blocking_needs_the_control() -> None:
     assert result.verdict is not Verdict.BLOCKED, (
         f"no control: verdict expected not blocked, got {result.verdict} ({result.reasons})"
     )
+
+
+# dns.answer_unverifiable's neighbours: each keeps dns_hijack (issue 17).
+UNVERIFIABLE_NEIGHBOURS = {
+    # A chain to an unknown root: no public service presents one (§11 #5).
+    "unknown_root_here": (
+        tls_step("5.6.7.8", "ssl_unknown_authority"),
+        control_refusing("5.6.7.8"),
+    ),
+    # The helper's handshake there succeeded: only the probe's failed (§11 #12).
+    "control_handshake_ok": (
+        tls_step("5.6.7.8", "connection_reset"),
+        control(extra_ips=["5.6.7.8"]),
+    ),
+    # The helper could not even connect: an in-country box, not a relay that answers everyone.
+    "control_never_connected": (
+        tls_step("5.6.7.8", "connection_reset"),
+        control_refusing("5.6.7.8", "generic_timeout_error", connects=False),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNVERIFIABLE_NEIGHBOURS))
+def test_unverifiable_answer_neighbours(name: str) -> None:
+    step, helper = UNVERIFIABLE_NEIGHBOURS[name]
+    result = judge(https(), keys(query(["5.6.7.8"]), step, control=helper))
+    assert (result.verdict, result.blocking) == (Verdict.BLOCKED, Blocking.DNS_HIJACK), (
+        f"{name}: expected blocked/dns_hijack, got {result.verdict}/{result.blocking}:"
+        f" {result.reasons}"
+    )
+
+
+def test_unverifiable_answer_is_never_service_down() -> None:
+    """The control's failures were on addresses only the probe's resolver gave: not the site."""
+    result = judge(
+        https(),
+        keys(
+            query(["5.6.7.8"]),
+            tls_step("5.6.7.8", "ssl_invalid_hostname"),
+            control=control_refusing("5.6.7.8", "ssl_invalid_hostname"),
+        ),
+    )
+    assert result.verdict is Verdict.INCONCLUSIVE, result.reasons
+    assert "proves nothing about the answer" in result.reasons[0], result.reasons

@@ -161,6 +161,7 @@ class Lab:
             "blockpage": world.BLOCKPAGE_ADDRESS,
             "interceptor": world.INTERCEPTOR_ADDRESS,
             "portal": world.PORTAL_ADDRESS,
+            "portal_valid": world.PORTAL_VALID_ADDRESS,
             "public_resolver": world.PUBLIC_RESOLVER,
             "public": world.PUBLIC_ADDRESS,
             "client_link": ISP_CLIENT_LINK,
@@ -352,6 +353,8 @@ class Lab:
                 "helpers": [f"https://{world.HELPER_ADDRESS}/"],
                 "doh": [f"https://{world.DOH_ADDRESS}/dns-query"],
                 "sites": ["https://www.wikipedia.org/", "https://example.com/"],
+                # The lab's own domestic site (the catalogue's Kazakh sites are not in the lab).
+                "domestic_sites": [f"https://{world.SITES_BY_KEY['idn'].names[0]}/"],
                 "helper_timeout_s": 4,
                 "helper_overlap_s": 2,
             },

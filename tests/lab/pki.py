@@ -5,7 +5,8 @@
   scenario that installs it.
 - `rogue-ca.pem`: the captive portal's root, trusted by nobody.
 - `site-<key>.pem` (chain + key) per site, `mitm-<key>.pem` (forged, same names) per site,
-  `helper.pem`, `doh.pem` and `resolver.pem` (DoT) (IP-address certificates).
+  `helper.pem`, `doh.pem` (its address and DOH_NAME) and `resolver.pem` (DoT) (IP-address
+  certificates); `site-portal-valid.pem`: the captive portal's name under the lab's root.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import trustme
 
 from .world import (
     DOH_ADDRESS,
+    DOH_NAME,
     HELPER_ADDRESS,
     HOSTED,
     PORTAL_NAME,
@@ -43,6 +45,7 @@ def build(directory: Path) -> None:
         # The forged leaf copies the genuine names, as the 2019 Kazakh interception did.
         _write(mitm.issue_cert(*site.names), directory / f"mitm-{site.key}.pem")
     _write(rogue.issue_cert(PORTAL_NAME), directory / "site-portal.pem")
+    _write(lab.issue_cert(PORTAL_NAME), directory / "site-portal-valid.pem")
     _write(lab.issue_cert(HELPER_ADDRESS), directory / "helper.pem")
-    _write(lab.issue_cert(DOH_ADDRESS), directory / "doh.pem")
+    _write(lab.issue_cert(DOH_ADDRESS, DOH_NAME), directory / "doh.pem")
     _write(lab.issue_cert(PUBLIC_RESOLVER), directory / "resolver.pem")

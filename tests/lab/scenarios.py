@@ -32,6 +32,7 @@ OUTAGE = ("network_outage", None)
 DOWN = ("service_down", None)
 UNSURE = ("inconclusive", None)
 THROTTLED = ("throttled", "throttling")
+WHITELISTED = ("blocked", "whitelisting")
 
 
 def blocked(method: str) -> tuple[str, str | None]:
@@ -169,6 +170,18 @@ def pages_cut(target: str) -> Callable[[list[dict[str, Any]]], list[str]]:
         reasons = next((r["reasons"] for r in records if r["input"] == target), [])
         if not any("pages cut by the timeout while arriving" in r for r in reasons):
             return [f"{target}: no page was cut while arriving: {reasons}"]
+        return []
+
+    return check
+
+
+def network_state(state: str) -> Callable[[list[dict[str, Any]]], list[str]]:
+    """Return a check that every record's network assessment names `state`."""
+
+    def check(records: list[dict[str, Any]]) -> list[str]:
+        states = {(r.get("network") or {}).get("state") for r in records}
+        if states != {state}:
+            return [f"network state: expected {{{state!r}}}, got {states}"]
         return []
 
     return check
@@ -887,9 +900,12 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario(
             "whitelist_domestic_only",
-            "only domestic destinations are reachable: everything abroad is dropped",
+            "only domestic destinations are reachable: everything abroad is dropped, the"
+            " helper and the DoH resolver included (Kazakhstan, January 2022)",
             Censor(iptables=("LAB-FWD -i {client_link} -j DROP",)),
-            {t: OUTAGE for t in TARGETS if t != "kaspi.kz"},
+            {t: WHITELISTED for t in TARGETS if t != "kaspi.kz"},
+            mentions={"twitter": "domestic sites loaded"},
+            inspect=network_state("whitelisted"),
             methods="29",
         ),
         Scenario(
@@ -911,6 +927,82 @@ def _scenarios() -> list[Scenario]:
             },
             mentions={"twitter": "whitelisting"},
             methods="29",
+        ),
+        # Issue 17: cases nobody tuned for. Written before the fix; each has neighbours above
+        # that must not change (full_outage, isp_resolver_failing, captive_portal, doh_blocked,
+        # resolver_nxdomain, whitelist_allow_list).
+        Scenario(
+            "whitelist_no_domestic_controls",
+            "everything abroad is dropped and no domestic control site is configured: only a"
+            " domestic target of the same run (kaspi.kz) shows that the network still works",
+            Censor(
+                iptables=("LAB-FWD -i {client_link} -j DROP",),
+                config={"control": {"domestic_sites": []}},
+            ),
+            {"twitter.com": WHITELISTED},
+            targets=("twitter.com", "https://kaspi.kz/"),
+            mentions={"twitter.com": "loaded in the same run"},
+            methods="29",
+        ),
+        Scenario(
+            "shutdown_domestic_too",
+            "everything is dropped at the ISP except its resolver: domestic sites fail too (a"
+            " shutdown, not a whitelist)",
+            Censor(
+                iptables=(
+                    "LAB-FWD -i {client_link} -j DROP",
+                    "LAB-IN -i {client_link} -p tcp -j DROP",
+                )
+            ),
+            EVERYTHING,
+            inspect=network_state("outage"),
+            methods="30",
+        ),
+        Scenario(
+            "captive_portal_valid_certificate",
+            "a captive portal behind a certificate the probe trusts, for the portal's own name:"
+            " every HTTP request gets its login form and every HTTPS connection its certificate"
+            " (ssl_invalid_hostname); the helper is let through (a walled garden), so cleartext"
+            " pages can be compared with the control's",
+            Censor(
+                iptables=(
+                    "nat LAB-PRE -i {client_link} -p tcp -d {helper} -j RETURN",
+                    "nat LAB-PRE -i {client_link} -p tcp --dport 80 -j DNAT --to-destination"
+                    " {portal_valid}",
+                    "nat LAB-PRE -i {client_link} -p tcp --dport 443 -j DNAT --to-destination"
+                    " {portal_valid}",
+                )
+            ),
+            dict.fromkeys((*TARGETS, "http://kaspi.kz/"), UNSURE),
+            targets=(*TARGETS, "http://kaspi.kz/"),
+            mentions={"http://kaspi.kz/": "captive portal"},
+            inspect=network_state("intercepted"),
+            methods="24",
+        ),
+        Scenario(
+            "doh_names_nxdomain_helper_unreachable",
+            "the ISP resolver answers NXDOMAIN for Twitter's names and for the DoH resolver's own"
+            " name (blocking DoH providers by name), and the helper is unreachable: the failed"
+            " DoH lookup is no control's NXDOMAIN",
+            Censor(
+                iptables=("LAB-FWD -d {helper} -j DROP",),
+                state=isp_lie((*TWITTER_NAMES, world.DOH_NAME), "nxdomain"),
+                config={"control": {"doh": [f"https://{world.DOH_NAME}/dns-query"]}},
+            ),
+            {"twitter": UNSURE, "http://www.azattyq.org/": UNSURE},
+            methods="2, 21, 27",
+        ),
+        Scenario(
+            "doh_by_name_reachable",
+            "neighbour: the DoH resolver is reached by name and the ISP resolver answers NXDOMAIN"
+            " for Twitter's names only; the helper is unreachable, the DoH control answers",
+            Censor(
+                iptables=("LAB-FWD -d {helper} -j DROP",),
+                state=twitter_lie("nxdomain"),
+                config={"control": {"doh": [f"https://{world.DOH_NAME}/dns-query"]}},
+            ),
+            {"twitter": blocked("dns_nxdomain"), "http://www.azattyq.org/": UNSURE},
+            methods="2, 21",
         ),
     ]
 

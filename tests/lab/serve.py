@@ -84,13 +84,14 @@ def world_answer(state: State) -> Answer:
             if _matches(name, [suffix]):
                 await asyncio.sleep(delay_s)
         site = world.site_for(name)
-        if site is None:
+        ipv4 = world.address_for(name)
+        if ipv4 is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
             return response
         address = None
         if question.rdtype == dns.rdatatype.A:
-            address = site.address
-        elif question.rdtype == dns.rdatatype.AAAA and settings.get("ipv6"):
+            address = ipv4
+        elif question.rdtype == dns.rdatatype.AAAA and settings.get("ipv6") and site is not None:
             address = site.ipv6
         if address:
             response.answer.append(
@@ -570,6 +571,9 @@ async def isp(run_dir: Path) -> None:
     portal_tls = tls_context(pki / "site-portal.pem")
     await listen(portal_handler, world.PORTAL_ADDRESS, 80, None)
     await listen(portal_handler, world.PORTAL_ADDRESS, 443, portal_tls)
+    valid_tls = tls_context(pki / "site-portal-valid.pem")
+    await listen(portal_handler, world.PORTAL_VALID_ADDRESS, 80, None)
+    await listen(portal_handler, world.PORTAL_VALID_ADDRESS, 443, valid_tls)
     await listen(sni_router(state), world.INTERCEPTOR_ADDRESS, 443, None)
     await listen(http_proxy(state), world.INTERCEPTOR_ADDRESS, 80, None)
     handle, forged = terminator(pki)

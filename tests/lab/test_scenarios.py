@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from probe.config import load_settings
-from probe.decide import DecisionContext, endpoint_verdict, target_verdict
+from probe.decide import DecisionContext, endpoint_verdict, network_assessment, target_verdict
 from probe.models.results import TargetResult
 from probe.runner import load_fingerprints
 
@@ -41,8 +41,12 @@ def _redecide(lab: Lab, records: list[dict[str, Any]]) -> list[str]:
             controls=tuple(result.controls),
         )
         endpoints = [endpoint_verdict(e.endpoint, e.test_keys, context) for e in result.endpoints]
+        loaded = result.network.loaded_targets if result.network is not None else []
+        network = network_assessment(result.controls, loaded)
+        if network != result.network:
+            problems.append(f"{result.input}: the record's network state cannot be reproduced")
         verdict, blocking, _ = target_verdict(
-            result.target, endpoints, context, result.throughput, result.packets
+            result.target, endpoints, context, result.throughput, result.packets, network
         )
         if (verdict, blocking) != (result.verdict, result.blocking):
             problems.append(

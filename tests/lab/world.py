@@ -59,12 +59,17 @@ PUBLIC_ADDRESS = "198.51.100.1"
 BLOCKPAGE_ADDRESS = "198.51.100.80"
 INTERCEPTOR_ADDRESS = "198.51.100.44"
 PORTAL_ADDRESS = "198.51.100.90"
+# The same captive portal behind a certificate the probe trusts, for its own name only: every
+# other name then fails with ssl_invalid_hostname (issue 17).
+PORTAL_VALID_ADDRESS = "198.51.100.91"
 MITM_TERMINATOR_PORT = 8443  # on the ISP's 127.0.0.1: where the interceptor hands forged TLS
 
 AUTHORITATIVE_ADDRESS = "203.0.113.5"
 PUBLIC_RESOLVER = "203.0.113.53"
 DOH_ADDRESS = "203.0.113.54"
 HELPER_ADDRESS = "203.0.113.80"
+# The DoH control resolver's name, for scenarios that reach it by name (as dns.google is).
+DOH_NAME = "dns.lab-doh.example"
 
 BOGON_ANSWER = "10.10.34.35"  # Iran's block-page bogon (METHODS §8), a classic hijack answer
 ROUTABLE = ("203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24", "2001:db8::/32")
@@ -160,6 +165,15 @@ def site_for(name: str) -> Site | None:
     return next((s for s in SITES if wanted in s.names), None)
 
 
+def address_for(name: str) -> str | None:
+    """Return the IPv4 address the world's DNS gives `name`: a site's, or the DoH resolver's."""
+    wanted = name.lower().rstrip(".")
+    if wanted == DOH_NAME:
+        return DOH_ADDRESS
+    site = site_for(wanted)
+    return site.address if site is not None else None
+
+
 def internet_addresses() -> list[str]:
     """Return every address the internet namespace owns."""
     hosted = [s.address for s in HOSTED if not s.domestic]
@@ -169,7 +183,7 @@ def internet_addresses() -> list[str]:
 def isp_addresses() -> list[str]:
     """Return every address the ISP namespace owns besides its link addresses."""
     domestic = [s.address for s in SITES if s.domestic]
-    return [PUBLIC_ADDRESS, INTERCEPTOR_ADDRESS, *domestic]
+    return [PUBLIC_ADDRESS, INTERCEPTOR_ADDRESS, PORTAL_VALID_ADDRESS, *domestic]
 
 
 def page(site: Site) -> bytes:
