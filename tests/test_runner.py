@@ -79,3 +79,31 @@ def test_malformed_fingerprint_file_names_the_line(tmp_path: Path) -> None:
     settings = load_settings(None, {"blockpages": {"fingerprints": [str(bad)]}})
     with pytest.raises(ConfigError, match=r"bad\.csv"):
         load_fingerprints(settings)
+
+
+@pytest.mark.parametrize(
+    ("control", "expected"),
+    [
+        ({}, ["https://kaspi.kz/", "https://egov.kz/", "https://www.gov.kz/"]),
+        ({"country": "DE"}, []),
+        ({"country": ""}, []),
+        ({"domestic_sites": []}, []),
+        ({"country": "DE", "domestic_sites": ["https://bank.example/"]}, ["https://bank.example/"]),
+    ],
+    ids=["default_kz", "country_without_list", "no_country", "explicitly_none", "configured"],
+)
+def test_domestic_sites(tmp_path: Path, control: dict[str, object], expected: list[str]) -> None:
+    """The domestic control sites: configured, else the catalogue's for `[control] country`."""
+    from probe.runner import domestic_sites
+
+    lines = [f"{key} = {value!r}".replace("'", '"') for key, value in control.items()]
+    path = tmp_path / "probe.toml"
+    path.write_text("[control]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert domestic_sites(load_settings(path, {})) == expected
+
+
+def test_country_must_be_an_iso_code(tmp_path: Path) -> None:
+    path = tmp_path / "probe.toml"
+    path.write_text('[control]\ncountry = "Kazakhstan"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="country"):
+        load_settings(path, {})

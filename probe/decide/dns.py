@@ -146,9 +146,9 @@ _AMBIGUOUS_CERTIFICATE_FAILURES = frozenset({"ssl_invalid_hostname"})
 
 def _refused_everywhere(host: str, keys: TestKeys) -> dict[str, str]:
     """Return the IPs where the probe's handshake for `host` connected and failed ambiguously
-    and the helper's handshake connected and failed too, with both failures: a handshake that
-    fails on both sides proves nothing about the answer (an anycast relay or a CDN refusing
-    unknown clients, issue 17)."""
+    and the helper's handshake connected and failed the same way, with both failures: a
+    handshake that fails alike on both sides proves nothing about the answer (an anycast relay
+    or a CDN refusing unknown clients, issue 17)."""
     control = keys.control
     if control is None:
         return {}
@@ -171,8 +171,12 @@ def _refused_everywhere(host: str, keys: TestKeys) -> dict[str, str]:
             or handshake.failure in _AMBIGUOUS_CERTIFICATE_FAILURES
         )
         attempt = tag_int(handshake.tags, "attempt", 1)
-        if ambiguous and (attempt, ip, port) in connected and (ip, port) in helper_failed:
-            found[ip] = f"{handshake.address} {handshake.failure} here, {helper_failed[ip, port]}"
+        theirs = helper_failed.get((ip, port))
+        # The same failure on both sides is the server's; a different one here (a reset where
+        # the control got the server's certificate for other names) is the probe's path.
+        same = theirs is not None and failure_kind(theirs) == failure_kind(handshake.failure)
+        if ambiguous and same and (attempt, ip, port) in connected:
+            found[ip] = f"{handshake.address} {handshake.failure} here, {theirs} for the control"
     return found
 
 

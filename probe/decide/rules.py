@@ -186,9 +186,9 @@ DNS_RULES: tuple[Rule[DnsEvidence], ...] = (
           lambda e: bool(e.invalid_answers) and e.is_tcp_service and e.invalid_connected),
     _rule("dns.answer_unverifiable", UNSURE, None,
           "{resolver} answered addresses unlike the control's ({control_addresses}), but the TLS"
-          " handshake there failed from the control too ({unverifiable_answers}): a handshake"
-          " that fails on both sides proves nothing about the answer (an anycast relay or a CDN"
-          " that refuses unknown clients can do this)",
+          " handshake there failed the same way from the control ({unverifiable_answers}): a"
+          " handshake that fails alike on both sides proves nothing about the answer (an"
+          " anycast relay or a CDN that refuses unknown clients can do this)",
           lambda e: bool(e.unverifiable_answers and e.control_addresses)),
     _rule("dns.inconsistent_answer", BLOCKED, Blocking.DNS_HIJACK,
           "{resolver} answered {invalid_answers}: not among the control's answers"

@@ -287,7 +287,7 @@ CASES: dict[str, Case] = {
         ),
         Verdict.INCONCLUSIVE,
         None,
-        "failed from the control too",
+        "failed the same way from the control",
     ),
     "dns.validated_by_certificate": Case(  # §11 #4 dnsHijackingToProxyWithHTTPSURL
         https(),
@@ -888,6 +888,12 @@ UNVERIFIABLE_NEIGHBOURS = {
         tls_step("5.6.7.8", "connection_reset"),
         control(extra_ips=["5.6.7.8"]),
     ),
+    # Lab spoofed_dns_and_sni_reset (§11 #12): the answer is another site's address; the probe's
+    # handshake is reset (the SNI filter) while the control gets that site's own certificate.
+    "failures_differ": (
+        tls_step("5.6.7.8", "connection_reset"),
+        control_refusing("5.6.7.8", "ssl_invalid_hostname"),
+    ),
     # The helper could not even connect: an in-country box, not a relay that answers everyone.
     "control_never_connected": (
         tls_step("5.6.7.8", "connection_reset"),
@@ -918,3 +924,16 @@ def test_unverifiable_answer_is_never_service_down() -> None:
     )
     assert result.verdict is Verdict.INCONCLUSIVE, result.reasons
     assert "proves nothing about the answer" in result.reasons[0], result.reasons
+
+
+def test_unverifiable_answer_reset_on_both_sides() -> None:
+    """A relay that resets every unknown client: the same reset here and for the control."""
+    result = judge(
+        https(),
+        keys(
+            query(["5.6.7.8"]),
+            tls_step("5.6.7.8", "connection_reset"),
+            control=control_refusing("5.6.7.8", "connection_reset"),
+        ),
+    )
+    assert result.verdict is Verdict.INCONCLUSIVE, result.reasons

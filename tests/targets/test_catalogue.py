@@ -143,6 +143,18 @@ BROKEN = {
         '[controls]\nsites = ["gopher://x.example/"]\n',
         "controls.sites[0]: 'gopher://x.example/': unsupported scheme",
     ),
+    "domestic_not_a_table": (
+        "[controls]\ndomestic = 3\n",
+        "controls.domestic: must be a table of country = [URLs]",
+    ),
+    "domestic_bad_country": (
+        '[controls.domestic]\nkz = ["https://kaspi.kz/"]\n',
+        "controls.domestic.kz: not an ISO 3166 code",
+    ),
+    "domestic_bad_url": (
+        '[controls.domestic]\nKZ = ["ftp://kaspi.kz/"]\n',
+        "controls.domestic.KZ[0]: 'ftp://kaspi.kz/': unsupported scheme",
+    ),
     "missing_title": (
         '[platforms.demo]\nurls = ["https://demo.example/"]\n',
         "platforms.demo.title: Field required",
@@ -218,3 +230,11 @@ def test_missing_catalogue_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.toml"
     with pytest.raises(TargetError, match=r"absent\.toml: cannot read the catalogue"):
         load_catalogue(path)
+
+
+def test_domestic_control_sites_per_country(catalogue: Catalogue) -> None:
+    """Kazakhstan's domestic control sites ship; a country without a list has none."""
+    kz = catalogue.domestic_sites("KZ")
+    assert kz and all(url.startswith("https://") for url in kz), kz
+    assert catalogue.domestic_sites("kz") == kz, "country codes are case-insensitive"
+    assert catalogue.domestic_sites("DE") == ()
