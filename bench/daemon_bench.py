@@ -69,6 +69,7 @@ servers = ["udp://{rig["dns"]}"]
 helpers = ["{rig["helper"]}"]
 doh = []
 sites = ["https://ctl.site.test:{port}/page"]
+domestic_sites = []
 [tls]
 ca_bundle = "{rig["ca_pem"]}"
 [network]

@@ -43,6 +43,7 @@ def _settings(rig: dict[str, Any], enabled: bool, **throughput: Any) -> Settings
                 "helpers": [rig["helper"]],
                 "doh": [],
                 "sites": [f"https://ctl.site.test:{rig['https_port']}/page"],
+                "domestic_sites": [],  # the catalogue's Kazakh sites are not on loopback
             },
             "tls": {"ca_bundle": rig["ca_pem"]},
             "network": {"routable": ["127.0.0.0/8"]},

@@ -238,6 +238,7 @@ late_reply_window_s = "{late_window}"
 helpers = {json.dumps(helpers)}
 doh = []
 sites = {json.dumps(sites)}
+domestic_sites = []
 helper_timeout_s = 5
 [tls]
 ca_bundle = "{ca_pem}"
