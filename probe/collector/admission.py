@@ -21,7 +21,7 @@ import ipaddress
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 import anyio
 from starlette.requests import ClientDisconnect, Request
@@ -170,7 +170,7 @@ async def _receive(request: Request, limit: int, lease: _Lease) -> bytes:
 class RegistrationLimit:
     """New probes per client in the last hour, at most `per_hour`; thread-safe, memory only."""
 
-    def __init__(self, per_hour: int, clock: object = time.monotonic) -> None:
+    def __init__(self, per_hour: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_hour = per_hour
         self._clock = clock
         self._seen: dict[str, deque[float]] = {}
@@ -179,8 +179,7 @@ class RegistrationLimit:
     def take(self, client: str) -> None:
         """Count one registration for `client`; BundleError `too_many_registrations` if it
         has had its hour's share (a BundleError, so the ingest thread can raise it too)."""
-        assert callable(self._clock)
-        now = float(self._clock())
+        now = self._clock()
         with self._lock:
             times = self._seen.get(client)
             if times is None:

@@ -27,7 +27,6 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -38,6 +37,10 @@ from probe.collector.schema import (
     MEASUREMENT_COLUMNS,
     SCHEMA,
     SCHEMA_VERSION,
+    BundleRow,
+    Counts,
+    MeasurementQuery,
+    StoredBundle,
     collected,
     iso,
     measurement_row,
@@ -62,46 +65,6 @@ _PAGE_BYTES = 16384
 _CACHE_KIB = 32768
 
 Via = Literal["api", "upload", "file"]
-
-
-@dataclass(frozen=True)
-class BundleRow:
-    """What the index holds about one accepted bundle."""
-
-    bundle_id: str
-    probe_id: str
-    received_at: datetime
-    count: int
-    stored: int
-
-
-@dataclass(frozen=True)
-class StoredBundle:
-    """What `add_bundle` did: accepted (with how many measurements were new) or duplicate."""
-
-    status: Literal["accepted", "duplicate"]
-    stored: int
-    count: int
-
-
-@dataclass(frozen=True)
-class Counts:
-    """What the collector holds (`GET /api/v1/health`)."""
-
-    probes: int
-    bundles: int
-    measurements: int
-
-
-@dataclass(frozen=True)
-class MeasurementQuery:
-    """Filters of `GET /api/v1/measurements` (and `probe collector export`)."""
-
-    probe_id: str | None = None
-    input: str | None = None
-    verdict: str | None = None
-    since: datetime | None = None  # measured at or after
-    until: datetime | None = None  # measured before
 
 
 def _now() -> datetime:
@@ -444,3 +407,15 @@ class CollectorStore:
     def integrity_check(self) -> str:
         """Return SQLite's own verdict on the file: "ok" or the first problems found."""
         return "; ".join(str(r[0]) for r in self._read("PRAGMA integrity_check"))
+
+
+__all__ = [
+    "REPORT_PAGE_ROWS",
+    "STORE_FILE",
+    "BundleRow",
+    "CollectorStore",
+    "Counts",
+    "MeasurementQuery",
+    "StoredBundle",
+    "Via",
+]

@@ -8,7 +8,7 @@ from pathlib import Path
 from probe.collector.codes import STATUS_BY_CODE
 
 PACKAGE = Path(__file__).resolve().parents[2] / "probe"
-SOURCES = [PACKAGE / "ship" / "bundle.py", PACKAGE / "errors.py", *PACKAGE.glob("collector/*.py")]
+SOURCES = [*PACKAGE.glob("ship/*.py"), PACKAGE / "errors.py", *PACKAGE.glob("collector/*.py")]
 RAISERS = {"BundleError", "SignatureError", "Refused", "_error"}
 # Built with an f-string in bundle.py's _read_line (f"{what}_too_large").
 FORMATTED = {"manifest_too_large", "signature_too_large"}
