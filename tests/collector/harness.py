@@ -248,10 +248,11 @@ def run_cli(*args: str, prelude: str = "", timeout: float = 60) -> subprocess.Co
 class CollectorProcess:
     """`probe collector --listen 127.0.0.1:0 --data-dir DIR` as a real process."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
-        """`extra`: more flags; without --read-token-file, one holding READ_TOKEN is added."""
+    def __init__(self, data_dir: Path, *extra: str, read_token: bool = True) -> None:
+        """`extra`: more flags; with `read_token` and no --read-token-file, one holding
+        READ_TOKEN is added (and `client` sends it)."""
         self.data_dir = data_dir
-        if "--read-token-file" not in extra:
+        if read_token and "--read-token-file" not in extra:
             token_file = data_dir.parent / f"{data_dir.name}.read-token"
             token_file.write_text(READ_TOKEN + "\n", encoding="utf-8")
             extra = (*extra, "--read-token-file", str(token_file))

@@ -57,9 +57,12 @@ def hostile_collector(tmp_path: Path) -> Iterator[StartCollector]:
     """Start `probe collector` processes with [collector] settings; all stopped at the end."""
     started: list[CollectorProcess] = []
 
-    def start(name: str = "collector", **settings: object) -> CollectorProcess:
+    def start(
+        name: str = "collector", *, read_token: bool = True, **settings: object
+    ) -> CollectorProcess:
         config = write_config(tmp_path / f"{name}.toml", **settings)
-        process = CollectorProcess(tmp_path / name, "--config", str(config))
+        process = CollectorProcess(tmp_path / name, "--config", str(config),
+                                   read_token=read_token)  # fmt: skip
         started.append(process)
         return process
 
