@@ -17,6 +17,7 @@ from collector.harness import bundle_of, make_records, parse_response
 from .conftest import Snapshot, StartCollector, from_address, new_identity
 
 SLOW_CLIENTS = 16  # the count
+BUNDLE_HEADERS = {"Content-Type": "application/x-probe-bundle"}
 
 
 def _drip(port: int, path: str, length: int, first: bytes, content_type: str) -> socket.socket:
@@ -51,8 +52,7 @@ def test_sixteen_slow_uploads_do_not_stop_another_client(
     try:
         # Another client (another address) is served while the sixteen are still dripping.
         with from_address(collector.url, "127.0.0.3") as honest:
-            answer = honest.post("/api/v1/bundles", content=data,
-                                 headers={"Content-Type": "application/x-probe-bundle"})  # fmt: skip
+            answer = honest.post("/api/v1/bundles", content=data, headers=BUNDLE_HEADERS)
         assert answer.status_code == 201, answer.text
         answers = sorted((status, str(body["error"])) for status, body in map(_answer, drips))
     finally:
