@@ -5,8 +5,8 @@ clients spread over several loopback addresses (127.0.0.0/8: each a client of it
 per-client limits), N copies of the issue's record: one valid, signed record whose `reasons`
 is one 60 MiB string (≈ 64 KB on the wire), from a registered probe. Meanwhile one honest
 client uploads small bundles from an address of its own. Then a registration flood: R fresh
-keys, each with its proof, from one address. Reports the refusals by code, their p50/p99 latency, the honest uploads'
-latency under the flood, and the collector's peak RSS (VmHWM).
+keys, each with its proof, from one address. Reports the refusals by code, their p50/p99
+latency, the honest uploads' latency under the flood, and the collector's peak RSS (VmHWM).
 
 Usage: python bench/collector_flood_bench.py [--uploads 400] [--concurrency 16] [--quick]
 """
