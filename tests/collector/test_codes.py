@@ -9,7 +9,7 @@ from probe.collector.codes import STATUS_BY_CODE
 
 PACKAGE = Path(__file__).resolve().parents[2] / "probe"
 SOURCES = [*PACKAGE.glob("ship/*.py"), PACKAGE / "errors.py", *PACKAGE.glob("collector/*.py")]
-RAISERS = {"BundleError", "SignatureError", "Refused", "_error"}
+RAISERS = {"BundleError", "SignatureError", "Refused", "error"}
 # Built with an f-string in bundle.py's _read_line (f"{what}_too_large").
 FORMATTED = {"manifest_too_large", "signature_too_large"}
 
@@ -26,7 +26,7 @@ def _codes(path: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and _name(node) in RAISERS | {"__init__"}:
-            position = 0 if _name(node) in ("Refused", "_error") else 1
+            position = 0 if _name(node) in ("Refused", "error") else 1
             arguments = [*node.args, *(k.value for k in node.keywords if k.arg == "code")]
             if len(arguments) > position:
                 argument = arguments[position]
