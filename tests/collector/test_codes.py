@@ -25,6 +25,9 @@ def _codes(path: Path) -> set[str]:
     msg)`, `super().__init__(msg, "code")`, and the errors' default codes."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "error":  # fmt: skip
+            continue  # logger.error(...), not routes.error(code, detail)
         if isinstance(node, ast.Call) and _name(node) in RAISERS | {"__init__"}:
             position = 0 if _name(node) in ("Refused", "error") else 1
             arguments = [*node.args, *(k.value for k in node.keywords if k.arg == "code")]
