@@ -12,6 +12,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -603,7 +604,21 @@ DEFAULT_COLLECTOR_MAX_UNCOMPRESSED_BYTES = 64 << 20
 DEFAULT_COLLECTOR_MAX_RECORDS = 20_000
 DEFAULT_COLLECTOR_INGEST_CONCURRENCY = 2
 DEFAULT_COLLECTOR_UPLOADS_IN_FLIGHT = 16
-DEFAULT_COLLECTOR_UPLOAD_TIMEOUT_S = 300.0
+DEFAULT_COLLECTOR_UPLOAD_TIMEOUT_S = 120.0
+# Issue 18: what one client or one probe may cost a collector. A probe records at most 512 KiB
+# of a body (≈ 700 KiB as base64) and seals bundles of at most 8 MiB; an hourly probe
+# measuring a few hundred targets sends ≈ 20-50 MiB a day in ≈ 24-100 bundles.
+DEFAULT_COLLECTOR_MAX_RECORD_BYTES = 4 << 20
+DEFAULT_COLLECTOR_MAX_FIELD_BYTES = 1 << 20
+DEFAULT_COLLECTOR_DAILY_BYTES = 512 << 20
+DEFAULT_COLLECTOR_DAILY_BUNDLES = 2000
+DEFAULT_COLLECTOR_REGISTRATIONS_PER_HOUR = 10
+DEFAULT_COLLECTOR_REQUESTS_PER_CLIENT = 8
+DEFAULT_COLLECTOR_BUFFERED_BYTES = 128 << 20
+DEFAULT_COLLECTOR_REQUEST_TIMEOUT_S = 10.0
+DEFAULT_COLLECTOR_MEASURED_NOT_BEFORE = date(2019, 1, 1)
+DEFAULT_COLLECTOR_MAX_AHEAD_S = 86400.0
+DEFAULT_COLLECTOR_READ_PAGE_BYTES = 16 << 20
 _PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://")
 
 
@@ -721,6 +736,70 @@ class CollectorSettings(_Section):
         default=DEFAULT_COLLECTOR_UPLOAD_TIMEOUT_S,
         gt=0,
         description="Receiving one upload's body, at most (a slow drip is cut off with 408).",
+    )
+    request_timeout: Duration = Field(
+        default=DEFAULT_COLLECTOR_REQUEST_TIMEOUT_S,
+        gt=0,
+        description="Receiving any other request's body (a registration), at most (408).",
+    )
+    max_record_bytes: int = Field(
+        default=DEFAULT_COLLECTOR_MAX_RECORD_BYTES,
+        ge=1024,
+        description="Longest record (one JSON line), refused as soon as it is inflated past it.",
+    )
+    max_field_bytes: int = Field(
+        default=DEFAULT_COLLECTOR_MAX_FIELD_BYTES,
+        ge=256,
+        description="Longest JSON string in a record, as written (escapes counted).",
+    )
+    max_bytes_per_probe_per_day: int = Field(
+        default=DEFAULT_COLLECTOR_DAILY_BYTES,
+        ge=1024,
+        description="Uncompressed bytes one probe may have accepted in 24 h; past it, 429.",
+    )
+    max_bundles_per_probe_per_day: int = Field(
+        default=DEFAULT_COLLECTOR_DAILY_BUNDLES,
+        ge=1,
+        description="Bundles one probe may have accepted in 24 h; past it, 429.",
+    )
+    max_registrations_per_client_per_hour: int = Field(
+        default=DEFAULT_COLLECTOR_REGISTRATIONS_PER_HOUR,
+        ge=1,
+        description="New probes one client address (an IPv6 /64) may register in an hour;"
+        " counted in memory only, never stored.",
+    )
+    max_requests_per_client: int = Field(
+        default=DEFAULT_COLLECTOR_REQUESTS_PER_CLIENT,
+        ge=1,
+        description="Requests with a body one client address may have in flight at once (429).",
+    )
+    max_buffered_bytes: int = Field(
+        default=DEFAULT_COLLECTOR_BUFFERED_BYTES,
+        ge=64 << 10,
+        description="Request bodies held in memory at once, all clients together; past it, 503.",
+    )
+    trusted_proxies: list[IPNetwork] = Field(
+        default_factory=list,
+        description="Reverse proxies whose X-Forwarded-For names the client (for the"
+        " per-client limits); empty: the connection's peer is the client.",
+    )
+    measured_not_before: date = Field(
+        default=DEFAULT_COLLECTOR_MEASURED_NOT_BEFORE,
+        description="Times before this day (UTC) are refused as implausible.",
+    )
+    max_ahead: Duration = Field(
+        default=DEFAULT_COLLECTOR_MAX_AHEAD_S,
+        description="Times further ahead of the collector's clock are refused as implausible.",
+    )
+    read_token: str | None = Field(
+        default=None,
+        description="Token that reading measurements (`GET /api/v1/measurements…`) needs as"
+        " `Authorization: Bearer`; unset: the read API is closed (health stays public).",
+    )
+    max_page_bytes: int = Field(
+        default=DEFAULT_COLLECTOR_READ_PAGE_BYTES,
+        ge=64 << 10,
+        description="A measurements page stops once its records pass this many bytes.",
     )
 
     @field_validator("listen")

@@ -27,8 +27,23 @@ CONFIG_OPTION = typer.Option(
 )
 
 
+def _token(path: Path, flag: str) -> str:
+    from probe.errors import ConfigError
+
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: {exc.strerror}") from exc
+    if not token:
+        raise ConfigError(f"{flag} {path} is empty")
+    return token
+
+
 def _settings(
-    config: Path | None, data_dir: Path | None, token_file: Path | None = None
+    config: Path | None,
+    data_dir: Path | None,
+    token_file: Path | None = None,
+    read_token_file: Path | None = None,
 ) -> Settings:
     """Settings with the flags applied; ConfigError when no data dir is set anywhere."""
     from probe.config import load_settings
@@ -38,13 +53,9 @@ def _settings(
     if data_dir is not None:
         overrides["data_dir"] = str(data_dir)
     if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"--token-file {token_file}: {exc.strerror}") from exc
-        if not token:
-            raise ConfigError(f"--token-file {token_file} is empty")
-        overrides["register_token"] = token
+        overrides["register_token"] = _token(token_file, "--token-file")
+    if read_token_file is not None:
+        overrides["read_token"] = _token(read_token_file, "--read-token-file")
     settings = load_settings(config, {"collector": overrides} if overrides else None)
     if settings.collector.data_dir is None:
         raise ConfigError("collector: pass --data-dir (or set [collector] data_dir)")
@@ -62,11 +73,15 @@ def collector(
     token_file: Path | None = typer.Option(
         None, "--token-file", help="File holding the token that registering a probe needs."
     ),
+    read_token_file: Path | None = typer.Option(
+        None, "--read-token-file", help="File holding the token that reading measurements needs."
+    ),
 ) -> None:
     """Serve the collector: probes upload signed bundles; `export` and `ingest` by hand.
 
     Without a token (--token-file or [collector] register_token) any probe registers itself
-    on its first upload.
+    on its first upload. Without a read token (--read-token-file or [collector] read_token)
+    the read API is closed; /api/v1/health is public.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -79,7 +94,7 @@ def collector(
         import fastapi  # noqa: F401
     except ImportError as exc:
         raise ConfigError("probe collector needs FastAPI: pip install 'probe[collector]'") from exc
-    settings = _settings(config, data_dir, token_file)
+    settings = _settings(config, data_dir, token_file, read_token_file)
     from probe.collector.server import serve
 
     logging.basicConfig(

@@ -63,7 +63,7 @@ def _collector_facts(
 ) -> tuple[str, Iterator[FactRow]]:
     from probe.collector.storage import CollectorStore
     from probe.errors import ReportError
-    from probe.report.facts import facts_from_json
+    from probe.report.facts import MAX_RECORD_BYTES, facts_from_json
 
     if not data_dir.is_dir():
         raise ReportError(f"--collector-dir {data_dir}: no such directory")
@@ -72,9 +72,12 @@ def _collector_facts(
     def rows() -> Iterator[FactRow]:
         with store:
             texts = (
-                (f"{data_dir} probe {probe_id[:12]}", probe_id, record)
-                for probe_id, record in store.iter_record_texts(since=since, until=until)
-            )
+                (f"{data_dir} measurement {measurement_id} (probe {probe_id[:12]})", probe_id,
+                 record)
+                for probe_id, measurement_id, record in store.iter_record_texts(
+                    since=since, until=until, max_bytes=MAX_RECORD_BYTES
+                )
+            )  # fmt: skip
             yield from facts_from_json(texts, skipped)
 
     return f"collector {data_dir}", rows()

@@ -7,8 +7,9 @@ refused raises `BundleError` (or `SignatureError`) with a stable code and stores
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -47,29 +48,70 @@ class FileOutcome:
     detail: str | None = None
 
 
+@dataclass(frozen=True)
+class Quota:
+    """What one probe may have accepted in any 24 hours (uploads only, not an operator's
+    `probe collector ingest`)."""
+
+    max_bytes: int
+    max_bundles: int
+
+
 def limits_of(settings: CollectorSettings) -> Limits:
     """Return the bundle reader's limits from the collector's settings."""
     return Limits(
         max_payload_bytes=settings.max_payload_bytes,
         max_uncompressed_bytes=settings.max_uncompressed_bytes,
         max_records=settings.max_records,
+        max_record_bytes=settings.max_record_bytes,
+        max_field_bytes=settings.max_field_bytes,
+        measured_not_before=datetime.combine(settings.measured_not_before, time(), UTC),
+        max_ahead_s=settings.max_ahead,
     )
 
 
+def quota_of(settings: CollectorSettings) -> Quota:
+    """Return the per-probe daily quota from the collector's settings."""
+    return Quota(settings.max_bytes_per_probe_per_day, settings.max_bundles_per_probe_per_day)
+
+
+def _check_quota(store: CollectorStore, bundle: Bundle, quota: Quota) -> None:
+    manifest = bundle.manifest
+    bundles, used = store.usage(manifest.probe_id, datetime.now(UTC) - timedelta(days=1))
+    if bundles >= quota.max_bundles:
+        raise BundleError(f"{bundles} bundles of this probe were accepted in the last 24 h, the"
+                          " most this collector takes; retry later",
+                          "daily_bundles_exceeded")  # fmt: skip
+    if used + manifest.uncompressed_bytes > quota.max_bytes:
+        raise BundleError(f"this probe had {used} bytes accepted in the last 24 h; with these"
+                          f" {manifest.uncompressed_bytes} it would pass {quota.max_bytes}, the"
+                          " most this collector takes; retry later",
+                          "daily_bytes_exceeded")  # fmt: skip
+
+
 def ingest(
-    store: CollectorStore, data: bytes, *, limits: Limits, register_open: bool, via: Via
+    store: CollectorStore,
+    data: bytes,
+    *,
+    limits: Limits,
+    register_open: bool,
+    via: Via,
+    quota: Quota | None = None,
+    on_register: Callable[[], None] | None = None,
 ) -> BundleReceipt:
     """Return the receipt for the one bundle `data` holds, stored durably (or a duplicate).
 
     `register_open`: a probe the collector does not know is registered with the manifest's key
     (a collector without a token, or an operator's `probe collector ingest`); otherwise it is
-    refused with UnknownProbe. Raises BundleError (its `code` names the problem) and
+    refused with UnknownProbe. `on_register` is called before that registration and may
+    refuse it (BundleError). Raises BundleError (its `code` names the problem) and
     StoreError (nothing acknowledged: the sender may retry).
     """
     bundle = parse_bundle(data, limits)
     return ingest_bundle(
-        store, bundle, raw=data, limits=limits, register_open=register_open, via=via
-    )
+        store, bundle, raw=data, limits=limits, register_open=register_open, via=via,
+        quota=quota, on_register=on_register,
+    )  # fmt: skip
 
 
 def ingest_bundle(
@@ -80,6 +122,8 @@ def ingest_bundle(
     limits: Limits,
     register_open: bool,
     via: Via,
+    quota: Quota | None = None,
+    on_register: Callable[[], None] | None = None,
 ) -> BundleReceipt:
     """Return the receipt for a parsed `bundle` (`raw`: its bytes as received); see `ingest`."""
     from probe.models.bundles import BundleReceipt
@@ -96,6 +140,10 @@ def ingest_bundle(
             bundle_id=bundle_id, probe_id=previous.probe_id, status="duplicate",
             measurements=previous.count, stored=0,
         )  # fmt: skip
+    if quota is not None:
+        _check_quota(store, bundle, quota)
+    if registered is None and on_register is not None:
+        on_register()
     records = iter_records(bundle, limits)  # validated as the store takes them, one at a time
     outcome = store.add_bundle(
         bundle, records, raw=bundle.to_bytes() if raw is None else raw, public_key=key,
@@ -111,8 +159,9 @@ def ingest_file(store: CollectorStore, path: Path, *, limits: Limits) -> Iterato
     """Yield what became of each bundle of an exported file (bundles back to back).
 
     The operator runs this, so an unknown probe is registered with its manifest's key. A
-    refused bundle is reported and the next one read; broken framing ends the file (where the
-    next bundle would start is unknowable) with one last `rejected` outcome. Raises BundleError
+    refused bundle is reported and the next one read (a manifest that does not validate too,
+    when its payload_bytes can still be read); broken framing ends the file (where the next
+    bundle would start is unknowable) with one last `rejected` outcome. Raises BundleError
     (code `unreadable`) when the file cannot be opened, StoreError when the store fails.
     """
     try:
@@ -123,7 +172,7 @@ def ingest_file(store: CollectorStore, path: Path, *, limits: Limits) -> Iterato
         for number, item in enumerate(iter_bundles(stream, limits), start=1):
             if isinstance(item, BundleError):
                 yield FileOutcome(number, "rejected", code=item.code, detail=str(item))
-                return
+                continue  # iter_bundles stops by itself when the framing is lost
             bundle_id, probe_id = item.bundle_id, item.manifest.probe_id
             try:
                 receipt = ingest_bundle(store, item, limits=limits, register_open=True, via="file")
@@ -132,10 +181,23 @@ def ingest_file(store: CollectorStore, path: Path, *, limits: Limits) -> Iterato
                     number, "rejected", bundle_id, probe_id, code=exc.code, detail=str(exc)
                 )
                 continue
+            except (ValueError, TypeError, OverflowError) as exc:  # a bug, not the next bundle's
+                yield FileOutcome(number, "rejected", bundle_id, probe_id, code="invalid_bundle",
+                                  detail=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                continue
             yield FileOutcome(
                 number, receipt.status, bundle_id, probe_id,
                 measurements=receipt.measurements, stored=receipt.stored,
             )  # fmt: skip
 
 
-__all__ = ["FileOutcome", "UnknownProbe", "ingest", "ingest_bundle", "ingest_file", "limits_of"]
+__all__ = [
+    "FileOutcome",
+    "Quota",
+    "UnknownProbe",
+    "ingest",
+    "ingest_bundle",
+    "ingest_file",
+    "limits_of",
+    "quota_of",
+]

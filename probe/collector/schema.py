@@ -7,7 +7,9 @@ the record, and the record itself as the collector validated it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
 
 from probe.store.timestamps import iso, parse_iso
 
@@ -62,6 +64,46 @@ INSERT_MEASUREMENT = (
 MEASUREMENT_COLUMNS = "seq, probe_id, bundle_id, received_at, record"  # what `collected` reads
 
 
+@dataclass(frozen=True)
+class BundleRow:
+    """What the index holds about one accepted bundle."""
+
+    bundle_id: str
+    probe_id: str
+    received_at: datetime
+    count: int
+    stored: int
+
+
+@dataclass(frozen=True)
+class StoredBundle:
+    """What `add_bundle` did: accepted (with how many measurements were new) or duplicate."""
+
+    status: Literal["accepted", "duplicate"]
+    stored: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the collector holds (`GET /api/v1/health`)."""
+
+    probes: int
+    bundles: int
+    measurements: int
+
+
+@dataclass(frozen=True)
+class MeasurementQuery:
+    """Filters of `GET /api/v1/measurements` (and `probe collector export`)."""
+
+    probe_id: str | None = None
+    input: str | None = None
+    verdict: str | None = None
+    since: datetime | None = None  # measured at or after
+    until: datetime | None = None  # measured before
+
+
 def measurement_row(
     record: StoredResult, probe_id: str, bundle_id: str, received_at: str
 ) -> tuple[object, ...]:
@@ -99,6 +141,10 @@ __all__ = [
     "MEASUREMENT_COLUMNS",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "BundleRow",
+    "Counts",
+    "MeasurementQuery",
+    "StoredBundle",
     "collected",
     "iso",
     "measurement_row",

@@ -27,7 +27,6 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -38,6 +37,10 @@ from probe.collector.schema import (
     MEASUREMENT_COLUMNS,
     SCHEMA,
     SCHEMA_VERSION,
+    BundleRow,
+    Counts,
+    MeasurementQuery,
+    StoredBundle,
     collected,
     iso,
     measurement_row,
@@ -62,46 +65,6 @@ _PAGE_BYTES = 16384
 _CACHE_KIB = 32768
 
 Via = Literal["api", "upload", "file"]
-
-
-@dataclass(frozen=True)
-class BundleRow:
-    """What the index holds about one accepted bundle."""
-
-    bundle_id: str
-    probe_id: str
-    received_at: datetime
-    count: int
-    stored: int
-
-
-@dataclass(frozen=True)
-class StoredBundle:
-    """What `add_bundle` did: accepted (with how many measurements were new) or duplicate."""
-
-    status: Literal["accepted", "duplicate"]
-    stored: int
-    count: int
-
-
-@dataclass(frozen=True)
-class Counts:
-    """What the collector holds (`GET /api/v1/health`)."""
-
-    probes: int
-    bundles: int
-    measurements: int
-
-
-@dataclass(frozen=True)
-class MeasurementQuery:
-    """Filters of `GET /api/v1/measurements` (and `probe collector export`)."""
-
-    probe_id: str | None = None
-    input: str | None = None
-    verdict: str | None = None
-    since: datetime | None = None  # measured at or after
-    until: datetime | None = None  # measured before
 
 
 def _now() -> datetime:
@@ -339,11 +302,17 @@ class CollectorStore:
         return Counts(int(str(row[0])), int(str(row[1])), int(str(row[2])))
 
     def measurements(
-        self, query: MeasurementQuery, *, after_seq: int = 0, limit: int = READ_PAGE_ROWS
+        self,
+        query: MeasurementQuery,
+        *,
+        after_seq: int = 0,
+        limit: int = READ_PAGE_ROWS,
+        max_bytes: int | None = None,
     ) -> tuple[list[CollectedMeasurement], int | None]:
         """Return one page oldest first (by arrival) and the cursor of the next page, if any.
 
-        Raises StoreError if a stored row no longer validates.
+        `max_bytes`: the page ends before the record that would take its records past it (one
+        record at least). Raises StoreError if a stored row no longer validates.
         """
         where: list[str] = ["seq > ?"]
         params: list[object] = [after_seq]
@@ -355,6 +324,8 @@ class CollectorStore:
         terms, bounds = time_range(query.since, query.until)
         where += terms
         params += bounds
+        if max_bytes is not None:
+            limit = self._rows_within(" AND ".join(where), params, limit, max_bytes)
         rows = self._read(
             f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE {' AND '.join(where)}"
             " ORDER BY seq LIMIT ?",
@@ -364,6 +335,20 @@ class CollectorStore:
         cursor = int(str(rows[limit - 1][0])) if len(rows) > limit else None
         return page, cursor
 
+    def _rows_within(self, where: str, params: list[object], limit: int, max_bytes: int) -> int:
+        """Return how many of the next `limit` rows fit in `max_bytes` of records (≥ 1)."""
+        sizes = self._read(
+            f"SELECT length(CAST(record AS BLOB)) FROM measurements WHERE {where}"
+            " ORDER BY seq LIMIT ?",
+            [*params, limit],
+        )
+        total = 0
+        for count, (size,) in enumerate(sizes):
+            total += int(str(size))
+            if total > max_bytes:
+                return max(count, 1)
+        return limit
+
     def iter_measurements(self, query: MeasurementQuery) -> Iterator[CollectedMeasurement]:
         """Yield every matching measurement oldest first, a page at a time (bounded memory)."""
         cursor: int | None = 0
@@ -372,15 +357,37 @@ class CollectorStore:
             yield from page
 
     def iter_record_texts(
-        self, *, since: datetime | None = None, until: datetime | None = None
-    ) -> Iterator[tuple[str, str]]:
-        """Yield (probe_id, record JSON) measured in [since, until), in pages, unparsed (for
-        `probe report`, which reads only the fields it needs)."""
-        for probe_id, record in iter_measured(
-            self._read, "measurements", "seq, probe_id, record",
-            since=since, until=until, page=REPORT_PAGE_ROWS,
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[tuple[str, str, str | None]]:
+        """Yield (probe_id, measurement_id, record JSON) measured in [since, until), in pages,
+        unparsed (for `probe report`, which reads only the fields it needs).
+
+        A record longer than `max_bytes` comes as None and never reaches Python (SQLite holds
+        it a moment to measure it): issue 18, one 283 MB record broke every report over it.
+        """
+        cap = -1 if max_bytes is None else int(max_bytes)
+        columns = (
+            "seq, probe_id, measurement_id,"
+            " CASE WHEN ? < 0 OR length(CAST(record AS BLOB)) <= ? THEN record END"
+        )
+        for probe_id, measurement_id, record in iter_measured(
+            self._read, "measurements", columns,
+            since=since, until=until, page=REPORT_PAGE_ROWS, leading=[cap, cap],
         ):  # fmt: skip
-            yield str(probe_id), str(record)
+            yield str(probe_id), str(measurement_id), None if record is None else str(record)
+
+    def usage(self, probe_id: str, since: datetime) -> tuple[int, int]:
+        """Return (bundles, uncompressed bytes) accepted from `probe_id` since `since`."""
+        row = self._read(
+            "SELECT COUNT(*), COALESCE(SUM(json_extract(manifest, '$.uncompressed_bytes')), 0)"
+            " FROM bundles WHERE probe_id = ? AND received_at >= ?",
+            (probe_id, iso(since)),
+        )[0]
+        return int(str(row[0])), int(str(row[1]))
 
     def measurement(self, probe_id: str, measurement_id: str) -> CollectedMeasurement | None:
         """Return one measurement by its probe and the probe's measurement_id, or None."""
@@ -400,3 +407,15 @@ class CollectorStore:
     def integrity_check(self) -> str:
         """Return SQLite's own verdict on the file: "ok" or the first problems found."""
         return "; ".join(str(r[0]) for r in self._read("PRAGMA integrity_check"))
+
+
+__all__ = [
+    "REPORT_PAGE_ROWS",
+    "STORE_FILE",
+    "BundleRow",
+    "CollectorStore",
+    "Counts",
+    "MeasurementQuery",
+    "StoredBundle",
+    "Via",
+]

@@ -35,7 +35,7 @@ _HOME = {
     "BundleManifest": "bundles", "BundleReceipt": "bundles",
     "CollectedMeasurement": "bundles", "CollectorErrorBody": "bundles",
     "CollectorHealth": "bundles", "MeasurementPage": "bundles", "ProbeRegistration": "bundles",
-    "RegisteredProbe": "bundles",
+    "RegisteredProbe": "bundles", "RegistrationChallenge": "bundles",
     "RunRecord": "stored", "StoredResult": "stored", "RunStatus": "status",
     "Endpoint": "targets", "EndpointKind": "targets", "Platform": "targets",
     "Target": "targets", "TargetKind": "targets",

@@ -28,6 +28,8 @@ BUNDLE_FORMAT = "probe-bundle/1"
 RECORD_FORMAT = "stored-result/1"
 _HEX64 = r"^[0-9a-f]{64}$"
 _BASE64_KEY = r"^[A-Za-z0-9+/]{43}=$"  # 32 raw bytes
+_BASE64_NONCE = r"^[A-Za-z0-9+/]{54}==$"  # 40 raw bytes
+_BASE64_SIGNATURE = r"^[A-Za-z0-9+/]{86}==$"  # 64 raw bytes
 
 
 class BundleManifest(Record):
@@ -58,7 +60,16 @@ class BundleManifest(Record):
 
     @model_validator(mode="after")
     def _ordered(self) -> BundleManifest:
-        if self.first_measured_at > self.last_measured_at:
+        # Naive and aware times do not compare (a TypeError, answered 500 before issue 18),
+        # and an offset at the edge of the calendar overflows when turned into UTC.
+        for name in ("created_at", "first_measured_at", "last_measured_at"):
+            if getattr(self, name).utcoffset() is None:
+                raise ValueError(f"{name} has no UTC offset")
+        try:
+            ordered = self.first_measured_at <= self.last_measured_at
+        except OverflowError as exc:
+            raise ValueError("a time is outside the calendar once turned into UTC") from exc
+        if not ordered:
             raise ValueError("first_measured_at is after last_measured_at")
         return self
 
@@ -84,12 +95,27 @@ class CollectorErrorBody(Record):
     detail: str = Field(description="What is wrong, for a person.")
 
 
+class RegistrationChallenge(Record):
+    """`POST /api/v1/probes/challenge`: a nonce to sign with the key being registered."""
+
+    nonce: str = Field(pattern=_BASE64_NONCE, description="40 bytes, base64; sign them.")
+    expires_at: datetime = Field(description="Register before this moment.")
+
+
 class ProbeRegistration(Record):
-    """`POST /api/v1/probes`: register a probe's public key."""
+    """`POST /api/v1/probes`: register a probe's public key, proving the probe holds it.
+
+    `signature` is the key's Ed25519 signature of `probe-registration/1\\n` + the nonce's 40
+    raw bytes + the key's 32 raw bytes (probe/ship/keys.py `registration_message`).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     public_key: str = Field(pattern=_BASE64_KEY, description="Raw Ed25519 public key, base64.")
+    nonce: str = Field(pattern=_BASE64_NONCE, description="A challenge's nonce, as given.")
+    signature: str = Field(
+        pattern=_BASE64_SIGNATURE, description="Ed25519 signature of the challenge, base64."
+    )
 
 
 class RegisteredProbe(Record):
@@ -136,4 +162,5 @@ __all__ = [
     "MeasurementPage",
     "ProbeRegistration",
     "RegisteredProbe",
+    "RegistrationChallenge",
 ]

@@ -26,6 +26,11 @@ _VERDICTS = frozenset(v.value for v in Verdict)
 _AFFECTED = frozenset({Verdict.BLOCKED.value, Verdict.THROTTLED.value})
 
 FactRow = tuple[str | int, ...]
+# Issue 18: one 30 MiB record made the engine's CSV reader fail for its whole period. A record
+# longer than this is skipped unread, and so is one whose fact would carry a longer text: a
+# fact row then stays far below DuckDB's 2 MB CSV line limit whatever a record holds.
+MAX_RECORD_BYTES = 8 << 20
+MAX_FACT_TEXT_CHARS = 32 << 10
 
 
 class UnreadableRecord(ValueError):
@@ -79,22 +84,24 @@ def fact_row(record: dict[str, Any], probe_id: str) -> FactRow:
         controls = record.get("controls") or []
         affected = [e for e in endpoints if e.get("verdict") in _AFFECTED]
         loaded = [_text(c.get("url")) for c in controls if c.get("success") is True]
-        return (
-            _text(record.get("measurement_id")) or f"{probe_id}:{measured}:{record['input']}",
-            probe_id,
-            measured,
-            _text(record.get("probe_asn")) or "AS0",
-            _text(record.get("probe_network_name")),
-            _text(record.get("probe_cc")) or "ZZ",
-            _text(target.get("platform")) or _text(target["name"]),
-            _text(record["input"]),
-            verdict,
-            _text(record.get("blocking")),
-            _joined(_text(e.get("blocking")) for e in affected),
-            _joined(_label(e.get("endpoint") or {}) for e in affected),
-            len(controls),
-            len(loaded),
-            _joined(loaded),
+        return _bounded(
+            (
+                _text(record.get("measurement_id")) or f"{probe_id}:{measured}:{record['input']}",
+                probe_id,
+                measured,
+                _text(record.get("probe_asn")) or "AS0",
+                _text(record.get("probe_network_name")),
+                _text(record.get("probe_cc")) or "ZZ",
+                _text(target.get("platform")) or _text(target["name"]),
+                _text(record["input"]),
+                verdict,
+                _text(record.get("blocking")),
+                _joined(_text(e.get("blocking")) for e in affected),
+                _joined(_label(e.get("endpoint") or {}) for e in affected),
+                len(controls),
+                len(loaded),
+                _joined(loaded),
+            )
         )
     except UnreadableRecord:
         raise
@@ -102,6 +109,15 @@ def fact_row(record: dict[str, Any], probe_id: str) -> FactRow:
         raise UnreadableRecord(f"missing field {exc.args[0]!r}") from exc
     except (TypeError, AttributeError, ValueError, OverflowError) as exc:
         raise UnreadableRecord(f"malformed record: {exc}") from exc
+
+
+def _bounded(row: FactRow) -> FactRow:
+    """`row`, or UnreadableRecord naming the first text longer than MAX_FACT_TEXT_CHARS."""
+    for name, value in zip(FACT_COLUMNS, row, strict=True):
+        if isinstance(value, str) and len(value) > MAX_FACT_TEXT_CHARS:
+            raise UnreadableRecord(f"{name} is {len(value)} characters, more than a fact holds"
+                                   f" ({MAX_FACT_TEXT_CHARS})")  # fmt: skip
+    return row
 
 
 @dataclass
@@ -119,11 +135,17 @@ class Skipped:
 
 
 def facts_from_json(
-    lines: Iterable[tuple[str, str, str | bytes]], skipped: Skipped
+    lines: Iterable[tuple[str, str, str | bytes | None]], skipped: Skipped
 ) -> Iterator[FactRow]:
-    """Yield the facts of (where, probe_id, record JSON) triples, counting unreadable ones."""
+    """Yield the facts of (where, probe_id, record JSON) triples, counting unreadable ones.
+
+    `where` names the record (its measurement id); a record of None (left unread by its
+    source) or longer than MAX_RECORD_BYTES is skipped without being parsed.
+    """
     for where, probe_id, text in lines:
         try:
+            if text is None or len(text) > MAX_RECORD_BYTES:
+                raise UnreadableRecord(f"longer than {MAX_RECORD_BYTES} bytes, left unread")
             record = json.loads(text)
             if not isinstance(record, dict):
                 raise UnreadableRecord("not a JSON object")

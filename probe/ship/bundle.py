@@ -12,13 +12,14 @@ import base64
 import binascii
 import gzip
 import hashlib
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
 from probe.errors import BundleError, SignatureError
+from probe.ship.keys import check_public_key
+from probe.ship.lines import check_fields, check_manifest_times, check_time, iter_lines
 
 if TYPE_CHECKING:
     from probe.models.bundles import BundleManifest
@@ -28,19 +29,29 @@ if TYPE_CHECKING:
 MAGIC = b"probe-bundle/1\n"
 MAX_MANIFEST_LINE_BYTES = 16 << 10
 _SIGNATURE_LINE_BYTES = 89  # base64 of 64 bytes (88) + "\n"
-_INFLATE_CHUNK = 64 << 10
 DEFAULT_MAX_PAYLOAD_BYTES = 16 << 20
 DEFAULT_MAX_UNCOMPRESSED_BYTES = 64 << 20
 DEFAULT_MAX_RECORDS = 20_000
+DEFAULT_MAX_RECORD_BYTES = 4 << 20
+DEFAULT_MAX_FIELD_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What a reader accepts at most (the collector's caps)."""
+    """What a reader accepts at most (the collector's caps).
+
+    `measured_not_before` and `max_ahead_s` bound every time a bundle carries (None: no
+    bound); `now` is the clock they are checked against (None: the system's, when checked).
+    """
 
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES
     max_records: int = DEFAULT_MAX_RECORDS
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES
+    measured_not_before: datetime | None = None
+    max_ahead_s: float | None = None
+    now: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,8 @@ def _parse_manifest(line: bytes) -> BundleManifest:
 
     try:
         return BundleManifest.model_validate_json(line)
+    except (TypeError, OverflowError) as exc:  # a validator's comparison: never a 500
+        raise BundleError(f"invalid manifest: {exc}", "invalid_manifest") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(manifest)'}: {e['msg']}"
@@ -137,12 +150,48 @@ def read_bundle(stream: IO[bytes], limits: Limits) -> Bundle:
     return _read_rest(stream, stream.read(len(MAGIC)), limits)
 
 
-def _read_rest(stream: IO[bytes], magic: bytes, limits: Limits) -> Bundle:
+class _PassedOver(BundleError):
+    """A bundle refused whole whose bytes were read to its end: the next one can be read."""
+
+
+def _declared_payload_bytes(line: bytes, limits: Limits) -> int | None:
+    """The payload_bytes of a manifest that did not validate, if it says one we may read."""
+    import json
+
+    try:
+        declared = json.loads(line).get("payload_bytes")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    if isinstance(declared, int) and 0 < declared <= limits.max_payload_bytes:
+        return declared
+    return None
+
+
+def _pass_over(stream: IO[bytes], line: bytes, limits: Limits, exc: BundleError) -> BundleError:
+    """`exc` as a _PassedOver once the rest of its bundle is read, or as it is."""
+    declared = _declared_payload_bytes(line, limits)
+    if declared is None:
+        return exc
+    try:
+        _read_line(stream, _SIGNATURE_LINE_BYTES, "signature")
+    except BundleError:
+        return exc
+    if len(stream.read(declared)) != declared:
+        return exc
+    return _PassedOver(str(exc), exc.code)
+
+
+def _read_rest(stream: IO[bytes], magic: bytes, limits: Limits, *, resume: bool = False) -> Bundle:
     if magic != MAGIC:
         raise BundleError("not a probe bundle (it does not start with 'probe-bundle/1')",
                           "not_a_bundle")  # fmt: skip
     line = _read_line(stream, MAX_MANIFEST_LINE_BYTES, "manifest")
-    manifest = _parse_manifest(line)
+    try:
+        manifest = _parse_manifest(line)
+    except BundleError as exc:
+        if not resume:
+            raise
+        raise _pass_over(stream, line, limits, exc) from exc
     encoded = _read_line(stream, _SIGNATURE_LINE_BYTES, "signature")
     try:
         signature = base64.b64decode(encoded, validate=True)
@@ -152,6 +201,12 @@ def _read_rest(stream: IO[bytes], magic: bytes, limits: Limits) -> Bundle:
         # Canonical base64 only: one bundle has exactly one byte form.
         raise SignatureError("the signature line is not one canonical base64 Ed25519"
                              " signature (64 bytes)", "invalid_signature")  # fmt: skip
+    if manifest.uncompressed_bytes > limits.max_uncompressed_bytes:  # before anything costs
+        raise BundleError(
+            f"the payload inflates to {manifest.uncompressed_bytes} bytes, its manifest says;"
+            f" this collector accepts at most {limits.max_uncompressed_bytes}",
+            "uncompressed_too_large",
+        )  # fmt: skip
     if manifest.payload_bytes > limits.max_payload_bytes:
         raise BundleError(
             f"the payload is {manifest.payload_bytes} bytes; this collector accepts at most"
@@ -178,14 +233,18 @@ def parse_bundle(data: bytes, limits: Limits) -> Bundle:
 
 
 def iter_bundles(stream: IO[bytes], limits: Limits) -> Iterator[Bundle | BundleError]:
-    """Yield each bundle of an exported file (bundles back to back), or the error that stops
-    the reading: after broken framing, where the next bundle starts is unknowable."""
+    """Yield each bundle of an exported file (bundles back to back), or the error of one that
+    is refused whole; after broken framing (where the next bundle starts is unknowable) that
+    error is the last item. A manifest that does not validate but still says its
+    payload_bytes is passed over, and the next bundle read (issue 18)."""
     while True:
         magic = stream.read(len(MAGIC))
         if not magic:
             return
         try:
-            yield _read_rest(stream, magic, limits)
+            yield _read_rest(stream, magic, limits, resume=True)
+        except _PassedOver as exc:  # a manifest that does not validate, its bytes read
+            yield BundleError(str(exc), exc.code)
         except BundleError as exc:
             yield exc
             return
@@ -206,47 +265,12 @@ def verify_signature(bundle: Bundle, registered_key: bytes | None = None) -> byt
     if registered_key is not None and key != registered_key:
         raise SignatureError("the bundle is signed with a key other than the one registered"
                              " for this probe", "wrong_key")  # fmt: skip
+    check_public_key(key)  # a small-order key verifies any signature (issue 18)
     try:
         Ed25519PublicKey.from_public_bytes(key).verify(bundle.signature, bundle.manifest_line)
     except InvalidSignature as exc:
         raise SignatureError("the signature does not verify with the probe's key") from exc
     return key
-
-
-def _inflated_too_far(bundle: Bundle, limits: Limits) -> BundleError:
-    declared = bundle.manifest.uncompressed_bytes
-    if declared < limits.max_uncompressed_bytes:  # a lying manifest, whatever the payload
-        return BundleError(f"the payload inflates past the {declared} bytes its manifest"
-                           " declares", "manifest_mismatch")  # fmt: skip
-    return BundleError(f"the payload inflates past {limits.max_uncompressed_bytes} bytes, the"
-                       " most this collector accepts", "uncompressed_too_large")  # fmt: skip
-
-
-def _inflate(bundle: Bundle, limits: Limits) -> bytearray:
-    """The payload's JSON Lines, decompressed in chunks: a bomb stops at the cap.
-
-    Input goes in slices of `_INFLATE_CHUNK` so that zlib's unconsumed tail stays small
-    (feeding it the whole payload re-copied the rest of it for every chunk inflated).
-    """
-    cap = min(limits.max_uncompressed_bytes, bundle.manifest.uncompressed_bytes)
-    inflater = zlib.decompressobj(wbits=31)  # gzip framing only
-    out = bytearray()  # grown in place: no list of chunks joined into a second copy
-    payload = memoryview(bundle.payload)
-    consumed = 0
-    try:
-        while consumed < len(payload) and not inflater.eof:
-            pending: bytes | memoryview = payload[consumed : consumed + _INFLATE_CHUNK]
-            consumed += len(pending)
-            while pending and not inflater.eof:
-                out += inflater.decompress(pending, _INFLATE_CHUNK)
-                pending = inflater.unconsumed_tail
-                if len(out) > cap:
-                    raise _inflated_too_far(bundle, limits)
-    except zlib.error as exc:
-        raise BundleError(f"the payload is not valid gzip: {exc}", "invalid_compression") from exc
-    if not inflater.eof or inflater.unused_data or consumed < len(payload):
-        raise BundleError("the payload is not one complete gzip stream", "invalid_compression")
-    return out
 
 
 def unpack_records(bundle: Bundle, limits: Limits) -> list[StoredResult]:
@@ -274,27 +298,20 @@ def iter_records(bundle: Bundle, limits: Limits) -> Iterator[StoredResult]:
     if manifest.count > limits.max_records:
         raise BundleError(f"{manifest.count} records; this collector accepts at most"
                           f" {limits.max_records} per bundle", "too_many_records")  # fmt: skip
-    text = _inflate(bundle, limits)
-    if len(text) != manifest.uncompressed_bytes:
-        raise BundleError(f"the payload inflates to {len(text)} bytes, the manifest says"
-                          f" {manifest.uncompressed_bytes}", "manifest_mismatch")  # fmt: skip
-    lines = text.count(b"\n")
-    if lines != manifest.count or not text.endswith(b"\n"):
-        raise BundleError(f"the payload holds {lines} lines, the manifest says"
-                          f" {manifest.count}", "manifest_mismatch")  # fmt: skip
+    now = limits.now or datetime.now(UTC)
+    check_manifest_times(bundle, limits, now)
     seen: set[object] = set()
-    start = 0
-    for number in range(1, manifest.count + 1):
-        end = text.index(b"\n", start)
+    for number, line in enumerate(iter_lines(bundle, limits), start=1):
         try:
-            record = StoredResult.model_validate_json(text[start:end], strict=True)
+            record = StoredResult.model_validate_json(line, strict=True)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(record)"
             raise BundleError(f"record {number}: {where}: {first['msg']}",
                               "invalid_record") from exc  # fmt: skip
-        start = end + 1
+        check_fields(line, number, limits)
         moment = record.measurement_start_time
+        check_time(moment, f"record {number} measurement_start_time", limits, now)
         if not manifest.first_measured_at <= moment <= manifest.last_measured_at:
             raise BundleError(f"record {number} was measured at {moment.isoformat()}, outside"
                               " the manifest's time range", "manifest_mismatch")  # fmt: skip

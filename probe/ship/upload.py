@@ -25,6 +25,7 @@ from probe import __version__
 from probe.config import UploadSettings
 from probe.errors import CollectorRejected, ConfigError, UploadError
 from probe.ship.identity import Identity
+from probe.ship.keys import registration_message
 from probe.ship.outbox import seal
 from probe.store import ResultStore
 
@@ -37,6 +38,7 @@ STATE_KEY = "upload"
 BUNDLE_CONTENT_TYPE = "application/x-probe-bundle"
 BUNDLES_PATH = "/api/v1/bundles"
 PROBES_PATH = "/api/v1/probes"
+CHALLENGE_PATH = "/api/v1/probes/challenge"
 _MAX_ANSWER_BYTES = 64 << 10
 # 4xx codes about the bundle itself: resending the same bytes cannot succeed.
 _PERMANENT_STATUSES = frozenset({400, 403, 413, 415, 422})
@@ -135,14 +137,34 @@ class _Sender:
                 code, detail, body = await _answer(response)
                 return response.status_code, code, detail, body
 
+    async def _challenge(self, url: str) -> bytes:
+        """The nonce of a fresh registration challenge from the collector at `url`."""
+        async with asyncio.timeout(self.settings.timeout):
+            async with self.client.stream("POST", url + CHALLENGE_PATH) as response:
+                code, detail, body = await _answer(response)
+        if response.status_code != 200:
+            raise UploadError(f"{url}: no registration challenge ({code}: {detail})")
+        try:
+            return base64.b64decode(json.loads(body)["nonce"], validate=True)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UploadError(f"{url}: the registration challenge is not one") from exc
+
     async def _register(self, url: str) -> None:
+        """Register this probe's key, signing the collector's challenge with it (issue 18)."""
         headers = {}
         if self.settings.register_token:
             headers["Authorization"] = f"Bearer {self.settings.register_token}"
-        key = base64.b64encode(self.identity.public_key_raw).decode()
+        raw = self.identity.public_key_raw
+        nonce = await self._challenge(url)
+        signature = self.identity.private_key.sign(registration_message(nonce, raw))
+        registration = {
+            "public_key": base64.b64encode(raw).decode(),
+            "nonce": base64.b64encode(nonce).decode(),
+            "signature": base64.b64encode(signature).decode(),
+        }
         async with asyncio.timeout(self.settings.timeout):
             async with self.client.stream(
-                "POST", url + PROBES_PATH, json={"public_key": key}, headers=headers
+                "POST", url + PROBES_PATH, json=registration, headers=headers
             ) as response:
                 code, detail, _ = await _answer(response)
         if response.status_code not in (200, 201):

@@ -34,17 +34,19 @@ def iter_measured(
     since: datetime | None = None,
     until: datetime | None = None,
     page: int,
+    leading: list[object] | None = None,
 ) -> Iterator[tuple[object, ...]]:
     """Yield the rows of `table` measured in [since, until), by `seq`, `page` rows per query.
 
-    `columns` must start with `seq` (the cursor); each row is yielded without it.
+    `columns` must start with `seq` (the cursor); each row is yielded without it. `leading`:
+    the parameters of placeholders in `columns`, if any.
     """
     terms, params = time_range(since, until)
     where = " AND ".join(["seq > ?", *terms])
     sql = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY seq LIMIT ?"
     last = 0
     while True:
-        rows = read(sql, [last, *params, page])
+        rows = read(sql, [*(leading or []), last, *params, page])
         for seq, *values in rows:
             last = int(str(seq))
             yield tuple(values)

@@ -38,8 +38,13 @@ from probe.models.stored import StoredResult
 from probe.models.targets import Endpoint, EndpointKind, Target, TargetKind
 from probe.ship.bundle import MAGIC, Bundle, PackedRecord, pack
 from probe.ship.identity import Identity
+from probe.ship.keys import registration_message
 
 BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+# The token a test collector's read API takes unless the test says otherwise (issue 18: the
+# read API is closed without one).
+READ_TOKEN = "test-read-token"
+READER = {"Authorization": f"Bearer {READ_TOKEN}"}
 _PLATFORMS = ("whatsapp", "signal", None)
 _OUTCOMES = (
     (Verdict.ACCESSIBLE, None),
@@ -145,6 +150,20 @@ def gzip_bomb(size: int = 1 << 30) -> bytes:
     return head + block * ((size >> 20) - 2) + tail + struct.pack("<II", crc, size & 0xFFFFFFFF)
 
 
+def register(client: httpx.Client, identity: Identity, **headers: str) -> httpx.Response:
+    """Register `identity` as a probe does: sign a fresh challenge of the collector with it."""
+    answer = client.post("/api/v1/probes/challenge")
+    assert answer.status_code == 200, answer.text
+    nonce = base64.b64decode(answer.json()["nonce"])
+    signature = identity.private_key.sign(registration_message(nonce, identity.public_key_raw))
+    body = {
+        "public_key": base64.b64encode(identity.public_key_raw).decode(),
+        "nonce": base64.b64encode(nonce).decode(),
+        "signature": base64.b64encode(signature).decode(),
+    }
+    return client.post("/api/v1/probes", json=body, headers=headers)
+
+
 # --- the collector in this process ----------------------------------------------------------
 
 
@@ -152,8 +171,13 @@ class RunningCollector:
     """The collector app served by a real uvicorn on 127.0.0.1:0, in a thread of its own."""
 
     def __init__(self, settings: CollectorSettings, **tls: str) -> None:
-        """`tls`: uvicorn's ssl_certfile and ssl_keyfile, to serve HTTPS (as localhost)."""
+        """`tls`: uvicorn's ssl_certfile and ssl_keyfile, to serve HTTPS (as localhost).
+
+        Settings without a read token get READ_TOKEN, and `reader` sends it (`client` not).
+        """
         assert settings.data_dir is not None
+        if settings.read_token is None:
+            settings = settings.model_copy(update={"read_token": READ_TOKEN})
         self.data_dir = settings.data_dir
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, lifespan="on",
                                 log_config=None, access_log=False, **tls)  # fmt: skip
@@ -166,6 +190,7 @@ class RunningCollector:
         self.port: int = self.server.servers[0].sockets[0].getsockname()[1]
         self.url = f"https://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
         self.client = httpx.Client(base_url=self.url, timeout=30, verify=not tls)
+        self.reader = httpx.Client(base_url=self.url, timeout=30, verify=not tls, headers=READER)
 
     def upload(self, data: bytes, **headers: str) -> httpx.Response:
         return self.client.post(
@@ -182,6 +207,7 @@ class RunningCollector:
 
     def close(self) -> None:
         self.client.close()
+        self.reader.close()
         self.server.should_exit = True
         self._thread.join()
 
@@ -222,8 +248,14 @@ def run_cli(*args: str, prelude: str = "", timeout: float = 60) -> subprocess.Co
 class CollectorProcess:
     """`probe collector --listen 127.0.0.1:0 --data-dir DIR` as a real process."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, read_token: bool = True) -> None:
+        """`extra`: more flags; with `read_token` and no --read-token-file, one holding
+        READ_TOKEN is added (and `client` sends it)."""
         self.data_dir = data_dir
+        if read_token and "--read-token-file" not in extra:
+            token_file = data_dir.parent / f"{data_dir.name}.read-token"
+            token_file.write_text(READ_TOKEN + "\n", encoding="utf-8")
+            extra = (*extra, "--read-token-file", str(token_file))
         argv = collector_argv("--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *extra)
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, env=_env())  # fmt: skip
@@ -237,7 +269,7 @@ class CollectorProcess:
         match = LISTENING.search("".join(self.log))
         assert match is not None
         self.url = f"{match.group(1)}://{match.group(2)}:{match.group(3)}"
-        self.client = httpx.Client(base_url=self.url, timeout=60)
+        self.client = httpx.Client(base_url=self.url, timeout=60, headers=READER)
 
     def _follow(self) -> None:
         assert self.proc.stderr is not None

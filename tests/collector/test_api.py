@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -22,7 +21,7 @@ from probe.models.stored import StoredResult
 from probe.ship.identity import Identity
 
 from .conftest import TOKEN
-from .harness import BASE_TIME, RunningCollector, bundle_of
+from .harness import BASE_TIME, RunningCollector, bundle_of, register
 
 
 def _all(collector: RunningCollector, **params: str) -> list[CollectedMeasurement]:
@@ -32,7 +31,7 @@ def _all(collector: RunningCollector, **params: str) -> list[CollectedMeasuremen
         query: dict[str, str | int] = {"limit": 7, **params}
         if cursor is not None:
             query["cursor"] = cursor
-        answer = collector.client.get("/api/v1/measurements", params=query)
+        answer = collector.reader.get("/api/v1/measurements", params=query)
         assert answer.status_code == 200, answer.text
         page = MeasurementPage.model_validate_json(answer.content)
         found += page.measurements
@@ -116,14 +115,14 @@ def test_measurements_are_filtered_paged_and_found_one_by_one(
     ]
     assert _all(collector, probe_id="0" * 64) == []
 
-    one = collector.client.get(f"/api/v1/measurements/{identity.probe_id}/"
+    one = collector.reader.get(f"/api/v1/measurements/{identity.probe_id}/"
                                f"{records[7].measurement_id}")  # fmt: skip
     assert one.status_code == 200
     assert CollectedMeasurement.model_validate_json(one.content).reasons == records[7].reasons
-    missing = collector.client.get(f"/api/v1/measurements/{identity.probe_id}/"
+    missing = collector.reader.get(f"/api/v1/measurements/{identity.probe_id}/"
                                    f"{records[35].measurement_id}")  # fmt: skip
     assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
-    too_many = collector.client.get("/api/v1/measurements", params={"limit": 1001})
+    too_many = collector.reader.get("/api/v1/measurements", params={"limit": 1001})
     assert (too_many.status_code, too_many.json()["error"]) == (422, "invalid_request")
 
 
@@ -151,8 +150,7 @@ def test_unknown_routes_answer_the_error_body(collector: RunningCollector) -> No
 
 
 def _register(collector: RunningCollector, identity: Identity, **headers: str) -> httpx.Response:
-    key = base64.b64encode(identity.public_key_raw).decode()
-    return collector.client.post("/api/v1/probes", json={"public_key": key}, headers=headers)
+    return register(collector.client, identity, **headers)
 
 
 def test_an_open_collector_registers_a_probe_on_its_first_upload(

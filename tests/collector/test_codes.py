@@ -8,8 +8,8 @@ from pathlib import Path
 from probe.collector.codes import STATUS_BY_CODE
 
 PACKAGE = Path(__file__).resolve().parents[2] / "probe"
-SOURCES = [PACKAGE / "ship" / "bundle.py", PACKAGE / "errors.py", *PACKAGE.glob("collector/*.py")]
-RAISERS = {"BundleError", "SignatureError", "Refused", "_error"}
+SOURCES = [*PACKAGE.glob("ship/*.py"), PACKAGE / "errors.py", *PACKAGE.glob("collector/*.py")]
+RAISERS = {"BundleError", "SignatureError", "Refused", "error"}
 # Built with an f-string in bundle.py's _read_line (f"{what}_too_large").
 FORMATTED = {"manifest_too_large", "signature_too_large"}
 
@@ -25,8 +25,11 @@ def _codes(path: Path) -> set[str]:
     msg)`, `super().__init__(msg, "code")`, and the errors' default codes."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "error":  # fmt: skip
+            continue  # logger.error(...), not routes.error(code, detail)
         if isinstance(node, ast.Call) and _name(node) in RAISERS | {"__init__"}:
-            position = 0 if _name(node) in ("Refused", "_error") else 1
+            position = 0 if _name(node) in ("Refused", "error") else 1
             arguments = [*node.args, *(k.value for k in node.keywords if k.arg == "code")]
             if len(arguments) > position:
                 argument = arguments[position]

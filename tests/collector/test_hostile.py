@@ -7,7 +7,6 @@ and after, so a case that stored anything, or wrote a file anywhere, fails.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +22,15 @@ from probe.ship.bundle import MAGIC
 from probe.ship.identity import Identity
 
 from .conftest import MAX_PAYLOAD_BYTES, collector_settings
-from .harness import BASE_TIME, RunningCollector, bundle_of, lines_of, parse_response, seal
+from .harness import (
+    BASE_TIME,
+    RunningCollector,
+    bundle_of,
+    lines_of,
+    parse_response,
+    register,
+    seal,
+)
 from .harness import raw_exchange as exchange
 
 ZSTD = bytes.fromhex("28b52ffd") + b"\x00" * 32  # a zstd frame's magic, then anything
@@ -252,8 +259,7 @@ def test_the_manifest_key_of_a_registered_probe_cannot_be_swapped(
 ) -> None:
     """The attacker registers itself, then signs with its own key a manifest that names the
     victim's probe id: the key must hash to the id, so the bundle is the attacker's or nothing."""
-    key = base64.b64encode(probes.attacker.public_key_raw).decode()
-    assert shared.client.post("/api/v1/probes", json={"public_key": key}).status_code in (200, 201)
+    assert register(shared.client, probes.attacker).status_code in (200, 201)
     before = shared.snapshot()
     forged = seal(probes.attacker, probes.lines(37, 1), probe_id=probes.victim.probe_id)
     answer = shared.upload(forged)

@@ -51,22 +51,72 @@ def test_a_slow_drip_is_cut_off(tmp_path: Path) -> None:
         running.close()
 
 
-def test_past_the_in_flight_cap_an_upload_is_refused_not_queued(
+def test_a_slow_body_holds_no_upload_slot(
     tmp_path: Path, identity: Identity, records: list[StoredResult]
 ) -> None:
+    """Issue 18: sixteen slow uploads took every slot for up to 300 s. A body now takes its
+    slot only once it is whole: with one slot, a drip in progress does not stop an upload."""
     running = RunningCollector(collector_settings(tmp_path / "data", max_uploads_in_flight=1))
     data = bundle_of(records[:3], identity).to_bytes()
     try:
         with socket.create_connection(("127.0.0.1", running.port), timeout=10) as holder:
-            holder.sendall(_head(len(data)) + data[:100])  # holds the only slot
+            holder.sendall(_head(len(data)) + data[:100])  # a drip that has begun
+            assert running.upload(data).status_code == 201
+            holder.sendall(data[100:])
+            status, _ = parse_response(_answer(holder))
+            assert status == 200  # the drip's bundle, complete at last: a duplicate
+    finally:
+        running.close()
+
+
+def test_past_the_body_budget_an_upload_is_refused_not_queued(
+    tmp_path: Path, identity: Identity, records: list[StoredResult]
+) -> None:
+    """Bodies held at once share `max_buffered_bytes`: a body that would pass it is refused
+    with 503 + Retry-After at once, and the budget is whole again when the holder is done."""
+    settings = collector_settings(tmp_path / "data", max_buffered_bytes=64 << 10)
+    running = RunningCollector(settings)
+    data = bundle_of(records[:3], identity).to_bytes()
+    filler = b"probe-bundle/1\n" + b"x" * (63 << 10)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as holder:
+            holder.sendall(_head(len(filler) + 1) + filler)  # holds 63 KiB of the 64
             deadline = time.monotonic() + 10
             while (busy := running.upload(data)).status_code != 503:
                 assert time.monotonic() < deadline, busy.text  # the holder is not in yet
                 time.sleep(0.05)
             assert busy.json()["error"] == "busy" and busy.headers["Retry-After"]
-            holder.sendall(data[100:])
-            status, _ = parse_response(_answer(holder))
-            assert status == 201
-        assert running.upload(data).status_code == 200  # the slot is free again: duplicate
+            holder.sendall(b"\n")
+            status, body = parse_response(_answer(holder))
+            assert (status, body["error"]) == (400, "manifest_too_large")
+        assert running.upload(data).status_code == 201  # the budget is free again
+        assert running.snapshot()[0]["bundles"] == 1
     finally:
+        running.close()
+
+
+def test_one_client_holds_few_requests_at_once(
+    tmp_path: Path, identity: Identity, records: list[StoredResult]
+) -> None:
+    """Past `max_requests_per_client` bodies in flight from one address: 429 at once."""
+    running = RunningCollector(collector_settings(tmp_path / "data", max_requests_per_client=2))
+    data = bundle_of(records[:3], identity).to_bytes()
+    holders = [socket.create_connection(("127.0.0.1", running.port), timeout=10)
+               for _ in range(2)]  # fmt: skip
+    try:
+        for holder in holders:
+            holder.sendall(_head(len(data)) + data[:100])
+        deadline = time.monotonic() + 10
+        while (refused := running.upload(data)).status_code != 429:
+            assert time.monotonic() < deadline, refused.text  # the holders are not in yet
+            time.sleep(0.05)
+        assert refused.json()["error"] == "too_many_requests" and refused.headers["Retry-After"]
+        assert running.snapshot()[0]["bundles"] == 0
+        for holder in holders:
+            holder.sendall(data[100:])
+            assert parse_response(_answer(holder))[0] in (200, 201)
+        assert running.upload(data).status_code == 200  # places free again: a duplicate
+    finally:
+        for holder in holders:
+            holder.close()
         running.close()

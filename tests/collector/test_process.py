@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -24,6 +23,7 @@ from .harness import (
     bundle_of,
     collector_argv,
     gzip_bomb,
+    register,
     run_cli,
     seal,
 )
@@ -81,9 +81,7 @@ def test_serve_over_tls_with_a_config_file_and_a_token_file(
         assert collector.url.startswith("https://127.0.0.1:")
         with httpx.Client(base_url=collector.url, verify=ssl.create_default_context(
             cafile=str(pki.ca_pem))) as client:  # fmt: skip
-            public_key = base64.b64encode(identity.public_key_raw).decode()
-            registration = client.post("/api/v1/probes", json={"public_key": public_key},
-                                       headers={"Authorization": "Bearer from-a-file"})  # fmt: skip
+            registration = register(client, identity, Authorization="Bearer from-a-file")
             assert registration.status_code == 201, registration.text
             answer = client.post("/api/v1/bundles",
                                  content=bundle_of(records[:2], identity).to_bytes())  # fmt: skip

@@ -19,7 +19,7 @@ def _collected(collector: RunningCollector) -> list[str]:
     ids: list[str] = []
     cursor: int | None = 0
     while cursor is not None:
-        page = collector.client.get("/api/v1/measurements", params={"cursor": cursor}).json()
+        page = collector.reader.get("/api/v1/measurements", params={"cursor": cursor}).json()
         ids += [m["measurement_id"] for m in page["measurements"]]
         cursor = page["next_cursor"]
     return ids

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from collector.harness import RunningCollector
+from collector.harness import READER, RunningCollector
 from servers import TestPki
 
 from probe.config import CollectorSettings, UploadSettings
@@ -58,7 +58,7 @@ def collected_ids(base_url: str, **client: Any) -> list[str]:
     """Every measurement id the collector holds, as a list (a duplicate would show twice)."""
     ids: list[str] = []
     cursor: int | None = 0
-    with httpx.Client(base_url=base_url, timeout=30, **client) as http:
+    with httpx.Client(base_url=base_url, timeout=30, headers=READER, **client) as http:
         while cursor is not None:
             page = http.get("/api/v1/measurements", params={"cursor": cursor, "limit": 1000})
             assert page.status_code == 200, page.text
