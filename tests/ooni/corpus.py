@@ -1,0 +1,239 @@
+"""The corpus of real OONI measurements (tests/data/ooni-corpus): its labels, our verdict and
+OONI's against the ground truth, and the generated per-source table of docs/ooni-agreement.md.
+
+Regenerate the table (rewrites the page between its corpus markers):
+    PYTHONPATH=tests .venv/bin/python -m ooni.corpus
+tests/ooni/test_corpus.py fails when the committed page differs from what the code gives.
+
+Scoring. A verdict is right when it is the ground truth's; it is exactly right when, for a
+block, its method is also one the label allows (`ground_truth_methods`, "|"-separated; empty
+means any). OONI's published pair is read in our vocabulary: a `blocking` string is `blocked`
+by the methods OONI_BLOCKING_METHODS gives it, false/true `accessible`, false/false
+`service_down`, null `inconclusive`. The corpus is classified as `probe classify` does out of
+the box: our packaged fingerprints only (no OONI CSV), so the table needs no shared data.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from decide.test_real_data import _packaged
+
+from probe.cli.classify import classify_file
+from probe.decide import DecisionContext
+from probe.models.ooni import OONI_BLOCKING_METHODS, ClassifiedRecord
+from probe.models.results import Blocking, Verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "data" / "ooni-corpus"
+LABELS = CORPUS / "labels.csv"
+PAGE = ROOT / "docs" / "ooni-agreement.md"
+SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+GROUND_TRUTH = frozenset({Verdict.ACCESSIBLE, Verdict.BLOCKED, Verdict.SERVICE_DOWN,
+                          Verdict.NETWORK_OUTAGE, Verdict.INCONCLUSIVE})  # fmt: skip
+# Sources reserved for an independent check of issue 17: nothing may come from them.
+EXCLUDED_SOURCES = frozenset({"ooni/explorer", "ooni/spec", "ooni/probe-cli",
+                              "robottifranco/api-ooni"})  # fmt: skip
+COMMIT = re.compile(r"[0-9a-f]{40}")
+
+_BEGIN = "<!-- BEGIN GENERATED corpus: PYTHONPATH=tests python -m ooni.corpus -->\n"
+_END = "<!-- END GENERATED corpus -->\n"
+
+
+@dataclass(frozen=True)
+class Label:
+    """One row of labels.csv: where a measurement comes from and what really happened."""
+
+    row: dict[str, str]
+
+    @property
+    def file(self) -> str:
+        return self.row["file"]
+
+    @property
+    def truth(self) -> Verdict:
+        return Verdict(self.row["ground_truth"])
+
+    @property
+    def methods(self) -> frozenset[Blocking]:
+        text = self.row["ground_truth_methods"].strip()
+        return frozenset(Blocking(m.strip()) for m in text.split("|") if m.strip())
+
+
+def labels() -> list[Label]:
+    """Return labels.csv's rows in file order."""
+    with LABELS.open(encoding="utf-8", newline="") as handle:
+        return [Label(row) for row in csv.DictReader(handle)]
+
+
+def corpus_files() -> list[Path]:
+    """Return the measurement files of the corpus, sorted."""
+    return sorted(p for p in CORPUS.iterdir() if p.name.endswith(SUFFIXES))
+
+
+def classified() -> dict[str, list[ClassifiedRecord]]:
+    """Return our records for every corpus file, by file name (in-process, as the CLI does)."""
+    context = DecisionContext(fingerprints=_packaged())
+    return {path.name: list(classify_file(path, context)) for path in corpus_files()}
+
+
+def ooni_reading(record: ClassifiedRecord) -> tuple[Verdict | None, frozenset[Blocking]]:
+    """Return OONI's published (blocking, accessible) in our vocabulary; None if unreadable."""
+    blocking, accessible = record.ooni_blocking, record.ooni_accessible
+    if blocking is None:
+        return Verdict.INCONCLUSIVE, frozenset()
+    if isinstance(blocking, str):
+        return Verdict.BLOCKED, OONI_BLOCKING_METHODS.get(blocking, frozenset())
+    if blocking is False and accessible is not None:
+        return (Verdict.ACCESSIBLE if accessible else Verdict.SERVICE_DOWN), frozenset()
+    return None, frozenset()
+
+
+def judged(
+    label: Label, verdict: Verdict | None, methods: frozenset[Blocking]
+) -> tuple[bool, bool]:
+    """Return (the verdict is right, it is exactly right) against the label."""
+    right = verdict is label.truth
+    exact = right and (
+        label.truth is not Verdict.BLOCKED or not label.methods or bool(methods & label.methods)
+    )
+    return right, exact
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One labelled record with our verdict and OONI's, each judged."""
+
+    label: Label
+    record: ClassifiedRecord
+    ours: tuple[bool, bool]
+    ooni: tuple[bool, bool]
+
+
+def scored(records: dict[str, list[ClassifiedRecord]]) -> list[Scored]:
+    """Return every labelled record judged (a file's first record: one measurement a file)."""
+    found = []
+    for label in labels():
+        record = records[label.file][0]
+        ours = {record.blocking} if record.blocking else set()
+        found.append(
+            Scored(
+                label,
+                record,
+                judged(label, record.verdict, frozenset(ours)),
+                judged(label, *ooni_reading(record)),
+            )
+        )
+    return found
+
+
+def accuracy(items: list[Scored], who: str, exact: bool) -> float:
+    """Return the share of `items` where `who` ("ours" or "ooni") is (exactly) right."""
+    if not items:
+        return 0.0
+    return sum(getattr(s, who)[int(exact)] for s in items) / len(items)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _share(items: list[Scored], who: str, exact: bool) -> str:
+    """Return "right/total" for `who`."""
+    right = sum(getattr(s, who)[int(exact)] for s in items)
+    return f"{right}/{len(items)}"
+
+
+def _ours(record: ClassifiedRecord) -> str:
+    if record.verdict is None:
+        return f"error: {record.error}"
+    return record.verdict.value + (f" ({record.blocking.value})" if record.blocking else "")
+
+
+def _truth(label: Label) -> str:
+    methods = "|".join(sorted(m.value for m in label.methods))
+    return label.truth.value + (f" ({methods})" if methods else "")
+
+
+def _published(value: object) -> str:
+    return "null" if value is None else str(value).lower()
+
+
+def source_table(items: list[Scored]) -> str:
+    """Return the per-source Markdown table, with a total row."""
+    lines = [
+        "| source | records | countries | test versions | ours right | ours exact "
+        "| OONI right | OONI exact |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    groups: dict[str, list[Scored]] = {}
+    for item in items:
+        groups.setdefault(item.label.row["source_repo"], []).append(item)
+    for source, group in [*sorted(groups.items()), ("**all**", items)]:
+        countries = sorted({s.label.row["country"] for s in group})
+        versions = sorted({s.label.row["test_version"] for s in group})
+        shares = [_share(group, who, bool(exact)) for who in ("ours", "ooni") for exact in (0, 1)]
+        cells = [source, str(len(group)), ", ".join(countries), ", ".join(versions), *shares]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def record_table(items: list[Scored]) -> str:
+    """Return the per-record Markdown table: ground truth, OONI, ours, our first reason."""
+    lines = [
+        "| file | input | cc / ASN | version | ground truth | OONI | ours | ours right "
+        "| OONI right | our first reason |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    mark = {(True, True): "yes", (True, False): "verdict only", (False, False): "no"}
+    for s in items:
+        row, record = s.label.row, s.record
+        cells = [
+            f"`{s.label.file}`",
+            record.input or "",
+            f"{row['country']} / {row['asn']}",
+            row["test_version"],
+            _truth(s.label),
+            f"{_published(record.ooni_blocking)}/{_published(record.ooni_accessible)}",
+            _ours(record),
+            mark[s.ours],
+            mark[s.ooni],
+            record.reasons[0] if record.reasons else "",
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def section(items: list[Scored]) -> str:
+    """Return the generated corpus section: per source, per record, the counts."""
+    counts = Counter(s.record.agreement.value for s in items)
+    unread = sum(1 for s in items if s.record.verdict is None)
+    return (
+        source_table(items)
+        + "\n"
+        + record_table(items)
+        + f"\n{len(items)} records, {unread} unreadable; agreement with OONI: "
+        + ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+        + ".\n"
+    )
+
+
+def render(page: str, items: list[Scored]) -> str:
+    """Return `page` with its corpus section replaced by what the code gives today."""
+    start = page.find(_BEGIN)
+    stop = page.find(_END, start)
+    if start < 0 or stop < 0:
+        raise ValueError(f"{PAGE.name}: no section {_BEGIN.strip()} … {_END.strip()}")
+    return page[: start + len(_BEGIN)] + section(items) + page[stop:]
+
+
+if __name__ == "__main__":
+    if not CORPUS.exists():
+        sys.exit(f"no corpus at {CORPUS}")
+    PAGE.write_text(render(PAGE.read_text(encoding="utf-8"), scored(classified())), "utf-8")
+    print(f"wrote {PAGE}")
