@@ -41,6 +41,9 @@ def classify_record(path: Path, record: OoniRecord, context: DecisionContext) ->
     from probe.observe.ooni import OoniFormatError, convert
 
     envelope = _envelope(record)
+    if record.measurement is not None:  # as read: a numeric probe_asn became "ASn"
+        read = record.measurement.model_dump(include=set(_ENVELOPE), exclude_none=True)
+        envelope.update({k: v for k, v in read.items() if v != ""})
     where = {"file": str(path), "record": record.number}
     if record.measurement is None:
         return ClassifiedRecord(**where, **envelope, agreement=Agreement.ERROR, error=record.error)

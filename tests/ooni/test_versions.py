@@ -7,6 +7,7 @@ Hand-made records (no OONI data is copied here), each shaped as the named probe 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from probe.decide import DecisionContext, endpoint_verdict
+from probe.models.ooni import ClassifiedRecord
 from probe.models.results import Verdict
 from probe.observe.ooni import OoniFormatError, convert
 
-from .measurements import CLASSIC_HTTPS, Json
+from .measurements import CLASSIC_HTTPS, Json, line, probe
 
 IP = "93.184.215.14"
 
@@ -335,3 +337,20 @@ def test_any_missing_field_is_a_verdict_or_a_named_error(
         return
     result = endpoint_verdict(converted.endpoint, converted.keys, DecisionContext())
     assert result.verdict in Verdict
+
+
+def test_the_cli_reads_old_records_and_prints_their_notes(tmp_path: Path) -> None:
+    config = tmp_path / "probe.toml"
+    config.write_text("", encoding="utf-8")
+    old = _classic("0.4.1", tls_handshakes=[{"server_name": "example.org", "failure": None}])
+    old["probe_asn"] = 4818
+    del old["measurement_start_time"]
+    path = tmp_path / "old.jsonl"
+    path.write_bytes(line(old) + line(_LTE_BASE))
+    proc = probe("classify", "--json", str(path), config=config)
+    assert proc.returncode == 0, proc.stderr
+    got = [ClassifiedRecord.model_validate_json(text) for text in proc.stdout.splitlines()]
+    assert [r.verdict for r in got] == [Verdict.ACCESSIBLE, Verdict.ACCESSIBLE], got
+    assert got[0].probe_asn == "AS4818"
+    assert "envelope: no measurement_start_time" in got[0].notes
+    assert any("has no address: attributed" in n for n in got[0].notes), got[0].notes
