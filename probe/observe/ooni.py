@@ -17,7 +17,9 @@ did not write); `convert()` converts it, with notes of what it could not use:
   `tls_handshakes` (older probes wrote none) gets the handshake its first request implies;
 - a response that failed only on its redirect's Location (`http_invalid_redirect_*`) is kept
   as a response: our plan records the redirect and stops, it never fails on it;
-- `control` is dropped when `control_failure` says the helper did not answer.
+- `control` is dropped when `control_failure` says the helper did not answer;
+- `test_keys: null` (OONI's record of an experiment that recorded nothing) is read as empty
+  test keys, with a note: nothing was observed, which the verdict says.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ def parse_measurement(value: object) -> OoniMeasurement:
         raise OoniFormatError("not an OONI measurement: no test_name")
     if test_name != "web_connectivity":
         raise OoniFormatError(f"test_name {str(test_name)[:60]!r}, not web_connectivity")
+    null_keys = "test_keys" in value and value["test_keys"] is None
+    if null_keys:  # OONI publishes a measurement whose experiment recorded nothing this way
+        value = {**value, "test_keys": {}}
     for key, wanted, described in (("input", str, "a URL"), ("test_keys", dict, "an object")):
         if value.get(key) is None:
             raise OoniFormatError(f"{key} is null" if key in value else f"no {key}")
@@ -78,6 +83,8 @@ def parse_measurement(value: object) -> OoniMeasurement:
         measurement = OoniMeasurement.model_validate(record)
     except ValidationError as exc:
         raise OoniFormatError(describe_validation(exc)) from None
+    if null_keys:
+        notes.insert(0, "test_keys is null: the probe recorded no observation")
     return measurement.model_copy(update={"notes": notes})
 
 

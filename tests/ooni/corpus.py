@@ -10,12 +10,19 @@ block, its method is also one the label allows (`ground_truth_methods`, "|"-sepa
 means any). OONI's published pair is read in our vocabulary: a `blocking` string is `blocked`
 by the methods OONI_BLOCKING_METHODS gives it, false/true `accessible`, false/false
 `service_down`, null `inconclusive`. The corpus is classified as `probe classify` does out of
-the box: our packaged fingerprints only (no OONI CSV), so the table needs no shared data.
+the box: our packaged fingerprints only (no OONI CSV).
+
+Where a record lives. A `file` is a file of tests/data/ooni-corpus, or `shared:<path>` for a
+file of the shared OONI data (`$PROBE_SHARED_DIR/data/ooni/<path>`, e.g.
+`shared:fastpath/bug_352.json`, OONI's backend fixtures): the shared data is used in tests,
+never copied into the repository. Without it the tests that need it skip, saying why (and fail
+under PROBE_TEST_STRICT=1), and the table cannot be regenerated.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import re
 import sys
 from collections import Counter
@@ -31,6 +38,9 @@ from probe.models.results import Blocking, Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "ooni-corpus"
+SHARED = Path(os.environ.get("PROBE_SHARED_DIR", ROOT.parent / "shared"))
+SHARED_OONI = SHARED / "data" / "ooni"
+SHARED_PREFIX = "shared:"
 LABELS = CORPUS / "labels.csv"
 PAGE = ROOT / "docs" / "ooni-agreement.md"
 SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
@@ -56,6 +66,22 @@ class Label:
         return self.row["file"]
 
     @property
+    def is_shared(self) -> bool:
+        return self.file.startswith(SHARED_PREFIX)
+
+    @property
+    def path(self) -> Path:
+        """Return where the record is: in the corpus, or in the shared OONI data."""
+        if self.is_shared:
+            return SHARED_OONI / self.file.removeprefix(SHARED_PREFIX)
+        return CORPUS / self.file
+
+    @property
+    def edited(self) -> bool:
+        """Return whether the source's own authors edited the record (`edited_by_source`)."""
+        return self.row["edited_by_source"].strip() == "yes"
+
+    @property
     def truth(self) -> Verdict:
         return Verdict(self.row["ground_truth"])
 
@@ -76,10 +102,18 @@ def corpus_files() -> list[Path]:
     return sorted(p for p in CORPUS.iterdir() if p.name.endswith(SUFFIXES))
 
 
+def missing_shared() -> list[str]:
+    """Return the labelled shared records that are not where PROBE_SHARED_DIR says."""
+    return [label.file for label in labels() if label.is_shared and not label.path.exists()]
+
+
 def classified() -> dict[str, list[ClassifiedRecord]]:
-    """Return our records for every corpus file, by file name (in-process, as the CLI does)."""
+    """Return our records for every labelled record, by its `file` (in-process, as the CLI
+    does); the corpus files nobody labelled too, by name."""
     context = DecisionContext(fingerprints=_packaged())
-    return {path.name: list(classify_file(path, context)) for path in corpus_files()}
+    paths = {label.file: label.path for label in labels()}
+    paths.update({p.name: p for p in corpus_files() if p.name not in paths})
+    return {name: list(classify_file(path, context)) for name, path in paths.items()}
 
 
 def ooni_reading(record: ClassifiedRecord) -> tuple[Verdict | None, frozenset[Blocking]]:
@@ -186,9 +220,9 @@ def source_table(items: list[Scored]) -> str:
 def record_table(items: list[Scored]) -> str:
     """Return the per-record Markdown table: ground truth, OONI, ours, our first reason."""
     lines = [
-        "| file | input | cc / ASN | version | ground truth | OONI | ours | ours right "
-        "| OONI right | our first reason |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| file | input | cc / ASN | version | edited by source | ground truth | OONI | ours "
+        "| ours right | OONI right | our first reason |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     mark = {(True, True): "yes", (True, False): "verdict only", (False, False): "no"}
     for s in items:
@@ -198,6 +232,7 @@ def record_table(items: list[Scored]) -> str:
             record.input or "",
             f"{row['country']} / {row['asn']}",
             row["test_version"],
+            "yes" if s.label.edited else "no",
             _truth(s.label),
             f"{_published(record.ooni_blocking)}/{_published(record.ooni_accessible)}",
             _ours(record),
@@ -235,5 +270,7 @@ def render(page: str, items: list[Scored]) -> str:
 if __name__ == "__main__":
     if not CORPUS.exists():
         sys.exit(f"no corpus at {CORPUS}")
+    if missing := missing_shared():
+        sys.exit(f"shared records not found under {SHARED_OONI} (set PROBE_SHARED_DIR): {missing}")
     PAGE.write_text(render(PAGE.read_text(encoding="utf-8"), scored(classified())), "utf-8")
     print(f"wrote {PAGE}")

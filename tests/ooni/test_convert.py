@@ -197,13 +197,21 @@ def test_malformed_content_is_named(name: str, change: tuple[Any, ...], error: s
         ("bad_url", {**CLASSIC_HTTPS, "input": "ftp://x/"}, "input 'ftp://x/': unsupported"),
         ("no_test_keys", {k: v for k, v in CLASSIC_HTTPS.items() if k != "test_keys"},
          "no test_keys"),
-        ("null_test_keys", {**CLASSIC_HTTPS, "test_keys": None}, "test_keys is null"),
     ],
 )  # fmt: skip
 def test_what_is_not_a_measurement_is_named(name: str, value: object, error: str) -> None:
     with pytest.raises(OoniFormatError) as caught:
         to_test_keys(value)  # type: ignore[arg-type]
     assert str(caught.value).startswith(error), f"{name}: expected {error!r}, got {caught.value}"
+
+
+def test_null_test_keys_is_a_measurement_of_nothing() -> None:
+    # OONI publishes `"test_keys": null` when the experiment recorded nothing: the record is
+    # read (its envelope is real), nothing was observed, and the verdict says so.
+    endpoint, keys = to_test_keys({**CLASSIC_HTTPS, "test_keys": None})
+    assert not keys.queries and not keys.tcp_connect and not keys.requests, keys
+    result = endpoint_verdict(endpoint, keys, DecisionContext())
+    assert result.verdict is Verdict.INCONCLUSIVE, result
 
 
 _JSON = st.recursive(
