@@ -25,11 +25,10 @@ import csv
 import os
 import re
 import sys
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from decide.test_real_data import _packaged
+from decide.test_real_data import FINGERPRINTS, _ooni, _packaged
 
 from probe.cli.classify import classify_file
 from probe.decide import DecisionContext
@@ -50,9 +49,6 @@ GROUND_TRUTH = frozenset({Verdict.ACCESSIBLE, Verdict.BLOCKED, Verdict.SERVICE_D
 EXCLUDED_SOURCES = frozenset({"ooni/explorer", "ooni/spec", "ooni/probe-cli",
                               "robottifranco/api-ooni"})  # fmt: skip
 COMMIT = re.compile(r"[0-9a-f]{40}")
-
-_BEGIN = "<!-- BEGIN GENERATED corpus: PYTHONPATH=tests python -m ooni.corpus -->\n"
-_END = "<!-- END GENERATED corpus -->\n"
 
 
 @dataclass(frozen=True)
@@ -107,10 +103,12 @@ def missing_shared() -> list[str]:
     return [label.file for label in labels() if label.is_shared and not label.path.exists()]
 
 
-def classified() -> dict[str, list[ClassifiedRecord]]:
+def classified(ooni_fingerprints: bool = False) -> dict[str, list[ClassifiedRecord]]:
     """Return our records for every labelled record, by its `file` (in-process, as the CLI
-    does); the corpus files nobody labelled too, by name."""
-    context = DecisionContext(fingerprints=_packaged())
+    does); the corpus files nobody labelled too, by name. With `ooni_fingerprints`, OONI's
+    CSVs (shared data) are added to ours, as `probe classify --fingerprints` does."""
+    extra = (*_ooni("http"), *_ooni("dns")) if ooni_fingerprints else ()
+    context = DecisionContext(fingerprints=(*_packaged(), *extra))
     paths = {label.file: label.path for label in labels()}
     paths.update({p.name: p for p in corpus_files() if p.name not in paths})
     return {name: list(classify_file(path, context)) for name, path in paths.items()}
@@ -141,25 +139,36 @@ def judged(
 
 @dataclass(frozen=True)
 class Scored:
-    """One labelled record with our verdict and OONI's, each judged."""
+    """One labelled record with our verdict (ours; with OONI's fingerprints added too) and
+    OONI's, each judged."""
 
     label: Label
     record: ClassifiedRecord
+    with_fingerprints: ClassifiedRecord
     ours: tuple[bool, bool]
+    ours_fp: tuple[bool, bool]
     ooni: tuple[bool, bool]
 
 
-def scored(records: dict[str, list[ClassifiedRecord]]) -> list[Scored]:
+def _ours(label: Label, record: ClassifiedRecord) -> tuple[bool, bool]:
+    return judged(label, record.verdict, frozenset({record.blocking} - {None}))
+
+
+def scored(
+    records: dict[str, list[ClassifiedRecord]],
+    with_fingerprints: dict[str, list[ClassifiedRecord]],
+) -> list[Scored]:
     """Return every labelled record judged (a file's first record: one measurement a file)."""
     found = []
     for label in labels():
-        record = records[label.file][0]
-        ours = {record.blocking} if record.blocking else set()
+        record, record_fp = records[label.file][0], with_fingerprints[label.file][0]
         found.append(
             Scored(
                 label,
                 record,
-                judged(label, record.verdict, frozenset(ours)),
+                record_fp,
+                _ours(label, record),
+                _ours(label, record_fp),
                 judged(label, *ooni_reading(record)),
             )
         )
@@ -173,104 +182,15 @@ def accuracy(items: list[Scored], who: str, exact: bool) -> float:
     return sum(getattr(s, who)[int(exact)] for s in items) / len(items)
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _share(items: list[Scored], who: str, exact: bool) -> str:
-    """Return "right/total" for `who`."""
-    right = sum(getattr(s, who)[int(exact)] for s in items)
-    return f"{right}/{len(items)}"
-
-
-def _ours(record: ClassifiedRecord) -> str:
-    if record.verdict is None:
-        return f"error: {record.error}"
-    return record.verdict.value + (f" ({record.blocking.value})" if record.blocking else "")
-
-
-def _truth(label: Label) -> str:
-    methods = "|".join(sorted(m.value for m in label.methods))
-    return label.truth.value + (f" ({methods})" if methods else "")
-
-
-def _published(value: object) -> str:
-    return "null" if value is None else str(value).lower()
-
-
-def source_table(items: list[Scored]) -> str:
-    """Return the per-source Markdown table, with a total row."""
-    lines = [
-        "| source | records | countries | test versions | ours right | ours exact "
-        "| OONI right | OONI exact |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    groups: dict[str, list[Scored]] = {}
-    for item in items:
-        groups.setdefault(item.label.row["source_repo"], []).append(item)
-    for source, group in [*sorted(groups.items()), ("**all**", items)]:
-        countries = sorted({s.label.row["country"] for s in group})
-        versions = sorted({s.label.row["test_version"] for s in group})
-        shares = [_share(group, who, bool(exact)) for who in ("ours", "ooni") for exact in (0, 1)]
-        cells = [source, str(len(group)), ", ".join(countries), ", ".join(versions), *shares]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def record_table(items: list[Scored]) -> str:
-    """Return the per-record Markdown table: ground truth, OONI, ours, our first reason."""
-    lines = [
-        "| file | input | cc / ASN | version | edited by source | ground truth | OONI | ours "
-        "| ours right | OONI right | our first reason |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    mark = {(True, True): "yes", (True, False): "verdict only", (False, False): "no"}
-    for s in items:
-        row, record = s.label.row, s.record
-        cells = [
-            f"`{s.label.file}`",
-            record.input or "",
-            f"{row['country']} / {row['asn']}",
-            row["test_version"],
-            "yes" if s.label.edited else "no",
-            _truth(s.label),
-            f"{_published(record.ooni_blocking)}/{_published(record.ooni_accessible)}",
-            _ours(record),
-            mark[s.ours],
-            mark[s.ooni],
-            record.reasons[0] if record.reasons else "",
-        ]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def section(items: list[Scored]) -> str:
-    """Return the generated corpus section: per source, per record, the counts."""
-    counts = Counter(s.record.agreement.value for s in items)
-    unread = sum(1 for s in items if s.record.verdict is None)
-    return (
-        source_table(items)
-        + "\n"
-        + record_table(items)
-        + f"\n{len(items)} records, {unread} unreadable; agreement with OONI: "
-        + ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
-        + ".\n"
-    )
-
-
-def render(page: str, items: list[Scored]) -> str:
-    """Return `page` with its corpus section replaced by what the code gives today."""
-    start = page.find(_BEGIN)
-    stop = page.find(_END, start)
-    if start < 0 or stop < 0:
-        raise ValueError(f"{PAGE.name}: no section {_BEGIN.strip()} … {_END.strip()}")
-    return page[: start + len(_BEGIN)] + section(items) + page[stop:]
-
-
 if __name__ == "__main__":
+    from ooni.corpus_page import render
+
     if not CORPUS.exists():
         sys.exit(f"no corpus at {CORPUS}")
     if missing := missing_shared():
         sys.exit(f"shared records not found under {SHARED_OONI} (set PROBE_SHARED_DIR): {missing}")
-    PAGE.write_text(render(PAGE.read_text(encoding="utf-8"), scored(classified())), "utf-8")
+    if not FINGERPRINTS.exists():
+        sys.exit(f"OONI's fingerprints not found at {FINGERPRINTS} (set PROBE_SHARED_DIR)")
+    items = scored(classified(), classified(ooni_fingerprints=True))
+    PAGE.write_text(render(PAGE.read_text(encoding="utf-8"), items), "utf-8")
     print(f"wrote {PAGE}")

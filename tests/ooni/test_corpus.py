@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from decide.test_real_data import FINGERPRINTS
 
 from probe.models.ooni import ClassifiedRecord
 from probe.models.results import Verdict
@@ -28,10 +29,10 @@ from .corpus import (
     corpus_files,
     labels,
     missing_shared,
-    render,
     scored,
 )
-from .measurements import probe
+from .corpus_page import render
+from .measurements import probe, require
 
 # Floors from what branch `ooni` gives on 2026-12-06 (the lead raises them as verdict fixes
 # land): verdict right on 13/16 records, exactly right (method too) on 12/16; OONI's published
@@ -56,7 +57,8 @@ def records() -> dict[str, list[ClassifiedRecord]]:
 
 @pytest.fixture(scope="module")
 def items(records: dict[str, list[ClassifiedRecord]]) -> list[Scored]:
-    return scored(records)
+    require(FINGERPRINTS)
+    return scored(records, classified(ooni_fingerprints=True))
 
 
 def test_every_file_is_labelled_and_every_label_has_a_file() -> None:
