@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from probe.errors import TargetError
 from probe.models.observations import DnsObservation, TlsObservation
-from probe.models.ooni import OoniMeasurement, OoniTlsHandshake
+from probe.models.ooni import OoniHttpTransaction, OoniMeasurement, OoniTlsHandshake
 from probe.models.results import TestKeys
 from probe.models.targets import Endpoint
 from probe.observe.ooni_entries import (
@@ -129,6 +129,8 @@ def _classic(endpoint: Endpoint, measurement: OoniMeasurement) -> Observed:
                 )
             )
     observed.transactions.extend(transactions)
+    if (note := _unrecorded_redirects(endpoint, keys.requests)) is not None:
+        observed.notes.append(note)
     if endpoint.url is not None and endpoint.url.startswith("https:") and not keys.tls_handshakes:
         observed.handshakes.extend(_implied_handshakes(endpoint, observed))
     return observed
@@ -152,6 +154,26 @@ def _classic_handshake(
         return None
     observed.notes.append(f"{where} has no address: attributed to {address}, {how}")
     return handshake_observation(handshake, where, 0, address=address)
+
+
+def _unrecorded_redirects(endpoint: Endpoint, requests: list[OoniHttpTransaction]) -> str | None:
+    """Return a note when the chain's first request is not for the input (measurement-kit
+    records only the last request: the redirects before it are missing), else None."""
+    if not requests or endpoint.url is None:
+        return None
+    url = requests[-1].request.url if requests[-1].request is not None else None
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if (scheme, _host_of(url).lower()) == (urlsplit(endpoint.url).scheme, endpoint.host.lower()):
+        return None
+    return (
+        f"test_keys.requests[{len(requests) - 1}] is for {url[:200]}, not the input "
+        f"{endpoint.url[:200]}: the redirects before it were not recorded"
+    )
 
 
 def _host_of(url: str) -> str:

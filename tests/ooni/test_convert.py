@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from probe.decide import DecisionContext, endpoint_verdict
 from probe.models.ooni import Agreement, agreement
 from probe.models.results import Blocking, Verdict
-from probe.observe.ooni import OoniFormatError, to_test_keys
+from probe.observe.ooni import OoniFormatError, convert, to_test_keys
 
 from .measurements import CLASSIC_HTTPS, Json, measurement, require
 
@@ -132,6 +132,16 @@ def test_control_failure_drops_the_empty_control() -> None:
     )
     _, keys = to_test_keys(made)
     assert keys.control is None and keys.control_failure == "connection_refused"
+
+
+def test_a_chain_that_starts_elsewhere_than_the_input_is_noted() -> None:
+    # measurement-kit records only the last request (fastpath web_connectivity_no_body: input
+    # http://www.nmrc.org/, one request for https://www.nmrc.org/): the reader says so.
+    made = measurement()
+    made["input"] = "http://example.org/"
+    notes = convert(made).notes
+    assert any("not the input http://example.org/" in n for n in notes), notes
+    assert not any("not the input" in n for n in convert(measurement()).notes)
 
 
 def test_old_helper_cnames_are_not_addresses() -> None:
