@@ -38,18 +38,21 @@ def classify_record(path: Path, record: OoniRecord, context: DecisionContext) ->
     """Return our verdict for one record (or its error), with OONI's beside it."""
     from probe.decide import endpoint_verdict
     from probe.models.ooni import Agreement, ClassifiedRecord, agreement
-    from probe.observe.ooni import OoniFormatError, to_test_keys
+    from probe.observe.ooni import OoniFormatError, convert
 
     envelope = _envelope(record)
+    if record.measurement is not None:  # as read: a numeric probe_asn became "ASn"
+        read = record.measurement.model_dump(include=set(_ENVELOPE), exclude_none=True)
+        envelope.update({k: v for k, v in read.items() if v != ""})
     where = {"file": str(path), "record": record.number}
     if record.measurement is None:
         return ClassifiedRecord(**where, **envelope, agreement=Agreement.ERROR, error=record.error)
     try:
-        endpoint, keys = to_test_keys(record.measurement)
+        converted = convert(record.measurement)
     except OoniFormatError as exc:
         error = f"{record.where}: {exc}"
         return ClassifiedRecord(**where, **envelope, agreement=Agreement.ERROR, error=error)
-    result = endpoint_verdict(endpoint, keys, context)
+    result = endpoint_verdict(converted.endpoint, converted.keys, context)
     return ClassifiedRecord(
         **where,
         **envelope,
@@ -60,6 +63,7 @@ def classify_record(path: Path, record: OoniRecord, context: DecisionContext) ->
         agreement=agreement(
             envelope["ooni_blocking"], envelope["ooni_accessible"], result.verdict, result.blocking
         ),
+        notes=converted.notes,
     )
 
 

@@ -1,10 +1,14 @@
 """OONI web_connectivity measurements as `probe classify` reads them, and what it prints.
 
 Input records mirror OONI's data format (df-000 envelope, df-001 requests, df-002 queries,
-df-005 tcp_connect, df-006 tls_handshakes) for web_connectivity 0.4 ("classic") and 0.5 ("LTE").
-They are validated strictly (no string silently becomes a number); unknown fields are ignored
-and OONI's `null` for an empty list or map reads as empty. `ClassifiedRecord` is one line of
-`probe classify --json`: OONI's own `blocking`/`accessible` as published, beside our verdict.
+df-005 tcp_connect, df-006 tls_handshakes) for every web_connectivity version: 0.0.x–0.3
+(ooniprobe-legacy, measurement-kit), 0.4 ("classic") and 0.5 ("LTE"). They are validated
+strictly (no string silently becomes a number); unknown fields are ignored, OONI's `null` for an
+empty list or map reads as empty, and a field an older probe did not write (a handshake's
+`address` before 0.4.2, a connect's `status`, a request's `request`) is optional: the
+conversion notes what it could not use (`notes`), it never rejects the record for it.
+`ClassifiedRecord` is one line of `probe classify --json`: OONI's own `blocking`/`accessible`
+as published, beside our verdict and the reader's notes.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class OoniQuery(_OoniRecord):
     failure: str | None = None
     t: float | None = None
     tags: NullableList[str] = Field(default_factory=list)
+    transaction_id: int | None = None
 
 
 class OoniTcpStatus(_OoniRecord):
@@ -107,24 +112,26 @@ class OoniTcpConnect(_OoniRecord):
 
     ip: str
     port: int
-    status: OoniTcpStatus
+    status: OoniTcpStatus | None = None
     t: float | None = None
     tags: NullableList[str] = Field(default_factory=list)
+    transaction_id: int | None = None
 
 
 class OoniTlsHandshake(_OoniRecord):
-    """One TLS handshake (df-006 `tls_handshakes[]`)."""
+    """One TLS handshake (df-006 `tls_handshakes[]`); 0.4.0/0.4.1 wrote no `address`."""
 
-    address: str
+    address: str | None = None
     server_name: str | None = None
     failure: str | None = None
     no_tls_verify: bool | None = None
     t: float | None = None
     tags: NullableList[str] = Field(default_factory=list)
+    transaction_id: int | None = None
 
 
 class OoniHttpRequest(_OoniRecord):
-    url: str
+    url: str = ""
 
 
 class OoniHttpResponse(_OoniRecord):
@@ -140,10 +147,11 @@ class OoniHttpTransaction(_OoniRecord):
 
     address: str | None = None
     failure: str | None = None
-    request: OoniHttpRequest
+    request: OoniHttpRequest | None = None
     response: OoniHttpResponse | None = None
     t: float | None = None
     tags: NullableList[str] = Field(default_factory=list)
+    transaction_id: int | None = None
 
 
 class OoniTestKeys(_OoniRecord):
@@ -173,6 +181,10 @@ class OoniMeasurement(_OoniRecord):
     report_id: str | None = None
     measurement_uid: str | None = None
     test_keys: OoniTestKeys
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the reader could not use (set by the reader, never read from OONI).",
+    )
 
 
 class Agreement(StrEnum):
@@ -264,3 +276,9 @@ class ClassifiedRecord(Record):
     findings: list[Finding] = Field(default_factory=list)
     agreement: Agreement
     error: str | None = Field(default=None, description="Why the record could not be read.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the record lacks or what the reader could not use, one sentence each"
+        " (an envelope field an older probe did not write, a handshake without an address, a"
+        " request to an address only the test helper resolved): the verdict rests on the rest.",
+    )

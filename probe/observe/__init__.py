@@ -4,7 +4,11 @@ Modules:
     asn       AsnDatabase: ASN/country lookups from a MaxMind-format database (opened lazily)
     annotate  with_asns(): fill the ASN of every DNS answer
     privacy   scrub_text(): replace the probe's own addresses by "[scrubbed]"
-    ooni      to_test_keys(): an OONI web_connectivity measurement → Endpoint + TestKeys
+    ooni      convert(), to_test_keys(): an OONI web_connectivity measurement → Endpoint +
+              TestKeys (+ the reader's notes)
+    ooni_entries  one OONI entry (query, connect, handshake, request, control) → one observation
+    ooni_lenient  lenient(): what an older probe's record lacks, noted instead of refused
+    ooni_lte  lte_observations(): web_connectivity 0.5, the redirect chain by transaction order
     ooni_reader  read_records(): the records of an OONI file (JSON, array, JSON Lines, gzip),
               never raising
 """

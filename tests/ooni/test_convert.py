@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from probe.decide import DecisionContext, endpoint_verdict
 from probe.models.ooni import Agreement, agreement
 from probe.models.results import Blocking, Verdict
-from probe.observe.ooni import OoniFormatError, to_test_keys
+from probe.observe.ooni import OoniFormatError, convert, to_test_keys
 
 from .measurements import CLASSIC_HTTPS, Json, measurement, require
 
@@ -134,6 +134,16 @@ def test_control_failure_drops_the_empty_control() -> None:
     assert keys.control is None and keys.control_failure == "connection_refused"
 
 
+def test_a_chain_that_starts_elsewhere_than_the_input_is_noted() -> None:
+    # measurement-kit records only the last request (fastpath web_connectivity_no_body: input
+    # http://www.nmrc.org/, one request for https://www.nmrc.org/): the reader says so.
+    made = measurement()
+    made["input"] = "http://example.org/"
+    notes = convert(made).notes
+    assert any("not the input http://example.org/" in n for n in notes), notes
+    assert not any("not the input" in n for n in convert(measurement()).notes)
+
+
 def test_old_helper_cnames_are_not_addresses() -> None:
     made = measurement()
     made["test_keys"]["control"]["dns"]["addrs"] = ["example.org.cdn.test", "93.184.215.14"]
@@ -197,13 +207,21 @@ def test_malformed_content_is_named(name: str, change: tuple[Any, ...], error: s
         ("bad_url", {**CLASSIC_HTTPS, "input": "ftp://x/"}, "input 'ftp://x/': unsupported"),
         ("no_test_keys", {k: v for k, v in CLASSIC_HTTPS.items() if k != "test_keys"},
          "no test_keys"),
-        ("null_test_keys", {**CLASSIC_HTTPS, "test_keys": None}, "test_keys is null"),
     ],
 )  # fmt: skip
 def test_what_is_not_a_measurement_is_named(name: str, value: object, error: str) -> None:
     with pytest.raises(OoniFormatError) as caught:
         to_test_keys(value)  # type: ignore[arg-type]
     assert str(caught.value).startswith(error), f"{name}: expected {error!r}, got {caught.value}"
+
+
+def test_null_test_keys_is_a_measurement_of_nothing() -> None:
+    # OONI publishes `"test_keys": null` when the experiment recorded nothing: the record is
+    # read (its envelope is real), nothing was observed, and the verdict says so.
+    endpoint, keys = to_test_keys({**CLASSIC_HTTPS, "test_keys": None})
+    assert not keys.queries and not keys.tcp_connect and not keys.requests, keys
+    result = endpoint_verdict(endpoint, keys, DecisionContext())
+    assert result.verdict is Verdict.INCONCLUSIVE, result
 
 
 _JSON = st.recursive(
