@@ -211,8 +211,7 @@ def _whitelisting_summary(evidence: ClaimEvidence, who: str) -> str:
     text = (
         "whitelisting: the network admitted only allow-listed destinations —"
         f" {evidence.whitelisting} of {evidence.measurements} measurements from {who} failed"
-        f" as every control site abroad did ({'; '.join(cut)}) while {home}."
-        " A deliberate cut, not technical problems or an outage"
+        f" as every control site abroad did ({'; '.join(cut)}) while {home}"
     )
     own = evidence.blocked_with_controls_up
     if own:
@@ -220,7 +219,7 @@ def _whitelisting_summary(evidence: ClaimEvidence, who: str) -> str:
     outage = evidence.verdicts.get(Verdict.NETWORK_OUTAGE.value, 0)
     if outage:
         text += f"; {outage} measurements also saw the whole network fail"
-    return text
+    return text + ". A deliberate cut, not technical problems or an outage"
 
 
 def _outage_summary(evidence: ClaimEvidence, who: str, blocked: int) -> str:

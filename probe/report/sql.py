@@ -255,6 +255,16 @@ ORDER BY {", ".join(f"s.{c}" for c in spec.partition)}, s.start_t, s.probe_id
 {dialect.join_setting}"""
 
 
+def any_bad_query(dialect: Dialect, spec: WindowSpec, since: int, until: int) -> str:
+    """Return one row, one column: 1 if any measurement in the period opens a window of `spec`,
+    else 0 (a scan that stops at the first, before the window query's sorts)."""
+    return f"""
+SELECT COUNT(*) FROM (
+    SELECT 1 AS found FROM facts WHERE {period(dialect, since, until)} AND {spec.bad.sql(dialect)}
+    LIMIT 1
+) AS first_bad"""
+
+
 def names_query(dialect: Dialect, since: int, until: int) -> str:
     """Return (network, network_name, platform) triples present in the period, with counts."""
     return f"""
