@@ -268,6 +268,11 @@ def test_html_shows_the_whitelisting(report: Report) -> None:
     assert dark == {("AS29355", p) for p in ("kaspi", "twitter", "youtube")}
     fills = [c.attrs["fill"] for c in lanes["AS9198", "twitter"].all("rect", "cell")]
     assert "url(#pat-whitelisting)" in fills and 'id="pat-whitelisting"' in page
+    (heatmap,) = dom.all("svg", "heatmap")
+    twitter = next(r for r in heatmap.all("g", "row") if r.attrs["data-platform"] == "twitter")
+    hour = next(c.own_title() for c in twitter.all("rect", "cell") if "13:00:00" in c.own_title())
+    # AS9198 cut by the whitelist, AS29355 loading it: whitelisting counts as blocking.
+    assert "2 of 4 measurements blocked or throttled (50%)" in hour
     legend = dom.all("ul", "legend")[0].text()
     assert "blocked by whitelisting" in legend and "whitelisting window" in legend
     incidents = dom.all("section")[[s.attrs.get("id") for s in dom.all("section")].index(
@@ -339,3 +344,10 @@ def test_a_collector_of_0_5_0_records_reports_the_whitelisting(tmp_path: Path) -
     ]  # fmt: skip
     assert "Whitelisting: only allow-listed destinations loaded" in done.stdout  # terminal
     assert 'class="whitelisting"' in html.read_text(encoding="utf-8")
+    # The hand-carried bundles themselves give the same windows and findings.
+    bundled = run_probe("report", "--config", str(config), "--bundles", str(carried),
+                        "--claims", str(claims), "--json", "-")  # fmt: skip
+    assert bundled.returncode == 0, bundled.stderr
+    again = json.loads(bundled.stdout)
+    assert again["whitelisting"] == report["whitelisting"]
+    assert [c["summary"] for c in again["claims"]] == [c["summary"] for c in report["claims"]]
