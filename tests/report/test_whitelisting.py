@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from rich.console import Console
@@ -253,6 +255,8 @@ def test_terminal_whitelisting_colour() -> None:
 
 def test_html_shows_the_whitelisting(report: Report) -> None:
     page = html_report(report)
+    for svg in re.findall(r"<svg\b.*?</svg>", page, flags=re.DOTALL):
+        ElementTree.fromstring(svg)  # the new pattern and overlays are well-formed
     dom = parse(page)
     (table,) = dom.all("table", "whitelisting")
     (row,) = rows(table)
