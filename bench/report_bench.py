@@ -53,7 +53,8 @@ SELECT 'm' || i AS measurement_id, 'probe' || p AS probe_id,
        2 AS controls_total,
        CASE WHEN verdict = 'network_outage' THEN 0 ELSE 2 END AS controls_ok,
        CASE WHEN verdict = 'network_outage' THEN ''
-            ELSE 'https://www.wikipedia.org/|https://example.com/' END AS control_sites_ok
+            ELSE 'https://www.wikipedia.org/|https://example.com/' END AS control_sites_ok,
+       CASE WHEN verdict = 'network_outage' THEN 'outage' ELSE 'normal' END AS network_state
 FROM (
     SELECT i, r, p, k,
         CASE

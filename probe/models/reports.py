@@ -44,6 +44,11 @@ class MeasurementFact(Record):
     controls_total: int = Field(default=0, description="Control-site fetches on the probe's path.")
     controls_ok: int = Field(default=0, description="How many of them loaded.")
     control_sites_ok: str = Field(default="", description="The control URLs that loaded, |-joined.")
+    network_state: str = Field(
+        default="",
+        description="The network's state when the target was decided (normal, intercepted,"
+        ' whitelisted, outage, unknown; data format 0.5.0), or "" when the record has none.',
+    )
 
 
 class Confidence(StrEnum):
@@ -55,7 +60,9 @@ class Confidence(StrEnum):
 
 
 class Incident(Record):
-    """A maximal window in which one platform was blocked or throttled on one network."""
+    """A maximal window in which one platform was blocked or throttled on one network by a
+    method of its own. Measurements blocked by whitelisting are not incidents: they make the
+    network's whitelisting windows (docs/reports.md "Whitelisting")."""
 
     platform: str
     network: str
@@ -90,20 +97,35 @@ class Incident(Record):
 
 
 class WindowKind(StrEnum):
-    """Failure windows that are not targeted blocking."""
+    """Windows that are not one platform's targeted blocking."""
 
     NETWORK_OUTAGE = "network_outage"
     PLATFORM_DOWN = "platform_down"
+    WHITELISTING = "whitelisting"
 
 
 class FailureWindow(Record):
-    """A window of network outage (controls failed too) or of a platform down for everyone."""
+    """A window of network outage (controls failed too), of a platform down for everyone, or of
+    whitelisting (the network admitted only allow-listed destinations: every control site
+    abroad failed while domestic sites or other targets loaded)."""
 
     kind: WindowKind
-    network: str = Field(description='The network (outages), or "*" when several saw it.')
-    platform: str = Field(description='The platform (platform down), or "*" for outages.')
+    network: str = Field(
+        description='The network (outages, whitelisting), or "*" when several saw it.'
+    )
+    platform: str = Field(
+        description='The platform (platform down), or "*" for outages and whitelisting.'
+    )
     networks: list[str] = Field(default_factory=list)
-    platforms: list[str] = Field(default_factory=list)
+    platforms: list[str] = Field(
+        default_factory=list,
+        description="The platforms that failed in it (for whitelisting: those cut by it).",
+    )
+    sites_loaded: list[str] = Field(
+        default_factory=list,
+        description="Whitelisting only: the control sites that loaded during it (domestic ones:"
+        " every site abroad failed).",
+    )
     start: datetime
     end: datetime
     onset_after: datetime | None = None
@@ -168,10 +190,35 @@ class ClaimEvidence(Record):
         description="Control URLs that loaded during the blocked measurements.",
     )
     blocked_with_controls_up: int = Field(
-        default=0, description="Blocked measurements whose control sites loaded (selectivity)."
+        default=0,
+        description="Measurements blocked by a method of their own (not whitelisting) whose"
+        " control sites loaded (selectivity).",
     )
     outage_with_controls_down: int = Field(
         default=0, description="network_outage measurements whose control sites failed too."
+    )
+    outage_in_outage_state: int = Field(
+        default=0,
+        description="network_outage measurements whose network state was `outage` (decided from"
+        " every control site failing, domestic ones included when measured).",
+    )
+    whitelisting: int = Field(
+        default=0,
+        description="Measurements blocked by whitelisting: failed as every control site abroad"
+        " did, while domestic sites or other targets loaded.",
+    )
+    whitelisted_platforms: list[str] = Field(
+        default_factory=list, description="The platforms cut by whitelisting."
+    )
+    domestic_sites_loaded: list[str] = Field(
+        default_factory=list,
+        description="Control sites that loaded during the whitelisting measurements (domestic:"
+        " every site abroad failed).",
+    )
+    loaded_while_whitelisted: list[str] = Field(
+        default_factory=list,
+        description="Platforms that loaded while the network's state was whitelisted (the"
+        " allow-listed destinations).",
     )
 
 
@@ -190,7 +237,10 @@ class TimelineCell(Record):
     network: str
     platform: str
     start: datetime
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(
+        description="Measurements per verdict; those blocked by whitelisting count under"
+        ' "whitelisting", not "blocked" (a network-wide cut, not this platform\'s block).'
+    )
 
 
 class ReportScope(Record):
@@ -213,7 +263,7 @@ class ReportScope(Record):
 
 
 class Report(Record):
-    """The report: incidents, failure windows, claims and the timeline behind them."""
+    """The report: incidents, failure and whitelisting windows, claims and the timeline."""
 
     generated_at: datetime
     software_version: str
@@ -223,5 +273,9 @@ class Report(Record):
     incidents: list[Incident] = Field(default_factory=list)
     outages: list[FailureWindow] = Field(default_factory=list)
     platform_down: list[FailureWindow] = Field(default_factory=list)
+    whitelisting: list[FailureWindow] = Field(
+        default_factory=list,
+        description="Windows in which a network admitted only allow-listed destinations.",
+    )
     claims: list[AssessedClaim] = Field(default_factory=list)
     timeline: list[TimelineCell] = Field(default_factory=list)

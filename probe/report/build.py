@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from probe.models.reports import (
     AssessedClaim,
     Claim,
+    FailureWindow,
     Report,
     ReportScope,
     TimelineCell,
@@ -49,6 +50,10 @@ def _epoch(value: datetime | None, default: int, *, upper: bool = False) -> int:
 
 
 def _spans(engine: Engine, spec: sql.WindowSpec, since: int, until: int) -> list[Span]:
+    # Most periods have no whitelisting and many no outage: skip the window query's sorts then.
+    ((found,),) = engine.query(sql.any_bad_query(engine.dialect, spec, since, until))
+    if not int(found):
+        return []
     rows = engine.query(sql.windows_query(engine.dialect, spec, since, until))
     return [span_of(row, len(spec.partition)) for row in rows]
 
@@ -66,6 +71,19 @@ def assess_claims(engine: Engine, claims: Sequence[Claim]) -> list[AssessedClaim
         )
         assessed.append(judge(claim, evidence_of(engine.query(query))))
     return assessed
+
+
+def _timeline(engine: Engine, start: int, stop: int, width: int) -> list[TimelineCell]:
+    """Return the timeline's cells: counts per network, platform and bucket."""
+    cells: dict[tuple[str, str, int], dict[str, int]] = {}
+    for network, platform, bucket, shown, n in engine.query(
+        sql.timeline_query(engine.dialect, start, stop, width)
+    ):
+        cells.setdefault((str(network), str(platform), int(bucket)), {})[str(shown)] = int(n)
+    return [
+        TimelineCell(network=n, platform=p, start=moment(b), counts=c)
+        for (n, p, b), c in sorted(cells.items())
+    ]
 
 
 def build_report(
@@ -106,12 +124,10 @@ def build_report(
     span_s = max(1, (span_stop - span_start) // 1000)
     lanes = len({(r[0], r[2]) for r in names_rows})
     width = bucket_width(span_s, span_s * lanes / count if count else 0)
-    cells: dict[tuple[str, str, int], dict[str, int]] = {}
-    if count:
-        for network, platform, bucket, verdict, n in engine.query(
-            sql.timeline_query(dialect, start, stop, width)
-        ):
-            cells.setdefault((str(network), str(platform), int(bucket)), {})[str(verdict)] = int(n)
+
+    def windows(spec: sql.WindowSpec, kind: WindowKind) -> list[FailureWindow]:
+        return failure_windows(_spans(engine, spec, start, stop), kind) if count else []
+
     return Report(
         generated_at=generated_at,
         software_version=software_version,
@@ -119,17 +135,9 @@ def build_report(
         scope=scope,
         bucket_seconds=width,
         incidents=incidents(_spans(engine, sql.INCIDENTS, start, stop), names) if count else [],
-        outages=failure_windows(_spans(engine, sql.OUTAGES, start, stop), WindowKind.NETWORK_OUTAGE)
-        if count
-        else [],
-        platform_down=failure_windows(
-            _spans(engine, sql.PLATFORM_DOWN, start, stop), WindowKind.PLATFORM_DOWN
-        )
-        if count
-        else [],
+        outages=windows(sql.OUTAGES, WindowKind.NETWORK_OUTAGE),
+        platform_down=windows(sql.PLATFORM_DOWN, WindowKind.PLATFORM_DOWN),
+        whitelisting=windows(sql.WHITELISTING, WindowKind.WHITELISTING),
         claims=assess_claims(engine, claims),
-        timeline=[
-            TimelineCell(network=n, platform=p, start=moment(b), counts=c)
-            for (n, p, b), c in sorted(cells.items())
-        ],
+        timeline=_timeline(engine, start, stop, width) if count else [],
     )

@@ -8,12 +8,13 @@ loads them.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any, Protocol
 
 from probe.errors import ReportError
-from probe.report.sql import CLICKHOUSE, DUCKDB, FACT_TYPES, Dialect
+from probe.report.sql import CLICKHOUSE, DUCKDB, FACT_TYPES, LATER_COLUMNS, Dialect
 
 Row = tuple[Any, ...]
 
@@ -75,27 +76,49 @@ class DuckDbEngine:
             self._scratch.cleanup()
             raise ReportError(f"DuckDB: {exc}") from exc
 
+    def _columns_in(self, path: Path, kind: str) -> list[str]:
+        """Return the column names of a facts file (its header, for CSV)."""
+        if kind == "csv":
+            try:
+                with path.open(encoding="utf-8", newline="") as stream:
+                    return next(csv.reader(stream), [])
+            except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                raise ReportError(f"{path}: cannot read facts: {exc}") from exc
+        try:
+            rows = self._db.execute(
+                f"DESCRIBE SELECT * FROM read_parquet({DUCKDB.text(str(path))})"
+            ).fetchall()
+        except self._errors as exc:
+            raise ReportError(f"{path}: cannot load facts: {exc}") from exc
+        return [str(row[0]) for row in rows]
+
     def load(self, path: Path) -> None:
+        """Load a facts file; one written before a later column (LATER_COLUMNS) gets its
+        default, one missing any other column is refused, naming it."""
         import duckdb
 
         kind = _file_format(path)
+        present = self._columns_in(path, kind)
+        missing = [name for name in FACT_TYPES if name not in present]
+        required = [name for name in missing if name not in LATER_COLUMNS]
+        if required:
+            raise ReportError(f"{path}: not a facts file: no column(s) {', '.join(required)}")
         literal = DUCKDB.text(str(path))
         if kind == "csv":
-            columns = (
-                "{"
-                + ", ".join(
-                    f"{DUCKDB.text(name)}: {DUCKDB.text(DUCKDB.types[t])}"
-                    for name, t in FACT_TYPES.items()
-                )
-                + "}"
+            columns = ", ".join(
+                f"{DUCKDB.text(name)}: {DUCKDB.text(DUCKDB.types[FACT_TYPES.get(name, 'text')])}"
+                for name in present
             )
             source = (
-                f"read_csv({literal}, header = true, columns = {columns},"
+                f"read_csv({literal}, header = true, columns = {{{columns}}},"
                 " quote = '\"', escape = '\"', nullstr = '\\N')"
             )
         else:
             source = f"read_parquet({literal})"
-        names = ", ".join(FACT_TYPES)
+        names = ", ".join(
+            f"{DUCKDB.text(LATER_COLUMNS[name])} AS {name}" if name in missing else name
+            for name in FACT_TYPES
+        )
         try:
             self._db.execute(f"INSERT INTO facts SELECT {names} FROM {source}")
         except duckdb.Error as exc:

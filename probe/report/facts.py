@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from probe.models.reports import LIST_SEPARATOR, MeasurementFact
-from probe.models.results import Verdict
+from probe.models.results import NetworkState, Verdict
 
 if TYPE_CHECKING:
     from probe.models.ooni import ClassifiedRecord
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 FACT_COLUMNS: tuple[str, ...] = tuple(MeasurementFact.model_fields)
 _VERDICTS = frozenset(v.value for v in Verdict)
 _AFFECTED = frozenset({Verdict.BLOCKED.value, Verdict.THROTTLED.value})
+_STATES = frozenset(s.value for s in NetworkState)
 
 FactRow = tuple[str | int, ...]
 # Issue 18: one 30 MiB record made the engine's CSV reader fail for its whole period. A record
@@ -60,6 +61,12 @@ def epoch_ms(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _MILLISECOND
+
+
+def _state(network: object) -> str:
+    """Return the network state of a record's `network` assessment ("" when absent)."""
+    state = network.get("state") if isinstance(network, dict) else None
+    return state if isinstance(state, str) and state in _STATES else ""
 
 
 def _label(endpoint: dict[str, Any]) -> str:
@@ -101,6 +108,7 @@ def fact_row(record: dict[str, Any], probe_id: str) -> FactRow:
                 len(controls),
                 len(loaded),
                 _joined(loaded),
+                _state(record.get("network")),
             )
         )
     except UnreadableRecord:
@@ -186,6 +194,7 @@ def classified_fact_row(record: ClassifiedRecord, platform_of: Callable[[str], s
         record.input if affected else "",
         0,
         0,
+        "",
         "",
     )
 

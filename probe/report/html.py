@@ -18,6 +18,7 @@ from probe.report.plots import (
     MAX_CLAIM_ROWS,
     SVG_DEFS,
     VERDICT_COLOURS,
+    WHITELISTING,
     Layout,
     duration_text,
     heatmap_svg,
@@ -47,6 +48,7 @@ svg .axis{stroke:#444}svg .grid{stroke:#000;stroke-opacity:.12}
 svg .nodata{fill:url(#pat-nodata)}
 svg .network_outage{fill:#000;fill-opacity:.16;stroke:#000;stroke-dasharray:4 2}
 svg .platform_down{fill:#882E72;fill-opacity:.16;stroke:#882E72;stroke-dasharray:4 2}
+svg .whitelisting{fill:#0072B2;fill-opacity:.16;stroke:#0072B2;stroke-dasharray:6 2}
 svg .claim-edge{stroke:#555;stroke-dasharray:1 3}
 table{border-collapse:collapse;width:100%;margin:.4em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:.25em .45em;text-align:left;vertical-align:top}
@@ -69,9 +71,11 @@ def _swatch(fill: str, extra: str = "", y: int = 0, height: int = 14) -> str:
 def _legend() -> str:
     items = [(_swatch(verdict_fill(v)), v.value) for v in Verdict]
     items += [
+        (_swatch(verdict_fill(WHITELISTING)), "blocked by whitelisting"),
         (_swatch("#fff", 'class="nodata"'), "no measurement"),
         (_swatch("#000", 'class="network_outage"'), "network-outage window"),
         (_swatch("#882E72", 'class="platform_down"'), "platform-down window"),
+        (_swatch(VERDICT_COLOURS[WHITELISTING], 'class="whitelisting"'), "whitelisting window"),
         (_swatch(VERDICT_COLOURS[Verdict.BLOCKED], y=4, height=6), "incident (bar above a lane)"),
         (
             _swatch(FINDING_COLOURS[ClaimFinding.CONTRADICTED_BY_BLOCKING], y=3, height=8),
@@ -161,6 +165,12 @@ def _incident_row(incident: Incident) -> list[str]:
 
 
 def _incidents_html(report: Report) -> str:
+    if not report.incidents and report.whitelisting:
+        return (
+            "<p>No platform was found blocked or throttled by a method of its own in this"
+            ' period; platforms cut by whitelisting are under <a href="#whitelisting">'
+            "Whitelisting</a>.</p>"
+        )
     if not report.incidents:
         return "<p>No platform was found blocked or throttled in this period.</p>"
     headers = ["Platform", "Network", "Start (UTC)", "End (UTC)", "Began after", "Ended before"]
@@ -169,26 +179,56 @@ def _incidents_html(report: Report) -> str:
     return _table("incidents", [*headers, "Confidence"], map(_incident_row, incidents))
 
 
-def _windows_html(windows: Sequence[FailureWindow], cls: str, empty: str) -> str:
+def _window_row(window: FailureWindow, sites: bool) -> list[str]:
+    row = [
+        _td(", ".join(window.networks) or window.network),
+        _td(", ".join(window.platforms) or window.platform),
+    ]
+    if sites:
+        row.append("<td>" + "<br>".join(escape(s) for s in window.sites_loaded) + "</td>")
+    return [
+        *row,
+        _td(when_text(window.start)),
+        _td(when_text(window.end)),
+        _td(when_text(window.onset_after)),
+        _td(when_text(window.ended_before)),
+        _td(window.measurements, "n"),
+        _td(window.probes, "n"),
+        f"<td>{_reasons(window.confidence.value, window.confidence_reasons)}</td>",
+    ]
+
+
+def _windows_html(
+    windows: Sequence[FailureWindow], cls: str, empty: str, *, sites: bool = False
+) -> str:
     if not windows:
         return f"<p>{escape(empty)}</p>"
-    rows = [
-        [
-            _td(", ".join(w.networks) or w.network),
-            _td(", ".join(w.platforms) or w.platform),
-            _td(when_text(w.start)),
-            _td(when_text(w.end)),
-            _td(when_text(w.onset_after)),
-            _td(when_text(w.ended_before)),
-            _td(w.measurements, "n"),
-            _td(w.probes, "n"),
-            f"<td>{_reasons(w.confidence.value, w.confidence_reasons)}</td>",
-        ]
-        for w in sorted(windows, key=lambda w: w.start)
-    ]
-    headers = ["Network(s)", "Platform(s)", "Start (UTC)", "End (UTC)", "Began after"]
-    headers += ["Ended before", "Measurements", "Probes", "Confidence"]
-    return _table(cls, headers, rows)
+    rows = [_window_row(w, sites) for w in sorted(windows, key=lambda w: w.start)]
+    headers = ["Network(s)", "Platform(s) cut" if sites else "Platform(s)"]
+    headers += ["Loaded meanwhile (control sites)"] if sites else []
+    headers += ["Start (UTC)", "End (UTC)", "Began after", "Ended before", "Measurements"]
+    return _table(cls, [*headers, "Probes", "Confidence"], rows)
+
+
+_WHITELISTING_NOTE = (
+    "<p>The network admitted only allow-listed destinations: targets failed as every control"
+    " site abroad did, while domestic sites or other targets loaded. A deliberate cut, never an"
+    " outage (docs/methodology.md).</p>"
+)
+
+
+def _windows_sections(report: Report) -> str:
+    outages = _windows_html(report.outages, "outages", "No network outage was seen.")
+    whitelisting = _windows_html(
+        report.whitelisting, "whitelisting", "No whitelisting was seen.", sites=True
+    )
+    note = _WHITELISTING_NOTE if report.whitelisting else ""
+    down = _windows_html(report.platform_down, "platform-down", "No platform was down.")
+    return (
+        f'<section id="whitelisting"><h2>Whitelisting</h2>{note}{whitelisting}</section>'
+        f'<section id="outages"><h2>Network outages</h2>{outages}</section>'
+        f'<section id="platform-down"><h2>Platforms down</h2>{down}</section>'
+    )
 
 
 def _link(source: str | None) -> str:
@@ -258,7 +298,8 @@ def _plots_html(report: Report, layout: Layout) -> str:
     parts.append('</section><section id="heatmap"><h2>Blocked or throttled, by platform</h2>')
     parts.append(
         "<p>Colour: the share of each column's measurements (all networks) that were blocked"
-        ' or throttled, from <span class="badge light" style="background:#fff7ec">0%</span> to '
+        " (whitelisting included) or throttled, from"
+        ' <span class="badge light" style="background:#fff7ec">0%</span> to '
         '<span class="badge dark" style="background:#7f0000">100%</span>.</p>'
     )
     if layout.rows:
@@ -277,11 +318,7 @@ def html_report(report: Report) -> str:
     else:
         parts.append(_plots_html(report, layout))
         parts.append(f'<section id="incidents"><h2>Incidents</h2>{_incidents_html(report)}')
-        outages = _windows_html(report.outages, "outages", "No network outage was seen.")
-        parts.append(f'</section><section id="outages"><h2>Network outages</h2>{outages}')
-        down = _windows_html(report.platform_down, "platform-down", "No platform was down.")
-        parts.append(f'</section><section id="platform-down"><h2>Platforms down</h2>{down}')
-        parts.append("</section>")
+        parts.append(f"</section>{_windows_sections(report)}")
     parts.append(f'<section id="claims"><h2>Claims</h2>{_claims_html(report)}</section>')
     footer = (
         f"Generated {when_text(report.generated_at)} UTC by probe {report.software_version} "

@@ -7,7 +7,8 @@ MAX_COLUMNS columns per lane (adjacent buckets are merged beyond that); html.py 
 page what was left out or merged. Strings from users are escaped for SVG.
 
 Also here, shared by the other renderers: the verdict and finding colours (colour-blind aware,
-with a pattern for blocked, throttled and service_down) and the time and text formatters.
+with a pattern for blocked, throttled, service_down and whitelisting) and the time and text
+formatters.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ from probe.models.reports import (
     Report,
     WindowKind,
 )
-from probe.models.results import Verdict
+from probe.models.results import Blocking, Verdict
 
 MAX_LANES = 60
 MAX_COLUMNS = 400
 MAX_CLAIM_ROWS = 12
 
-# Okabe–Ito based, colour-blind aware; blocked, throttled and service_down also carry a pattern.
+# The timeline's name for measurements blocked by whitelisting (TimelineCell.counts).
+WHITELISTING = Blocking.WHITELISTING.value
+# Okabe–Ito based, colour-blind aware; blocked, throttled, service_down and whitelisting also
+# carry a pattern. Whitelisting is the Okabe–Ito blue: a network-wide cut, not one platform's
+# block, and never the grey of an outage.
 VERDICT_COLOURS: dict[str, str] = {
     Verdict.ACCESSIBLE: "#009E73",
     Verdict.BLOCKED: "#D55E00",
@@ -41,6 +46,7 @@ VERDICT_COLOURS: dict[str, str] = {
     Verdict.NETWORK_OUTAGE: "#3A3A3A",
     Verdict.SERVICE_DOWN: "#882E72",
     Verdict.INCONCLUSIVE: "#D9D9D9",
+    WHITELISTING: "#0072B2",
 }
 FINDING_COLOURS: dict[str, str] = {
     ClaimFinding.CONSISTENT_WITH_OUTAGE: "#3A3A3A",
@@ -54,6 +60,7 @@ _SEVERITY: dict[str, int] = {
     for rank, v in enumerate(
         (
             Verdict.BLOCKED,
+            WHITELISTING,
             Verdict.THROTTLED,
             Verdict.NETWORK_OUTAGE,
             Verdict.SERVICE_DOWN,
@@ -62,7 +69,7 @@ _SEVERITY: dict[str, int] = {
         )
     )
 }
-_AFFECTED = (Verdict.BLOCKED.value, Verdict.THROTTLED.value)
+_AFFECTED = (Verdict.BLOCKED.value, WHITELISTING, Verdict.THROTTLED.value)
 _HEAT_STOPS = ((255, 247, 236), (253, 212, 158), (252, 141, 89), (215, 48, 31), (127, 0, 0))
 
 _LEFT, _PLOT_W, _RIGHT = 210.0, 920.0, 20.0
@@ -73,7 +80,7 @@ _TICK_STEPS_S += (_DAY, 2 * _DAY, 7 * _DAY, 14 * _DAY)
 _MAX_TICKS = 8
 
 _PATTERNS = (
-    # blocked: diagonal stripes; throttled: dots; service_down: horizontal lines
+    # blocked: diagonal stripes; throttled: dots; service_down: horizontal lines;
     '<pattern id="pat-blocked" width="5" height="5" patternUnits="userSpaceOnUse" '
     'patternTransform="rotate(45)"><rect width="5" height="5" fill="#D55E00"/>'
     '<rect width="1.4" height="5" fill="#fff" fill-opacity=".55"/></pattern>'
@@ -83,6 +90,10 @@ _PATTERNS = (
     '<pattern id="pat-service_down" width="4" height="4" patternUnits="userSpaceOnUse">'
     '<rect width="4" height="4" fill="#882E72"/><rect width="4" height="1" fill="#fff" '
     'fill-opacity=".5"/></pattern>'
+    # whitelisting: a grid (a fence: only what is on the list passes)
+    '<pattern id="pat-whitelisting" width="6" height="6" patternUnits="userSpaceOnUse">'
+    '<rect width="6" height="6" fill="#0072B2"/><path d="M0 3H6M3 0V6" stroke="#fff" '
+    'stroke-opacity=".55" stroke-width="1"/></pattern>'
     '<pattern id="pat-nodata" width="6" height="6" patternUnits="userSpaceOnUse" '
     'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
     '<rect width="1" height="6" fill="#ddd"/></pattern>'
@@ -202,7 +213,7 @@ def _span(report: Report, bucket_s: int) -> tuple[int, int]:
     starts = [epoch_s(c.start) for c in report.timeline]
     ends = [s + bucket_s for s in starts]
     windows: list[Incident | FailureWindow] = [*report.incidents, *report.outages]
-    for window in [*windows, *report.platform_down]:
+    for window in [*windows, *report.platform_down, *report.whitelisting]:
         starts.append(epoch_s(window.start))
         ends.append(epoch_s(window.end))
     first = scope.since or scope.first_measurement
@@ -266,7 +277,7 @@ def _rect(x: float, y: float, w: float, h: float, attrs: str, tip: str = "") -> 
 
 def verdict_fill(verdict: str) -> str:
     """Return the SVG fill of a verdict: a pattern (see SVG_DEFS) or a colour."""
-    if verdict in (Verdict.BLOCKED, Verdict.THROTTLED, Verdict.SERVICE_DOWN):
+    if verdict in (Verdict.BLOCKED, Verdict.THROTTLED, Verdict.SERVICE_DOWN, WHITELISTING):
         return f"url(#pat-{verdict})"
     return VERDICT_COLOURS.get(verdict, "#999999")
 
@@ -325,12 +336,20 @@ def _svg(cls: str, height: float, body: Iterable[str], label: str, data: str = "
     )
 
 
+WINDOW_NAMES = {
+    WindowKind.NETWORK_OUTAGE: "network outage",
+    WindowKind.PLATFORM_DOWN: "platform down",
+    WindowKind.WHITELISTING: "whitelisting (only allow-listed destinations)",
+}
+
+
 def _window_overlay(window: FailureWindow, layout: Layout, y: float) -> str:
     x0, x1 = layout.x(window.start), layout.x(window.end)
-    what = "network outage" if window.kind == WindowKind.NETWORK_OUTAGE else "platform down"
+    sites = f"; loaded: {', '.join(window.sites_loaded)}" if window.sites_loaded else ""
     tip = (
-        f"{what}: {when_text(window.start)} – {when_text(window.end)} UTC; {window.measurements} "
-        f"measurements, {window.probes} probes; confidence {window.confidence.value}"
+        f"{WINDOW_NAMES[window.kind]}: {when_text(window.start)} – {when_text(window.end)} UTC;"
+        f" {window.measurements} measurements, {window.probes} probes; confidence"
+        f" {window.confidence.value}{sites}"
     )
     return _rect(x0, y, x1 - x0, _LANE_H - 2, f'class="{window.kind.value}"', tip)
 
@@ -377,7 +396,7 @@ def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
         )
         attrs = f'class="cell" fill="{verdict_fill(_dominant(counts))}"'
         parts.append(_rect(x0, y + 7, x1 - x0, _LANE_H - 9, attrs, tip))
-    for window in report.outages:
+    for window in [*report.outages, *report.whitelisting]:
         if _covers(window.network, window.networks, lane.network):
             parts.append(_window_overlay(window, layout, y))
     for window in report.platform_down:

@@ -24,7 +24,7 @@ from probe.models.reports import (
     Report,
     WindowKind,
 )
-from probe.models.results import Verdict
+from probe.models.results import Blocking, Verdict
 from probe.report.html import html_report
 from probe.report.plots import epoch_s, methods_text, utc_at
 
@@ -78,8 +78,17 @@ def _incident_record(incident: Incident) -> dict[str, object]:
     }
 
 
+_WINDOW_VERDICTS = {
+    WindowKind.NETWORK_OUTAGE: Verdict.NETWORK_OUTAGE,
+    WindowKind.PLATFORM_DOWN: Verdict.SERVICE_DOWN,
+    WindowKind.WHITELISTING: Verdict.BLOCKED,
+}
+
+
 def _window_record(window: FailureWindow) -> dict[str, object]:
-    outage = window.kind == WindowKind.NETWORK_OUTAGE
+    reasons = list(window.confidence_reasons)
+    if window.sites_loaded:
+        reasons.insert(0, "control sites that loaded: " + ", ".join(window.sites_loaded))
     return {
         "record": window.kind.value,
         "network": ";".join(window.networks) or window.network,
@@ -88,11 +97,12 @@ def _window_record(window: FailureWindow) -> dict[str, object]:
         "end": _iso(window.end),
         "onset_after": _iso(window.onset_after),
         "ended_before": _iso(window.ended_before),
-        "verdict": (Verdict.NETWORK_OUTAGE if outage else Verdict.SERVICE_DOWN).value,
+        "verdict": _WINDOW_VERDICTS[window.kind].value,
+        "blocking": Blocking.WHITELISTING.value if window.kind is WindowKind.WHITELISTING else "",
         "measurements": window.measurements,
         "probes": window.probes,
         "confidence": window.confidence.value,
-        "summary": "; ".join(window.confidence_reasons),
+        "summary": "; ".join(reasons),
     }
 
 
@@ -118,7 +128,9 @@ def _claim_record(assessed: AssessedClaim) -> dict[str, object]:
 
 
 def csv_report(report: Report) -> str:
-    """Return incidents, outage and platform-down windows and claims as one CSV with a header.
+    """Return incidents, outage, whitelisting and platform-down windows and claims as one CSV
+    with a header (a whitelisting row: verdict blocked, blocking whitelisting, and the control
+    sites that loaded first in its summary).
 
     Times are ISO 8601 UTC ("…Z"); lists are ";"-joined; an empty network or platform on a
     claim row means all of them. A cell that would start a spreadsheet formula gets a "'".
@@ -127,7 +139,8 @@ def csv_report(report: Report) -> str:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n", restval="")
     writer.writeheader()
     records = [_incident_record(i) for i in report.incidents]
-    records += [_window_record(w) for w in [*report.outages, *report.platform_down]]
+    windows = [*report.outages, *report.whitelisting, *report.platform_down]
+    records += [_window_record(w) for w in windows]
     records += [_claim_record(c) for c in report.claims]
     for record in records:
         writer.writerow({key: _csv_cell(value) for key, value in record.items()})
@@ -143,7 +156,8 @@ _VERDICT_STYLE = {
     "network_outage": "yellow",
     "service_down": "magenta",
     "inconclusive": "dim",
-}  # the same colours as probe check's table
+    "whitelisting": "bold blue",  # the HTML's Okabe–Ito blue: a network-wide cut
+}  # the same colours as the HTML report (plots.VERDICT_COLOURS)
 _FINDING_STYLE = {
     ClaimFinding.CONSISTENT_WITH_OUTAGE: "bold white on grey35",
     ClaimFinding.CONTRADICTED_BY_BLOCKING: "bold white on red3",
@@ -177,21 +191,26 @@ def _span_text(start: datetime, end: datetime) -> str:
     return f"{_minute(start)}\n→ {_minute(end)}"
 
 
-def _windows_table(title: str, windows: Sequence[FailureWindow]) -> Table:
+def _windows_table(title: str, windows: Sequence[FailureWindow], style: str = "") -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title, title_justify="left", header_style="bold")
+    sites = any(w.sites_loaded for w in windows)
+    table = Table(title=title, title_justify="left", title_style=style, header_style="bold")
     table.add_column("Networks", overflow="fold", max_width=30)
     table.add_column("Platforms", overflow="fold", max_width=24)
+    if sites:
+        table.add_column("Loaded meanwhile", overflow="fold", max_width=30)
     table.add_column("Start → end (UTC)", no_wrap=True)
     table.add_column("Meas.", justify="right")
     table.add_column("Probes", justify="right")
     table.add_column("Conf.")
     for w in sorted(windows, key=lambda w: w.start, reverse=True):
+        loaded = [Text(", ".join(w.sites_loaded) or "–")] if sites else []
         table.add_row(
             Text(", ".join(w.networks) or w.network),
             Text(", ".join(w.platforms) or w.platform),
+            *loaded,
             _span_text(w.start, w.end),
             str(w.measurements),
             str(w.probes),
@@ -249,7 +268,8 @@ def _claims_table(claims: Sequence[AssessedClaim]) -> Table:
 
 
 def print_report(report: Report, console: Console) -> None:
-    """Print a summary of `report`: scope, incidents, windows and claims with their findings."""
+    """Print a summary of `report`: scope, incidents, whitelisting, outage and platform-down
+    windows, and claims with their findings."""
     from rich.text import Text
 
     console.print(_scope_line(report))
@@ -257,8 +277,13 @@ def print_report(report: Report, console: Console) -> None:
         console.print("No measurements in this period.", style="bold yellow")
     elif report.incidents:
         console.print(_incidents_table(report.incidents))
+    elif report.whitelisting:
+        console.print("No platform was found blocked or throttled by a method of its own.")
     else:
         console.print("No platform was found blocked or throttled.", style="green")
+    if report.whitelisting:
+        title = "Whitelisting: only allow-listed destinations loaded (not an outage)"
+        console.print(_windows_table(title, report.whitelisting, _VERDICT_STYLE["whitelisting"]))
     if report.outages:
         console.print(_windows_table("Network outages", report.outages))
     if report.platform_down:

@@ -250,25 +250,36 @@ def incidents(spans: Iterable[Span], names: dict[str, str]) -> list[Incident]:
     return sorted(found, key=lambda i: (i.start, i.network, i.platform))
 
 
-def failure_windows(spans: Iterable[Span], kind: WindowKind) -> list[FailureWindow]:
-    """Return merged failure windows.
+# The word for a partition's good measurements, as the confidence reasons say it.
+_GOOD_WORDS = {
+    WindowKind.NETWORK_OUTAGE: "working",
+    WindowKind.PLATFORM_DOWN: "up",
+    WindowKind.WHITELISTING: "reaching abroad",
+}
 
-    For outages a span's key is (network,) and its members the platforms that failed; for a
-    platform down the key is (platform,) and the members the networks that saw it fail.
+
+def failure_windows(spans: Iterable[Span], kind: WindowKind) -> list[FailureWindow]:
+    """Return merged failure (or whitelisting) windows.
+
+    For outages and whitelisting a span's key is (network,) and its members the platforms that
+    failed (for whitelisting its endpoints are the control sites that loaded: the domestic
+    ones); for a platform down the key is (platform,) and the members the networks that saw it.
     """
-    outage = kind is WindowKind.NETWORK_OUTAGE
+    by_network = kind is not WindowKind.PLATFORM_DOWN
     found = []
     for group in merge_overlapping(spans):
         (key,) = group[0].key
         seen = sorted(set().union(*(s.members for s in group)))
+        sites = set().union(*(s.endpoints for s in group))
         found.append(
             FailureWindow(
                 kind=kind,
-                network=key if outage else ("*" if len(seen) != 1 else seen[0]),
-                platform="*" if outage else key,
-                networks=[key] if outage else seen,
-                platforms=seen if outage else [key],
-                **_window_fields(group, {}, "working" if outage else "up"),
+                network=key if by_network else ("*" if len(seen) != 1 else seen[0]),
+                platform="*" if by_network else key,
+                networks=[key] if by_network else seen,
+                platforms=seen if by_network else [key],
+                sites_loaded=sorted(sites) if kind is WindowKind.WHITELISTING else [],
+                **_window_fields(group, {}, _GOOD_WORDS[kind]),
             )
         )
     return sorted(found, key=lambda w: (w.start, w.network, w.platform))

@@ -109,6 +109,8 @@ def test_the_day_on_each_engine(engine: Engine) -> None:
     assert outage.onset_after == LAYOUT.at(11) + timedelta(seconds=4)
     assert outage.ended_before == LAYOUT.at(15) + timedelta(seconds=3)
 
+    assert report.whitelisting == []  # records without a network state: no whitelisting
+
     (down,) = report.platform_down
     assert down.kind is WindowKind.PLATFORM_DOWN and down.platform == "youtube"
     assert down.networks == ["AS29355", "AS9198"] and down.network == "*"

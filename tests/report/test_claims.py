@@ -15,9 +15,9 @@ ONE = '[[claim]]\nstart = "2022-01-05T10:00:00Z"\nend = "2022-01-05T12:00:00Z"\n
 
 
 def _row(platform: str, verdict: str, n: int, *, blocking: str = "", up: int = 1,
-         failed: int = 0, sites: str = "", network: str = "AS9198",
+         failed: int = 0, sites: str = "", network: str = "AS9198", state: str = "normal",
          probes: str = "p1") -> tuple[object, ...]:  # fmt: skip
-    return (network, platform, verdict, blocking, sites, failed, up, n, probes)
+    return (network, platform, verdict, blocking, sites, failed, up, state, n, probes)
 
 
 def _finding(*rows: tuple[object, ...]) -> tuple[ClaimFinding, str]:
@@ -86,6 +86,63 @@ def test_nothing_measured_or_nothing_wrong() -> None:
     assert _finding()[0] is ClaimFinding.INSUFFICIENT_DATA
     finding, summary = _finding(_row("twitter", "accessible", 10))
     assert finding is ClaimFinding.INSUFFICIENT_DATA and "10 accessible" in summary
+
+
+KASPI = "https://kaspi.kz/"
+
+
+def test_whitelisting_contradicts_technical_problems() -> None:
+    finding, summary = _finding(
+        _row("twitter", "blocked", 3, blocking="whitelisting", sites=KASPI, state="whitelisted"),
+        _row("youtube", "blocked", 3, blocking="whitelisting", sites=KASPI, state="whitelisted",
+             probes="p2"),
+        _row("kaspi", "accessible", 3, state="whitelisted"),
+    )  # fmt: skip
+    assert finding is ClaimFinding.CONTRADICTED_BY_BLOCKING
+    assert "only allow-listed destinations" in summary
+    assert "6 of 9 measurements from 2 probes" in summary
+    assert "twitter (3); youtube (3)" in summary and KASPI in summary
+    assert "kaspi loaded too" in summary
+    assert "selective blocking" not in summary
+
+
+def test_whitelisting_without_domestic_sites_cites_the_targets_that_loaded() -> None:
+    # state.whitelisted_targets_load: no domestic site configured, every control site failed.
+    finding, summary = _finding(
+        _row("twitter", "blocked", 2, blocking="whitelisting", up=0, failed=1,
+             state="whitelisted"),
+        _row("kaspi", "accessible", 2, up=0, failed=1, state="whitelisted"),
+    )  # fmt: skip
+    assert finding is ClaimFinding.CONTRADICTED_BY_BLOCKING
+    assert "while kaspi loaded. A deliberate cut" in summary
+    assert "domestic control sites" not in summary
+
+
+def test_whitelisting_seen_through_one_platform_only() -> None:
+    finding, summary = _finding(
+        _row("twitter", "blocked", 2, blocking="whitelisting", up=0, state="whitelisted")
+    )
+    assert finding is ClaimFinding.CONTRADICTED_BY_BLOCKING
+    assert "destinations at home loaded in the same runs" in summary
+
+
+def test_whitelisting_beside_a_platforms_own_block_names_both() -> None:
+    finding, summary = _finding(
+        _row("twitter", "blocked", 2, blocking="whitelisting", sites=KASPI, state="whitelisted"),
+        _row("whatsapp", "blocked", 2, blocking="tls_reset", sites="https://a/"),
+    )
+    assert finding is ClaimFinding.CONTRADICTED_BY_BLOCKING
+    assert "2 measurements were also blocked by a method of their own" in summary
+
+
+def test_one_whitelisting_measurement_beside_an_outage_is_an_outage() -> None:
+    finding, summary = _finding(
+        _row("twitter", "network_outage", 6, up=0, failed=1, state="outage"),
+        _row("youtube", "blocked", 1, blocking="whitelisting", sites=KASPI, state="whitelisted"),
+    )
+    assert finding is ClaimFinding.CONSISTENT_WITH_OUTAGE
+    assert "6 of them in runs whose network state was outage" in summary
+    assert "1 blocked measurement(s) too few" in summary
 
 
 def test_probes_are_counted_once_across_rows() -> None:

@@ -17,15 +17,30 @@ from probe.report.facts import FactRow
 from probe.report.sources import load_facts
 from probe.report.windows import Bounds, Span, bounds, confidence, merge_overlapping, span_of
 
-VERDICTS = ("accessible", "blocked", "throttled", "network_outage", "service_down",
-            "inconclusive")  # fmt: skip
-SPECS = {"incidents": sql.INCIDENTS, "outages": sql.OUTAGES, "platform_down": sql.PLATFORM_DOWN}
+# (verdict, blocking, network state): what a measurement can be, whitelisting included.
+KINDS = (("accessible", "", "normal"), ("accessible", "", "whitelisted"), ("accessible", "", ""),
+         ("blocked", "tls_reset", "normal"), ("blocked", "tls_reset", "whitelisted"),
+         ("throttled", "throttling", ""), ("network_outage", "", "outage"),
+         ("service_down", "", "normal"), ("inconclusive", "", "intercepted"),
+         ("blocked", "whitelisting", "whitelisted"))  # fmt: skip
+SPECS = {"incidents": sql.INCIDENTS, "outages": sql.OUTAGES, "platform_down": sql.PLATFORM_DOWN,
+         "whitelisting": sql.WHITELISTING}  # fmt: skip
+VERDICT, BLOCKING, STATE = 8, 9, 15  # columns of a fact row
 
 
-def _fact(i: int, probe: str, t: int, network: str, platform: str, verdict: str) -> FactRow:
-    blocking = "tls_reset" if verdict in ("blocked", "throttled") else ""
+def _fact(i: int, probe: str, t: int, network: str, platform: str,
+          kind: tuple[str, str, str]) -> FactRow:  # fmt: skip
+    verdict, blocking, state = kind
     return (f"m{i:05d}", probe, t, network, "", "KZ", platform, platform, verdict, blocking,
-            blocking, "", 2, 2, "")  # fmt: skip
+            blocking, "", 2, 2, "", state)  # fmt: skip
+
+
+def _bad(row: FactRow, spec: sql.WindowSpec) -> bool:
+    return spec.bad.matches(str(row[VERDICT]), str(row[BLOCKING]), str(row[STATE]))
+
+
+def _good(row: FactRow, spec: sql.WindowSpec) -> bool:
+    return spec.good.matches(str(row[VERDICT]), str(row[BLOCKING]), str(row[STATE]))
 
 
 histories = st.lists(
@@ -34,7 +49,7 @@ histories = st.lists(
         st.integers(0, 40),  # few distinct times: ties must be broken by the id, as in SQL
         st.sampled_from(["AS1", "AS2"]),
         st.sampled_from(["twitter", "vk"]),
-        st.sampled_from(VERDICTS),
+        st.sampled_from(KINDS),
     ),
     max_size=60,
 )
@@ -55,9 +70,9 @@ def _seen_good(rows: list[FactRow], spec: sql.WindowSpec) -> dict[str, int]:
     seen: dict[str, int] = {}
     counts: dict[tuple[object, ...], int] = {}
     for row in sorted(rows, key=lambda r: (r[2], r[0])):
-        if row[8] in spec.bad or row[8] in spec.good:
+        if _bad(row, spec) or _good(row, spec):
             key = tuple(row[columns[c]] for c in spec.partition)
-            counts[key] = counts.get(key, 0) + (row[8] in spec.good)
+            counts[key] = counts.get(key, 0) + _good(row, spec)
             seen[str(row[0])] = counts[key]
     return seen
 
@@ -68,7 +83,7 @@ def reference_spans(rows: list[FactRow], spec: sql.WindowSpec) -> set[tuple[obje
     seen = _seen_good(rows, spec)
     groups: dict[tuple[object, ...], list[FactRow]] = {}
     for row in rows:
-        if row[8] in spec.bad or row[8] in spec.good:
+        if _bad(row, spec) or _good(row, spec):
             key = (*(row[columns[c]] for c in spec.partition), row[1])
             groups.setdefault(key, []).append(row)
     found = set()
@@ -83,7 +98,7 @@ def reference_spans(rows: list[FactRow], spec: sql.WindowSpec) -> set[tuple[obje
         current: _Open | None = None
         for row in sorted(group, key=lambda r: (r[2], r[0])):
             t = int(row[2])
-            if row[8] in spec.good:
+            if _good(row, spec):
                 if current is not None:
                     close(key, current, t)
                     current = None
@@ -165,3 +180,22 @@ def test_confidence(n: int, probes: int, methods: dict[str, int], level: Confide
     assert reasons[0].startswith(f"{n} measurement")
     assert any("may have begun earlier" in r for r in reasons)
     assert any(r.startswith("ended between") for r in reasons)
+
+
+# What opens (bad) and closes (good) each kind of window, as docs/reports.md "Windows" says;
+# every other kind of measurement is neutral. By index into KINDS.
+OPENS_AND_CLOSES = {
+    "incidents": ({3, 4, 5}, {0, 1, 2}),  # whitelisting is the network's, not an incident
+    "outages": ({6}, {0, 1, 2, 3, 4, 5, 7, 9}),  # whitelisting: the network carried traffic
+    "platform_down": ({7}, {0, 1, 2, 3, 4, 5}),  # whitelisting says nothing of the platform
+    "whitelisting": ({9}, {0, 3, 7}),  # lifted when a site abroad loaded (state normal)
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_what_opens_and_closes_each_window(name: str) -> None:
+    spec = SPECS[name]
+    bad = {i for i, kind in enumerate(KINDS) if spec.bad.matches(*kind)}
+    good = {i for i, kind in enumerate(KINDS) if spec.good.matches(*kind)}
+    assert (bad, good) == OPENS_AND_CLOSES[name]
+    assert not bad & good
