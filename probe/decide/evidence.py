@@ -212,6 +212,78 @@ class HopEvidence:
         }
 
 
+# Page identity thresholds (decide/page.py; docs/methodology.md "Page identity").
+SAME_TEXT = 0.35  # estimated Jaccard of the visible text's shingles: the control's page
+SAME_RESOURCES = 0.5  # estimated Jaccard of the referenced resources, with at least:
+MIN_RESOURCES = 3
+
+
+@dataclass(frozen=True)
+class PageIdentity:
+    """What shows a cleartext page is the target's (positive evidence), and what shows it is not.
+
+    Positive: the control's body byte for byte (`same_body`), its visible text (`text_similarity`
+    ≥ SAME_TEXT: the helper's `x_page` summary), its title (`title_agrees`), its resources
+    (`resource_similarity`), the same non-HTML media type, or both bodies empty. Negative: a
+    redirect to a host the control never visited (`foreign_redirects`: an IP literal, another
+    registrable domain, a domain the fingerprints name), block-page phrases on a short page
+    (`phrases`), a form asking for what the control's page does not (`new_forms`). Header names
+    are never evidence: any two servers can send the same ones.
+    """
+
+    same_body: bool = False
+    text_similarity: float | None = None
+    resource_similarity: float | None = None
+    title_agrees: bool | None = None
+    same_media_type: bool = False
+    both_empty: bool = False
+    has_summary: bool = False  # the control sent its page summary (our helper; OONI's does not)
+    chain_known: bool = False  # the control said where its fetch went (our helper)
+    control_final: str = ""
+    foreign_redirects: tuple[str, ...] = ()
+    unconfirmed_redirects: tuple[str, ...] = ()  # the same, the control's chain unknown
+    suspect_redirects: tuple[str, ...] = ()  # IP literals and fingerprint domains among those
+    phrases: tuple[str, ...] = ()
+    new_forms: tuple[str, ...] = ()
+    own_server: str = ""  # why the page is the site's own server's, when it is
+
+    @property
+    def same_text(self) -> bool:
+        """Return whether the visible text is the control's (a near duplicate)."""
+        return self.text_similarity is not None and self.text_similarity >= SAME_TEXT
+
+    @property
+    def same_resources(self) -> bool:
+        """Return whether the page references the control's scripts, styles and images."""
+        return self.resource_similarity is not None and self.resource_similarity >= SAME_RESOURCES
+
+    @property
+    def not_target_signs(self) -> tuple[str, ...]:
+        """Return the signs that the page is not the target's."""
+        return (
+            tuple(f"block-page phrase {p}" for p in self.phrases)
+            + tuple(f"a redirect to {r}" for r in self.foreign_redirects)
+            + tuple(f"a form asking for {f}" for f in self.new_forms)
+        )
+
+    def shown(self) -> str:
+        """Return the positive evidence, as a clause ("" when there is none)."""
+        found = []
+        if self.same_body:
+            found.append("the same body byte for byte")
+        if self.same_text:
+            found.append(f"visible text {self.text_similarity:.0%} alike")
+        if self.title_agrees:
+            found.append("the same title")
+        if self.same_resources:
+            found.append(f"resources {self.resource_similarity:.0%} alike")
+        if self.same_media_type:
+            found.append("the same non-HTML media type")
+        if self.both_empty:
+            found.append("an empty body for both")
+        return ", ".join(found)
+
+
 @dataclass(frozen=True)
 class PageEvidence:
     """The final response of a successful attempt against the control's fetch."""
@@ -229,16 +301,47 @@ class PageEvidence:
     control_status: int = -1
     control_failure: str = ""
     status_match: bool | None = None
-    differs: bool = False
     differences: tuple[str, ...] = ()
+    identity: PageIdentity = PageIdentity()
 
     @property
     def is_success_status(self) -> bool:
         """Return whether the probe's final status is 2xx (a chain ending on 3xx got no page)."""
         return 200 <= self.status < 300
 
+    @property
+    def same_content(self) -> bool:
+        """Return whether the page is the control's by its content: the same status and the
+        same body or visible text."""
+        return (
+            self.has_control
+            and self.status == self.control_status
+            and (self.identity.same_body or self.identity.same_text)
+        )
+
+    @property
+    def same_signs(self) -> bool:
+        """Return whether the page shows the control's page's signs (title, resources, media
+        type, an empty body) with the same status."""
+        if not (self.has_control and self.status == self.control_status):
+            return False
+        page = self.identity
+        return bool(page.title_agrees or page.same_resources or page.same_media_type) or (
+            page.both_empty
+        )
+
+    @property
+    def differs(self) -> bool:
+        """Return whether nothing shows the page is the target's: no content evidence, and no
+        other sign without a sign against it."""
+        if self.same_content:
+            return False
+        return not self.same_signs or bool(self.identity.not_target_signs)
+
     def facts(self) -> dict[str, str]:
         """Return the strings the page reason templates cite."""
+        page = self.identity
+        redirects = page.foreign_redirects or page.unconfirmed_redirects
         return {
             "url": self.url,
             "status": str(self.status),
@@ -250,6 +353,16 @@ class PageEvidence:
             # " (fingerprint, …)" when a benign fingerprint matched, else nothing at all.
             "benign_note": f" ({cite(self.benign_matches)})" if self.benign_matches else "",
             "differences": "; ".join(self.differences) or "none",
+            "identity": page.shown() or "nothing",
+            "phrases": cite(page.phrases),
+            "foreign_redirects": cite(page.foreign_redirects),
+            "control_final": page.control_final or "its own URL",
+            "new_forms": cite(page.new_forms),
+            "own_server": page.own_server or "none",
+            "not_target_signs": cite(
+                page.not_target_signs + tuple(f"a redirect to {r}" for r in page.suspect_redirects)
+            ),
+            "redirect_note": f"; redirected to {cite(redirects)}" if redirects else "",
         }
 
 
