@@ -46,6 +46,10 @@ _SECOND_LEVEL = frozenset(
     "ac co com edu gob gov int mil net nic org or ne go sch info biz name".split()
 )
 _TEXT_TYPES = ("text/", "application/xhtml")
+# A body that begins like markup is a page whatever its Content-Type says: only a file (no
+# markup, no title on either side) is judged by its media type.
+_MARKUP = re.compile(r"<(?:!doctype|html|head|body|title|script|div|p)\b", re.IGNORECASE)
+_MARKUP_SEARCH_CHARS = 2_048
 
 
 def title_of(response: HttpResponseRecord) -> str:
@@ -254,6 +258,8 @@ def _compared(
         title_agrees=title_agreement(title, page.title),
         same_media_type=bool(media)
         and not media.startswith(_TEXT_TYPES)
+        and not _MARKUP.search(response_text(response)[:_MARKUP_SEARCH_CHARS])
+        and not page.title
         and media == _media_type(_control_header(page, "content-type")),
         both_empty=body_bytes == 0 and page.body_length == 0,
         has_summary=summary is not None,

@@ -40,6 +40,7 @@ URL = f"http://{HOST}/"
 PHRASES = (resources.files("probe") / "data" / "blockphrases.csv").read_text(encoding="utf-8")
 WITH_PHRASES = context(fingerprints=PHRASES)
 COMMON = (("Content-Type", "text/html"), ("Server", "nginx"))
+BINARY = ("Content-Type", "application/octet-stream")
 BENIGN = (
     "name,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,"
     "expected_countries,source,exp_url,notes\n"
@@ -110,10 +111,15 @@ def ours(
     return base.model_copy(update={"http_request": page})
 
 
-def ooni(title: str = "Daily News", status: int = 200, body: str = GENUINE) -> ControlResponse:
+def ooni(
+    title: str = "Daily News",
+    status: int = 200,
+    body: str = GENUINE,
+    headers: tuple[tuple[str, str], ...] = COMMON,
+) -> ControlResponse:
     """Return OONI's helper's answer: status, title, length and headers, no summary."""
     return control(
-        ports=(80, 443), status=status, title=title, body_length=len(body), headers=dict(COMMON)
+        ports=(80, 443), status=status, title=title, body_length=len(body), headers=dict(headers)
     )
 
 
@@ -358,6 +364,19 @@ NEIGHBOURS: dict[str, Case] = {
         None,
         "a redirect to 198.51.100.80 (an IP literal)",
         rule="http.suspect_page_no_control",
+    ),
+    "a file: the same non-HTML media type, no body recorded (OONI's largeFileWithHTTP)": Case(
+        http(),
+        page("", ctrl=ooni(title="", body="x" * 4096, headers=(BINARY,)), headers=(BINARY,)),
+        Verdict.ACCESSIBLE,
+        rule="http.same_page_signs",
+    ),
+    "a page sent as a file type is still judged as a page": Case(
+        http(),
+        page(NOTICE, ctrl=ooni(title="", headers=(BINARY,)), headers=(BINARY,)),
+        Verdict.BLOCKED,
+        Blocking.HTTP_DIFF,
+        rule="http.page_not_identified",
     ),
     "an https page keeps today's treatment": Case(
         https(),
