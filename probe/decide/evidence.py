@@ -224,7 +224,8 @@ class PageIdentity:
 
     Positive: the control's body byte for byte (`same_body`), its visible text (`text_similarity`
     ≥ SAME_TEXT: the helper's `x_page` summary), its title (`title_agrees`), its resources
-    (`resource_similarity`), the same non-HTML media type, or both bodies empty. Negative: a
+    (`resource_similarity`), a site-specific header with the control's very value
+    (`site_headers`), the same non-HTML media type, or both bodies empty. Negative: a
     redirect to a host the control never visited (`foreign_redirects`: an IP literal, another
     registrable domain, a domain the fingerprints name), block-page phrases on a short page
     (`phrases`), a form asking for what the control's page does not (`new_forms`). Header names
@@ -235,6 +236,7 @@ class PageIdentity:
     text_similarity: float | None = None
     resource_similarity: float | None = None
     title_agrees: bool | None = None
+    site_headers: tuple[str, ...] = ()  # site-specific headers with the control's very value
     same_media_type: bool = False
     both_empty: bool = False
     has_summary: bool = False  # the control sent its page summary (our helper; OONI's does not)
@@ -277,6 +279,8 @@ class PageIdentity:
             found.append("the same title")
         if self.same_resources:
             found.append(f"resources {self.resource_similarity:.0%} alike")
+        if self.site_headers:
+            found.append(f"the site's own header {cite(self.site_headers)}")
         if self.same_media_type:
             found.append("the same non-HTML media type")
         if self.both_empty:
@@ -326,9 +330,9 @@ class PageEvidence:
         if not (self.has_control and self.status == self.control_status):
             return False
         page = self.identity
-        return bool(page.title_agrees or page.same_resources or page.same_media_type) or (
-            page.both_empty
-        )
+        return bool(
+            page.title_agrees or page.same_resources or page.same_media_type or page.site_headers
+        ) or (page.both_empty)
 
     @property
     def differs(self) -> bool:

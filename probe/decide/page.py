@@ -46,6 +46,20 @@ _SECOND_LEVEL = frozenset(
     "ac co com edu gob gov int mil net nic org or ne go sch info biz name".split()
 )
 _TEXT_TYPES = ("text/", "application/xhtml")
+# Headers whose value any server may share (OONI's common names, hop-by-hop and CDN-wide ones):
+# never a sign of the site's own server. Others count with a distinctive value (8+ characters
+# with a digit or a dot: a backend name, an internal address, a content hash).
+_GENERIC_HEADERS = frozenset(
+    "date content-type server cache-control vary set-cookie location expires x-powered-by"
+    " content-encoding last-modified accept-ranges pragma x-frame-options etag"
+    " x-content-type-options age via p3p x-xss-protection content-language cf-ray"
+    " strict-transport-security link x-varnish content-length connection keep-alive"
+    " transfer-encoding alt-svc nel report-to reporting-endpoints permissions-policy"
+    " referrer-policy x-ua-compatible x-robots-tag timing-allow-origin x-cache x-cache-hits"
+    " x-served-by x-timer server-timing x-request-id x-amz-cf-id x-amz-cf-pop".split()
+)
+_GENERIC_PREFIXES = ("content-security-policy", "access-control-", "cross-origin-")
+_SITE_VALUE_CHARS = 8
 # A body that begins like markup is a page whatever its Content-Type says: only a file (no
 # markup, no title on either side) is judged by its media type.
 _MARKUP = re.compile(r"<(?:!doctype|html|head|body|title|script|div|p)\b", re.IGNORECASE)
@@ -94,6 +108,22 @@ def host_of(url: str) -> str:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
         return ""
+
+
+def site_headers(response: HttpResponseRecord, page: ControlHttpRequest) -> tuple[str, ...]:
+    """Return the site-specific headers the response shares with the control's, value and all
+    (a backend name, a content hash): what no other server can send. Names alone never count:
+    any two servers send the same ones."""
+    theirs = {k.lower(): v.strip() for k, v in page.headers.items()}
+    found = []
+    for name, value in [*response.headers_list, *response.headers.items()]:
+        key, value = name.lower(), value.strip()
+        if key in _GENERIC_HEADERS or key.startswith(_GENERIC_PREFIXES):
+            continue
+        if len(value) >= _SITE_VALUE_CHARS and any(c.isdigit() or c == "." for c in value):
+            if theirs.get(key) == value:
+                found.append(f"{name}: {value[:40]}")
+    return tuple(dict.fromkeys(found))
 
 
 def _media_type(values: list[str]) -> str:
@@ -256,6 +286,7 @@ def _compared(
         text_similarity=text_similarity,
         resource_similarity=resource_similarity,
         title_agrees=title_agreement(title, page.title),
+        site_headers=site_headers(response, page),
         same_media_type=bool(media)
         and not media.startswith(_TEXT_TYPES)
         and not _MARKUP.search(response_text(response)[:_MARKUP_SEARCH_CHARS])

@@ -41,6 +41,7 @@ PHRASES = (resources.files("probe") / "data" / "blockphrases.csv").read_text(enc
 WITH_PHRASES = context(fingerprints=PHRASES)
 COMMON = (("Content-Type", "text/html"), ("Server", "nginx"))
 BINARY = ("Content-Type", "application/octet-stream")
+BACKEND = ("X-CH-Backend", "be-ch-01.cv.live")
 BENIGN = (
     "name,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,"
     "expected_countries,source,exp_url,notes\n"
@@ -374,6 +375,25 @@ NEIGHBOURS: dict[str, Case] = {
     "a page sent as a file type is still judged as a page": Case(
         http(),
         page(NOTICE, ctrl=ooni(title="", headers=(BINARY,)), headers=(BINARY,)),
+        Verdict.BLOCKED,
+        Blocking.HTTP_DIFF,
+        rule="http.page_not_identified",
+    ),
+    "no body recorded, the site's own header with the control's value (OONI report1.json)": Case(
+        http(),
+        page("...", ctrl=ooni(headers=(*COMMON, BACKEND)), headers=(*COMMON, BACKEND)),
+        Verdict.ACCESSIBLE,
+        None,
+        "X-CH-Backend: be-ch-01.cv.live",
+        rule="http.same_page_signs",
+    ),
+    "the same site header name with another value is no sign": Case(
+        http(),
+        page(
+            NOTICE,
+            ctrl=ooni(headers=(*COMMON, BACKEND)),
+            headers=(*COMMON, ("X-CH-Backend", "isp-box-7.local")),
+        ),
         Verdict.BLOCKED,
         Blocking.HTTP_DIFF,
         rule="http.page_not_identified",
