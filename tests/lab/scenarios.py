@@ -937,7 +937,7 @@ def _scenarios() -> list[Scenario]:
             ),
             {FACEBOOK_HTTP: blocked("http_diff")},
             targets=PAGE_TARGETS,
-            mentions={FACEBOOK_HTTP: "198.51.100.80"},
+            mentions={FACEBOOK_HTTP: "198.51.100.80 (an IP literal), where the control's fetch"},
             methods="15",
         ),
         Scenario(
@@ -953,6 +953,7 @@ def _scenarios() -> list[Scenario]:
             ),
             {FACEBOOK_HTTP: blocked("http_blockpage")},
             targets=PAGE_TARGETS,
+            mentions={FACEBOOK_HTTP: "carries block-page phrases"},
             methods="15",
         ),
         Scenario(
@@ -962,6 +963,7 @@ def _scenarios() -> list[Scenario]:
             Censor(state={"sites": {"facebook": {"error_page_for": "{public}"}}}),
             {FACEBOOK_HTTP: UNSURE},
             targets=PAGE_TARGETS,
+            mentions={FACEBOOK_HTTP: "came from the site's own server"},
             methods="20",
         ),
         Scenario(
