@@ -37,7 +37,10 @@ from probe.models.observations import BinaryData, HttpResponseRecord
 
 SKETCH_SIZE = 64  # hashes kept per sketch: the estimate's error is about 1/sqrt(64) = 0.125
 SHINGLE_WORDS = 2
-MAX_TEXT_CHARS = 200_000  # visible text considered (a 512 KiB page rarely has more)
+# Only the start of a page is read (both sides alike): a block page, a portal or an error page is
+# small, and a page's first 128 Ki characters show whose it is; parsing costs ~0.2 ms per KiB.
+MAX_PAGE_CHARS = 131_072
+MAX_TEXT_CHARS = 65_536  # visible text considered
 MAX_RESOURCES = 2_000
 FORM_KINDS = ("password", "phone", "one_time_code")
 
@@ -146,7 +149,7 @@ def read_page(body: str, url: str) -> PageText:
     resources referenced (relative ones resolved against `url`) and the inputs asked for."""
     parser = _Parser(url)
     try:
-        parser.feed(body)
+        parser.feed(body[:MAX_PAGE_CHARS])
         parser.close()
     except (AssertionError, ValueError):  # html.parser gives up on some malformed markup
         pass
