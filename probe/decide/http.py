@@ -14,7 +14,8 @@ from collections.abc import Iterable
 
 from probe.decide.attempts import Outcome, is_redirect, split_address, tag_int, url_scheme
 from probe.decide.blockpages import Fingerprint, response_matches
-from probe.decide.evidence import HopEvidence, PageEvidence, PageIdentity, failure_kind
+from probe.decide.evidence import HopEvidence, PageEvidence, failure_kind
+from probe.decide.identity import PageIdentity
 from probe.decide.page import page_identity, title_of
 from probe.decide.rules import HOP_RULES, PAGE_RULES, finding, first_match
 from probe.models.control import ControlHttpRequest, ControlResponse

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 from probe.decide.attempts import split_address, tag_int
 from probe.decide.blockpages import Fingerprint, header_values
-from probe.decide.evidence import MIN_RESOURCES, PageIdentity, cite
+from probe.decide.evidence import cite
+from probe.decide.identity import MIN_RESOURCES, PageIdentity
 from probe.models.addresses import is_ip_address
 from probe.models.control import ControlHttpRequest, ControlResponse
 from probe.models.observations import HttpResponseRecord, HttpTransaction

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from probe.decide.evidence import SAME_RESOURCES, SAME_TEXT
+from probe.decide.identity import SAME_RESOURCES, SAME_TEXT
 from probe.decide.page import registrable_domain, title_agreement
 from probe.models.page import (
     SKETCH_SIZE,
