@@ -3,7 +3,7 @@
 OONI's comparison (status, body proportion, uncommon header names, title words; any one enough)
 calls any page "like the control" when both servers send only common headers: an injected
 redirect to a bare IP, a transparent proxy's block page and a captive portal's login form all
-passed. Here a page is the target's when it shows the control's page (decide/evidence.py
+passed. Here a page is the target's when it shows the control's page (decide/identity.py
 PageIdentity): its body or visible text (the helper's `x_page` summary, models/page.py), else its
 title, resources or non-HTML media type, with no sign against it: a redirect to a host the
 control never visited, block-page phrases (probe/data/blockphrases.csv) on a short page, a login
