@@ -53,11 +53,18 @@ class PageIdentity:
         return self.resource_similarity is not None and self.resource_similarity >= SAME_RESOURCES
 
     @property
+    def decisive_redirects(self) -> tuple[str, ...]:
+        """Return the redirects the control never saw to an IP literal or to a host a fingerprint
+        names: no site sends there. (One to another domain, say a country's own domain of the
+        site, counts only when nothing shows the page is the site's.)"""
+        return tuple(r for r in self.foreign_redirects if r in self.suspect_redirects)
+
+    @property
     def not_target_signs(self) -> tuple[str, ...]:
-        """Return the signs that the page is not the target's."""
+        """Return the signs that the page is not the target's, whatever else it shows."""
         return (
             tuple(f"block-page phrase {p}" for p in self.phrases)
-            + tuple(f"a redirect to {r}" for r in self.foreign_redirects)
+            + tuple(f"a redirect to {r}" for r in self.decisive_redirects)
             + tuple(f"a form asking for {f}" for f in self.new_forms)
         )
 

@@ -400,7 +400,8 @@ PAGE_RULES: tuple[Rule[PageEvidence], ...] = (
     _rule("http.redirect_not_in_control", BLOCKED, Blocking.HTTP_DIFF,
           "the probe was redirected to {foreign_redirects}, where the control's fetch never went"
           " (it ended at {control_final}): not the target's page ({differences})",
-          lambda e: bool(e.identity.foreign_redirects)),
+          lambda e: bool(e.identity.decisive_redirects)
+          or (bool(e.identity.foreign_redirects) and not e.same_signs)),
     _rule("http.form_not_in_control", BLOCKED, Blocking.HTTP_DIFF,
           "the page asks for {new_forms}, which the control's page does not: a portal's or"
           " someone else's page, not the target's ({differences})",

@@ -10,8 +10,9 @@ the stored body. The signs:
   page share most shingles even with ads, timestamps and tokens in them; a block page, a portal
   or an error page shares almost none. Not the byte length: a block page can be any size.
 - `resource_sketch`: the same over the scripts, stylesheets, images and frames the markup
-  references (host and path, query dropped): a page translated for another language keeps its
-  site's resources, a page from someone else has its own.
+  references (host and path, query dropped; the page's own host left out): a page translated
+  for another language, or served from the site's country domain, keeps its site's resources,
+  a page from someone else has its own.
 - `forms`: the kinds of input a page asks for ("password", "phone", "one_time_code"): a login
   or SMS-code form the target's page lacks is a portal's or a phisher's, not the target's.
 
@@ -211,9 +212,13 @@ def in_sketch(item: str, summary: list[int]) -> bool | None:
 
 def resource_key(reference: str, url: str) -> str:
     """Return a referenced resource as "host/path" (scheme, query and fragment dropped), relative
-    references resolved against the page's `url`."""
+    references resolved against the page's `url`; one on the page's own host as its path alone
+    ("/static/app.js"), so that the site's page on another of its hosts (www.example.kz for
+    www.example.com) keeps its resources."""
     parts = urlsplit(urljoin(url, reference))
-    return f"{(parts.hostname or '').lower()}{parts.path or '/'}"
+    host = (parts.hostname or "").lower()
+    own = (urlsplit(url).hostname or "").lower()
+    return f"{'' if host == own else host}{parts.path or '/'}"
 
 
 def summary_of(page: PageText) -> PageSummary:

@@ -282,6 +282,30 @@ NEIGHBOURS: dict[str, Case] = {
         Verdict.ACCESSIBLE,
         rule="http.same_content",
     ),
+    "a country redirect the control did not get, the same site's page (google.kz)": Case(
+        http(),
+        page(
+            LOCALIZED,
+            ctrl=ours(),
+            before=(redirect(URL, "http://www.example.kz/"),),
+            url="http://www.example.kz/",
+        ),
+        Verdict.ACCESSIBLE,
+        rule="http.same_page_signs",
+    ),
+    "a redirect to another domain, nothing of the site's": Case(
+        http(),
+        page(
+            NOTICE,
+            ctrl=ours(),
+            before=(redirect(URL, "http://warning.example.net/"),),
+            url="http://warning.example.net/",
+        ),
+        Verdict.BLOCKED,
+        Blocking.HTTP_DIFF,
+        "warning.example.net (another domain)",
+        rule="http.redirect_not_in_control",
+    ),
     "a localized page (another language, the same resources)": Case(
         http(),
         page(LOCALIZED, ctrl=ours()),

@@ -98,11 +98,7 @@ def test_resources_resolve_relative_references() -> None:
         '<link href="style.css"><img src="data:image/png;base64,AAAA">',
         "http://example.com/news/",
     )
-    assert page.resources == (
-        "example.com/a.js",
-        "cdn.example.net/i.png",
-        "example.com/news/style.css",
-    )
+    assert page.resources == ("/a.js", "cdn.example.net/i.png", "/news/style.css")
 
 
 def test_in_sketch() -> None:
