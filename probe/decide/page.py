@@ -142,11 +142,15 @@ def _start_host(chain: list[HttpTransaction]) -> str:
 
 
 def _named_by(host: str, fingerprints: tuple[Fingerprint, ...]) -> str | None:
-    escaped = host.replace(".", r"\.")
+    """Return the fingerprint whose pattern names `host` (as a whole name, plain or escaped)."""
+    named = re.compile(
+        rf"(?<![A-Za-z0-9.\-])(?:{re.escape(host)}|{re.escape(host.replace('.', chr(92) + '.'))})"
+        r"(?![A-Za-z0-9\-])"
+    )
     for fingerprint in fingerprints:
         if fingerprint.is_benign or fingerprint.is_phrase or fingerprint.location_found == "dns":
             continue
-        if host in fingerprint.pattern or escaped in fingerprint.pattern:
+        if named.search(fingerprint.pattern):
             return fingerprint.name
     return None
 

@@ -306,6 +306,23 @@ NEIGHBOURS: dict[str, Case] = {
         "warning.example.net (another domain)",
         rule="http.redirect_not_in_control",
     ),
+    "a redirect to a host a fingerprint names, the site's title on it": Case(
+        http(),
+        page(
+            NOTICE.replace("<title>Notice", "<title>Daily News"),
+            ctrl=ours(),
+            before=(redirect(URL, "http://blocked.example.net/"),),
+            url="http://blocked.example.net/",
+        ),
+        Verdict.BLOCKED,
+        Blocking.HTTP_DIFF,
+        "blocked.example.net (named by fingerprint test.vague_host)",
+        rule="http.redirect_not_in_control",
+        ctx=context(
+            fingerprints=BENIGN
+            + "test.vague_host,vbw,,body,contains,blocked.example.net,2,,test,,\n"
+        ),
+    ),
     "a localized page (another language, the same resources)": Case(
         http(),
         page(LOCALIZED, ctrl=ours()),
