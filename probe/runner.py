@@ -64,12 +64,17 @@ Decision = tuple[Verdict, Blocking | None, list[str]]
 _LOADS = frozenset({Verdict.ACCESSIBLE, Verdict.THROTTLED})
 
 
+# Ours, always loaded: fingerprints, and generic block-page phrases (scope `phrase`, issue 17).
+PACKAGED_FINGERPRINTS = ("blockpages.csv", "blockphrases.csv")
+
+
 def load_fingerprints(settings: Settings) -> tuple[Fingerprint, ...]:
-    """Return our packaged blockpage fingerprints plus every configured CSV's."""
-    packaged = resources.files("probe") / "data" / "blockpages.csv"
-    found = list(
-        parse_fingerprints(packaged.read_text(encoding="utf-8"), "probe/data/blockpages.csv")
-    )
+    """Return our packaged blockpage fingerprints and block-page phrases plus every configured
+    CSV's."""
+    found: list[Fingerprint] = []
+    for name in PACKAGED_FINGERPRINTS:
+        packaged = resources.files("probe") / "data" / name
+        found += parse_fingerprints(packaged.read_text(encoding="utf-8"), f"probe/data/{name}")
     for path in settings.blockpages.fingerprints:
         try:
             text = Path(path).read_text(encoding="utf-8")

@@ -13,6 +13,8 @@ Modules:
     tcp         TCP: connects against the helper's connects
     tls         TLS: handshakes, chains, interception
     http        HTTP: failed fetch steps, the final page against the control's
+    page        page identity: is a cleartext page the target's (positive evidence only)
+    identity    PageIdentity: the signs for and against a page being the target's
     verdict     one endpoint's verdict from its findings; DecisionContext
     target      a target's verdict from its endpoints (its throughput test, its packets)
     network     the network's state once per run: normal, intercepted, whitelisted, outage

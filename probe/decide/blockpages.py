@@ -35,6 +35,9 @@ COLUMNS = (
 PATTERN_TYPES = frozenset({"full", "contains", "prefix", "regexp"})
 BENIGN_SCOPE = "fp"
 VAGUE_SCOPE = "vbw"
+# Ours: a generic block-page phrase (probe/data/blockphrases.csv). Never a fingerprint match: it
+# counts only on a short cleartext page nothing shows to be the target's (decide/page.py).
+PHRASE_SCOPE = "phrase"
 # A match at or above this confidence, outside the vague and benign scopes, stands on its own.
 STRONG_CONFIDENCE = 5
 # Regular expressions only see the start of a body: block pages are small, and a `.*` pattern
@@ -68,10 +71,16 @@ class Fingerprint:
         return self.scope == BENIGN_SCOPE
 
     @property
+    def is_phrase(self) -> bool:
+        """Return whether this row is a generic block-page phrase (scope `phrase`)."""
+        return self.scope == PHRASE_SCOPE
+
+    @property
     def is_strong(self) -> bool:
-        """Return whether a match is evidence on its own (not vague, not benign, confident)."""
+        """Return whether a match is evidence on its own (not vague, benign or a phrase, and
+        confident)."""
         return (
-            self.scope not in (BENIGN_SCOPE, VAGUE_SCOPE)
+            self.scope not in (BENIGN_SCOPE, VAGUE_SCOPE, PHRASE_SCOPE)
             and self.confidence_no_fp >= STRONG_CONFIDENCE
         )
 
@@ -231,10 +240,13 @@ def header_values(response: HttpResponseRecord, name: str) -> list[str]:
 def response_matches(
     response: HttpResponseRecord, fingerprints: Iterable[Fingerprint]
 ) -> tuple[Fingerprint, ...]:
-    """Return the HTTP fingerprints (body or header) that match `response`."""
+    """Return the HTTP fingerprints (body or header) that match `response` (phrases excluded:
+    decide/page.py matches them on a page's visible text)."""
     body: str | None = None
     found: list[Fingerprint] = []
     for fingerprint in fingerprints:
+        if fingerprint.is_phrase:
+            continue
         location = fingerprint.location_found
         if location == "body":
             body = body_text(response) if body is None else body

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from probe.decide.identity import PageIdentity
 
 _LIST_LIMIT = 4
 
@@ -232,16 +234,47 @@ class PageEvidence:
     control_status: int = -1
     control_failure: str = ""
     status_match: bool | None = None
-    differs: bool = False
     differences: tuple[str, ...] = ()
+    identity: PageIdentity = field(default_factory=PageIdentity)
 
     @property
     def is_success_status(self) -> bool:
         """Return whether the probe's final status is 2xx (a chain ending on 3xx got no page)."""
         return 200 <= self.status < 300
 
+    @property
+    def same_content(self) -> bool:
+        """Return whether the page is the control's by its content: the same status and the
+        same body or visible text."""
+        return (
+            self.has_control
+            and self.status == self.control_status
+            and (self.identity.same_body or self.identity.same_text)
+        )
+
+    @property
+    def same_signs(self) -> bool:
+        """Return whether the page shows the control's page's signs (title, resources, media
+        type, an empty body) with the same status."""
+        if not (self.has_control and self.status == self.control_status):
+            return False
+        page = self.identity
+        return bool(
+            page.title_agrees or page.same_resources or page.same_media_type or page.site_headers
+        ) or (page.both_empty)
+
+    @property
+    def differs(self) -> bool:
+        """Return whether nothing shows the page is the target's: no content evidence, and no
+        other sign without a sign against it."""
+        if self.same_content:
+            return False
+        return not self.same_signs or bool(self.identity.not_target_signs)
+
     def facts(self) -> dict[str, str]:
         """Return the strings the page reason templates cite."""
+        page = self.identity
+        redirects = page.foreign_redirects or page.unconfirmed_redirects
         return {
             "url": self.url,
             "status": str(self.status),
@@ -253,6 +286,16 @@ class PageEvidence:
             # " (fingerprint, …)" when a benign fingerprint matched, else nothing at all.
             "benign_note": f" ({cite(self.benign_matches)})" if self.benign_matches else "",
             "differences": "; ".join(self.differences) or "none",
+            "identity": page.shown() or "nothing",
+            "phrases": cite(page.phrases),
+            "foreign_redirects": cite(page.foreign_redirects),
+            "control_final": page.control_final or "its own URL",
+            "new_forms": cite(page.new_forms),
+            "own_server": page.own_server or "none",
+            "not_target_signs": cite(
+                page.not_target_signs + tuple(f"a redirect to {r}" for r in page.suspect_redirects)
+            ),
+            "redirect_note": f"; redirected to {cite(redirects)}" if redirects else "",
         }
 
 

@@ -1,14 +1,15 @@
 """Judge HTTP: a failed step of the fetch chain, or the final page against the control's.
 
-The page comparison is OONI's (METHODS.md §4.2): status codes, body proportion > 0.7, uncommon
-header names, long title words. It only convicts a cleartext page: a final response over a
-verified TLS connection is the server's own, so a difference there is a server-side refusal,
-never `http_diff`. Block-page fingerprints convict in either case.
+A cleartext final page is the target's only on positive evidence (decide/page.py, issue 17): the
+control's body or visible text, else its title, resources or media type, with no sign against it.
+OONI's comparison (METHODS.md §4.2: status, body proportion, header names, title words, any one
+enough) let any page with common headers pass. A final response over a verified TLS connection
+is the server's own, so a difference there is a server-side refusal, never `http_diff`.
+Block-page fingerprints convict in either case.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from probe.decide.attempts import (
@@ -19,23 +20,15 @@ from probe.decide.attempts import (
     tag_int,
     url_scheme,
 )
-from probe.decide.blockpages import Fingerprint, body_text, response_matches
+from probe.decide.blockpages import Fingerprint, response_matches
 from probe.decide.evidence import HopEvidence, PageEvidence, failure_kind
+from probe.decide.identity import PageIdentity
+from probe.decide.page import page_identity, title_of
 from probe.decide.rules import HOP_RULES, PAGE_RULES, finding, first_match
 from probe.models.control import ControlHttpRequest, ControlResponse
 from probe.models.observations import HttpResponseRecord, HttpTransaction
-from probe.models.results import Finding
-
-BODY_PROPORTION_MATCH = 0.7
-TITLE_WORD_BYTES = 5
-COMMON_HEADERS = frozenset(
-    "date content-type server cache-control vary set-cookie location expires x-powered-by"
-    " content-encoding last-modified accept-ranges pragma x-frame-options etag"
-    " x-content-type-options age via p3p x-xss-protection content-language cf-ray"
-    " strict-transport-security link x-varnish".split()
-)
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
-_TITLE_SEARCH_CHARS = 65_536
+from probe.models.page import response_text
+from probe.models.results import Finding, Verdict
 
 
 def control_page(control: ControlResponse | None) -> ControlHttpRequest | None:
@@ -79,22 +72,6 @@ def hop_finding(
     return finding(first_match(HOP_RULES, evidence), evidence.facts())
 
 
-def _title(response: HttpResponseRecord) -> str:
-    if response.x_title is not None:
-        return response.x_title
-    match = _TITLE.search(body_text(response)[:_TITLE_SEARCH_CHARS])
-    return " ".join(match.group(1).split()) if match else ""
-
-
-def _long_words(title: str) -> frozenset[str]:
-    words = (w.lower() for w in title.split())
-    return frozenset(w for w in words if len(w.encode("utf-8")) >= TITLE_WORD_BYTES)
-
-
-def _body_bytes(response: HttpResponseRecord) -> int:
-    return response.x_body_length or len(body_text(response).encode("utf-8"))
-
-
 def _status_match(status: int, control_status: int) -> bool | None:
     if status <= 0 or control_status <= 0:
         return None
@@ -103,37 +80,22 @@ def _status_match(status: int, control_status: int) -> bool | None:
     return None if not 200 <= control_status < 300 else False
 
 
-def _headers_match(response: HttpResponseRecord, page: ControlHttpRequest) -> bool:
-    names = {k.lower() for k, _ in response.headers_list} | {k.lower() for k in response.headers}
-    theirs = {k.lower() for k in page.headers}
-    return names == theirs or bool((names & theirs) - COMMON_HEADERS)
-
-
-def _differences(response: HttpResponseRecord, page: ControlHttpRequest) -> tuple[str, ...]:
-    """Return how the page differs from the control's (empty when it matches, as OONI's)."""
-    if response.x_body_sha256 is not None and response.x_body_sha256 == page.x_body_sha256:
-        return ()
-    status_match = _status_match(response.code, page.status_code)
-    probe_bytes, their_bytes = _body_bytes(response), page.body_length
-    proportion = None
-    if probe_bytes > 0 and their_bytes > 0 and not response.body_is_truncated:
-        proportion = min(probe_bytes / their_bytes, their_bytes / probe_bytes)
-    title, their_title = _title(response), page.title
-    title_match = None if not title else _long_words(title) == _long_words(their_title)
-    headers_match = _headers_match(response, page)
-    body_match = proportion is not None and proportion > BODY_PROPORTION_MATCH
-    if status_match and (body_match or headers_match or title_match):
-        return ()
+def _differences(
+    response: HttpResponseRecord, page: ControlHttpRequest, identity: PageIdentity
+) -> tuple[str, ...]:
+    """Return how the page differs from the control's, for the reasons (not for deciding)."""
     found = []
-    if not status_match:
+    if response.code != page.status_code:
         found.append(f"status {response.code} vs {page.status_code}")
-    if proportion is not None and not body_match:
-        found.append(f"body {probe_bytes} vs {their_bytes} bytes")
-    if title_match is False:
-        found.append(f"title '{title[:60]}' vs '{their_title[:60]}'")
-    if not headers_match:
-        found.append("no uncommon header name in common")
-    return tuple(found) or ("nothing in common beyond the status",)
+    title = title_of(response)
+    if identity.title_agrees is False:
+        found.append(f"title '{title[:60]}' vs '{page.title[:60]}'")
+    if identity.text_similarity is not None and not identity.same_text:
+        found.append(f"visible text {identity.text_similarity:.0%} alike")
+    probe_bytes = response.x_body_length or len(response_text(response).encode("utf-8"))
+    if not identity.same_body and probe_bytes != page.body_length and page.body_length >= 0:
+        found.append(f"body {probe_bytes} vs {page.body_length} bytes")
+    return tuple(found) or ("the same status, and nothing else to compare",)
 
 
 def _matches(
@@ -162,6 +124,14 @@ def _matches(
     return unique[0], unique[1], unique[2]
 
 
+def _attempt_chain(
+    final: HttpTransaction, responses: Iterable[HttpTransaction]
+) -> list[HttpTransaction]:
+    """Return the requests of the attempt `final` ended (OONI records: the whole list)."""
+    attempt = tag_int(final.tags, "attempt", 1)
+    return [r for r in responses if tag_int(r.tags, "attempt", 1) == attempt] or [final]
+
+
 def page_evidence(
     final: HttpTransaction,
     responses: Iterable[HttpTransaction],
@@ -171,14 +141,19 @@ def page_evidence(
 ) -> PageEvidence:
     """Return the evidence about the final page `final`, every response of every attempt
     being searched for block-page fingerprints."""
+    responses = list(responses)
     response = final.response or HttpResponseRecord(code=0)
     page = control_page(control)
     strong, weak, server_side = _matches(responses, fingerprints)
-    differences = _differences(response, page) if page is not None else ()
+    cleartext = url_scheme(final.request.url) != "https"
+    identity = PageIdentity()
+    if cleartext:
+        chain = _attempt_chain(final, responses)
+        identity = page_identity(final, chain, page, control, fingerprints)
     return PageEvidence(
         url=final.request.url,
         status=response.code,
-        is_https=url_scheme(final.request.url) == "https",
+        is_https=not cleartext,
         strong_matches=tuple(strong),
         weak_matches=tuple(weak),
         server_side_matches=tuple(server_side),
@@ -191,8 +166,8 @@ def page_evidence(
         control_status=page.status_code if page is not None else -1,
         control_failure=_control_failure(control, control_failure),
         status_match=_status_match(response.code, page.status_code) if page else None,
-        differs=bool(differences),
-        differences=differences,
+        differences=_differences(response, page, identity) if page is not None else (),
+        identity=identity,
     )
 
 
@@ -214,9 +189,8 @@ def content_evidence(
     control: ControlResponse | None,
     fingerprints: tuple[Fingerprint, ...],
 ) -> tuple[frozenset[str], frozenset[str]]:
-    """Return the IPs whose cleartext chain ended on a page matching the control's (Iris's
-    content consistency), and those whose page differed or carried a block-page mark."""
-    page = control_page(control)
+    """Return the IPs whose cleartext chain ended on the target's page (Iris's content
+    consistency, with decide/page.py's identity), and those whose page was shown not to be."""
     valid: set[str] = set()
     invalid: set[str] = set()
     for outcome in outcomes:
@@ -231,9 +205,10 @@ def content_evidence(
             for r in chain
             if r.address and tag_int(r.tags, "depth", 0) == 0
         }
-        strong, weak, _ = _matches(chain, fingerprints)
-        if strong or weak or (page is not None and _differences(final.response, page)):
+        _, weak, _ = _matches(chain, fingerprints)
+        rule = first_match(PAGE_RULES, page_evidence(final, chain, control, fingerprints))
+        if rule.verdict is Verdict.BLOCKED or weak:
             invalid |= first
-        elif page is not None:
+        elif rule.verdict is Verdict.ACCESSIBLE:
             valid |= first
     return frozenset(valid), frozenset(invalid)

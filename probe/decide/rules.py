@@ -374,6 +374,12 @@ PAGE_RULES: tuple[Rule[PageEvidence], ...] = (
     _rule("http.https_accepted", OK, None,
           "{url} answered {status} over a verified TLS connection",
           lambda e: e.is_https),
+    _rule("http.suspect_page_no_control", UNSURE, None,
+          "{url} answered {status} over cleartext HTTP with signs that it is not the target's"
+          " page ({not_target_signs}), but no control fetched the page to compare"
+          " ({control_failure})",
+          lambda e: not e.has_control
+          and bool(e.identity.phrases or e.identity.suspect_redirects)),
     _rule("http.no_control_cleartext", UNSURE, None,
           "{url} answered {status} over cleartext HTTP, which anyone on the path can forge,"
           " and no control fetched the page to compare ({control_failure})",
@@ -386,11 +392,32 @@ PAGE_RULES: tuple[Rule[PageEvidence], ...] = (
           "the control got status {control_status} and the probe {status}: the pages cannot"
           " be compared",
           lambda e: e.differs and e.status_match is None),
-    _rule("http.page_differs", BLOCKED, Blocking.HTTP_DIFF,
-          "the page differs from the control's: {differences}",
-          lambda e: e.differs),
-    _rule("http.page_matches_control", OK, None,
-          "{url} answered {status}, like the control",
+    _rule("http.same_content", OK, None,
+          "{url} answered {status} with the control's page: {identity}",
+          lambda e: e.same_content),
+    _rule("http.own_server_refusal", UNSURE, None,
+          "the page is not the control's ({differences}) but came from the site's own server:"
+          " {own_server}; the site refused this client, not the network",
+          lambda e: bool(e.identity.own_server)
+          and (e.status != e.control_status or not e.same_signs)),
+    _rule("http.block_phrases", BLOCKED, Blocking.HTTP_BLOCKPAGE,
+          "the page is not the control's ({differences}) and carries block-page phrases:"
+          " {phrases}",
+          lambda e: bool(e.identity.phrases)),
+    _rule("http.redirect_not_in_control", BLOCKED, Blocking.HTTP_DIFF,
+          "the probe was redirected to {foreign_redirects}, where the control's fetch never went"
+          " (it ended at {control_final}): not the target's page ({differences})",
+          lambda e: bool(e.identity.decisive_redirects)
+          or (bool(e.identity.foreign_redirects) and not e.same_signs)),
+    _rule("http.form_not_in_control", BLOCKED, Blocking.HTTP_DIFF,
+          "the page asks for {new_forms}, which the control's page does not: a portal's or"
+          " someone else's page, not the target's ({differences})",
+          lambda e: bool(e.identity.new_forms)),
+    _rule("http.same_page_signs", OK, None,
+          "{url} answered {status} with the control's page: {identity}",
+          lambda e: e.same_signs),
+    _rule("http.page_not_identified", BLOCKED, Blocking.HTTP_DIFF,
+          "nothing shows the page is the target's ({differences}{redirect_note})",
           lambda e: True),
 )
 

@@ -24,6 +24,7 @@ from probe.measure import http
 from probe.measure._clock import Clock
 from probe.models.control import ControlHttpRequest
 from probe.models.observations import HttpResponseRecord, HttpTransaction
+from probe.models.page import summarize_response
 
 _FORWARDED_HEADERS = ("User-Agent", "Accept", "Accept-Language")
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -96,12 +97,14 @@ def _canonical_header(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
-def _summary(transaction: HttpTransaction) -> ControlHttpRequest:
-    """Return the control's http_request for the last transaction of the chain."""
+def _summary(transaction: HttpTransaction, chain: list[str]) -> ControlHttpRequest:
+    """Return the control's http_request for the last transaction of the chain (`chain`: every
+    URL requested), with the page's identity summary (issue 17)."""
     response = transaction.response
     failure = legacy.http_failure(transaction.failure)
+    url = transaction.request.url
     if response is None:
-        return _failed(failure or legacy.UNKNOWN_ERROR, transaction.request.url)
+        return _failed(failure or legacy.UNKNOWN_ERROR, url, chain)
     headers: dict[str, str] = {}
     for name, value in response.headers_list:
         headers.setdefault(_canonical_header(name), value)
@@ -112,12 +115,15 @@ def _summary(transaction: HttpTransaction) -> ControlHttpRequest:
         headers=headers,
         status_code=response.code,
         x_body_sha256=response.x_body_sha256,
-        x_final_url=transaction.request.url,
+        x_final_url=url,
+        x_chain=chain,
+        x_address=transaction.address,
+        x_page=summarize_response(response, url),
     )
 
 
-def _failed(failure: str, url: str) -> ControlHttpRequest:
-    return ControlHttpRequest(failure=failure, x_final_url=url)
+def _failed(failure: str, url: str, chain: list[str] | None = None) -> ControlHttpRequest:
+    return ControlHttpRequest(failure=failure, x_final_url=url, x_chain=chain or [url])
 
 
 def _redirect(transaction: HttpTransaction) -> str | None:
@@ -200,21 +206,23 @@ async def fetch(
     deadline = clock.now() + ctx.settings.timeouts.http
     chain = _Chain(forwarded_headers(requested_headers))
     hop = target
+    visited: list[str] = []
     async with http.make_client(ctx.trust) as client:
         client.event_hooks = {"request": [chain.on_request], "response": []}
         for depth in range(ctx.settings.measure.max_redirects + 1):
             chain.host = hop.host
+            visited.append(hop.url)
             if depth > 0:
                 resolution = await _resolve_hop(hop.host, ctx, clock, deadline)
             outcome = await _hop(client, hop.url, resolution, ctx, clock, deadline)
             if isinstance(outcome, ControlHttpRequest):
-                return outcome
+                return outcome.model_copy(update={"x_chain": visited})
             if outcome.response is not None:
                 chain.remember(outcome.response)
             next_url = _redirect(outcome)
             if next_url is None:
-                return _summary(outcome)
+                return _summary(outcome, visited)
             if not next_url:
-                return _failed(legacy.REDIRECT_FAILURE, hop.url)
+                return _failed(legacy.REDIRECT_FAILURE, hop.url, visited)
             hop = parse_target(next_url)
-    return _failed(legacy.REDIRECT_FAILURE, hop.url)
+    return _failed(legacy.REDIRECT_FAILURE, hop.url, visited)

@@ -8,6 +8,7 @@ Modules:
     targets       Target, Endpoint, Platform
     observations  DNS, TCP, TLS and HTTP observations (OONI df-001…df-008)
     control       ControlRequest / ControlResponse (OONI test-helper wire format)
+    page          PageSummary: a page's identity signs (text and resource MinHash, forms; pure)
     packets       PacketEvidence: captured DNS replies, TCP segments and traces (IP TTL, IP-ID)
     results       Verdict, Blocking, Finding, EndpointResult, TargetResult
     stored        StoredResult (TargetResult + job + measurement_id), RunRecord

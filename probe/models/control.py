@@ -2,7 +2,10 @@
 
 `probe helper` serves it and `probe check` speaks it to OONI's helpers or ours. Our extensions are
 `x_` fields that OONI clients ignore: `x_certificate` on each TLS handshake (issuer, SPKI and
-fingerprints, so a probe can see interception even when the interception root is trusted locally).
+fingerprints, so a probe can see interception even when the interception root is trusted locally);
+on `http_request`, `x_page` (the page's identity summary, models/page.py), `x_address` and
+`x_chain` (where the helper's fetch went), so that a probe can tell the target's page from
+another with positive evidence (issue 17).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from probe.models._base import WireRecord
 from probe.models.observations import CertificateSummary
+from probe.models.page import PageSummary
 
 # ip_info flags (probe-cli model/th.go)
 IP_FLAG_RESOLVED_BY_PROBE = 1
@@ -73,6 +77,16 @@ class ControlHttpRequest(WireRecord):
     status_code: int = -1
     x_body_sha256: str | None = None
     x_final_url: str | None = None
+    x_chain: list[str] = Field(
+        default_factory=list,
+        description="Every URL the helper requested, in order (the last is x_final_url).",
+    )
+    x_address: str | None = Field(
+        default=None, description='"ip:port" the helper\'s last response came from.'
+    )
+    x_page: PageSummary | None = Field(
+        default=None, description="Identity summary of the last response's page (ours only)."
+    )
 
 
 class ControlIpInfo(WireRecord):

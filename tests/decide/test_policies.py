@@ -197,7 +197,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Verdict.ACCESSIBLE,
         None,
-        "like the control",
+        "with the control's page: the same title",
     ),
     "broken redirect to the probe only, cleartext (§11 #17)": Scenario(
         http(),

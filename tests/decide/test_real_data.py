@@ -16,6 +16,7 @@ from probe.decide.blockpages import address_matches, response_matches
 from probe.models.observations import HttpResponseRecord
 from probe.models.results import Blocking, Verdict
 from probe.observe.ooni import to_test_keys
+from probe.runner import PACKAGED_FINGERPRINTS
 
 from .builders import SITES_OK
 
@@ -39,8 +40,12 @@ def _ooni(kind: str) -> tuple[Fingerprint, ...]:
 
 
 def _packaged() -> tuple[Fingerprint, ...]:
-    text = (resources.files("probe") / "data" / "blockpages.csv").read_text(encoding="utf-8")
-    return parse_fingerprints(text, "probe/data/blockpages.csv")
+    """Return our packaged fingerprints and block-page phrases, as probe.runner loads them."""
+    found: tuple[Fingerprint, ...] = ()
+    for name in PACKAGED_FINGERPRINTS:
+        text = (resources.files("probe") / "data" / name).read_text(encoding="utf-8")
+        found += parse_fingerprints(text, f"probe/data/{name}")
+    return found
 
 
 def test_ooni_fingerprint_counts() -> None:
@@ -109,7 +114,7 @@ def test_packaged_fingerprints_are_ours() -> None:
     for fingerprint in ours:
         assert fingerprint.source == "probe", f"{fingerprint.name}: source expected 'probe'"
         assert fingerprint.name.startswith("probe."), f"{fingerprint.name}: name expected probe.*"
-    assert not any(f.is_strong for f in ours), "our unverified KZ phrases must stay below strong"
+    assert not any(f.is_strong for f in ours), "our unverified phrases must stay below strong"
     challenge = HttpResponseRecord(code=503, body="<title>Just a moment...</title>")
     assert any(f.is_benign for f in response_matches(challenge, ours)), (
         "Cloudflare challenge not fp"

@@ -43,6 +43,7 @@ from .builders import (
     tcp,
     tls_step,
 )
+from .test_page_rules import PAGE_CASES
 
 V6 = "2606:2800:220:1:248:1893:25c8:1946"
 BITLY = "67.199.248.11"
@@ -693,26 +694,6 @@ CASES: dict[str, Case] = {
         None,
         "the control got status 403",
     ),
-    "http.page_differs": Case(  # §11 #15 without a fingerprint
-        http(),
-        keys(
-            query([IP]),
-            connect(IP, 80),
-            tls_step(IP, validation=True),
-            fetch(f"http://{HOST}/", body=BLOCK_PAGE, headers=OTHER_HEADERS, address=f"{IP}:80"),
-            control=control(ports=(80, 443)),
-        ),
-        Verdict.BLOCKED,
-        Blocking.HTTP_DIFF,
-        "the page differs from the control's",
-    ),
-    "http.page_matches_control": Case(
-        http(),
-        keys(http_chain(), control=control(ports=(80, 443))),
-        Verdict.ACCESSIBLE,
-        None,
-        "like the control",
-    ),
     # the probe's own network
     "network.no_observations": Case(
         https(), keys(), Verdict.INCONCLUSIVE, None, "nothing was measured"
@@ -780,6 +761,8 @@ CASES: dict[str, Case] = {
 DIRECT = {"tls.not_reached", "network.healthy"} | {
     r.id for r in ALL_RULES if r.id.startswith(("throughput.", "packets."))
 }
+# The cleartext page's identity rules (issue 17) have their cases in test_page_rules.py.
+DIRECT |= set(PAGE_CASES)
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))

@@ -2,6 +2,7 @@
 
     python -m lab.inject dns IFACE READY DESTINATIONS ANSWER SUFFIX...
     python -m lab.inject http IFACE READY HOST...
+    python -m lab.inject http_redirect IFACE READY LOCATION HOST...
 
 The ISP's injector sniffs its client link (it sees the client's own address), the border's its
 link to the ISP (it sees the client's public address: the ISP's conntrack takes the forged
@@ -15,6 +16,7 @@ http: for the client's HTTP requests naming a HOST, send a forged response carry
     block page, with FIN, from the server's address and in the connection's sequence space,
     racing the genuine response (which the scenario delays); the client's TCP stack then drops
     the genuine bytes as already received.
+http_redirect: the same, with a 302 to LOCATION instead of the block page.
 Every forged packet carries the injector's fingerprint: IP TTL FORGED_TTL (a Linux host's 64,
 whoever the packet claims to come from) and IP-ID FORGED_IP_ID, so tests can tell it from the
 genuine packets (servers 4 hops away arrive with TTL 61 and changing IP-IDs).
@@ -76,11 +78,13 @@ def dns_injector(out: Any, destinations: str, answer: str, suffixes: list[str]) 
     return forge
 
 
-def http_injector(out: Any, hosts: list[str]) -> Handler:
-    """Return the handler forging block-page responses to requests for `hosts`."""
-    page = world.blockpage()
+def http_injector(out: Any, hosts: list[str], location: str | None = None) -> Handler:
+    """Return the handler forging responses to requests for `hosts`: the block page, or a 302
+    to `location`."""
+    page = world.blockpage() if location is None else b""
+    status = "200 OK" if location is None else f"302 Found\r\nLocation: {location}"
     head = (
-        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
         f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n"
     ).encode()
 
@@ -123,6 +127,8 @@ def main(argv: list[str]) -> None:
     out = conf.L3socket()
     if mode == "dns":
         handler = dns_injector(out, argv[3], argv[4], argv[5:])
+    elif mode == "http_redirect":
+        handler = http_injector(out, argv[4:], location=argv[3])
     else:
         handler = http_injector(out, argv[3:])
     sniffer = AsyncSniffer(

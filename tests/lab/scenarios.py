@@ -114,6 +114,17 @@ def http_block(mode: str) -> dict[str, Any]:
 
 
 RST = "-j REJECT --reject-with tcp-reset"
+# Issue 17's page scenarios: Facebook's cleartext page, beside a cleartext page left alone.
+FACEBOOK_HTTP = "http://www.facebook.com/"
+PAGE_TARGETS = (FACEBOOK_HTTP, "http://www.azattyq.org/")
+DIVERT_FACEBOOK = (
+    "nat LAB-PRE -p tcp -d {facebook} --dport 80 -j DNAT --to-destination {interceptor}"
+)
+# Segments from Facebook's port 80 that carry data (over 60 bytes: a SYN-ACK with options is 60):
+# dropped on the border, so that only the injected answer reaches the client (no race).
+PAGE_DATA_FROM_FACEBOOK = (
+    "LAB-FWD -p tcp -s {facebook} --sport 80 -m length --length 61:65535 -j DROP"
+)
 DIVERT_AZATTYQ = "nat LAB-PRE -p tcp -d {azattyq} --dport 80 -j DNAT --to-destination {interceptor}"
 
 
@@ -1003,6 +1014,56 @@ def _scenarios() -> list[Scenario]:
             ),
             {"twitter": blocked("dns_nxdomain"), "http://www.azattyq.org/": UNSURE},
             methods="2, 21",
+        ),
+        # Issue 17: page identity, not page likeness (cleartext pages that are not the target's).
+        Scenario(
+            "http_injected_redirect_to_ip",
+            "an on-path injector on the border router (hop 2) answers GET http://www.facebook.com/"
+            " with a 302 to a bare IP (http://<block page address>/blocked, a notice that names"
+            " nothing a fingerprint or a phrase knows); the genuine response is dropped on the"
+            " border",
+            Censor(
+                border_iptables=(PAGE_DATA_FROM_FACEBOOK,),
+                inject=("http_redirect", "http://{blockpage}/blocked", "www.facebook.com"),
+                inject_at="border",
+            ),
+            {FACEBOOK_HTTP: blocked("http_diff")},
+            targets=PAGE_TARGETS,
+            mentions={FACEBOOK_HTTP: "198.51.100.80 (an IP literal), where the control's fetch"},
+            methods="15",
+        ),
+        Scenario(
+            "http_transparent_proxy_ru_page",
+            "port 80 of Facebook's address is diverted (DNAT) to a box serving a short Russian"
+            " block page with 200 and only common headers (other wording than the ISP's page, no"
+            " marker: no fingerprint matches)",
+            Censor(
+                iptables=(DIVERT_FACEBOOK,),
+                state={
+                    "intercept": {"http_block": {"hosts": ["facebook.com"], "mode": "short_ru"}}
+                },
+            ),
+            {FACEBOOK_HTTP: blocked("http_blockpage")},
+            targets=PAGE_TARGETS,
+            mentions={FACEBOOK_HTTP: "carries block-page phrases"},
+            methods="15",
+        ),
+        Scenario(
+            "site_error_page_to_probe",
+            "Facebook's own server answers the probe's address (only) with its error page (403,"
+            " the same address and Server header as for the control, the site's own script)",
+            Censor(state={"sites": {"facebook": {"error_page_for": "{public}"}}}),
+            {FACEBOOK_HTTP: UNSURE},
+            targets=PAGE_TARGETS,
+            mentions={FACEBOOK_HTTP: "came from the site's own server"},
+            methods="20",
+        ),
+        Scenario(
+            "http_redirects_to_https",
+            "http://www.facebook.com/ redirects to https://www.facebook.com/ for everyone",
+            Censor(state={"redirects": {"http://www.facebook.com": "https://www.facebook.com/"}}),
+            targets=PAGE_TARGETS,
+            methods="1",
         ),
     ]
 

@@ -304,10 +304,18 @@ def site_handler(state: State, site: world.Site) -> Callable[..., Any]:
         behaviour = scenario.get("sites", {}).get(site.key, {})
         peer = (writer.get_extra_info("peername") or ("",))[0]  # None: the client left
         await asyncio.sleep(float(behaviour.get("delay_s", 0)))
+        cleartext = writer.get_extra_info("ssl_object") is None
+        redirects = scenario.get("redirects", {})
         if behaviour.get("broken_redirect_for") == peer:
             # METHODS §11 #17: a Location with an empty host, to the probe only.
             await send(writer, response(302, b"", (("Location", "http:///"),)))
-        elif location := scenario.get("redirects", {}).get(host):
+        elif behaviour.get("error_page_for") == peer:
+            # Issue 17: the site's own error page, from its own server, to the probe only.
+            await send(writer, response(403, world.site_error_page(site)))
+        elif cleartext and (location := redirects.get(f"http://{host}")):
+            # "http://HOST": only cleartext requests are redirected (to https, say).
+            await send(writer, response(302, b"", (("Location", location),)))
+        elif location := redirects.get(host):
             # "{next}" makes a loop that never ends: /0 → /1 → /2 …
             step = int(path.strip("/") or 0) if path.strip("/").isdigit() else 0
             target = location.replace("{next}", str(step + 1))
@@ -329,8 +337,10 @@ def site_handler(state: State, site: world.Site) -> Callable[..., Any]:
 
 
 async def blockpage_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    if await read_head(reader):
-        await send(writer, response(200, world.blockpage()))
+    if head := await read_head(reader):
+        _, path, _ = head_fields(head)
+        notice = path.split("?", 1)[0] == world.NOTICE_PATH
+        await send(writer, response(200, world.notice_page() if notice else world.blockpage()))
     else:
         writer.close()
 
@@ -490,6 +500,8 @@ def http_proxy(state: State) -> Callable[..., Any]:
             if block.get("mode") == "redirect":
                 location = f"http://{world.BLOCKPAGE_NAME}/?url=http://{host}{path}"
                 await send(writer, response(302, b"", (("Location", location),)))
+            elif block.get("mode") == "short_ru":
+                await send(writer, response(200, world.short_blockpage_ru()))
             else:
                 await send(writer, response(200, world.blockpage()))
             return

@@ -233,3 +233,38 @@ def portal_page() -> bytes:
         b"<!doctype html><html><head><title>Wi-Fi login</title></head><body>"
         b"<form>Enter the code from the SMS</form></body></html>"
     )
+
+
+# Issue 17: pages that are not the target's, with nothing a fingerprint knows.
+NOTICE_PATH = "/blocked"  # where the border's injector redirects (a bare IP, no name)
+
+
+def notice_page() -> bytes:
+    """Return what the block-page server answers at NOTICE_PATH: a bare notice that names
+    nothing (no fingerprint marker, no block-page phrase): only the redirect that led there
+    shows it is not the target's page."""
+    return (
+        b"<!doctype html><html><head><title>Notice</title></head><body>"
+        b"<h1>Notice</h1><p>Reference 4412.</p></body></html>"
+    )
+
+
+def short_blockpage_ru() -> bytes:
+    """Return a short Russian block page unlike the ISP's own (other wording, no marker): what a
+    transparent proxy of another operator serves with 200 and only common headers."""
+    return (
+        "<!doctype html><html><head><title>Страница недоступна</title></head><body>"
+        "<p>Уважаемый абонент! Запрашиваемая страница внесена в Единый реестр запрещённой"
+        " информации, доступ к ней закрыт по требованию Роскомнадзора.</p></body></html>"
+    ).encode()
+
+
+def site_error_page(site: Site) -> bytes:
+    """Return the site's own error page: its title, and its own script on its own domain."""
+    domain = site.names[-1] if site.names[-1].count(".") == 1 else site.names[0]
+    return (
+        f"<!doctype html><html><head><title>Error | {site.title}</title>"
+        f'<script src="http://static.{domain}/rsrc/error.js"></script></head><body>'
+        "<h1>Sorry, something went wrong.</h1><p>We're working on getting this fixed as soon"
+        " as we can.</p></body></html>"
+    ).encode()

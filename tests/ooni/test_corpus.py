@@ -34,10 +34,10 @@ from .corpus import (
 from .corpus_page import render
 from .measurements import probe, require
 
-# Floors from what branch `ooni` gives on 2026-12-06 (the lead raises them as verdict fixes
-# land): verdict right on 13/16 records, exactly right (method too) on 12/16; OONI's published
-# pair is right on 10/16.
-MIN_VERDICT_ACCURACY = 13 / 16
+# Floors, raised as verdict fixes land: 13/16 right with the reader alone; 14/16 with page
+# identity (issue 17: the ID record's redirect to the Kominfo block page on another domain);
+# exactly right (method too) on 12/16; OONI's published pair is right on 10/16.
+MIN_VERDICT_ACCURACY = 14 / 16
 MIN_EXACT_ACCURACY = 12 / 16
 
 
