@@ -53,7 +53,7 @@ from probe.models.results import (
     Verdict,
 )
 from probe.models.targets import Endpoint, Target
-from probe.observe import AsnLookup, scrub_text, with_asns
+from probe.observe import AsnLookup, scrub_json, with_asns
 from probe.observe.asn import AsnDatabase
 
 ResultCallback = Callable[[TargetResult], None]
@@ -372,10 +372,11 @@ async def helper_addresses(helpers: list[str], timeout_s: float) -> list[str]:
 
 
 def scrub(result: TargetResult, addresses: frozenset[str]) -> TargetResult:
-    """Return `result` with the probe's own addresses replaced by "[scrubbed]" everywhere."""
+    """Return `result` with the probe's own addresses replaced by "[scrubbed]" everywhere: every
+    spelling, in text, in base64 bodies and in certificates (observe/privacy.py)."""
     if not addresses:
         return result
-    text = scrub_text(result.model_dump_json(), addresses)
+    text = scrub_json(result.model_dump_json(), addresses)
     return TargetResult.model_validate_json(text)
 
 
