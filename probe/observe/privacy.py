@@ -11,6 +11,8 @@ hides and in whatever form it was stored:
   alignment), then encoded again; a gzip or zlib body (recorded raw: served without
   `Content-Encoding`) is inflated with a bound, scrubbed and compressed again; a body in a content
   coding the probe cannot open (br, zstd) cannot be checked and is replaced by "[scrubbed]";
+- bytes are searched without the boundaries text has (a digit after a string in a binary
+  structure may be the next field's first byte: in DER the tag 0x30 is "0");
 - DER certificates: the address masked with the same length (text forms, and the 4- or 16-byte
   iPAddress of a subjectAltName), so the certificate still parses.
 
@@ -117,7 +119,7 @@ def _text(text: str, pattern: re.Pattern[str]) -> str:
 def scrub_bytes(data: bytes, addresses: Iterable[str]) -> bytes:
     """Return `data` with every spelling of each address replaced by "[scrubbed]", in any
     ASCII-compatible encoding or UTF-16, inside a gzip or zlib stream too."""
-    pattern = address_pattern(addresses)
+    pattern = address_pattern(addresses, loose=True)
     return data if pattern is None else _bytes(data, pattern)
 
 
@@ -129,7 +131,7 @@ def _bytes(data: bytes, pattern: re.Pattern[str]) -> bytes:
 def scrub_der(der: bytes, addresses: Iterable[str]) -> bytes:
     """Return a DER certificate with the addresses masked in place (same length)."""
     addresses = list(addresses)
-    pattern = address_pattern(addresses)
+    pattern = address_pattern(addresses, loose=True)
     if pattern is None:
         return der
     out = bytearray(_plain(der, pattern, _masked))
@@ -150,7 +152,8 @@ class _Walk:
     """One pass over a serialized record; `renamed` maps hashes of bytes that changed."""
 
     def __init__(self, pattern: re.Pattern[str], addresses: list[str]) -> None:
-        self.pattern = pattern
+        self.pattern = pattern  # text: with boundaries
+        self.loose = address_pattern(addresses, loose=True) or pattern  # bytes: without
         self.addresses = addresses
         self.renamed: dict[str, str] = {}
 
@@ -162,7 +165,7 @@ class _Walk:
         if not isinstance(value, dict):
             return value
         if _is_binary(value):
-            return _binary(_bytes(_decoded(value), self.pattern))
+            return _binary(_bytes(_decoded(value), self.loose))
         if {"code", "body", "x_body_sha256"} <= value.keys():
             return self.response(value)
         out: dict[str, Any] = {}
@@ -192,7 +195,7 @@ class _Walk:
             out["body"] = _text(body, self.pattern)
             recorded = out["body"].encode("utf-8", "surrogatepass")
         elif _is_binary(body):
-            recorded = _bytes(_decoded(body), self.pattern)
+            recorded = _bytes(_decoded(body), self.loose)
             out["body"] = _binary(recorded)
         else:
             out["body"] = self.value(body)

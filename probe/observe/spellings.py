@@ -7,8 +7,9 @@ any mix of case, leading zeros and `::` compression (`2001:DB8:0:0::7`, `2001:0d
 IPv4 reaches IPv6 as `::ffff:203.0.113.77`. `address_pattern()` builds one case-insensitive
 regex that matches all of these (issue 18); `privacy.py` applies it to text and to bytes.
 
-Boundaries: a spelling is not matched inside a longer number or address (10.0.0.1 does not eat
-10.0.0.10, nor 192.0.2.7 the end of 10.192.0.2.7).
+Boundaries: in text a spelling is not matched inside a longer number or address (10.0.0.1 does
+not eat 10.0.0.10, nor 192.0.2.7 the end of 10.192.0.2.7); in binary data (`loose`) it is, since
+a digit there may be the next field's first byte.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _SEP4 = r"(?:[._-]|%(?:25)?(?:2[eEdD]|5[fF]))"
 # Between IPv6 groups: a colon (literal or percent-encoded) or a dash (ipv6-literal.net, sslip.io).
 _SEP6 = r"(?::|-|%(?:25)?3[aA])"
-_BEFORE4 = r"(?<![0-9])(?<![0-9]\.)"
+_ESCAPED = r"(?<=%[0-9A-Fa-f]{2})"  # right after a percent-escape (%20, %5B): a boundary
+_BEFORE4 = rf"(?:(?<![0-9])|{_ESCAPED})(?<![0-9]\.)"
 _AFTER4 = r"(?![0-9])(?!\.[0-9])"
-_BEFORE6 = r"(?<![0-9A-Za-z])(?<![0-9A-Fa-f]:)"
+_BEFORE6 = rf"(?:(?<![0-9A-Za-z])|{_ESCAPED})(?<![0-9A-Fa-f]:)"
 _AFTER6 = r"(?![0-9A-Fa-f])(?!:[0-9A-Fa-f:])"
 # Below this an address as one decimal number is too short a number to scrub wherever it occurs.
 _MIN_DECIMAL = 1 << 24
@@ -50,15 +52,17 @@ def _dotted(octets: Iterable[int], separator: str = _SEP4) -> str:
     return separator.join(_octet(o) for o in octets)
 
 
-def _ipv4_forms(address: ipaddress.IPv4Address) -> list[str]:
+def _ipv4_forms(address: ipaddress.IPv4Address, loose: bool) -> list[str]:
     octets = list(address.packed)
+    before, after = ("", "") if loose else (_BEFORE4, _AFTER4)
+    hexadecimal = rf"0x0*{int(address):x}"
     forms = [
-        _BEFORE4 + _dotted(octets) + _AFTER4,
-        _BEFORE4 + _dotted(reversed(octets)) + _AFTER4,  # reverse DNS: d.c.b.a.in-addr.arpa
-        rf"(?<![0-9A-Za-z])0x0*{int(address):x}(?![0-9A-Fa-f])",
+        before + _dotted(octets) + after,
+        before + _dotted(reversed(octets)) + after,  # reverse DNS: d.c.b.a.in-addr.arpa
+        hexadecimal if loose else rf"(?<![0-9A-Za-z]){hexadecimal}(?![0-9A-Fa-f])",
     ]
     if int(address) >= _MIN_DECIMAL:
-        forms.append(rf"(?<![0-9.]){int(address)}(?![0-9]|\.[0-9])")
+        forms.append(rf"{before}{int(address)}{after}")
     return forms
 
 
@@ -83,7 +87,7 @@ def _compressions(tokens: list[str], zero: list[bool], tail: str = "") -> list[s
     return forms
 
 
-def _ipv6_forms(address: ipaddress.IPv6Address) -> list[str]:
+def _ipv6_forms(address: ipaddress.IPv6Address, loose: bool) -> list[str]:
     groups = [int(address.exploded[i : i + 4], 16) for i in range(0, 39, 5)]
     tokens = [_group(g) for g in groups]
     zero = [g == 0 for g in groups]
@@ -92,7 +96,8 @@ def _ipv6_forms(address: ipaddress.IPv6Address) -> list[str]:
     quad = r"\.".join(_octet(o) for o in address.packed[12:])
     forms += _compressions(tokens[:6], zero[:6], quad)
     nibbles = r"\.".join(reversed(address.exploded.replace(":", "")))  # x.x….ip6.arpa
-    return [_BEFORE6 + f"(?:{'|'.join(forms)})" + _AFTER6, rf"(?<![0-9A-Za-z.]){nibbles}"]
+    before, after = ("", "") if loose else (_BEFORE6, _AFTER6)
+    return [before + f"(?:{'|'.join(forms)})" + after, nibbles]
 
 
 def _related(address: _Address) -> list[_Address]:
@@ -108,7 +113,7 @@ def _related(address: _Address) -> list[_Address]:
 
 
 @lru_cache(maxsize=64)
-def _compiled(addresses: frozenset[str]) -> re.Pattern[str] | None:
+def _compiled(addresses: frozenset[str], loose: bool) -> re.Pattern[str] | None:
     forms: list[str] = []
     seen: set[_Address] = set()
     parsed = sorted({a for a in map(_parse, addresses) if a is not None}, key=str)
@@ -118,21 +123,22 @@ def _compiled(addresses: frozenset[str]) -> re.Pattern[str] | None:
                 continue
             seen.add(related)
             if isinstance(related, ipaddress.IPv4Address):
-                forms += _ipv4_forms(related)
+                forms += _ipv4_forms(related, loose)
             else:  # IPv6 first in the alternation: ::ffff:a.b.c.d goes whole
-                forms = _ipv6_forms(related) + forms
+                forms = _ipv6_forms(related, loose) + forms
     if not forms:
         return None
     return re.compile("|".join(f"(?:{form})" for form in forms), re.IGNORECASE)
 
 
-def address_pattern(addresses: Iterable[str]) -> re.Pattern[str] | None:
+def address_pattern(addresses: Iterable[str], *, loose: bool = False) -> re.Pattern[str] | None:
     """Return one regex matching every spelling of every address (None: no valid address).
 
     Strings that are not IP literals are ignored. An IPv4-mapped IPv6 address counts as its
-    IPv4 address.
+    IPv4 address. `loose` drops the boundaries, for bytes where the next byte of a binary
+    structure may well be a digit (a DER string followed by the tag 0x30, "0").
     """
-    return _compiled(frozenset(a for a in addresses if a))
+    return _compiled(frozenset(a for a in addresses if a), loose)
 
 
 def canonical(address: str) -> str | None:
