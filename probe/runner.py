@@ -153,9 +153,13 @@ class _Checker:
         if any(e.verdict is not Verdict.ACCESSIBLE for e in endpoints):
             controls += await self.sandwich.after(asyncio.get_running_loop().time())
             endpoints, decision = self._decide(target, measured, controls)
-        for endpoint_keys in keys:
+        for endpoint_keys in keys:  # a helper's echo of our address, if plausible (issue 18)
             if endpoint_keys.control is not None and endpoint_keys.control.x_client_address:
-                self.ctx.local_addresses.add(endpoint_keys.control.x_client_address)
+                self.ctx.local_addresses.add_echoed(
+                    endpoint_keys.test_helper or "",
+                    endpoint_keys.control.x_client_address,
+                    self.settings.network.routable,
+                )
         packets: PacketEvidence | None = None
         if self.settings.packets.enabled and decision[0] is Verdict.BLOCKED:
             plan = packet_plan(endpoints, self.settings, await self._silent_hosts())
@@ -183,14 +187,23 @@ class _Checker:
             packets=packets,
             measurement_start_time=started_at, test_runtime=clock.now(),
             software_version=__version__, test_helpers=helpers,
-            annotations={"platform": sys.platform},
+            annotations={"platform": sys.platform, **self._echo_dispute()},
             **self._probe_location(),
         )  # fmt: skip
         return scrub(result, self.ctx.local_addresses.addresses)
 
+    def _echo_dispute(self) -> dict[str, str]:
+        disputed = self.ctx.local_addresses.disputed()
+        if not disputed:
+            return {}
+        versions = " and ".join(f"IPv{v}" for v in disputed)
+        return {
+            "echoed_address_disputed": f"helpers echoed different {versions} addresses for this"
+            " probe: all were scrubbed, none named its network"
+        }
+
     def _probe_location(self) -> dict[str, Any]:
-        routable = self.settings.network.routable
-        public = [a for a in self.ctx.local_addresses.addresses if not is_bogon(a, routable)]
+        public = self.ctx.local_addresses.public(self.settings.network.routable)
         if self.asn is None or not public:
             return {}
         asn, org = self.asn.asn(public[0])
