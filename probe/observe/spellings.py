@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -112,9 +113,34 @@ def _related(address: _Address) -> list[_Address]:
     ]
 
 
+def _keys(address: _Address) -> list[tuple[str, ...]]:
+    """Return, per family of spellings, substrings each of its spellings contains (lowercase)."""
+    if isinstance(address, ipaddress.IPv4Address):
+        octets = tuple(str(o) for o in address.packed)
+        return [octets, (str(int(address)),), (f"{int(address):x}",)]
+    groups = [int(address.exploded[i : i + 4], 16) for i in range(0, 39, 5)]
+    nibbles = ".".join(reversed(address.exploded.replace(":", "")))
+    return [tuple(f"{g:x}" for g in groups[:6] if g), (nibbles,)]
+
+
+@dataclass(frozen=True)
+class Spellings:
+    """The regex of every spelling of some addresses, and a cheap test that rules text out."""
+
+    regex: re.Pattern[str]
+    keys: tuple[tuple[str, ...], ...]
+
+    def families_in(self, text: str) -> tuple[tuple[str, ...], ...]:
+        """Return the families of spellings `text` may hold: those whose every key it holds
+        (none: `text` holds no spelling for sure)."""
+        lowered = text.lower()
+        return tuple(f for f in self.keys if all(key in lowered for key in f))
+
+
 @lru_cache(maxsize=64)
-def _compiled(addresses: frozenset[str], loose: bool) -> re.Pattern[str] | None:
+def _compiled(addresses: frozenset[str], loose: bool) -> Spellings | None:
     forms: list[str] = []
+    keys: list[tuple[str, ...]] = []
     seen: set[_Address] = set()
     parsed = sorted({a for a in map(_parse, addresses) if a is not None}, key=str)
     for address in parsed:
@@ -122,17 +148,19 @@ def _compiled(addresses: frozenset[str], loose: bool) -> re.Pattern[str] | None:
             if related in seen:
                 continue
             seen.add(related)
+            keys += _keys(related)
             if isinstance(related, ipaddress.IPv4Address):
                 forms += _ipv4_forms(related, loose)
             else:  # IPv6 first in the alternation: ::ffff:a.b.c.d goes whole
                 forms = _ipv6_forms(related, loose) + forms
     if not forms:
         return None
-    return re.compile("|".join(f"(?:{form})" for form in forms), re.IGNORECASE)
+    regex = re.compile("|".join(f"(?:{form})" for form in forms), re.IGNORECASE)
+    return Spellings(regex, tuple(keys))
 
 
-def address_pattern(addresses: Iterable[str], *, loose: bool = False) -> re.Pattern[str] | None:
-    """Return one regex matching every spelling of every address (None: no valid address).
+def address_pattern(addresses: Iterable[str], *, loose: bool = False) -> Spellings | None:
+    """Return the spellings of every address: one regex and a prefilter (None: no valid address).
 
     Strings that are not IP literals are ignored. An IPv4-mapped IPv6 address counts as its
     IPv4 address. `loose` drops the boundaries, for bytes where the next byte of a binary
