@@ -23,7 +23,7 @@ from probe.observe.privacy import scrub_bytes, scrub_json, scrub_text
 
 CAP = 512 * 1024
 ADDRESSES = ["203.0.113.77", "2001:db8::77", "192.168.1.5", "fe80::1"]
-PROSE = "<p>Measurement matters: this paragraph stands for the prose of a news site, with links.</p>\n"
+PROSE = "<p>Measurement matters: this paragraph stands for the prose of a news site.</p>\n"
 NUMBERS = "<td>12.34.56.78</td><td>2026-01-01T10:00:00</td><td>203.0.11.77</td><td>0x1f</td>\n"
 ECHO = "<p>Votre adresse : 203.0.113.77 (host-203-0-113-77), café.</p>\n"
 
