@@ -462,8 +462,16 @@ class HelperSettings(_Section):
         description="Ranges never dialled, besides bogons and the host's own interface"
         " addresses: e.g. a public address that reaches this host through NAT.",
     )
+    own_addresses_allowed: list[IPNetwork] = Field(
+        default_factory=list,
+        description="Labs only: the host's own addresses in these ranges may be measured (the"
+        " lab's helper shares a namespace with the sites). Never on a public helper: it opens"
+        " services bound to 0.0.0.0 to anyone.",
+    )
 
-    _networks = field_validator("trusted_proxies", "refused", mode="before")(_parse_networks)
+    _networks = field_validator(
+        "trusted_proxies", "refused", "own_addresses_allowed", mode="before"
+    )(_parse_networks)
 
 
 _HOST_NAME = re.compile(

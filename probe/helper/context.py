@@ -73,6 +73,7 @@ async def open_context(
                 settings.network.routable,
                 allow_loopback=allow_loopback,
                 refused=settings.helper.refused,
+                own_allowed=settings.helper.own_addresses_allowed,
             ),
             trust=trust,
             resolvers=resolvers,

@@ -87,6 +87,8 @@ class DestinationPolicy:
     from its interfaces), which reach the helper's own host; `NEVER_DIALLED` (cloud metadata,
     IPv4-carrying IPv6 prefixes); and `refused` (the operator's `[helper] refused`, e.g. a
     public address that reaches the host through NAT without being on an interface).
+    `own_allowed` (`[helper] own_addresses_allowed`, for labs whose helper shares a network
+    namespace with the sites it measures) exempts own non-loopback addresses in its ranges.
     `allow_loopback` lets loopback addresses follow the ordinary bogon rule (so they must also
     be listed in `routable`); it exists only so tests can stand loopback servers in for the
     internet, and nothing reachable from the network or the configuration sets it.
@@ -99,11 +101,13 @@ class DestinationPolicy:
         allow_loopback: bool = False,
         refused: Iterable[IPNetwork] = (),
         own: HostAddresses | None = None,
+        own_allowed: Iterable[IPNetwork] = (),
     ) -> None:
         self._routable = tuple(routable)
         self._allow_loopback = allow_loopback
         self._refused = (*NEVER_DIALLED, *refused)
         self._own = own if own is not None else HostAddresses()
+        self._own_allowed = tuple(own_allowed)
 
     def allows(self, ip: str) -> bool:
         """Return whether the helper may connect to `ip` (an IP literal; anything else: no)."""
@@ -122,6 +126,8 @@ class DestinationPolicy:
 
     def _is_own(self, addr: _Address) -> bool:
         bare = ipaddress.ip_address(str(addr).split("%")[0])  # without an IPv6 zone
+        if _within(bare, self._own_allowed) and not bare.is_loopback:
+            return False  # a lab's helper among its sites ([helper] own_addresses_allowed)
         return bare in self._own.current()
 
 

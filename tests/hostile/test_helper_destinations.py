@@ -122,3 +122,13 @@ def test_operator_refused_ranges_are_refused(internet: Internet, start_helper: S
     helper = start_helper(settings)
     result = control(helper, {"http_request": internet.url(), "tcp_connect": ["198.51.100.7:80"]})
     assert_skipped(result, "198.51.100.7")
+
+
+@needs_own
+def test_a_lab_may_let_its_helper_measure_sites_on_its_own_addresses() -> None:
+    """`[helper] own_addresses_allowed`: the lab's helper shares a namespace with the sites."""
+    own = ipaddress.ip_network(OWN[0])
+    lab = DestinationPolicy([own], own_allowed=[own, ipaddress.ip_network("127.0.0.0/8")])
+    assert lab.allows(OWN[0])
+    assert not lab.allows("127.0.0.1"), "loopback stays refused"
+    assert not lab.allows("169.254.169.254"), "metadata stays refused"
