@@ -39,6 +39,8 @@ def main() -> None:
                     network={"routable": ["127.0.0.0/8"]},
                     tls={"ca_bundle": str(pki.ca_pem)},
                     timeouts={"connect": connect_s, "tls": connect_s},
+                    # One probe asks from one address: as before the per-client cap (issue 18).
+                    helper={"max_per_client": 200},
                 )
             )
             print(

@@ -92,6 +92,8 @@ DEFAULT_HELPER_MAX_IN_FLIGHT_ALL = 25
 DEFAULT_HELPER_MAX_IN_FLIGHT = 50
 DEFAULT_HELPER_MAX_REQUEST_BYTES = 1 << 20
 DEFAULT_HELPER_MAX_ENDPOINTS = 32
+DEFAULT_HELPER_MAX_PER_CLIENT = 16  # probes behind one carrier-grade NAT share an address
+DEFAULT_HELPER_BODY_TIMEOUT_S = 5.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -204,24 +206,24 @@ class TlsSettings(_Section):
     )
 
 
+def _parse_networks(value: Any) -> Any:
+    if isinstance(value, list):
+        try:
+            return [
+                ipaddress.ip_network(v, strict=False) if isinstance(v, str) else v for v in value
+            ]
+        except ValueError as exc:
+            raise ValueError(str(exc)) from exc
+    return value
+
+
 class NetworkSettings(_Section):
     routable: list[IPNetwork] = Field(
         default_factory=list,
         description="Ranges treated as publicly routable (not bogons): for labs.",
     )
 
-    @field_validator("routable", mode="before")
-    @classmethod
-    def _parse_networks(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            try:
-                return [
-                    ipaddress.ip_network(v, strict=False) if isinstance(v, str) else v
-                    for v in value
-                ]
-            except ValueError as exc:
-                raise ValueError(str(exc)) from exc
-        return value
+    _networks = field_validator("routable", mode="before")(_parse_networks)
 
 
 class TimeoutSettings(_Section):
@@ -455,6 +457,38 @@ class HelperSettings(_Section):
         ge=1,
         description="tcp_connect entries measured per request; the rest are ignored.",
     )
+    max_per_client: int = Field(
+        default=DEFAULT_HELPER_MAX_PER_CLIENT,
+        ge=1,
+        description="Requests one client address may have open at once (body arriving or"
+        " measuring); past it, 429. Behind a proxy, list it in trusted_proxies.",
+    )
+    body_timeout: Duration = Field(
+        default=DEFAULT_HELPER_BODY_TIMEOUT_S,
+        gt=0,
+        description="A request body must arrive within this (else 408); it is read before the"
+        " request counts against max_in_flight.",
+    )
+    trusted_proxies: list[IPNetwork] = Field(
+        default_factory=list,
+        description="Reverse proxies whose X-Forwarded-For / Forwarded header names the client;"
+        " from any other address these headers are ignored.",
+    )
+    refused: list[IPNetwork] = Field(
+        default_factory=list,
+        description="Ranges never dialled, besides bogons and the host's own interface"
+        " addresses: e.g. a public address that reaches this host through NAT.",
+    )
+    own_addresses_allowed: list[IPNetwork] = Field(
+        default_factory=list,
+        description="Labs only: the host's own addresses in these ranges may be measured (the"
+        " lab's helper shares a namespace with the sites). Never on a public helper: it opens"
+        " services bound to 0.0.0.0 to anyone.",
+    )
+
+    _networks = field_validator(
+        "trusted_proxies", "refused", "own_addresses_allowed", mode="before"
+    )(_parse_networks)
 
 
 _HOST_NAME = re.compile(

@@ -55,7 +55,7 @@ from probe.models.results import (
     Verdict,
 )
 from probe.models.targets import Endpoint, Target
-from probe.observe import AsnLookup, scrub_text, with_asns
+from probe.observe import AsnLookup, scrub_json, with_asns
 from probe.observe.asn import AsnDatabase
 from probe.targets import load_catalogue
 
@@ -181,9 +181,13 @@ class _Checker:
             controls += await self.sandwich.after(asyncio.get_running_loop().time())
             network = network_assessment(controls, self.loaded)
             endpoints, decision = self._decide(target, measured, controls, network)
-        for endpoint_keys in keys:
+        for endpoint_keys in keys:  # a helper's echo of our address, if plausible (issue 18)
             if endpoint_keys.control is not None and endpoint_keys.control.x_client_address:
-                self.ctx.local_addresses.add(endpoint_keys.control.x_client_address)
+                self.ctx.local_addresses.add_echoed(
+                    endpoint_keys.test_helper or "",
+                    endpoint_keys.control.x_client_address,
+                    self.settings.network.routable,
+                )
         packets: PacketEvidence | None = None
         if self.settings.packets.enabled and decision[0] is Verdict.BLOCKED:
             plan = packet_plan(endpoints, self.settings, await self._silent_hosts())
@@ -213,7 +217,7 @@ class _Checker:
             network=network, packets=packets,
             measurement_start_time=started_at, test_runtime=clock.now(),
             software_version=__version__, test_helpers=helpers,
-            annotations={"platform": sys.platform},
+            annotations={"platform": sys.platform, **self._echo_dispute()},
             **self._probe_location(),
         )  # fmt: skip
         if verdict in _LOADS:
@@ -234,9 +238,18 @@ class _Checker:
         update = {"verdict": verdict, "blocking": blocking, "reasons": reasons}
         return result.model_copy(update={**update, "network": network})
 
+    def _echo_dispute(self) -> dict[str, str]:
+        disputed = self.ctx.local_addresses.disputed()
+        if not disputed:
+            return {}
+        versions = " and ".join(f"IPv{v}" for v in disputed)
+        return {
+            "echoed_address_disputed": f"helpers echoed different {versions} addresses for this"
+            " probe: all were scrubbed, none named its network"
+        }
+
     def _probe_location(self) -> dict[str, Any]:
-        routable = self.settings.network.routable
-        public = [a for a in self.ctx.local_addresses.addresses if not is_bogon(a, routable)]
+        public = self.ctx.local_addresses.public(self.settings.network.routable)
         if self.asn is None or not public:
             return {}
         asn, org = self.asn.asn(public[0])
@@ -418,10 +431,11 @@ async def helper_addresses(helpers: list[str], timeout_s: float) -> list[str]:
 
 
 def scrub(result: TargetResult, addresses: frozenset[str]) -> TargetResult:
-    """Return `result` with the probe's own addresses replaced by "[scrubbed]" everywhere."""
+    """Return `result` with the probe's own addresses replaced by "[scrubbed]" everywhere: every
+    spelling, in text, in base64 bodies and in certificates (observe/privacy.py)."""
     if not addresses:
         return result
-    text = scrub_text(result.model_dump_json(), addresses)
+    text = scrub_json(result.model_dump_json(), addresses)
     return TargetResult.model_validate_json(text)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -107,7 +106,7 @@ def init(
     """  # fmt: skip
     from probe.config import Settings, load_settings, resolve_data_dir
     from probe.errors import ConfigError
-    from probe.paths import default_config_path
+    from probe.paths import PRIVATE_DIR_MODE, default_config_path, write_private
     from probe.ship import create_identity, record_consent
     from probe.store import ResultStore
 
@@ -130,11 +129,9 @@ def init(
     else:
         chosen = data_dir.absolute() if data_dir else resolve_data_dir(Settings())
         text = CONFIG_TEMPLATE.format(data_dir=str(chosen).replace("\\", "\\\\"))
-        try:
-            config_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = config_path.with_name(config_path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, config_path)
+        try:  # 0600: a config may come to hold an upload token (issue 18)
+            config_path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+            write_private(config_path, text.encode())
         except OSError as exc:
             raise ConfigError(f"cannot write {config_path}: {exc.strerror or exc}") from exc
         load_settings(config_path)  # the template must always be valid

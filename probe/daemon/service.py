@@ -41,6 +41,7 @@ from probe.daemon.systemd import notify, watchdog_interval
 from probe.daemon.uploads import UploadLoop
 from probe.errors import ConfigError, ProbeError, StoreError
 from probe.models.status import RunStatus
+from probe.paths import private_directory, private_file
 from probe.store import ResultStore, StoreFullError
 
 LOCK_FILE = "daemon.lock"
@@ -108,8 +109,8 @@ class Daemon:
     # Start and stop
 
     def _take_lock(self) -> None:
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle = (self.data_dir / LOCK_FILE).open("a")
+        private_directory(self.data_dir)
+        handle = private_file(self.data_dir / LOCK_FILE).open("a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

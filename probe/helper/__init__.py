@@ -8,9 +8,11 @@ only here, and the CLI imports this package only for `probe helper`.
 
 Modules:
     app      create_app(): the Starlette application (routes, body cap, validation, shedding)
+    clients  client_address() (trusted proxies' forwarding headers) and the per-client cap
     context  HelperContext shared by every measurement, and the DNS lookup step
     fetch    the HTTP GET of the URL, following redirects through the destination policy
     guard    DestinationPolicy (which addresses may be dialled) and LoadShedder (who is served)
+    interfaces  HostAddresses: the host's own addresses (rtnetlink), refused like loopback
     legacy   OONI's legacy test-helper failure names
     measure  measure(): one ControlRequest → ControlResponse
     server   serve(): uvicorn on [helper] listen, HTTP or HTTPS

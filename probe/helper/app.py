@@ -1,9 +1,11 @@
 """The helper's web application: OONI's test-helper protocol over HTTP (Starlette).
 
 `GET /` says hello; `POST /` takes a ControlRequest and answers a ControlResponse. Before any
-measurement a request must pass load shedding (503), the body cap (413, read incrementally, with
-or without Content-Length), JSON and schema validation (400) and the URL check (400, http and
-https only). Every answer that is not a ControlResponse is `{"error": "<what went wrong>"}`.
+measurement a request must pass the per-client cap (429), the body cap (413, read incrementally,
+with or without Content-Length) and deadline (408), load shedding (503: only a request whose
+body has arrived counts, so slow clients cannot starve the others), JSON and schema validation
+(400) and the URL check (400, http and https only). Every answer that is not a ControlResponse
+is `{"error": "<what went wrong>"}`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.routing import Route
 
 from probe import __version__
 from probe.config import Settings
+from probe.helper.clients import ClientLimiter, client_address
 from probe.helper.context import HelperContext, open_context, request_budget_s
 from probe.helper.guard import LoadShedder
 from probe.helper.measure import measure
@@ -96,13 +99,17 @@ def parse_request(body: bytes) -> tuple[ControlRequest, ControlTarget]:
         raise RequestRefused(400, f"http_request: {exc}") from exc
 
 
-async def _measure_request(request: Request, ctx: HelperContext) -> Response:
-    settings = ctx.settings
+async def _receive(request: Request, settings: Settings) -> bytes:
+    """Return the request body, read within `[helper] body_timeout`; RequestRefused if not."""
     try:
-        async with asyncio.timeout(settings.timeouts.http):
-            body = await _read_body(request, settings.helper.max_request_bytes)
-    except TimeoutError:
-        return _error(408, "the request body took too long to arrive")
+        async with asyncio.timeout(settings.helper.body_timeout):
+            return await _read_body(request, settings.helper.max_request_bytes)
+    except TimeoutError as exc:
+        raise RequestRefused(408, "the request body took too long to arrive") from exc
+
+
+async def _measure_request(body: bytes, client: str | None, ctx: HelperContext) -> Response:
+    settings = ctx.settings
     control_request, target = parse_request(body)
     started = time.monotonic()
     try:
@@ -118,28 +125,50 @@ async def _measure_request(request: Request, ctx: HelperContext) -> Response:
         time.monotonic() - started,
     )
     # Echo the address we saw, so the probe can scrub it from its records even behind NAT.
-    client = request.client.host if request.client is not None else None
     response = response.model_copy(update={"x_client_address": client})
     return Response(response.model_dump_json(), media_type="application/json")
+
+
+def _client(request: Request, settings: Settings) -> str | None:
+    peer = request.client.host if request.client is not None else None
+    headers = request.headers
+    return client_address(
+        peer,
+        headers.getlist("forwarded"),
+        headers.getlist("x-forwarded-for"),
+        settings.helper.trusted_proxies,
+    )
 
 
 async def _control(request: Request) -> Response:
     ctx: HelperContext = request.app.state.context
     shedder: LoadShedder = request.app.state.shedder
-    with shedder.admission(request.headers.get("user-agent", "")) as admitted:
-        if not admitted:
-            return _error(
-                503,
-                "too many requests in flight: try again later or another helper",
-                headers={"Retry-After": "1"},
-            )
+    clients: ClientLimiter = request.app.state.clients
+    client = _client(request, ctx.settings)
+    # A client the proxy could not name is counted under the proxy's address.
+    key = client or (request.client.host if request.client is not None else "")
+    with clients.hold(key) as held:
+        if not held:
+            return _error(429, "too many requests from your address at once: wait for them")
         try:
-            return await _measure_request(request, ctx)
+            body = await _receive(request, ctx.settings)
         except RequestRefused as refusal:
             return _error(refusal.status_code, refusal.message)
-        except Exception:  # a server request is a task boundary: log the bug, answer 500
-            logger.exception("helper request failed")
-            return _error(500, "internal error")
+        # Only a request whose body has arrived counts against the in-flight limits.
+        with shedder.admission(request.headers.get("user-agent", "")) as admitted:
+            if not admitted:
+                return _error(
+                    503,
+                    "too many requests in flight: try again later or another helper",
+                    headers={"Retry-After": "1"},
+                )
+            try:
+                return await _measure_request(body, client, ctx)
+            except RequestRefused as refusal:
+                return _error(refusal.status_code, refusal.message)
+            except Exception:  # a server request is a task boundary: log the bug, answer 500
+                logger.exception("helper request failed")
+                return _error(500, "internal error")
 
 
 async def _hello(request: Request) -> Response:
@@ -173,4 +202,5 @@ def create_app(settings: Settings, *, allow_loopback: bool = False) -> Starlette
     app.state.shedder = LoadShedder(
         settings.helper.max_in_flight_all, settings.helper.max_in_flight
     )
+    app.state.clients = ClientLimiter(settings.helper.max_per_client)
     return app

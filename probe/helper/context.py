@@ -70,7 +70,12 @@ async def open_context(
     try:
         yield HelperContext(
             settings=settings,
-            policy=DestinationPolicy(settings.network.routable, allow_loopback=allow_loopback),
+            policy=DestinationPolicy(
+                settings.network.routable,
+                allow_loopback=allow_loopback,
+                refused=settings.helper.refused,
+                own_allowed=settings.helper.own_addresses_allowed,
+            ),
             trust=trust,
             resolvers=resolvers,
             limiter=asyncio.BoundedSemaphore(settings.measure.connection_concurrency),

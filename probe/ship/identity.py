@@ -2,6 +2,7 @@
 
 The private key is written with mode 0600 by an exclusive create, so it is never readable by
 anyone but the service user, not even for an instant, and an existing key is never overwritten.
+The other files here are 0600 too and the directory 0700, whatever the umask (issue 18).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from probe.errors import ConfigError
+from probe.paths import private_directory, write_private
 
 PRIVATE_KEY_FILE = "probe.key"
 PUBLIC_KEY_FILE = "probe.pub"
@@ -40,9 +42,9 @@ def _raw_public(key: Ed25519PrivateKey) -> bytes:
 def create_identity(data_dir: Path) -> tuple[Identity, bool]:
     """Return the identity under `data_dir`, creating it first if absent (and whether it did)."""
     path = data_dir / PRIVATE_KEY_FILE
+    private_directory(data_dir)
     if path.exists():
         return load_identity(data_dir), False
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         encoding=serialization.Encoding.PEM,
@@ -58,7 +60,7 @@ def create_identity(data_dir: Path) -> tuple[Identity, bool]:
     public = key.public_key().public_bytes(
         encoding=serialization.Encoding.OpenSSH, format=serialization.PublicFormat.OpenSSH
     )
-    (data_dir / PUBLIC_KEY_FILE).write_bytes(public + b" probe\n")
+    write_private(data_dir / PUBLIC_KEY_FILE, public + b" probe\n")
     return Identity(key, _raw_public(key)), True
 
 
@@ -91,10 +93,8 @@ def record_consent(data_dir: Path, notice_version: str) -> Path:
     from datetime import UTC, datetime
 
     path = data_dir / CONSENT_FILE
-    path.write_text(
-        json.dumps({"notice": notice_version, "given_at": datetime.now(UTC).isoformat()}) + "\n",
-        encoding="utf-8",
-    )
+    consent = {"notice": notice_version, "given_at": datetime.now(UTC).isoformat()}
+    write_private(path, (json.dumps(consent) + "\n").encode())
     return path
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from probe import __version__
 from probe.errors import StoreError
+from probe.paths import open_private
 from probe.ship.bundle import PackedRecord, pack
 from probe.ship.identity import Identity
 from probe.store import ResultStore, SealRaced
@@ -85,7 +86,7 @@ def export_outbox(store: ResultStore, out: Path, *, include_exported: bool) -> E
     written: list[str] = []
     size = measurements = 0
     try:
-        with temporary.open("wb") as handle:
+        with open_private(temporary) as handle:
             for entry in entries:
                 data = store.bundle_bytes(entry.bundle_id)
                 if data is None:  # acknowledged meanwhile: a collector has it

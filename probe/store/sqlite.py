@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from probe.errors import StoreError
 from probe.models.status import RunStatus
+from probe.paths import private_directory, private_file
 from probe.store.outbox import OUTBOX_SCHEMA, OutboxQueries
 from probe.store.paging import iter_measured, time_range
 from probe.store.timestamps import iso as _iso
@@ -160,7 +161,12 @@ class ResultStore(OutboxQueries):
         if not create and not path.exists():
             raise StoreError(f"no store at {path}: run `probe init`, then `probe run`")
         try:
-            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # 0600 whatever the umask; SQLite gives the -wal and -shm files the database's mode.
+            private_directory(data_dir)
+            private_file(path)
+            for companion in ("-wal", "-shm"):
+                if (side := path.with_name(path.name + companion)).exists():
+                    private_file(side)
             db = sqlite3.connect(
                 path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                 check_same_thread=False,

@@ -91,6 +91,7 @@ class RunningHelper:
             log_config=None,
             access_log=False,
             server_header=False,
+            proxy_headers=False,  # as serve() does: forwarding headers are the app's to judge
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)

@@ -202,7 +202,7 @@ def test_oversized_bodies_get_413(
 
 
 def test_a_body_that_never_arrives_gets_408(internet: Internet, start_helper: StartHelper) -> None:
-    helper = start_helper(internet.settings(timeouts={"http": 0.5}))
+    helper = start_helper(internet.settings(helper={"body_timeout": 0.5}))
     port = int(helper.url.rsplit(":", 1)[1].strip("/"))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")

@@ -337,6 +337,8 @@ class Lab:
             # The helper's whole measurement must fit in the probe's helper_timeout_s (4 s).
             "timeouts": {"dns": 1.5, "connect": 1.5, "tls": 1.5, "http": 3},
             "helper": {
+                # The helper shares the internet namespace with the sites it measures.
+                "own_addresses_allowed": list(world.INTERNET_RANGES),
                 "listen": f"{world.HELPER_ADDRESS}:443",
                 "tls_cert": str(pki_dir / "helper.pem"),
                 "tls_key": str(pki_dir / "helper.pem"),
