@@ -57,9 +57,7 @@ class DetachedThreads(ThreadPoolExecutor):
     (The lookups in flight are bounded by the run's own concurrency: each one is awaited.)
     """
 
-    def submit(  # type: ignore[override]
-        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
-    ) -> Future[_T]:
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
         future: Future[_T] = Future()
 
         def work() -> None:
