@@ -131,8 +131,8 @@ class Container:
         for sub in ("upper", "work", "root"):
             (workdir / sub).mkdir(parents=True, exist_ok=True)
         options = f"lowerdir={lower},upperdir={workdir / 'upper'},workdir={workdir / 'work'}"
-        proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options,
-                               str(self.root)], capture_output=True, text=True, check=False)  # fmt: skip
+        argv = ["mount", "-t", "overlay", "overlay", "-o", options, str(self.root)]
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise NotBootable(f"cannot mount an overlay over the root file system: {proc.stderr}")
         self.binds = binds
@@ -175,7 +175,12 @@ class Container:
         return int(pids[0]) if pids else 0
 
     def sh(
-        self, script: str, *, check: bool = True, stdin: str | None = None, timeout: float = 300,
+        self,
+        script: str,
+        *,
+        check: bool = True,
+        stdin: str | None = None,
+        timeout: float = 300,
         tty: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         """Run `script` with bash as root inside the container, with a clean environment;

@@ -178,6 +178,10 @@ def _prepare(c: Container) -> None:
     )
 
 
+def _write_config(c: Container, helper: dict[str, object]) -> None:
+    c.sh(f"cat > /etc/probe/probe.toml <<'EOF'\n{PROBE_TOML.format(**helper)}EOF")
+
+
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     started = time.monotonic()
@@ -194,8 +198,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         container.sh(docs.script(blocks, "collector"), timeout=600)
         init = container.sh(docs.script(blocks, "init"), stdin="y\n", tty=True)
         assert "Do you understand the risks" in init.stdout + init.stderr, init
-        container.sh(f"cat > /etc/probe/probe.toml <<'EOF'\n{PROBE_TOML.format(**QUICK_HELPER)}EOF\n"
-                     f"install -m 0640 -g probe {docs.CADDY_ROOT} /etc/probe/caddy-root.crt")  # fmt: skip
+        container.sh(f"install -m 0640 -g probe {docs.CADDY_ROOT} /etc/probe/caddy-root.crt")
+        _write_config(container, QUICK_HELPER)
         container.sh(docs.script(blocks, "test-list"))
         container.sh(docs.script(blocks, "service"))
         yield Deployed(container)
@@ -267,8 +271,11 @@ def test_sigkill_and_the_watchdog_restart_the_daemon(deployed: Deployed) -> None
     for how in ("kill -KILL", "kill -STOP"):  # SIGSTOP: no watchdog ping, systemd aborts it
         before = deployed.show("MainPID", "NRestarts")
         c.sh(f"{how} {before['MainPID']}")
-        deployed.wait(f"a restart after {how}", lambda: deployed.running() and deployed.show(
-            "NRestarts")["NRestarts"] != before["NRestarts"])  # fmt: skip
+
+        def restarted(count: str = before["NRestarts"]) -> bool:
+            return deployed.running() and deployed.show("NRestarts")["NRestarts"] != count
+
+        deployed.wait(f"a restart after {how}", restarted)
         assert deployed.show("MainPID")["MainPID"] != before["MainPID"]
     journal = "\n".join(deployed.journal())
     assert "Watchdog timeout" in journal, journal[-3000:]
@@ -280,8 +287,8 @@ def test_a_stop_during_a_run_with_hanging_lookups_is_recorded_as_interrupted(
     deployed: Deployed,
 ) -> None:
     c = deployed.c
-    c.sh(f"cat > /etc/probe/probe.toml <<'EOF'\n{PROBE_TOML.format(**STUCK_HELPER)}EOF\n"
-         ": > /run/resolver.log && systemctl reload probe")  # fmt: skip
+    _write_config(c, STUCK_HELPER)
+    c.sh(": > /run/resolver.log && systemctl reload probe")
     mark = len(deployed.journal())
     deployed.wait("a run of `web` stuck looking up its helper", lambda: any(
         e.get("event") == "run.start" and e.get("job") == "web" for e in deployed.events(mark)
@@ -296,8 +303,8 @@ def test_a_stop_during_a_run_with_hanging_lookups_is_recorded_as_interrupted(
     assert finishes and finishes[-1].get("status") == "interrupted", events
     journal = "\n".join(deployed.journal()[mark:])
     assert "Killing" not in journal and "SIGKILL" not in journal, journal
-    c.sh(f"cat > /etc/probe/probe.toml <<'EOF'\n{PROBE_TOML.format(**QUICK_HELPER)}EOF\n"
-         "systemctl start probe")  # fmt: skip
+    _write_config(c, QUICK_HELPER)
+    c.sh("systemctl start probe")
 
 
 def test_an_upload_reaches_the_collector_behind_caddy(deployed: Deployed) -> None:
