@@ -247,6 +247,11 @@ class Daemon:
         # next start (a worker killed before it could record its run, for one).
         with contextlib.suppress(StoreError):
             await self._call(self.store.close_abandoned_runs)
+        if result is None and self._stop.is_set() and exit_status == -signal.SIGTERM:
+            # Our SIGTERM reached the worker before it could handle it (it was still starting):
+            # a stop, not a crash; nothing was measured yet.
+            log("run.stopped", job=name, note="stopped while its worker was starting")
+            return
         if result is None:
             log("run.crashed", logging.ERROR, job=name, exit_status=exit_status,
                 note="the worker gave no summary; its run is closed as interrupted")  # fmt: skip

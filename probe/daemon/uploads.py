@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from probe.daemon.logs import log
@@ -27,6 +27,31 @@ STATE_KEY = "upload"
 MIN_GAP_S = 1.0
 
 
+def _moment(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def due_at(state: object, every_s: float | None) -> datetime | None:
+    """When the next pass is due by the store's `upload` state; None: at once.
+
+    After a success, one `[upload] every` of the config in force after the last pass, not the
+    `next_attempt_at` the pass recorded with the `every` of its day: a reload that shortens
+    (or lengthens) `every` moves the pass already scheduled. After a failure, the backoff the
+    pass recorded holds.
+    """
+    if not isinstance(state, dict):
+        return None
+    last = _moment(state.get("last_attempt_at"))
+    if every_s is not None and last is not None and not state.get("failures"):
+        return last + timedelta(seconds=every_s)
+    return _moment(state.get("next_attempt_at"))
+
+
 class UploadLoop:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -40,12 +65,8 @@ class UploadLoop:
         state = None
         with contextlib.suppress(StoreError):
             state = await self.daemon._call(self.daemon.store.get_state, STATE_KEY)
-        due = state.get("next_attempt_at") if isinstance(state, dict) else None
-        if not isinstance(due, str):
-            return 0.0
-        try:
-            moment = datetime.fromisoformat(due)
-        except ValueError:
+        moment = due_at(state, self.daemon.plan.upload_every_s)
+        if moment is None:
             return 0.0
         return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 

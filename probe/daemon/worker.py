@@ -23,7 +23,11 @@ import ctypes
 import json
 import signal
 import sys
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 from probe.config import Settings, load_settings, resolve_data_dir
 from probe.daemon.jobs import load_jobs
@@ -36,6 +40,48 @@ from probe.ship import load_identity, require_consent
 from probe.store import ResultStore
 
 _PR_SET_PDEATHSIG = 1
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class DetachedThreads(ThreadPoolExecutor):
+    """The worker's default executor: each call on its own daemon thread; shutdown never waits.
+
+    `loop.getaddrinfo` (httpx connecting to a named helper, collector or control site) runs in
+    the default executor. On a network whose resolver never answers, a lookup blocks its thread
+    for the resolver's whole timeout (`timeout × attempts × nameservers` in resolv.conf), and
+    `asyncio.run` joins the default executor's threads before it returns: the worker would print
+    its summary only after every stuck lookup gave up, past the supervisor's grace, and the run
+    would be logged as a crash. A stuck lookup's result is no longer wanted once the run is
+    over, so its thread is left to the interpreter's exit, which does not wait for daemon threads.
+    (The lookups in flight are bounded by the run's own concurrency: each one is awaited.)
+    """
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        future: Future[_T] = Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the awaiting coroutine, as the pool does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=work, name="probe-detached", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to join: a call still running is abandoned, never waited for."""
+
+
+def _run_detached(main: Coroutine[Any, Any, _T]) -> _T:
+    """`asyncio.run(main)` with `DetachedThreads` as the default executor."""
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_default_executor(DetachedThreads(max_workers=1))
+        return runner.run(main)
 
 
 def _die_with_parent() -> None:
@@ -143,10 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config, text=text)
         setup_logging(settings.daemon.log_format, sys.stderr)
         if args.command == "upload":
-            result = asyncio.run(_upload(settings))
+            result = _run_detached(_upload(settings))
         else:
-            result = asyncio.run(_run(settings, args.job))
+            result = _run_detached(_run(settings, args.job))
         sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
         return 0
     except ProbeError as exc:
         sys.stderr.write(f"probe: error: {exc}\n")

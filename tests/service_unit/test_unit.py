@@ -42,6 +42,7 @@ HARDENING = {
         "StateDirectory": "probe",
         "StateDirectoryMode": "0700",
         "ConfigurationDirectory": "probe",
+        "ReadOnlyPaths": "/etc/probe",
         "Restart": "on-failure",
         "RestartSec": "30s",
         "RestartPreventExitStatus": "2",
