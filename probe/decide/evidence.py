@@ -153,6 +153,8 @@ class TlsEvidence:
     interception: tuple[str, ...] = ()
     control_ok: tuple[str, ...] = ()
     control_failed: tuple[str, ...] = ()
+    # The control connected to these addresses, kept no handshake, and its fetch failed so.
+    control_fetch_failure: str = ""
     certificate_mismatch: tuple[str, ...] = ()
     verified: tuple[str, ...] = ()
     residual: tuple[str, ...] = ()  # later attempts refused at TCP after this one was cut
@@ -166,6 +168,7 @@ class TlsEvidence:
             "interception": cite(self.interception),
             "control_ok": cite(self.control_ok, "nothing"),
             "control_failed": cite(self.control_failed),
+            "control_fetch_failure": self.control_fetch_failure or "none",
             "certificate_mismatch": "; ".join(self.certificate_mismatch) or "none",
             "verified": cite(self.verified),
         }

@@ -253,6 +253,12 @@ TLS_RULES: tuple[Rule[TlsEvidence], ...] = (
           "handshakes failed ({failures}) and the control's failed too ({control_failed}):"
           " the site's own TLS is broken",
           lambda e: e.failed and bool(e.control_failed) and not e.control_ok),
+    _rule("tls.certificate_fails_control_fetch_failed", DOWN, None,
+          "the certificate for {host} did not verify ({failures}) and the control, which"
+          " connected to the same address, could not fetch the page either"
+          " ({control_fetch_failure}): the site's own certificate is broken",
+          lambda e: e.failed and e.kind == "untrusted" and bool(e.control_fetch_failure)
+          and not e.control_ok),
     _rule("tls.no_control", UNSURE, None,
           "handshakes failed ({failures}); no control shows whether {host} serves TLS",
           lambda e: e.failed and not e.control_ok),

@@ -121,6 +121,20 @@ def _control_view(
     return reached, failed
 
 
+def _control_fetch_failure(failing: list[TlsObservation], control: ControlResponse | None) -> str:
+    """Return the control's fetch failure when it connected to the failing addresses but
+    recorded no handshake there (OONI's helpers before 0.4.2 keep none): its failed fetch of the
+    page over those addresses is then the control's view of their TLS."""
+    if control is None or not failing or control.http_request.failure is None:
+        return ""
+    entries = _control_entries(control)
+    connected = {split_address(k) for k, v in control.tcp_connect.items() if v.status}
+    addresses = {split_address(h.address) for h in failing}
+    if addresses & set(entries) or not addresses <= connected:
+        return ""
+    return control.http_request.failure
+
+
 def tls_finding(
     host: str,
     handshakes: list[TlsObservation],
@@ -148,6 +162,7 @@ def tls_finding(
         interception=_interception(handshakes, issuers),
         control_ok=reached,
         control_failed=control_failed,
+        control_fetch_failure=_control_fetch_failure(failing, control),
         certificate_mismatch=() if failed else _mismatches(handshakes, control),
         verified=tuple(h.address for h in handshakes if h.failure is None),
         residual=residual,

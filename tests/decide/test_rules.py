@@ -79,6 +79,13 @@ def control_refusing(ip: str, failure: str = "connection_reset", *, connects: bo
     )
 
 
+def old_helper(http_failure: str | None = None, *, connects: bool = True) -> Any:
+    """Return an OONI helper's answer of before 0.4.2: connects, no TLS handshakes."""
+    base = control(http_failure=http_failure)
+    tcp = {k: ControlTcpConnect(status=connects) for k in base.tcp_connect}
+    return base.model_copy(update={"tls_handshake": {}, "tcp_connect": tcp})
+
+
 @dataclass(frozen=True)
 class Case:
     endpoint: Endpoint
@@ -416,6 +423,19 @@ CASES: dict[str, Case] = {
         Verdict.SERVICE_DOWN,
         None,
         "the site's own TLS is broken",
+    ),
+    # Corpus: web_connectivity_null2 (IR, 0.4.1): an old helper keeps no handshake; it
+    # connected to the same address and its fetch failed.
+    "tls.certificate_fails_control_fetch_failed": Case(
+        https(),
+        keys(
+            query([IP]),
+            tls_step(IP, "ssl_invalid_certificate"),
+            control=old_helper(http_failure="unknown_error"),
+        ),
+        Verdict.SERVICE_DOWN,
+        None,
+        "the site's own certificate is broken",
     ),
     "tls.no_control": Case(
         https(),
@@ -920,3 +940,35 @@ def test_unverifiable_answer_reset_on_both_sides() -> None:
         ),
     )
     assert result.verdict is Verdict.INCONCLUSIVE, result.reasons
+
+
+# tls.certificate_fails_control_fetch_failed's neighbours (issue 17).
+FETCH_FAILED_NEIGHBOURS = {
+    # The old helper fetched the page: an untrusted chain here only is interception (§11 #23).
+    "control_fetched": (
+        tls_step(IP, "ssl_unknown_authority"),
+        old_helper(),
+        (Verdict.BLOCKED, Blocking.TLS_MITM),
+    ),
+    # The old helper could not even connect there: nothing says what the address serves.
+    "control_never_connected": (
+        tls_step(IP, "ssl_invalid_certificate"),
+        old_helper("unknown_error", connects=False),
+        (Verdict.INCONCLUSIVE, None),
+    ),
+    # A reset is no certificate: the fetch failing too says nothing about the site's TLS.
+    "reset_not_certificate": (
+        tls_step(IP, "connection_reset"),
+        old_helper("unknown_error"),
+        (Verdict.INCONCLUSIVE, None),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FETCH_FAILED_NEIGHBOURS))
+def test_certificate_fails_control_fetch_failed_neighbours(name: str) -> None:
+    step, helper, expected = FETCH_FAILED_NEIGHBOURS[name]
+    result = judge(https(), keys(query([IP]), step, control=helper))
+    assert (result.verdict, result.blocking) == expected, (
+        f"{name}: expected {expected}, got {result.verdict}/{result.blocking}: {result.reasons}"
+    )
