@@ -7,14 +7,20 @@ import socket
 
 
 def notify(message: str) -> bool:
-    """Send `message` (e.g. "READY=1") to systemd; False when not run by systemd or on error."""
+    """Send `message` (e.g. "READY=1") to systemd; False when not run by systemd or on error.
+
+    Never blocks: the socket is non-blocking, so a receiver whose queue is full (a datagram
+    socket holds few messages) costs this one message, not the event loop that sends the
+    watchdog pings and runs the schedule (a blocked send once stopped every later run).
+    """
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
     if address.startswith("@"):  # abstract namespace
         address = "\0" + address[1:]
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        kind = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+        with socket.socket(socket.AF_UNIX, kind) as sock:
             sock.connect(address)
             sock.sendall(message.encode())
     except OSError:

@@ -127,6 +127,7 @@ class DaemonProcess:
     ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self.received()  # read the notify socket as systemd does: it holds few datagrams
             if condition():
                 return
             if self.proc.poll() is not None:

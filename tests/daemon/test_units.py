@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -242,6 +243,25 @@ def test_notify_path_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             path.unlink(missing_ok=True)
     # The socket is gone: an error, not an exception.
     assert systemd.notify("READY=1") is False
+
+
+def test_notify_never_blocks_on_a_full_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A receiver that reads nothing fills its queue (a few datagrams): later pings are lost,
+    and the sender is never blocked. Found as a daemon whose schedule stopped after one run
+    under load, its event loop stuck in a blocking send of WATCHDOG=1."""
+    name = f"probe-test-{uuid.uuid4().hex}"
+    with _notify_socket(b"\0" + name.encode()):
+        monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+        done = threading.Event()
+        sent: list[bool] = []
+
+        def ping() -> None:
+            sent.extend(systemd.notify("WATCHDOG=1") for _ in range(5000))
+            done.set()
+
+        threading.Thread(target=ping, daemon=True).start()
+        assert done.wait(10), "notify blocked on a receiver that reads nothing"
+        assert sent[0] is True and sent[-1] is False, "the queue fills, then pings are dropped"
 
 
 def test_notify_abstract_socket(monkeypatch: pytest.MonkeyPatch) -> None:
