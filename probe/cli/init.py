@@ -89,12 +89,14 @@ def init(
         "--config",
         "-c",
         envvar="PROBE_CONFIG",
+        metavar="FILE",
         help="Where to write the config (default: /etc/probe/probe.toml as root,"
         " ~/.config/probe/probe.toml otherwise).",
     ),
     data_dir: Path | None = typer.Option(
         None,
         "--data-dir",
+        metavar="DIR",
         help="Store and key directory (default: /var/lib/probe as root,"
         " ~/.local/share/probe otherwise).",
     ),

@@ -137,7 +137,7 @@ def test_daily_budget_skips_a_run_that_would_exceed_it(home: ProbeHome, ok_url: 
     assert first.returncode == 0, first.stderr + first.stdout
     second = home.probe("run")
     assert second.returncode == 1
-    assert "skipped_budget" in second.stdout, second.stdout
+    assert "job web: skipped_budget" in second.stderr, second.stderr
     status = home.status()
     errors = status["recent_errors"]
     assert errors and errors[0]["status"] == "skipped_budget"  # type: ignore[index]

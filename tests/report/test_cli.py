@@ -45,7 +45,7 @@ class Home:
 
     def report(self, *args: str) -> dict[str, Any]:
         done = run_probe("report", "--config", str(self.config), "--claims", str(self.claims),
-                      "--json", "-", *args)  # fmt: skip
+                      "--json", *args)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
         loaded: dict[str, Any] = json.loads(done.stdout)
@@ -91,7 +91,7 @@ def test_the_local_store(local: dict[str, Any]) -> None:
 def test_files_html_csv_json(home: Home, tmp_path: Path) -> None:
     html, csv_file, out = tmp_path / "r.html", tmp_path / "r.csv", tmp_path / "r.json"
     done = run_probe("report", "--config", str(home.config), "--claims", str(home.claims),
-                  "--html", str(html), "--csv", str(csv_file), "--json", str(out))  # fmt: skip
+                  "--html", str(html), "--csv", str(csv_file), "-o", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "twitter" in done.stdout and "contradicted_by_blocking" in done.stdout  # terminal
     page = html.read_text(encoding="utf-8")
@@ -118,7 +118,7 @@ def test_bundles_and_a_collector_give_the_same_report(
     home: Home, local: dict[str, Any], tmp_path: Path
 ) -> None:
     carried = tmp_path / "carry.bundles"
-    export = run_probe("bundle", "export", "--out", str(carried), "--all", "--config",
+    export = run_probe("bundle", "export", "--output", str(carried), "--all", "--config",
                     str(home.config))  # fmt: skip
     assert export.returncode == 0, export.stderr
     from_bundles = home.report("--bundles", str(carried))
@@ -136,7 +136,7 @@ def test_bundles_and_a_collector_give_the_same_report(
 
 def test_a_tampered_bundle_is_skipped_with_its_reason(home: Home, tmp_path: Path) -> None:
     carried = tmp_path / "carry.bundles"
-    export = run_probe("bundle", "export", "--out", str(carried), "--all", "--config",
+    export = run_probe("bundle", "export", "--output", str(carried), "--all", "--config",
                     str(home.config))  # fmt: skip
     assert export.returncode == 0, export.stderr
     data = bytearray(carried.read_bytes())
@@ -185,7 +185,7 @@ def test_bad_input_is_a_clear_error(
 
 def test_the_shipped_kazakh_claims_load(home: Home) -> None:
     done = run_probe("report", "--config", str(home.config), "--claims",
-                  str(REPO / "configs" / "claims.toml"), "--json", "-")  # fmt: skip
+                  str(REPO / "configs" / "claims.toml"), "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     claims = json.loads(done.stdout)["claims"]
     assert len(claims) == 9
@@ -206,12 +206,12 @@ def test_ooni_measurements_through_classify_into_a_report(tmp_path: Path) -> Non
         pytest.skip(f"OONI QA measurements not found at {QA} (set PROBE_SHARED_DIR)")
     facts = tmp_path / "ooni.parquet"
     files = sorted(str(p) for p in QA.glob("*.json"))
-    classify = run_probe("classify", *files, "--facts", str(facts))
+    classify = run_probe("classify", *files, "--save-facts", str(facts))
     assert classify.returncode == 0, classify.stderr
     claims = tmp_path / "claims.toml"
     claims.write_text('[[claim]]\nstart = "2024-02-12T00:00:00Z"\nend = "2024-02-13T00:00:00Z"\n'
                       'network = "garr"\nstatement = "technical problems"\n')  # fmt: skip
-    done = run_probe("report", "--facts", str(facts), "--claims", str(claims), "--json", "-")
+    done = run_probe("report", "--facts", str(facts), "--claims", str(claims), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["scope"]["measurements"] == len(files)
