@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from probe.config_errors import describe
 from probe.errors import ConfigError
 from probe.models.addresses import IPNetwork
 from probe.paths import default_data_dir
@@ -785,17 +786,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    parts = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{key}'")
-        else:
-            parts.append(f"'{key}': {item['msg']}")
-    return f"{source}: " + "; ".join(parts)
-
-
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
@@ -838,7 +828,7 @@ def load_settings(
             merged = _merge(settings.model_dump(mode="python", exclude_unset=False), overrides)
             settings = Settings(**merged, _env_prefix="\x00")
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from exc
+        raise ConfigError(describe(exc, source)) from exc
     return settings
 
 

@@ -30,7 +30,7 @@ def test_unknown_config_key_is_named(tmp_path: Path) -> None:
     config.write_text("[timeouts]\nconect = 3\n", encoding="utf-8")
     proc = _probe("check", "--config", str(config), SAFE_TARGET)
     assert proc.returncode == 2, proc.stderr
-    assert "unknown key 'timeouts.conect'" in proc.stderr
+    assert "unknown key 'timeouts.conect'" in proc.stderr and "check its spelling" in proc.stderr
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
 
