@@ -88,6 +88,8 @@ DEFAULT_PACKET_HOP_TIMEOUT_S = 2.0
 DEFAULT_PACKET_MAX_SILENT_HOPS = 4
 
 DEFAULT_HELPER_LISTEN = "127.0.0.1:8780"
+# DB-IP's free ASN database in MaxMind format (CC BY 4.0), published monthly.
+DEFAULT_GEOIP_URL = "https://download.db-ip.com/free/dbip-asn-lite-{year}-{month}.mmdb.gz"
 DEFAULT_HELPER_MAX_IN_FLIGHT_ALL = 25
 DEFAULT_HELPER_MAX_IN_FLIGHT = 50
 DEFAULT_HELPER_MAX_REQUEST_BYTES = 1 << 20
@@ -428,9 +430,17 @@ class BlockpageSettings(_Section):
 
 class GeoipSettings(_Section):
     asn_db: Path | None = Field(
-        default=None, description="MaxMind-format ASN database (e.g. GeoLite2-ASN, ip2asn)."
+        default=None,
+        description="MaxMind-format ASN database (e.g. GeoLite2-ASN, ip2asn). Unset: the one"
+        " `probe geoip update` installed, if any.",
     )
     country_db: Path | None = Field(default=None, description="MaxMind-format country database.")
+    update_url: str = Field(
+        default=DEFAULT_GEOIP_URL,
+        description="Where `probe geoip update` fetches the ASN database; {year} and {month}"
+        " name the month (this one, else the last). Default: DB-IP's IP to ASN Lite (CC BY"
+        " 4.0, https://db-ip.com), installed as <data_dir>/geoip/asn.mmdb unless asn_db is set.",
+    )
 
 
 class HelperSettings(_Section):

@@ -75,8 +75,8 @@ def _one(item: Any, source: str) -> str:
     expected = _expected(kind)
     if expected is not None and (kind.endswith("_type") or kind.endswith("_parsing")):
         return f"`{key}` {where} must be {expected}{shown}"
-    message = str(item.get("msg", "")).removeprefix("Value error, ").removeprefix(
-        "Assertion failed, "
+    message = (
+        str(item.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     )
     if kind in ("value_error", "assertion_error"):
         return f"`{key}` {where}: {message}"

@@ -426,11 +426,10 @@ async def check_targets(
     """Return the result of every target (in input order), reporting each as it completes."""
     if not targets:
         return []
-    asn = (
-        AsnDatabase(settings.geoip.asn_db, settings.geoip.country_db)
-        if settings.geoip.asn_db
-        else None
-    )
+    from probe.geoip import asn_db_path
+
+    database = asn_db_path(settings)  # configured, else the one `probe geoip update` installed
+    asn = AsnDatabase(database, settings.geoip.country_db) if database else None
     limit = asyncio.Semaphore(settings.measure.target_concurrency)
     try:
         async with open_context(settings) as ctx:

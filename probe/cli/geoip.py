@@ -1,10 +1,17 @@
-"""`probe geoip update`: fetch, verify and install the free ASN database (placeholder)."""
+"""`probe geoip update`: fetch, verify and install the free ASN database."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from probe.cli.common import CONTEXT
+
+CONFIG_OPTION = typer.Option(
+    None, "--config", "-c", envvar="PROBE_CONFIG", metavar="FILE",
+    help="TOML configuration ([geoip], [storage] data_dir); default: the one `probe init` wrote.",
+)  # fmt: skip
 
 geoip_app = typer.Typer(
     name="geoip",
@@ -14,3 +21,45 @@ geoip_app = typer.Typer(
     rich_markup_mode=None,
     context_settings=CONTEXT,
 )
+
+
+@geoip_app.command("update", context_settings=CONTEXT)
+def update(
+    config: Path | None = CONFIG_OPTION,
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        metavar="URL",
+        help="Fetch from here ({year}, {month}); replaces [geoip] update_url.",
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Install here (default: [geoip] asn_db, else <data_dir>/geoip/asn.mmdb).",
+    ),
+) -> None:
+    """Fetch the free ASN database (DB-IP Lite, CC BY 4.0), verify it and swap it in.
+
+    Results then name the probe's network instead of AS0. A download that fails or is not an
+    ASN database leaves the installed one as it was (exit 1).
+    """
+    import asyncio
+
+    from probe.cli.common import wrote
+    from probe.config import load_settings
+    from probe.geoip import download, install, installed_path
+    from probe.paths import default_config_path
+
+    if config is None and (found := default_config_path()).exists():
+        config = found
+    settings = load_settings(config)
+    destination = output or installed_path(settings)
+    data = asyncio.run(download(url or settings.geoip.update_url, timeout_s=settings.timeouts.http))
+    kind = install(data, destination)
+    wrote(destination)
+    typer.echo(
+        f"installed {kind} at {destination}: results now name the network they were measured"
+        " from (IP to ASN Lite by DB-IP, https://db-ip.com, CC BY 4.0)."
+    )

@@ -12,7 +12,7 @@ import typer
 NOTICE_VERSION = "4"
 
 NOTICE = """\
-What probe does and what it collects (docs/privacy.md has the details)
+What probe does and what it collects (docs/privacy.md in probe's source has the details)
 
  * On a schedule it connects to the platforms and sites in your config (Twitter/X, YouTube,
    WhatsApp, ...) and to control sites. Your ISP, your VPS provider and the state can see
@@ -151,7 +151,12 @@ def init(
         f"{'Created' if created else 'Kept'} the probe key in {chosen}"
         f" (probe id {identity.probe_id[:16]}…)."
     )
+    # Issue 20: the hint named no --config, so `probe run` then looked for the default file.
+    flag = "" if config_path == default_config_path().absolute() else f" --config {config_path}"
     typer.echo(
-        "Next: `probe run` measures every job once now; `probe daemon` runs the schedule"
-        " (docs/deployment.md installs it as a systemd service)."
+        f"Next:\n  probe geoip update{flag}   names your network in results (a free ASN"
+        " database, DB-IP Lite, CC BY 4.0; without it results say AS0)\n"
+        f"  probe run{flag}            measures every job once now\n"
+        f"  probe daemon{flag}         runs the schedule (docs/deployment.md installs it as"
+        " a systemd service)"
     )
