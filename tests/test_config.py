@@ -136,7 +136,7 @@ def test_configuration_reference_is_current() -> None:
          " add it"),
         ("[measure]\nattempts = 'x'\n",
          "`attempts` in [measure] of {path} (key 'measure.attempts') must be a whole number"),
-        ("timeouts = 3\n", "`timeouts` in the top level of {path} (key 'timeouts') must be a table"),
+        ("timeouts = 3\n", "`timeouts` in the top level of {path} (key 'timeouts') must be"),
         ("[control]\nhelpers = 'http://x'\n", "must be a list"),
         ("[daemon]\nlog_format = 'xml'\n", "input should be 'logfmt' or 'json', not 'xml'"),
         ("[storage]\nmin_free_bytes = -1\n", "greater than or equal to 0, not -1"),

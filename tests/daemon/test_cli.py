@@ -89,6 +89,9 @@ def test_run_stores_results_that_results_and_status_show(
     home.init()
     proc = home.probe("run")
     assert proc.returncode == 0, proc.stderr + proc.stdout
+    # Issue 20: `probe run` printed log lines; it ends with the table `probe check` prints.
+    assert ok_url in proc.stdout and "accessible" in proc.stdout, proc.stdout
+    assert "stored 4 result(s)" in proc.stderr and "level=" not in proc.stdout
     proc = home.probe("run", "--job", "listed", "--json")
     assert proc.returncode == 0, proc.stderr
     printed = [StoredResult.model_validate_json(line) for line in proc.stdout.splitlines()]
@@ -110,6 +113,17 @@ def test_run_stores_results_that_results_and_status_show(
     assert table.returncode == 0 and "accessible" in table.stdout
     bad = home.probe("results", "--since", "yesterday-ish")
     assert bad.returncode == 2 and "--since" in bad.stderr
+    # Issue 20: `results -j nope` printed an empty table; the id shown was accepted nowhere.
+    nope = home.probe("results", "-j", "nope")
+    assert nope.returncode == 2 and "no such job (jobs: listed, web)" in nope.stderr, nope.stderr
+    short = str(ok.measurement_id)[:8]
+    assert short in table.stdout
+    for argv in (("results", "show", short), ("results", "--id", short)):
+        one = home.probe(*argv)
+        assert one.returncode == 0, one.stderr
+        assert str(ok.measurement_id) in one.stdout and ok.reasons[0][:30] in one.stdout
+    missing = home.probe("results", "show", "ffffffff")
+    assert missing.returncode == 2 and "no stored result" in missing.stderr
 
     status = home.status()
     assert status["store"]["results"] == 4  # type: ignore[index]
@@ -117,6 +131,9 @@ def test_run_stores_results_that_results_and_status_show(
     assert status["daemon"]["running"] is False  # type: ignore[index]
     text = home.probe("status")
     assert text.returncode == 0 and "outbox: 4 not uploaded" in text.stdout, text.stdout
+    # Issue 20: the jobs table was empty after `probe run` (no daemon had written it).
+    assert [j["name"] for j in status["jobs"]] == ["web", "listed"]  # type: ignore[index]
+    assert "network: unknown" in text.stdout
 
 
 def test_unknown_job_is_an_error(home: ProbeHome, ok_url: str) -> None:

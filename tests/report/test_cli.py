@@ -93,6 +93,10 @@ def test_files_html_csv_json(home: Home, tmp_path: Path) -> None:
     done = run_probe("report", "--config", str(home.config), "--claims", str(home.claims),
                   "--html", str(html), "--csv", str(csv_file), "-o", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # Issue 20: report never said which files it wrote.
+    for path in (html, csv_file, out):
+        assert f"wrote {path} (" in done.stderr, done.stderr
+    assert f"wrote {csv_file} (5 rows, " in done.stderr
     assert "twitter" in done.stdout and "contradicted_by_blocking" in done.stdout  # terminal
     page = html.read_text(encoding="utf-8")
     assert page.count("<svg") >= 2 and "contradicted_by_blocking" in page
@@ -169,6 +173,12 @@ def test_an_unreadable_stored_row_is_skipped_not_fatal(tmp_path: Path) -> None:
         (["--facts", "{root}/facts.txt"], "facts files are .csv or .parquet"),
         (["--since", "yesterday-ish"], "--since 'yesterday-ish'"),
         (["--engine", "oracle"], "unknown engine 'oracle'"),
+        # Issue 20: a backwards period was accepted; --json took the next flag as its file.
+        (["--since", "1h", "--until", "2d"], "the period ends"),
+        (["--since", "2026-11-02", "--until", "2026-11-01"], "the period ends"),
+        (["--json", "--html"], "--html"),
+        (["--facts", "{root}/missing.parquet"], "--facts {root}/missing.parquet: no such file"),
+        (["--bundles", "{root}"], "is a directory"),
     ],
 )
 def test_bad_input_is_a_clear_error(
@@ -180,7 +190,8 @@ def test_bad_input_is_a_clear_error(
     filled = [a.format(claims=claims, root=tmp_path) for a in args]
     done = run_probe("report", "--config", str(home.config), *filled)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert message in done.stderr and "Traceback" not in done.stderr
+    assert message.format(root=tmp_path) in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "facts.txt"]
 
 
 def test_the_shipped_kazakh_claims_load(home: Home) -> None:
