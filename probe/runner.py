@@ -133,6 +133,9 @@ class _Checker:
         # Inputs of the run's targets that loaded so far: evidence that the network carries
         # traffic somewhere (decide/network.py).
         self.loaded: list[str] = []
+        # The network our own helper sees the probe from (x_client_asn): used when no ASN
+        # database is set (issue 20).
+        self.helper_asn: str | None = None
 
     async def _silent_hosts(self) -> list[str]:
         """Return the addresses that run no DNS server: configured, else the helpers'."""
@@ -179,6 +182,8 @@ class _Checker:
         for endpoint_keys in keys:
             if endpoint_keys.control is not None and endpoint_keys.control.x_client_address:
                 self.ctx.local_addresses.add(endpoint_keys.control.x_client_address)
+            if endpoint_keys.control is not None and endpoint_keys.control.x_client_asn:
+                self.helper_asn = endpoint_keys.control.x_client_asn
         packets: PacketEvidence | None = None
         if self.settings.packets.enabled and decision[0] is Verdict.BLOCKED:
             plan = packet_plan(endpoints, self.settings, await self._silent_hosts())
@@ -232,6 +237,8 @@ class _Checker:
     def _probe_location(self) -> dict[str, Any]:
         routable = self.settings.network.routable
         public = [a for a in self.ctx.local_addresses.addresses if not is_bogon(a, routable)]
+        if self.asn is None and self.helper_asn is not None:
+            return {"probe_asn": self.helper_asn}
         if self.asn is None or not public:
             return {}
         asn, org = self.asn.asn(public[0])

@@ -145,7 +145,8 @@ def asn_line(results: list[TargetResult]) -> Text | None:
     line.append(first.probe_asn)
     if first.probe_network_name:
         line.append(f" {first.probe_network_name}")
-    line.append(f" ({first.probe_cc})")
+    if first.probe_cc != "ZZ":
+        line.append(f" ({first.probe_cc})")
     return line
 
 
