@@ -91,7 +91,7 @@ def test_run_stores_results_that_results_and_status_show(
     assert proc.returncode == 0, proc.stderr + proc.stdout
     # Issue 20: `probe run` printed log lines; it ends with the table `probe check` prints.
     assert ok_url in proc.stdout and "accessible" in proc.stdout, proc.stdout
-    assert "stored 4 result(s)" in proc.stderr and "level=" not in proc.stdout
+    assert "stored 3 result(s)" in proc.stderr and "level=" not in proc.stdout
     proc = home.probe("run", "--job", "listed", "--json")
     assert proc.returncode == 0, proc.stderr
     printed = [StoredResult.model_validate_json(line) for line in proc.stdout.splitlines()]
