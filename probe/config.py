@@ -90,6 +90,7 @@ DEFAULT_PACKET_MAX_SILENT_HOPS = 4
 DEFAULT_HELPER_LISTEN = "127.0.0.1:8780"
 # DB-IP's free ASN database in MaxMind format (CC BY 4.0), published monthly.
 DEFAULT_GEOIP_URL = "https://download.db-ip.com/free/dbip-asn-lite-{year}-{month}.mmdb.gz"
+DEFAULT_GEOIP_REFRESH_S = 30 * 86400.0
 DEFAULT_HELPER_MAX_IN_FLIGHT_ALL = 25
 DEFAULT_HELPER_MAX_IN_FLIGHT = 50
 DEFAULT_HELPER_MAX_REQUEST_BYTES = 1 << 20
@@ -440,6 +441,12 @@ class GeoipSettings(_Section):
         description="Where `probe geoip update` fetches the ASN database; {year} and {month}"
         " name the month (this one, else the last). Default: DB-IP's IP to ASN Lite (CC BY"
         " 4.0, https://db-ip.com), installed as <data_dir>/geoip/asn.mmdb unless asn_db is set.",
+    )
+    refresh_every: Duration | None = Field(
+        default=DEFAULT_GEOIP_REFRESH_S,
+        description="The daemon fetches the database `probe geoip update` installed again once"
+        " it is this old (DB-IP publishes monthly); never over a configured asn_db. Unset:"
+        " never.",
     )
 
 

@@ -151,6 +151,8 @@ def init(
         f"{'Created' if created else 'Kept'} the probe key in {chosen}"
         f" (probe id {identity.probe_id[:16]}…)."
     )
+    if not yes and sys.stdin.isatty():
+        _offer_geoip(config_path)
     # Issue 20: the hint named no --config, so `probe run` then looked for the default file.
     flag = "" if config_path == default_config_path().absolute() else f" --config {config_path}"
     typer.echo(
@@ -160,3 +162,28 @@ def init(
         f"  probe daemon{flag}         runs the schedule (docs/deployment.md installs it as"
         " a systemd service)"
     )
+
+
+def _offer_geoip(config_path: Path) -> None:
+    """Offer to fetch the free ASN database now, so results name the network (issue 20)."""
+    import asyncio
+
+    from probe.config import load_settings
+    from probe.errors import ProbeError
+    from probe.geoip import download, install, installed_path
+
+    if not typer.confirm(
+        "Fetch the free ASN database now (DB-IP Lite, CC BY 4.0, ~10 MB), so results name"
+        " your network?",
+        default=True,
+    ):
+        return
+    settings = load_settings(config_path)
+    try:
+        data = asyncio.run(download(settings.geoip.update_url, timeout_s=settings.timeouts.http))
+        destination = installed_path(settings)
+        install(data, destination)
+    except ProbeError as exc:
+        typer.echo(f"probe: warning: {exc}; `probe geoip update` tries again", err=True)
+        return
+    typer.echo(f"Installed the ASN database at {destination}.")

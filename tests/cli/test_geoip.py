@@ -122,3 +122,31 @@ def test_a_bad_download_leaves_the_installed_database(
     assert said in done.stderr and "Traceback" not in done.stderr
     assert installed.read_bytes() == before
     assert sorted(p.name for p in installed.parent.iterdir()) == ["asn.mmdb"]
+
+
+def test_auto_refreshes_only_an_old_installed_database(served: Served, tmp_path: Path) -> None:
+    """The daemon's monthly pass (`probe geoip update --auto`, probe/daemon/geoip.py)."""
+    import asyncio
+    import os
+    import time
+
+    from probe.daemon.geoip import refresh_once
+
+    config = _home(tmp_path, served.url)
+    installed = tmp_path / "data" / "geoip" / "asn.mmdb"
+    none = run_probe("geoip", "update", "--auto", "--config", str(config))
+    assert none.returncode == 0 and "none installed" in none.stdout and not installed.exists()
+    installed.parent.mkdir(parents=True)
+    write_asn_database(installed, GOOD)
+    fresh = run_probe("geoip", "update", "--auto", "--config", str(config))
+    assert fresh.returncode == 0 and "not fetched" in fresh.stdout, fresh.stdout + fresh.stderr
+    newer = dict(GOOD, **{"198.51.100.0/24": 64501})
+    served.files[f"/asn-{_month(0)}.mmdb.gz"] = _database(tmp_path, newer)
+    month_ago = time.time() - 31 * 86400
+    os.utime(installed, (month_ago, month_ago))
+    assert asyncio.run(refresh_once(config)) == 0
+    database = AsnDatabase(installed)
+    try:
+        assert database.asn("198.51.100.1")[0] == 64501
+    finally:
+        database.close()
