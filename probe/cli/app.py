@@ -7,6 +7,7 @@ its body, so `probe --version` and `probe check --help` stay fast.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -65,13 +66,29 @@ _USAGE_ERROR: type[typer.TyperException] = next(
 )
 
 
+def click_command() -> Any:
+    """Return the click command of the app, arguments shown by their metavar alone: typer
+    appends the Python type (`FILE... <list[path]>`), which help must not show (issue 20)."""
+    root = typer.main.get_command(app)
+
+    def walk(node: Any) -> None:
+        for param in node.params:
+            if param.param_type_name == "argument" and param.metavar:
+                param.display_type_rich = lambda ctx: None
+        for sub in getattr(node, "commands", {}).values():
+            walk(sub)
+
+    walk(root)
+    return root
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with the code docs/cli.md promises: 0 done, 1 ran with failures,
     2 usage or configuration error (one line on stderr), 130 interrupted."""
     from probe.errors import ProbeError
 
     try:
-        code = app(args=argv, prog_name="probe", standalone_mode=False)
+        code = click_command().main(args=argv, prog_name="probe", standalone_mode=False)
     except ProbeError as exc:
         sys.stderr.write(f"probe: error: {exc}\n")
         sys.exit(exc.exit_code)
