@@ -235,10 +235,11 @@ def status(
                       f" {box['last_upload_error']}")  # fmt: skip
     console.print(status_table(jobs, console.width))
     asn: dict[str, Any] = report["network"]  # type: ignore[assignment]
-    console.print(f"network: {asn['probe_asn']} {asn['probe_network_name'] or ''}".rstrip()
-                  if asn["probe_asn"] not in (None, "AS0") else
-                  "network: unknown (results filed under AS0): `probe geoip update` fetches a"
-                  " free ASN database")  # fmt: skip
+    if asn["probe_asn"] not in (None, "AS0"):
+        console.print(f"network: {asn['probe_asn']} {asn['probe_network_name'] or ''}".rstrip())
+    elif asn["probe_asn"] == "AS0":
+        console.print("network: unknown (results filed under AS0): `probe geoip update` fetches"
+                      " a free ASN database")  # fmt: skip
     for record in errors:
         console.print(
             f"error: {record.job} {record.started_at:%Y-%m-%d %H:%M} {record.status.value}:"
