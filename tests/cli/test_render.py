@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from probe.cli.render import results_table, results_view
-from probe.models.results import TargetResult, Verdict
+from probe.models.results import NetworkAssessment, NetworkState, TargetResult, Verdict
 from probe.models.stored import StoredResult
 from probe.models.targets import Target, TargetKind
 
@@ -43,11 +43,18 @@ def _result(target: str, verdict: Verdict, reasons: list[str]) -> TargetResult:
     )  # fmt: skip
 
 
+NETWORK = NetworkAssessment(
+    state=NetworkState.OUTAGE, rule_id="state.outage",
+    reasons=["every control site failed, foreign and domestic, and no target of the run loaded:"
+             " the probe's own network is down, not the platforms"],
+)  # fmt: skip
+
 RESULTS = [
     _result("https://very-long-subdomain.of-an-example-platform.example.com/some/path",
             Verdict.NETWORK_OUTAGE, [LONG_REASON, WHY]),
     _result("twitter", Verdict.INCONCLUSIVE, ["the control failed"]),
 ]  # fmt: skip
+RESULTS[0] = RESULTS[0].model_copy(update={"network": NETWORK})
 
 
 def _printed(width: int, *renderables: object) -> list[str]:
@@ -74,6 +81,8 @@ def test_check_output_fits_and_keeps_verdicts_whole(width: int) -> None:
     # The diagnosis is shown, not only the summary (it was only in --json).
     assert "the local DNS is down" in " ".join(_words(text))
     assert "as: unknown" in text and "probe geoip update" in " ".join(_words(text))
+    assert "network: outage — every control site failed" in text
+    assert NETWORK.reasons[0] in " ".join(_words(text))
 
 
 def test_narrow_check_output_is_a_list_and_keeps_the_url_whole() -> None:
