@@ -17,6 +17,7 @@ from pathlib import Path
 from probe.daemon.logs import log
 
 CHECK_EVERY_S = 86400.0
+FIRST_CHECK_S = 3600.0
 COMMAND_TIMEOUT_S = 600.0
 
 
@@ -42,9 +43,14 @@ async def refresh_once(config_path: Path) -> int:
 
 
 async def refresh_loop(config_path: Path, stop: asyncio.Event) -> None:
-    """Refresh once a day until `stop` is set; a failed or slow pass waits for the next day."""
+    """Refresh once a day, the first time `FIRST_CHECK_S` after the start (the runs come first),
+    until `stop` is set; a failed or slow pass waits for the next day."""
+    delay = FIRST_CHECK_S
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await refresh_once(config_path)
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), CHECK_EVERY_S)
+            await refresh_once(config_path)
+        delay = CHECK_EVERY_S

@@ -177,7 +177,7 @@ def _init_in_terminal(home: ProbeHome, answer: str) -> tuple[int, str]:
         stdin=child, stdout=child, stderr=child, env=_env(), close_fds=True,
     )  # fmt: skip
     os.close(child)
-    text, answered = "", False
+    text, answered, offered = "", False, False
     try:
         while True:
             ready, _, _ = select.select([main], [], [], 30)
@@ -192,6 +192,9 @@ def _init_in_terminal(home: ProbeHome, answer: str) -> tuple[int, str]:
             if not answered and "want to run probe?" in text:
                 os.write(main, answer.encode() + b"\n")
                 answered = True
+            if not offered and "Fetch the free ASN database now" in text:
+                os.write(main, b"n\n")  # offered (issue 20); no network in tests
+                offered = True
         return proc.wait(30), text
     finally:
         os.close(main)
@@ -203,4 +206,5 @@ def test_init_asks_for_consent_on_a_terminal(home: ProbeHome) -> None:
     assert not home.config.exists() and not home.data_dir.exists()
     rc, text = _init_in_terminal(home, "y")
     assert rc == 0, text
+    assert "Fetch the free ASN database now" in text and "probe geoip update" in text
     assert home.config.exists() and (home.data_dir / "consent.json").exists()
