@@ -120,10 +120,15 @@ def export(
 
     from probe.cli.common import parse_time
     from probe.collector.storage import CollectorStore, MeasurementQuery
+    from probe.errors import ConfigError
 
     settings = _settings(config, data_dir)
     assert settings.collector.data_dir is not None
     query = MeasurementQuery(probe_id=probe_id, since=parse_time(since, "--since"))
+    store_file = settings.collector.data_dir / "collector.sqlite3"
+    if not store_file.is_file():  # a usage error, said as every missing file is (issue 20)
+        raise ConfigError(f"--data-dir {settings.collector.data_dir}: no collector store there"
+                          f" ({store_file.name} missing); check the path")  # fmt: skip
     with CollectorStore.open(settings.collector.data_dir, create=False) as store:
         for measurement in store.iter_measurements(query):
             sys.stdout.write(measurement.model_dump_json() + "\n")

@@ -101,7 +101,8 @@ def export(
         report = export_outbox(store, out, include_exported=include_exported)
     typer.echo(
         f"wrote {report.path} ({report.bundles} bundle(s), {report.measurements}"
-        f" measurement(s), {human_bytes(report.bytes)})"
+        f" measurement(s), {human_bytes(report.bytes)})",
+        err=True,
     )
 
 

@@ -131,6 +131,8 @@ def test_collector_export_since_takes_a_duration(tmp_path: Path) -> None:
     CollectorStore.open(tmp_path).close()
     proc = _probe("collector", "export", "--data-dir", str(tmp_path), "--since", "1h")
     assert proc.returncode == 0, proc.stderr
+    nowhere = _probe("collector", "export", "--data-dir", str(tmp_path / "nowhere"))
+    assert nowhere.returncode == 2 and "no collector store there" in nowhere.stderr
     bad = _probe("collector", "export", "--data-dir", str(tmp_path), "--since", "soon")
     assert bad.returncode == 2 and "use a duration (30m, 24h, 7d) or an ISO" in bad.stderr
 

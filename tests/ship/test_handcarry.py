@@ -60,8 +60,8 @@ def test_export_ingest_then_upload_the_same(tmp_path: Path) -> None:
     carried = tmp_path / "usb" / "carry.bundles"
     carried.parent.mkdir()
     export = home.probe("bundle", "export", "--output", str(carried))
-    assert export.returncode == 0 and "(3 bundle(s), 10 measurement(s)," in export.stdout
-    assert f"wrote {carried} " in export.stdout
+    assert export.returncode == 0 and "(3 bundle(s), 10 measurement(s)," in export.stderr
+    assert f"wrote {carried} " in export.stderr
     inspect = run_probe("bundle", "inspect", str(carried))
     assert inspect.returncode == 0 and inspect.stdout.count(" ok") == 3, inspect.stdout
     collector_dir = tmp_path / "collector"
