@@ -265,6 +265,11 @@ def report(
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:
         print_report(result, Console())
+        if "AS0" in result.scope.networks:  # issue 20: said plainly, not a network named AS0
+            Console(stderr=True, highlight=False).print(
+                "network unknown for some results (AS0: the probe had no ASN database; `probe"
+                " geoip update` fetches one): their windows are low confidence"
+            )
 
 
 def _save_facts(engine: Engine, path: Path) -> None:

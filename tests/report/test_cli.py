@@ -233,3 +233,40 @@ def test_ooni_measurements_through_classify_into_a_report(tmp_path: Path) -> Non
     (claim,) = report["claims"]
     assert claim["finding"] == "contradicted_by_blocking", claim["summary"]
     assert "яндекс.рф" in claim["evidence"]["accessible_platforms"]
+
+
+def test_an_unknown_network_is_said_plainly(tmp_path: Path) -> None:
+    """Issue 20: results of a probe with no ASN database (AS0) gave a "high" confidence
+    incident of "AS0"; the report says the network is unknown and gives it low confidence."""
+    from probe.models.results import Blocking, Verdict
+
+    from .records import START, result
+
+    home = Home(tmp_path)
+    with ResultStore.open(home.data_dir) as store:
+        for n in range(6):
+            when = START.replace(day=5) + n * (START - START.replace(hour=11))
+            store.add_result(result(when, "twitter", Verdict.BLOCKED, Blocking.TLS_RESET,
+                                    network="AS0"), "platforms")  # fmt: skip
+    text = run_probe("report", "--config", str(home.config))
+    assert text.returncode == 0, text.stderr
+    assert "network unknown for some results (AS0" in text.stderr
+    report = home.report()
+    unknown = [i for i in report["incidents"] if i["network"] == "AS0"]
+    assert unknown and all(i["confidence"] == "low" for i in unknown), unknown
+
+
+def test_duplicates_in_one_source_are_dropped_and_counted(tmp_path: Path) -> None:
+    """Issue 20: de-duplication ran only with two or more sources, so one facts file holding a
+    measurement twice counted it twice, and nothing said a row was dropped."""
+    if not QA.is_dir():
+        pytest.skip(f"OONI QA measurements not found at {QA} (set PROBE_SHARED_DIR)")
+    one = str(sorted(QA.glob("*.json"))[0])
+    facts = tmp_path / "twice.parquet"
+    classify = run_probe("classify", one, one, "--save-facts", str(facts))
+    assert classify.returncode == 0 and f"wrote {facts} (2 rows, " in classify.stderr
+    done = run_probe("report", "--facts", str(facts), "--json")
+    assert done.returncode == 0, done.stderr
+    scope = json.loads(done.stdout)["scope"]
+    assert scope["measurements"] == 1 and scope["skipped_records"] == 1
+    assert "1 duplicate row(s) dropped" in scope["skipped_reasons"][-1]
