@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from probe.config_errors import describe
 from probe.errors import ConfigError
 from probe.models.addresses import IPNetwork
 from probe.paths import default_data_dir
@@ -88,6 +89,9 @@ DEFAULT_PACKET_HOP_TIMEOUT_S = 2.0
 DEFAULT_PACKET_MAX_SILENT_HOPS = 4
 
 DEFAULT_HELPER_LISTEN = "127.0.0.1:8780"
+# DB-IP's free ASN database in MaxMind format (CC BY 4.0), published monthly.
+DEFAULT_GEOIP_URL = "https://download.db-ip.com/free/dbip-asn-lite-{year}-{month}.mmdb.gz"
+DEFAULT_GEOIP_REFRESH_S = 30 * 86400.0
 DEFAULT_HELPER_MAX_IN_FLIGHT_ALL = 25
 DEFAULT_HELPER_MAX_IN_FLIGHT = 50
 DEFAULT_HELPER_MAX_REQUEST_BYTES = 1 << 20
@@ -430,9 +434,23 @@ class BlockpageSettings(_Section):
 
 class GeoipSettings(_Section):
     asn_db: Path | None = Field(
-        default=None, description="MaxMind-format ASN database (e.g. GeoLite2-ASN, ip2asn)."
+        default=None,
+        description="MaxMind-format ASN database (e.g. GeoLite2-ASN, ip2asn). Unset: the one"
+        " `probe geoip update` installed, if any.",
     )
     country_db: Path | None = Field(default=None, description="MaxMind-format country database.")
+    update_url: str = Field(
+        default=DEFAULT_GEOIP_URL,
+        description="Where `probe geoip update` fetches the ASN database; {year} and {month}"
+        " name the month (this one, else the last). Default: DB-IP's IP to ASN Lite (CC BY"
+        " 4.0, https://db-ip.com), installed as <data_dir>/geoip/asn.mmdb unless asn_db is set.",
+    )
+    refresh_every: Duration | None = Field(
+        default=DEFAULT_GEOIP_REFRESH_S,
+        description="The daemon fetches the database `probe geoip update` installed again once"
+        " it is this old (DB-IP publishes monthly); never over a configured asn_db. Unset:"
+        " never.",
+    )
 
 
 class HelperSettings(_Section):
@@ -898,17 +916,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    parts = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{key}'")
-        else:
-            parts.append(f"'{key}': {item['msg']}")
-    return f"{source}: " + "; ".join(parts)
-
-
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
@@ -951,7 +958,7 @@ def load_settings(
             merged = _merge(settings.model_dump(mode="python", exclude_unset=False), overrides)
             settings = Settings(**merged, _env_prefix="\x00")
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from exc
+        raise ConfigError(describe(exc, source)) from exc
     return settings
 
 

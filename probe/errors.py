@@ -10,6 +10,7 @@ ProbeError               anything an operator can act on
 ├── UploadError          collector unreachable or refused
 │   └── CollectorRejected
 ├── HelperError          the helper is misconfigured or speaks nonsense
+├── GeoipError           the ASN database cannot be downloaded or is not one
 └── ReportError          a report's source, claims file or engine is unusable
     └── ClaimsError      a claims file that is not valid; names the claim
 ```
@@ -78,6 +79,10 @@ class CollectorRejected(UploadError):
 
 class HelperError(ProbeError):
     """The test helper is misconfigured or answered something that is not the protocol."""
+
+
+class GeoipError(ProbeError):
+    """The ASN database could not be downloaded, or what came is not an ASN database."""
 
 
 class ReportError(ProbeError):

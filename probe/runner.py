@@ -138,6 +138,9 @@ class _Checker:
         # Inputs of the run's targets that loaded so far: evidence that the network carries
         # traffic somewhere (decide/network.py).
         self.loaded: list[str] = []
+        # The network our own helper sees the probe from (x_client_asn): used when no ASN
+        # database is set (issue 20).
+        self.helper_asn: str | None = None
 
     async def _silent_hosts(self) -> list[str]:
         """Return the addresses that run no DNS server: configured, else the helpers'."""
@@ -188,6 +191,8 @@ class _Checker:
                     endpoint_keys.control.x_client_address,
                     self.settings.network.routable,
                 )
+            if endpoint_keys.control is not None and endpoint_keys.control.x_client_asn:
+                self.helper_asn = endpoint_keys.control.x_client_asn
         packets: PacketEvidence | None = None
         if self.settings.packets.enabled and decision[0] is Verdict.BLOCKED:
             plan = packet_plan(endpoints, self.settings, await self._silent_hosts())
@@ -250,6 +255,10 @@ class _Checker:
 
     def _probe_location(self) -> dict[str, Any]:
         public = self.ctx.local_addresses.public(self.settings.network.routable)
+        # The helper's view of our network, unless helpers disagree on our address (issue 18).
+        if self.asn is None and self.helper_asn is not None:
+            disputed = self.ctx.local_addresses.disputed()
+            return {} if disputed else {"probe_asn": self.helper_asn}
         if self.asn is None or not public:
             return {}
         asn, org = self.asn.asn(public[0])
@@ -445,11 +454,10 @@ async def check_targets(
     """Return the result of every target (in input order), reporting each as it completes."""
     if not targets:
         return []
-    asn = (
-        AsnDatabase(settings.geoip.asn_db, settings.geoip.country_db)
-        if settings.geoip.asn_db
-        else None
-    )
+    from probe.geoip import asn_db_path
+
+    database = asn_db_path(settings)  # configured, else the one `probe geoip update` installed
+    asn = AsnDatabase(database, settings.geoip.country_db) if database else None
     limit = asyncio.Semaphore(settings.measure.target_concurrency)
     try:
         async with open_context(settings) as ctx:

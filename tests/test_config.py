@@ -124,3 +124,51 @@ def test_bad_durations_are_refused(bad: object) -> None:
 def test_configuration_reference_is_current() -> None:
     committed = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert committed == render_reference(), "run: python -m probe.config > docs/configuration.md"
+
+
+# Issue 20: pydantic's sentences ("Field required", "Input should be a valid integer") became
+# the tool's own, naming the job or the section, the file, the key path and what to do.
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('[[schedule.jobs]]\nname = "a"\ntargets = ["x"]\n',
+         "`every` is missing in job 1 ([[schedule.jobs]]) of {path} (key 'schedule.jobs.0.every'):"
+         " add it"),
+        ("[measure]\nattempts = 'x'\n",
+         "`attempts` in [measure] of {path} (key 'measure.attempts') must be a whole number"),
+        ("timeouts = 3\n", "`timeouts` in the top level of {path} (key 'timeouts') must be"),
+        ("[control]\nhelpers = 'http://x'\n", "must be a list"),
+        ("[daemon]\nlog_format = 'xml'\n", "input should be 'logfmt' or 'json', not 'xml'"),
+        ("[storage]\nmin_free_bytes = -1\n", "greater than or equal to 0, not -1"),
+        ("[timeouts]\nconnect = 'soon'\n", "`connect` in [timeouts] of {path}"),
+        ('[[schedule.jobs]]\nname = "a"\nevery = "1m"\n', "neither targets nor input_file"),
+    ],
+)  # fmt: skip
+def test_config_errors_are_in_our_words(tmp_path: Path, text: str, said: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert said.format(path=path) in message, message
+    assert "Input should" not in message and "Field required" not in message
+
+
+def test_every_error_type_the_settings_raise_is_worded() -> None:
+    """Every pydantic error type reachable from the settings gets our wording (no
+    "Input should", no "Field required"), whatever the value."""
+    from pydantic import ValidationError
+
+    from probe.config import Settings
+    from probe.config_errors import describe
+
+    bad: list[dict[str, object]] = [
+        {"timeouts": {"connect": [1]}}, {"measure": {"attempts": 1.5}},
+        {"throughput": {"enabled": "perhaps"}}, {"control": {"helpers": [3]}},
+        {"storage": {"data_dir": 3}}, {"schedule": {"jobs": [{}]}}, {"geoip": []},
+    ]  # fmt: skip
+    for data in bad:
+        with pytest.raises(ValidationError) as caught:
+            Settings(**data)  # type: ignore[arg-type]
+        text = describe(caught.value, "f.toml")
+        assert "Input should" not in text and "Field required" not in text, (data, text)
+        assert "f.toml (key '" in text, (data, text)

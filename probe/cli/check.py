@@ -35,9 +35,14 @@ def check(
         None,
         help="Platform names (twitter, whatsapp…), domains or http(s) URLs.",
         show_default=False,
+        metavar="TARGET...",
     ),
     input_file: Path | None = typer.Option(
-        None, "--input-file", "-f", help="One target per line, or a Citizen Lab test-list CSV."
+        None,
+        "--input-file",
+        "-f",
+        metavar="FILE",
+        help="One target per line, or a Citizen Lab test-list CSV.",
     ),
     json_output: bool = typer.Option(
         False, "--json", help="Print JSON Lines: one TargetResult object per target."
@@ -47,16 +52,26 @@ def check(
         "--config",
         "-c",
         envvar="PROBE_CONFIG",
+        metavar="FILE",
         help="TOML configuration file (default: the one `probe init` wrote, if any).",
     ),
     helper: list[str] | None = typer.Option(
-        None, "--helper", help="Test helper URL (repeatable); replaces [control] helpers."
+        None,
+        "--helper",
+        metavar="URL",
+        help="Test helper URL (repeatable); replaces [control] helpers.",
     ),
     resolver: list[str] | None = typer.Option(
-        None, "--resolver", help="Resolver to measure (repeatable); replaces [resolver] servers."
+        None,
+        "--resolver",
+        metavar="RESOLVER",
+        help="Resolver to measure (repeatable); replaces [resolver] servers.",
     ),
     ca_bundle: Path | None = typer.Option(
-        None, "--ca-bundle", help="Extra trusted roots (PEM); replaces [tls] ca_bundle."
+        None,
+        "--ca-bundle",
+        metavar="FILE",
+        help="Extra trusted roots (PEM); replaces [tls] ca_bundle.",
     ),
     throughput: bool | None = typer.Option(
         None,

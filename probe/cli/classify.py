@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from probe.cli.common import wrote
+
 if TYPE_CHECKING:  # imported by the functions that use them, so `probe --help` stays light
+    from rich.console import Group
     from rich.table import Table
 
     from probe.decide import DecisionContext
@@ -67,12 +70,37 @@ def classify_record(path: Path, record: OoniRecord, context: DecisionContext) ->
     )
 
 
-def classify_file(path: Path, context: DecisionContext) -> Iterator[ClassifiedRecord]:
-    """Return our verdict (or the error) for every record of an OONI measurements file."""
-    from probe.observe.ooni_reader import read_records
+# Unreadable records held back before the file's first JSON object: past this many, the file
+# is not OONI JSON and gets one error, not one per line of bytes (issue 20).
+HELD_ERRORS = 1000
 
+
+def classify_file(path: Path, context: DecisionContext) -> Iterator[ClassifiedRecord]:
+    """Return our verdict (or the error) for every record of an OONI measurements file; a file
+    none of whose records is a JSON object gives one error for the whole file."""
+    from probe.observe.ooni_reader import OoniRecord, read_records
+
+    held: list[OoniRecord] = []
+    seen_object = False
     for record in read_records(path):
+        if not seen_object and record.measurement is None and record.envelope is None:
+            held.append(record)
+            if len(held) < HELD_ERRORS:
+                continue
+            break
+        if not seen_object:
+            seen_object = True
+            for earlier in held:
+                yield classify_record(path, earlier, context)
         yield classify_record(path, record, context)
+    if held and not seen_object:
+        first = held[0].error or "unreadable"
+        more = "" if len(held) < HELD_ERRORS else f" (stopped after {HELD_ERRORS} records)"
+        error = (
+            f"{path}: not OONI measurements (JSON, a JSON array or JSON Lines): none of"
+            f" its {len(held)} record(s) is a JSON object{more}; the first: {first}"
+        )
+        yield classify_record(path, OoniRecord(0, "file", error=error), context)
 
 
 def decision_context(fingerprints: list[Path]) -> DecisionContext:
@@ -128,6 +156,40 @@ def records_table(records: list[ClassifiedRecord]) -> Table:
     return table
 
 
+def records_list(records: list[ClassifiedRecord]) -> Group:
+    """Return the narrow layout: per record "file:N  input", then OONI's and our verdict and
+    the agreement, then the reason, indented; lines wrap between words, never inside a verdict."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from probe.cli.render import verdict_text
+
+    parts: list[Any] = []
+    for record in records:
+        head = Text(f"{Path(record.file).name}:{record.record}", style="bold")
+        head.append(f"  {record.input or ''}")
+        line = Text(f"OONI {_published(record.ooni_blocking)}/"
+                    f"{_published(record.ooni_accessible)}  ours ")  # fmt: skip
+        if record.verdict is not None:
+            blocking = record.blocking.value if record.blocking else None
+            line.append_text(verdict_text(record.verdict.value, blocking))
+        else:
+            line.append("–")
+        line.append(f"  {record.agreement.value}", style="bold")
+        reason = Text(record.error or (record.reasons[0] if record.reasons else ""))
+        parts += [head, Padding(line, (0, 0, 0, 2)), Padding(reason, (0, 0, 0, 4))]
+    return Group(*parts)
+
+
+def records_view(records: list[ClassifiedRecord], width: int) -> Table | Group:
+    """Return the table on a wide terminal, the list on a narrow one (issue 20: 50 records
+    took 1,115 lines of 7-character slices at 80 columns)."""
+    from probe.cli.render import WIDE_COLUMNS
+
+    return records_table(records) if width >= WIDE_COLUMNS else records_list(records)
+
+
 def summary(counts: Counter[str]) -> str:
     """Return the one-line summary: how many records, and how many of each agreement."""
     from probe.models.ooni import Agreement
@@ -152,7 +214,7 @@ def _write_facts(records: list[ClassifiedRecord], path: Path) -> None:
     from probe.targets import load_catalogue
 
     if path.suffix.lower() not in (".parquet", ".csv"):
-        raise ReportError(f"--facts {path}: use a .parquet or .csv file name")
+        raise ReportError(f"--save-facts {path}: use a .parquet or .csv file name")
     catalogue = load_catalogue()
 
     def platform_of(host: str) -> str:
@@ -171,9 +233,7 @@ def classify(
     files: list[Path] = typer.Argument(
         ...,
         help="OONI web_connectivity measurements: JSON, a JSON array or JSON Lines (.gz too).",
-        exists=True,
-        dir_okay=False,
-        readable=True,
+        metavar="FILE...",
         show_default=False,
     ),
     json_output: bool = typer.Option(
@@ -182,15 +242,15 @@ def classify(
     fingerprints: list[Path] | None = typer.Option(
         None,
         "--fingerprints",
+        metavar="FILE",
         help="Extra blockpage fingerprints, OONI's CSV format (repeatable).",
-        exists=True,
-        dir_okay=False,
     ),
-    facts: Path | None = typer.Option(
+    save_facts: Path | None = typer.Option(
         None,
-        "--facts",
+        "--save-facts",
+        metavar="FILE",
         help="Also write the classified measurements as report facts (.parquet or .csv),"
-        " for `probe report --facts`.",
+        " for `probe report --facts FILE`.",
     ),
 ) -> None:
     """Give our verdict for OONI web_connectivity measurements, beside OONI's blocking.
@@ -198,6 +258,13 @@ def classify(
     Exit status is 0 when every record was read, 1 when some could not be (each is reported
     and the rest still classified), 2 for a usage error.
     """
+    from probe.cli.common import input_file
+
+    for path in files:
+        input_file(path, "FILE")
+    for path in fingerprints or []:
+        input_file(path, "--fingerprints")
+    facts = save_facts
     from rich.console import Console
 
     context = decision_context(list(fingerprints or []))
@@ -215,8 +282,10 @@ def classify(
                 shown.append(record)
     if facts is not None:
         _write_facts(collected, facts)
+        wrote(facts, rows=len(collected))
     if not json_output:
-        Console().print(records_table(shown))
+        console = Console()
+        console.print(records_view(shown, console.width))
     Console(stderr=json_output, highlight=False).print(summary(counts))
     if counts["error"]:
         raise typer.Exit(1)

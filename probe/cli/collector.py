@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
+from probe.cli.common import CONTEXT, TIME_HELP
 
 if TYPE_CHECKING:
     from probe.config import Settings
@@ -17,13 +18,22 @@ collector_app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
 
 DATA_DIR_OPTION = typer.Option(
-    None, "--data-dir", help="Where bundles and the index live (default: [collector] data_dir)."
+    None,
+    "--data-dir",
+    metavar="DIR",
+    help="Where bundles and the index live (default: [collector] data_dir).",
 )
 CONFIG_OPTION = typer.Option(
-    None, "--config", "-c", envvar="PROBE_CONFIG", help="TOML configuration ([collector])."
+    None,
+    "--config",
+    "-c",
+    envvar="PROBE_CONFIG",
+    metavar="FILE",
+    help="TOML configuration ([collector]).",
 )
 
 
@@ -66,12 +76,18 @@ def _settings(
 def collector(
     ctx: typer.Context,
     listen: str | None = typer.Option(
-        None, "--listen", help="HOST:PORT to listen on (default from [collector] listen)."
+        None,
+        "--listen",
+        metavar="HOST:PORT",
+        help="HOST:PORT to listen on (default from [collector] listen).",
     ),
     data_dir: Path | None = DATA_DIR_OPTION,
     config: Path | None = CONFIG_OPTION,
     token_file: Path | None = typer.Option(
-        None, "--token-file", help="File holding the token that registering a probe needs."
+        None,
+        "--token-file",
+        metavar="FILE",
+        help="File holding the token that registering a probe needs.",
     ),
     read_token_file: Path | None = typer.Option(
         None, "--read-token-file", help="File holding the token that reading measurements needs."
@@ -103,42 +119,40 @@ def collector(
     asyncio.run(serve(settings.collector, listen=listen))
 
 
-def _since(text: str | None) -> datetime | None:
-    from probe.errors import ConfigError
-
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ConfigError(f"--since {text!r}: use an ISO date or time (2026-11-01)") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@collector_app.command()
+@collector_app.command(context_settings=CONTEXT)
 def export(
     data_dir: Path | None = DATA_DIR_OPTION,
     config: Path | None = CONFIG_OPTION,
-    since: str | None = typer.Option(None, "--since", help="Only measured since (ISO time)."),
-    probe_id: str | None = typer.Option(None, "--probe-id", help="Only this probe's."),
+    since: str | None = typer.Option(
+        None, "--since", metavar="TIME", help=f"Only measured since: {TIME_HELP}."
+    ),
+    probe_id: str | None = typer.Option(
+        None, "--probe-id", metavar="ID", help="Only this probe's."
+    ),
 ) -> None:
     """Print every accepted measurement as JSON Lines (CollectedMeasurement), oldest first."""
     import sys
 
+    from probe.cli.common import parse_time
     from probe.collector.storage import CollectorStore, MeasurementQuery
+    from probe.errors import ConfigError
 
     settings = _settings(config, data_dir)
     assert settings.collector.data_dir is not None
-    query = MeasurementQuery(probe_id=probe_id, since=_since(since))
+    query = MeasurementQuery(probe_id=probe_id, since=parse_time(since, "--since"))
+    store_file = settings.collector.data_dir / "collector.sqlite3"
+    if not store_file.is_file():  # a usage error, said as every missing file is (issue 20)
+        raise ConfigError(f"--data-dir {settings.collector.data_dir}: no collector store there"
+                          f" ({store_file.name} missing); check the path")  # fmt: skip
     with CollectorStore.open(settings.collector.data_dir, create=False) as store:
         for measurement in store.iter_measurements(query):
             sys.stdout.write(measurement.model_dump_json() + "\n")
 
 
-@collector_app.command()
+@collector_app.command(context_settings=CONTEXT)
 def ingest(
     file: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, readable=True, help="An export file (bundles)."
+        ..., metavar="FILE", help="An export file (`probe bundle export`).", show_default=False
     ),
     data_dir: Path | None = DATA_DIR_OPTION,
     config: Path | None = CONFIG_OPTION,
@@ -147,9 +161,11 @@ def ingest(
 
     Prints one line per bundle; exits 1 if any bundle was rejected.
     """
+    from probe.cli.common import input_file
     from probe.collector.ingest import ingest_file, limits_of
     from probe.collector.storage import CollectorStore
 
+    input_file(file, "FILE")
     settings = _settings(config, data_dir)
     assert settings.collector.data_dir is not None
     rejected = 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 CONFIG_OPTION = typer.Option(
-    None, "--config", "-c", envvar="PROBE_CONFIG",
+    None, "--config", "-c", envvar="PROBE_CONFIG", metavar="FILE",
     help="TOML configuration (default: /etc/probe/probe.toml as root,"
     " ~/.config/probe/probe.toml otherwise).",
 )  # fmt: skip
@@ -38,7 +39,7 @@ def daemon(config: Path | None = CONFIG_OPTION) -> None:
 def run(
     config: Path | None = CONFIG_OPTION,
     job: list[str] | None = typer.Option(
-        None, "--job", "-j", help="Only this job (repeatable); default: every job."
+        None, "--job", "-j", metavar="NAME", help="Only this job (repeatable); default: every job."
     ),
     json_output: bool = typer.Option(
         False, "--json", help="Print each stored result as a JSON line."
@@ -67,24 +68,60 @@ def run(
     load_identity(data_dir)
     require_consent(data_dir)
 
-    def show(stored: object) -> None:
-        if json_output:
-            sys.stdout.write(stored.model_dump_json() + "\n")  # type: ignore[attr-defined]
+    stored: list[Any] = []
 
-    async def run_all() -> list[object]:
+    def show(result: Any) -> None:
+        stored.append(result)
+        if json_output:
+            sys.stdout.write(result.model_dump_json() + "\n")
+            sys.stdout.flush()
+
+    async def run_all() -> list[Any]:
         store = ResultStore.open(data_dir)
         runner = JobRunner(settings, store, data_dir, on_stored=show)
+        outcomes = []
         try:
-            return [await runner.run(j) for j in jobs]
+            for job in jobs:
+                outcomes.append(outcome := await runner.run(job))
+                if outcome.status is RunStatus.INTERRUPTED:
+                    break  # Ctrl-C: the run recorded what it did; no other job starts
+            return outcomes
         finally:
             runner.close()
             store.close()
 
+    import logging
+
     from probe.daemon.logs import setup_logging
 
-    if not json_output:
-        setup_logging(settings.daemon.log_format)
+    # Logs go to stderr, warnings only: stdout is for what was measured (issue 20).
+    setup_logging(settings.daemon.log_format, stream=sys.stderr)
+    logging.getLogger().setLevel(logging.WARNING)
     outcomes = asyncio.run(run_all())
-    failed = [o for o in outcomes if o.status is not RunStatus.OK]  # type: ignore[attr-defined]
-    if failed:
-        raise typer.Exit(1)
+    _summarise(outcomes, stored, json_output)
+
+
+def _summarise(outcomes: list[Any], stored: list[Any], json_output: bool) -> None:
+    """Print what `probe run` measured (the table `probe check` prints, ids to look one up)
+    and exit 1 when a run failed, 130 when it was interrupted."""
+    import sys
+
+    from probe.cli import render
+    from probe.cli.common import EXIT_FAILURES, EXIT_INTERRUPTED
+    from probe.models.stored import RunStatus
+
+    if not json_output and stored:
+        render.print_table(stored)
+    for outcome in outcomes:
+        if outcome.status is not RunStatus.OK:
+            sys.stderr.write(f"probe: job {outcome.job}: {outcome.status.value}"
+                             f"{': ' + outcome.error if outcome.error else ''}\n")  # fmt: skip
+    if not json_output:
+        sys.stderr.write(
+            f"stored {len(stored)} result(s); `probe results` lists them, `probe results show"
+            " ID` shows one whole\n"
+        )
+    if any(o.status is RunStatus.INTERRUPTED for o in outcomes):
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if any(o.status is not RunStatus.OK for o in outcomes):
+        raise typer.Exit(EXIT_FAILURES)

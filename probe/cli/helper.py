@@ -11,10 +11,16 @@ def helper(
     listen: str | None = typer.Option(
         None,
         "--listen",
+        metavar="HOST:PORT",
         help="HOST:PORT to listen on (default from [helper] listen: 127.0.0.1:8780).",
     ),
     config: Path | None = typer.Option(
-        None, "--config", "-c", envvar="PROBE_CONFIG", help="TOML configuration file."
+        None,
+        "--config",
+        "-c",
+        envvar="PROBE_CONFIG",
+        metavar="FILE",
+        help="TOML configuration file.",
     ),
 ) -> None:
     """Serve the test-helper protocol so probes elsewhere can compare their view with ours.

@@ -11,7 +11,7 @@ import typer
 NOTICE_VERSION = "4"
 
 NOTICE = """\
-What probe does and what it collects (docs/privacy.md has the details)
+What probe does and what it collects (docs/privacy.md in probe's source has the details)
 
  * On a schedule it connects to the platforms and sites in your config (Twitter/X, YouTube,
    WhatsApp, ...) and to control sites. Your ISP, your VPS provider and the state can see
@@ -88,12 +88,14 @@ def init(
         "--config",
         "-c",
         envvar="PROBE_CONFIG",
+        metavar="FILE",
         help="Where to write the config (default: /etc/probe/probe.toml as root,"
         " ~/.config/probe/probe.toml otherwise).",
     ),
     data_dir: Path | None = typer.Option(
         None,
         "--data-dir",
+        metavar="DIR",
         help="Store and key directory (default: /var/lib/probe as root,"
         " ~/.local/share/probe otherwise).",
     ),
@@ -146,7 +148,39 @@ def init(
         f"{'Created' if created else 'Kept'} the probe key in {chosen}"
         f" (probe id {identity.probe_id[:16]}…)."
     )
+    if not yes and sys.stdin.isatty():
+        _offer_geoip(config_path)
+    # Issue 20: the hint named no --config, so `probe run` then looked for the default file.
+    flag = "" if config_path == default_config_path().absolute() else f" --config {config_path}"
     typer.echo(
-        "Next: `probe run` measures every job once now; `probe daemon` runs the schedule"
-        " (docs/deployment.md installs it as a systemd service)."
+        f"Next:\n  probe geoip update{flag}   names your network in results (a free ASN"
+        " database, DB-IP Lite, CC BY 4.0; without it results say AS0)\n"
+        f"  probe run{flag}            measures every job once now\n"
+        f"  probe daemon{flag}         runs the schedule (docs/deployment.md installs it as"
+        " a systemd service)"
     )
+
+
+def _offer_geoip(config_path: Path) -> None:
+    """Offer to fetch the free ASN database now, so results name the network (issue 20)."""
+    import asyncio
+
+    from probe.config import load_settings
+    from probe.errors import ProbeError
+    from probe.geoip import download, install, installed_path
+
+    if not typer.confirm(
+        "Fetch the free ASN database now (DB-IP Lite, CC BY 4.0, ~10 MB), so results name"
+        " your network?",
+        default=True,
+    ):
+        return
+    settings = load_settings(config_path)
+    try:
+        data = asyncio.run(download(settings.geoip.update_url, timeout_s=settings.timeouts.http))
+        destination = installed_path(settings)
+        install(data, destination)
+    except ProbeError as exc:
+        typer.echo(f"probe: warning: {exc}; `probe geoip update` tries again", err=True)
+        return
+    typer.echo(f"Installed the ASN database at {destination}.")

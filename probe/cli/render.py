@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # rich is imported only when a table or a spinner is shown, not for --json
+    from rich.console import Console, Group
     from rich.table import Table
     from rich.text import Text
 
@@ -29,26 +30,76 @@ def print_json_line(result: TargetResult) -> None:
     sys.stdout.flush()
 
 
+# Below this many columns the tables become lists: an SSH terminal is 80 wide (issue 20).
+WIDE_COLUMNS = 100
+# Reasons shown per target: the first is the summary, the next ones say why (the table used to
+# hide "the local DNS is down" behind "all 2 endpoints failed with the network").
+SHOWN_REASONS = 3
+
+
+def verdict_text(verdict: str, blocking: str | None) -> Text:
+    """Return the verdict (styled) and its blocking method: "blocked (tls_reset)"."""
+    from rich.text import Text
+
+    text = Text(verdict, style=VERDICT_STYLE.get(verdict, ""))
+    if blocking:
+        text.append(f" ({blocking})")
+    return text
+
+
+def _reasons(reasons: list[str]) -> Text:
+    from rich.text import Text
+
+    shown = reasons[:SHOWN_REASONS]
+    more = len(reasons) - len(shown)
+    # Text, not markup: a target or a page title with "[/]" in it must print as itself.
+    text = Text("\n".join(shown))
+    if more:
+        text.append(f"\n(+{more} more: `probe results show ID` or --json)", style="dim")
+    return text
+
+
 def results_table(results: list[TargetResult]) -> Table:
-    """Return a table with each target's verdict, blocking method and first reason."""
+    """Return a table with each target's verdict, blocking method and first reasons."""
     from rich.table import Table
     from rich.text import Text
 
     table = Table(show_lines=False, header_style="bold")
-    table.add_column("target", overflow="fold")
-    table.add_column("verdict")
-    table.add_column("blocking")
+    table.add_column("target", overflow="fold", max_width=40)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("blocking", no_wrap=True)
     table.add_column("reason", overflow="fold", ratio=1)
     for result in results:
-        style = VERDICT_STYLE.get(result.verdict.value, "")
-        # Text, not markup: a target or a page title with "[/]" in it must print as itself.
         table.add_row(
             Text(result.input),
-            Text(result.verdict.value, style=style),
+            verdict_text(result.verdict.value, None),
             result.blocking.value if result.blocking else "–",
-            Text(result.reasons[0] if result.reasons else ""),
+            _reasons(result.reasons),
         )
     return table
+
+
+def results_list(results: list[TargetResult]) -> Group:
+    """Return the narrow layout: per target a line "target  verdict (blocking)", then its
+    reasons indented; lines wrap between words, so a verdict is never cut."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.text import Text
+
+    parts: list[Any] = []
+    for result in results:
+        line = Text(result.input, style="bold")
+        line.append("  ")
+        line.append_text(
+            verdict_text(result.verdict.value, result.blocking.value if result.blocking else None)
+        )
+        parts += [line, Padding(_reasons(result.reasons), (0, 0, 0, 4))]
+    return Group(*parts)
+
+
+def results_view(results: list[TargetResult], width: int) -> Table | Group:
+    """Return the table on a wide terminal, the list on a narrow one."""
+    return results_table(results) if width >= WIDE_COLUMNS else results_list(results)
 
 
 NETWORK_STYLE = {
@@ -76,15 +127,38 @@ def network_line(results: list[TargetResult]) -> Text | None:
     return line
 
 
-def print_table(results: list[TargetResult]) -> None:
-    """Print the network's state, then the results table, to stdout."""
+def asn_line(results: list[TargetResult]) -> Text | None:
+    """Return the line naming the probe's network ("as: AS9198 Kcell (KZ)"), or saying plainly
+    that it is unknown and how to learn it."""
+    from rich.text import Text
+
+    if not results:
+        return None
+    known = [r for r in results if r.probe_asn != "AS0"]
+    line = Text("as: ", style="bold")
+    if not known:
+        line.append("unknown", style="yellow")
+        line.append(" — results are filed under AS0/ZZ; `probe geoip update` fetches a free"
+                    " ASN database")  # fmt: skip
+        return line
+    first = known[0]
+    line.append(first.probe_asn)
+    if first.probe_network_name:
+        line.append(f" {first.probe_network_name}")
+    if first.probe_cc != "ZZ":
+        line.append(f" ({first.probe_cc})")
+    return line
+
+
+def print_table(results: list[TargetResult], console: Console | None = None) -> None:
+    """Print the network's state and name, then the results (a table or, narrow, a list)."""
     from rich.console import Console
 
-    console = Console()
-    line = network_line(results)
-    if line is not None:
-        console.print(line)
-    console.print(results_table(results))
+    console = console or Console()
+    for line in (network_line(results), asn_line(results)):
+        if line is not None:
+            console.print(line)
+    console.print(results_view(results, console.width))
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from probe.cli.common import TIME_HELP, wrote
 from probe.cli.daemon import CONFIG_OPTION
 
 if TYPE_CHECKING:
@@ -131,44 +133,85 @@ def _load_sources(
         name, rows = _local_facts(config, skipped, since, until)
         load_facts(engine, rows)
         loaded.append(name)
-    if len(loaded) > 1 or len(bundles) > 1:
-        engine.deduplicate()  # a bundle also uploaded, a facts file saved from the same store…
+    _deduplicate(engine, skipped)
     return loaded
+
+
+def _deduplicate(engine: Engine, skipped: Skipped) -> None:
+    """Keep one row per (probe, measurement), whatever the number of sources (a bundle also
+    uploaded, a facts file saved from the same store, one file given twice…), and count every
+    row dropped in the report's skipped records (issue 20: rows were lost without a word)."""
+
+    def count() -> int:
+        return int(str(engine.query("SELECT count(*) FROM facts")[0][0]))
+
+    before = count()
+    engine.deduplicate()
+    dropped = before - count()
+    if dropped:
+        skipped.count += dropped
+        skipped.reasons.append(
+            f"{dropped} duplicate row(s) dropped: the same measurement of the same probe came"
+            " from more than one source"
+        )
 
 
 def report(
     config: Path | None = CONFIG_OPTION,
     since: str | None = typer.Option(
-        None, "--since", help="Start of the period: a duration back from now (7d) or ISO time."
+        None, "--since", metavar="TIME", help=f"Start of the period: {TIME_HELP}."
     ),
     until: str | None = typer.Option(
-        None, "--until", help="End of the period (exclusive): a duration back or ISO time."
+        None, "--until", metavar="TIME", help=f"End of the period (exclusive): {TIME_HELP}."
     ),
     collector_dir: Path | None = typer.Option(
-        None, "--collector-dir", help="Report on a collector's data (its --data-dir)."
+        None,
+        "--collector-dir",
+        metavar="DIR",
+        help="Report on a collector's data (its --data-dir).",
     ),
     bundles: list[Path] = typer.Option(
-        [], "--bundles", help="Report on hand-carried bundle files (repeatable)."
+        [], "--bundles", metavar="FILE", help="Report on hand-carried bundle files (repeatable)."
     ),
     facts: list[Path] = typer.Option(
-        [], "--facts", help="Report on a facts file (.parquet or .csv) saved earlier (repeatable)."
+        [],
+        "--facts",
+        metavar="FILE",
+        help="Read facts saved earlier (.parquet or .csv: --save-facts here, or `probe classify"
+        " --save-facts`) instead of the store (repeatable).",
     ),
     claims_file: Path | None = typer.Option(
-        None, "--claims", help="A TOML file of [[claim]] statements to hold against the evidence."
+        None,
+        "--claims",
+        metavar="FILE",
+        help="A TOML file of [[claim]] statements to hold against the evidence.",
     ),
-    html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report."),
-    json_out: Path | None = typer.Option(
-        None, "--json", help="Write the report as JSON ('-' for standard output)."
+    html: Path | None = typer.Option(
+        None, "--html", metavar="FILE", help="Write a self-contained HTML report."
     ),
-    csv_out: Path | None = typer.Option(None, "--csv", help="Write the windows and claims as CSV."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", metavar="FILE", help="Write the report as JSON to FILE."
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print the report as JSON on stdout (instead of the summary)."
+    ),
+    csv_out: Path | None = typer.Option(
+        None, "--csv", metavar="FILE", help="Write the windows and claims as CSV."
+    ),
     save_facts: Path | None = typer.Option(
-        None, "--save-facts", help="Also save the facts read (.parquet or .csv) for later reports."
+        None,
+        "--save-facts",
+        metavar="FILE",
+        help="Also save the facts read (.parquet or .csv) for later reports.",
     ),
     engine_name: str = typer.Option(
-        "duckdb", "--engine", help="duckdb (default) or clickhouse (needs chdb)."
+        "duckdb", "--engine", metavar="NAME", help="duckdb (default) or clickhouse (needs chdb)."
     ),
     memory_limit: str | None = typer.Option(
-        None, "--memory-limit", help="DuckDB's memory cap (e.g. 1GB); past it, it spills to disk."
+        None,
+        "--memory-limit",
+        metavar="SIZE",
+        help="DuckDB's memory cap (e.g. 1GB); past it, it spills to disk.",
     ),
 ) -> None:
     """Report what happened between two dates: incidents of blocking, outages, platforms down,
@@ -178,51 +221,58 @@ def report(
     from rich.console import Console
 
     from probe import __version__
-    from probe.cli.store import _since
+    from probe.cli.common import input_file, parse_period
     from probe.report.build import build_report
     from probe.report.claims import load_claims
     from probe.report.engines import make_engine
     from probe.report.facts import Skipped
     from probe.report.render import csv_report, html_report, print_report
 
-    period = (_since(since), _since(until))
+    period = parse_period(since, until)
+    for path in (*facts, *bundles, *([claims_file] if claims_file else [])):
+        input_file(path, "--facts" if path in facts else "--bundles" if path in bundles
+                   else "--claims")  # fmt: skip
     claims = load_claims(claims_file) if claims_file is not None else []
     read_since, read_until = _window(*period, claims)
     skipped = Skipped()
     engine = make_engine(engine_name, memory_limit=memory_limit)
     try:
         sources = _load_sources(
-            engine,
-            config=config,
-            collector_dir=collector_dir,
-            bundles=bundles,
-            facts=facts,
-            skipped=skipped,
-            since=read_since,
-            until=read_until,
-        )
+            engine, config=config, collector_dir=collector_dir, bundles=bundles, facts=facts,
+            skipped=skipped, since=read_since, until=read_until,
+        )  # fmt: skip
         if save_facts is not None:
             _save_facts(engine, save_facts)
         result: Report = build_report(
-            engine,
-            source="; ".join(sources),
-            software_version=__version__,
-            generated_at=datetime.now(UTC),
-            since=period[0],
-            until=period[1],
-            claims=claims,
+            engine, source="; ".join(sources), software_version=__version__,
+            generated_at=datetime.now(UTC), since=period[0], until=period[1], claims=claims,
             skipped=skipped,
-        )
+        )  # fmt: skip
     finally:
         engine.close()
-    if html is not None:
-        _write(html, html_report(result))
-    if csv_out is not None:
-        _write(csv_out, csv_report(result))
-    if json_out is not None:
-        _write(json_out, result.model_dump_json(indent=2) + "\n")
-    if json_out is None or str(json_out) != "-":
+    outputs: list[tuple[Path | None, str, bool]] = [
+        (html, "html", False), (csv_out, "csv", True), (output, "json", False),
+    ]  # fmt: skip
+    for written, kind, counted in outputs:
+        if written is None:
+            continue
+        content = (
+            {"html": html_report, "csv": csv_report}[kind](result)
+            if kind != "json"
+            else (result.model_dump_json(indent=2) + "\n")
+        )
+        _write(written, content)
+        if str(written) != "-":
+            wrote(written, rows=max(content.count("\n") - 1, 0) if counted else None)
+    if json_output:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+    else:
         print_report(result, Console())
+        if "AS0" in result.scope.networks:  # issue 20: said plainly, not a network named AS0
+            Console(stderr=True, highlight=False).print(
+                "network unknown for some results (AS0: the probe had no ASN database; `probe"
+                " geoip update` fetches one): their windows are low confidence"
+            )
 
 
 def _save_facts(engine: Engine, path: Path) -> None:
@@ -234,3 +284,5 @@ def _save_facts(engine: Engine, path: Path) -> None:
     if path.suffix.lower() not in (".parquet", ".csv"):
         raise ReportError(f"--save-facts {path}: use a .parquet or .csv file name")
     engine.export(path)
+    rows = int(str(engine.query("SELECT count(*) FROM facts")[0][0]))
+    wrote(path, rows=rows)

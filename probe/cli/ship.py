@@ -7,12 +7,14 @@ from typing import Any
 
 import typer
 
+from probe.cli.common import CONTEXT, EXIT_FAILURES
 from probe.cli.daemon import CONFIG_OPTION
 
 bundle_app = typer.Typer(
     name="bundle",
     help="Bundles for hand-carrying: export the outbox to a file, check a file.",
     no_args_is_help=True,
+    context_settings=CONTEXT,
 )
 
 
@@ -61,9 +63,11 @@ def upload(
         raise typer.Exit(1)
 
 
-@bundle_app.command("export")
+@bundle_app.command("export", context_settings=CONTEXT)
 def export(
-    out: Path = typer.Option(..., "--out", "-o", help="File to write (replaced atomically)."),
+    out: Path = typer.Option(
+        ..., "--output", "-o", metavar="FILE", help="File to write (replaced atomically)."
+    ),
     config: Path | None = CONFIG_OPTION,
     include_exported: bool = typer.Option(
         False, "--all", help="Also bundles an earlier export already wrote."
@@ -74,6 +78,7 @@ def export(
     For when nothing can be uploaded: carry the file out. The bundles stay in the outbox, so
     an upload that works later is still safe (the collector keeps each measurement once).
     """
+    from probe.cli.common import human_bytes
     from probe.ship import load_identity
     from probe.ship.outbox import export_outbox, seal
     from probe.store import ResultStore
@@ -85,29 +90,41 @@ def export(
             store, identity, max_records=settings.upload.max_bundle_records,
             max_bytes=settings.upload.max_bundle_bytes,
         )  # fmt: skip
+        outbox = store.outbox()
+        if not any(include_exported or e.exported_at is None for e in outbox):
+            # issue 20: a second export wrote a 0-byte file and said nothing of --all
+            done = f"the {len(outbox)} bundle(s) in the outbox were exported before"
+            hint = "; --all writes them again" if outbox else ""
+            typer.echo(f"probe: nothing to export: {done if outbox else 'no results are waiting'}"
+                       f"{hint}. {out} was not written.", err=True)  # fmt: skip
+            raise typer.Exit(EXIT_FAILURES)
         report = export_outbox(store, out, include_exported=include_exported)
     typer.echo(
-        f"wrote {report.bundles} bundle(s), {report.measurements} measurement(s),"
-        f" {report.bytes} bytes to {report.path}"
+        f"wrote {report.path} ({report.bundles} bundle(s), {report.measurements}"
+        f" measurement(s), {human_bytes(report.bytes)})",
+        err=True,
     )
 
 
-@bundle_app.command("inspect")
+@bundle_app.command("inspect", context_settings=CONTEXT)
 def inspect(
-    file: Path = typer.Argument(..., help="A bundle or an exported file of bundles."),
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="A bundle or an exported file of bundles.", show_default=False
+    ),
     json_output: bool = typer.Option(False, "--json", help="One JSON line per bundle."),
 ) -> None:
     """Verify every bundle in a file (signature, hash, records) and list them (exit 1 if any
     is bad): check a hand-carried file before the trip."""
     import json
 
+    from probe.cli.common import input_file
     from probe.errors import BundleError
     from probe.ship.bundle import Limits, iter_bundles, unpack_records, verify_signature
 
     limits = Limits()
-    bad = 0
+    bad = good = 0
     try:
-        handle = file.open("rb")
+        handle = input_file(file, "FILE").open("rb")
     except OSError as exc:
         raise BundleError(f"cannot read {file}: {exc.strerror or exc}") from exc
     with handle:
@@ -121,6 +138,7 @@ def inspect(
                 bad += 1
                 typer.echo(f"bad bundle: {exc.code}: {exc}", err=True)
                 continue
+            good += 1
             line: dict[str, Any] = {
                 "bundle_id": item.bundle_id, "probe_id": item.manifest.probe_id,
                 "count": len(records), "first": item.manifest.first_measured_at.isoformat(),
@@ -130,5 +148,7 @@ def inspect(
             typer.echo(json.dumps(line) if json_output else
                        f"{line['bundle_id'][:16]}  {line['count']:>5} measurements"
                        f"  {line['first'][:19]} … {line['last'][:19]}  ok")  # fmt: skip
-    if bad:
-        raise typer.Exit(1)
+    if not bad and not good:
+        typer.echo(f"probe: {file} holds no bundles (an empty export?)", err=True)
+    if bad or not good:
+        raise typer.Exit(EXIT_FAILURES)

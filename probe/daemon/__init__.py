@@ -8,6 +8,7 @@ Modules:
     plan      DaemonPlan: what the supervisor knows of a validated config (plain data)
     worker    `python -m probe.daemon.worker validate|run|upload`: one process per task
     uploads   UploadLoop: an upload worker whenever the store says a pass is due
+    geoip     refresh_loop(): `probe geoip update --auto` once a day (the ASN database, monthly)
     runner    JobRunner: one run of one job: disk and budget checks, measure, store
     jobs      load_jobs(): config jobs → targets (validated before anything is scheduled)
     budget    estimate_bytes(): a result's approximate traffic, for the daily data budget

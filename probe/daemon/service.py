@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from probe import __version__
+from probe.daemon.geoip import refresh_loop
 from probe.daemon.logs import log, log_recovered, set_format, setup_logging
 from probe.daemon.plan import DaemonPlan, JobPlan
 from probe.daemon.systemd import notify, watchdog_interval
@@ -146,6 +147,7 @@ class Daemon:
             asyncio.create_task(self._disk_monitor()),
             asyncio.create_task(self._retention()),
             asyncio.create_task(self._uploads.run()),
+            asyncio.create_task(refresh_loop(self.config_path, self._stop)),  # ASN db, monthly
         ]
         log(
             "daemon.start", version=__version__, pid=os.getpid(), config=self.config_path,

@@ -125,7 +125,11 @@ async def _measure_request(body: bytes, client: str | None, ctx: HelperContext) 
         time.monotonic() - started,
     )
     # Echo the address we saw, so the probe can scrub it from its records even behind NAT.
-    response = response.model_copy(update={"x_client_address": client})
+    # And the network we see it from: a probe without an ASN database names its network by it.
+    asn = ctx.asn_of(client) if client else 0
+    response = response.model_copy(
+        update={"x_client_address": client, "x_client_asn": f"AS{asn}" if asn else None}
+    )
     return Response(response.model_dump_json(), media_type="application/json")
 
 

@@ -12,7 +12,7 @@ import uvicorn
 
 from probe import serving
 from probe.config import Settings
-from probe.errors import HelperError
+from probe.errors import ConfigError, HelperError
 from probe.helper.app import create_app
 from probe.helper.context import check_settings, request_budget_s
 
@@ -20,17 +20,18 @@ logger = logging.getLogger("probe.helper")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
-    """Return (host, port) of "HOST:PORT" ("[::]:8780" for IPv6); raise HelperError if invalid."""
-    return serving.parse_listen(listen, "helper", HelperError)
+    """Return (host, port) of "HOST:PORT" ("[::]:8780" for IPv6); raise ConfigError if invalid
+    (exit 2 in `probe helper` as in `probe collector`, issue 20)."""
+    return serving.parse_listen(listen, "helper", ConfigError)
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    return serving.bind(host, port, "helper", HelperError)
+    return serving.bind(host, port, "helper", ConfigError)
 
 
 def _tls_options(settings: Settings) -> dict[str, Any]:
     return serving.tls_options(settings.helper.tls_cert, settings.helper.tls_key, "helper",
-                               HelperError)  # fmt: skip
+                               ConfigError)  # fmt: skip
 
 
 def _config(settings: Settings, app: Any) -> uvicorn.Config:
@@ -47,7 +48,7 @@ def _config(settings: Settings, app: Any) -> uvicorn.Config:
     try:
         config.load()
     except (OSError, ssl.SSLError) as exc:
-        raise HelperError(f"helper: cannot load tls_cert/tls_key: {exc}") from exc
+        raise ConfigError(f"helper: cannot load tls_cert/tls_key: {exc}") from exc
     return config
 
 
@@ -71,8 +72,8 @@ async def serve(
 
     `listen` ("HOST:PORT") overrides `[helper] listen`; `ready` is set once connections are
     accepted. Cancelling the task shuts the server down gracefully, as SIGINT/SIGTERM do. Raises
-    HelperError when the address cannot be bound or the certificate not loaded, and ConfigError
-    when the ASN database cannot be opened.
+    ConfigError when the address is not HOST:PORT or cannot be bound, the certificate cannot be
+    loaded or the ASN database cannot be opened; HelperError when the application fails.
     """
     check_settings(settings)
     app = create_app(settings)

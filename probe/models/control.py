@@ -110,3 +110,8 @@ class ControlResponse(WireRecord):
         default=None,
         description="The probe's address as the helper saw it (ours only): the probe scrubs it.",
     )
+    x_client_asn: str | None = Field(
+        default=None,
+        description='The network the helper sees the probe from, e.g. "AS9198" (ours only, when'
+        " the helper has an ASN database): names the probe's network when it has none.",
+    )

@@ -21,7 +21,7 @@ class AsnDatabase:
         try:
             self._asn = maxminddb.open_database(str(asn_db))
             self._country = maxminddb.open_database(str(country_db)) if country_db else None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
             raise ConfigError(f"geoip: cannot open database: {exc}") from exc
 
     def _record(self, reader: Any, ip: str) -> dict[str, Any]:

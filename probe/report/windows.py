@@ -202,13 +202,25 @@ def _main_method(methods: dict[str, int]) -> Blocking | None:
     return Blocking(best) if best in order else None
 
 
-def _window_fields(group: Sequence[Span], methods: dict[str, int], good: str) -> dict[str, Any]:
+UNKNOWN_NETWORK = "AS0"
+
+
+def _window_fields(
+    group: Sequence[Span], methods: dict[str, int], good: str, networks: Sequence[str]
+) -> dict[str, Any]:
     """Return the fields every merged window has: extent, bounds, counts and confidence."""
     extent = bounds(group)
     n = sum(s.measurements for s in group)
     probes = len({s.probe_id for s in group})
     meanwhile = good_meanwhile(group)
     level, reasons = confidence(n, probes, methods, extent, good, meanwhile)
+    if UNKNOWN_NETWORK in networks:
+        # Issue 20: a "high" confidence outage of "AS0" from a probe with no ASN database.
+        level = Confidence.LOW
+        reasons.append(
+            "the network is unknown (AS0: the probe had no ASN database; `probe geoip update`"
+            " fetches one): it cannot be told which network this happened on"
+        )
     return {
         "start": moment(extent.start),
         "end": moment(extent.end),
@@ -230,7 +242,7 @@ def incidents(spans: Iterable[Span], names: dict[str, str]) -> list[Incident]:
         methods: Counter[str] = Counter()
         for span in group:
             methods.update(span.methods)
-        common = _window_fields(group, dict(methods), "accessible")
+        common = _window_fields(group, dict(methods), "accessible", [network])
         also = sorted(set().union(*(s.endpoint_methods for s in group)) - set(methods))
         if also:
             common["confidence_reasons"].append(f"other endpoints' methods: {', '.join(also)}")
@@ -279,7 +291,7 @@ def failure_windows(spans: Iterable[Span], kind: WindowKind) -> list[FailureWind
                 networks=[key] if by_network else seen,
                 platforms=seen if by_network else [key],
                 sites_loaded=sorted(sites) if kind is WindowKind.WHITELISTING else [],
-                **_window_fields(group, {}, _GOOD_WORDS[kind]),
+                **_window_fields(group, {}, _GOOD_WORDS[kind], [key] if by_network else seen),
             )
         )
     return sorted(found, key=lambda w: (w.start, w.network, w.platform))

@@ -303,6 +303,39 @@ class ResultStore(OutboxQueries):
             if len(rows) < page:
                 return
 
+    def result(self, id_prefix: str) -> list[StoredResult | StoreError]:
+        """Return the stored results whose measurement_id starts with `id_prefix` (at most 2:
+        one is the answer, two say the prefix is ambiguous)."""
+        from probe.models.stored import StoredResult
+
+        if not id_prefix or any(c not in "0123456789abcdef-" for c in id_prefix.lower()):
+            return []
+        rows = self._read(
+            "SELECT seq, record FROM results WHERE measurement_id LIKE ? ORDER BY seq LIMIT 2",
+            (id_prefix.lower() + "%",),
+        )
+        found: list[StoredResult | StoreError] = []
+        for seq, record in rows:
+            try:
+                found.append(StoredResult.model_validate_json(str(record)))
+            except ValueError as exc:
+                found.append(StoreError(f"{self.path}: row {seq} is not a valid result: {exc}"))
+        return found
+
+    def latest(self) -> StoredResult | None:
+        """Return the result stored last, None when there is none (or it does not validate)."""
+        from probe.models.stored import StoredResult
+
+        rows = self._read("SELECT record FROM results ORDER BY seq DESC LIMIT 1")
+        try:
+            return StoredResult.model_validate_json(str(rows[0][0])) if rows else None
+        except ValueError:
+            return None
+
+    def jobs(self) -> list[str]:
+        """Return the names of the jobs that stored results, sorted."""
+        return [str(r[0]) for r in self._read("SELECT DISTINCT job FROM results ORDER BY job")]
+
     def iter_record_texts(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[tuple[str, str]]:

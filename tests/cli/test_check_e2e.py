@@ -275,3 +275,30 @@ def test_a_page_slowed_on_its_name_is_throttled(
     assert result.throughput is not None and result.throughput.objects == [page]
     roles = {t.role.value for t in result.throughput.transfers}
     assert roles == {"target", "same_address", "control"}, roles
+
+
+def test_the_helper_names_the_network_when_the_probe_has_no_database(
+    tmp_path: Path, isp_dns: DnsServer, public_dns: DnsServer, pki: TestPki,
+    https_server: HttpServer,
+) -> None:  # fmt: skip
+    """Issue 20: every result was AS0 after a default install; our helper's x_client_asn
+    names the network when the probe has no ASN database of its own."""
+    from helper.loopback import write_asn_database
+
+    from probe.config import GeoipSettings
+
+    database = tmp_path / "helper-asn.mmdb"
+    write_asn_database(database, {"127.0.0.0/8": 64500})
+    settings = loopback_helper_settings(public_dns.address, pki.ca_pem)
+    running = RunningHelper(settings.model_copy(update={"geoip": GeoipSettings(asn_db=database)}))
+    try:
+        config = _config(
+            tmp_path, isp_dns, pki, [running.url], [https_server.url("/page", host=CONTROL)]
+        )
+        url = https_server.url("/page", host=OK)
+        (result,) = _results(_check(config, url)).values()
+        assert result.probe_asn == "AS64500"
+        table = _check(config, url, json_output=False)
+        assert "as: AS64500" in table.stdout, table.stdout
+    finally:
+        running.close()

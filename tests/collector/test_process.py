@@ -191,7 +191,7 @@ def test_export_of_an_empty_collector_prints_nothing(tmp_path: Path) -> None:
 
 def test_export_without_a_store_says_so_in_one_line(tmp_path: Path) -> None:
     proc = run_cli("export", "--data-dir", str(tmp_path / "nothing-here"))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a usage error, as every missing file (issue 20)
     assert proc.stderr.count("\n") == 1 and "no collector store" in proc.stderr
 
 

@@ -89,6 +89,9 @@ def test_run_stores_results_that_results_and_status_show(
     home.init()
     proc = home.probe("run")
     assert proc.returncode == 0, proc.stderr + proc.stdout
+    # Issue 20: `probe run` printed log lines; it ends with the table `probe check` prints.
+    assert ok_url in proc.stdout and "accessible" in proc.stdout, proc.stdout
+    assert "stored 3 result(s)" in proc.stderr and "level=" not in proc.stdout
     proc = home.probe("run", "--job", "listed", "--json")
     assert proc.returncode == 0, proc.stderr
     printed = [StoredResult.model_validate_json(line) for line in proc.stdout.splitlines()]
@@ -110,6 +113,17 @@ def test_run_stores_results_that_results_and_status_show(
     assert table.returncode == 0 and "accessible" in table.stdout
     bad = home.probe("results", "--since", "yesterday-ish")
     assert bad.returncode == 2 and "--since" in bad.stderr
+    # Issue 20: `results -j nope` printed an empty table; the id shown was accepted nowhere.
+    nope = home.probe("results", "-j", "nope")
+    assert nope.returncode == 2 and "no such job (jobs: listed, web)" in nope.stderr, nope.stderr
+    short = str(ok.measurement_id)[:8]
+    assert short in table.stdout
+    for argv in (("results", "show", short), ("results", "--id", short)):
+        one = home.probe(*argv)
+        assert one.returncode == 0, one.stderr
+        assert str(ok.measurement_id) in one.stdout and ok.reasons[0][:30] in one.stdout
+    missing = home.probe("results", "show", "ffffffff")
+    assert missing.returncode == 2 and "no stored result" in missing.stderr
 
     status = home.status()
     assert status["store"]["results"] == 4  # type: ignore[index]
@@ -117,6 +131,9 @@ def test_run_stores_results_that_results_and_status_show(
     assert status["daemon"]["running"] is False  # type: ignore[index]
     text = home.probe("status")
     assert text.returncode == 0 and "outbox: 4 not uploaded" in text.stdout, text.stdout
+    # Issue 20: the jobs table was empty after `probe run` (no daemon had written it).
+    assert [j["name"] for j in status["jobs"]] == ["web", "listed"]  # type: ignore[index]
+    assert "network: unknown" in text.stdout
 
 
 def test_unknown_job_is_an_error(home: ProbeHome, ok_url: str) -> None:
@@ -137,7 +154,7 @@ def test_daily_budget_skips_a_run_that_would_exceed_it(home: ProbeHome, ok_url: 
     assert first.returncode == 0, first.stderr + first.stdout
     second = home.probe("run")
     assert second.returncode == 1
-    assert "skipped_budget" in second.stdout, second.stdout
+    assert "job web: skipped_budget" in second.stderr, second.stderr
     status = home.status()
     errors = status["recent_errors"]
     assert errors and errors[0]["status"] == "skipped_budget"  # type: ignore[index]
@@ -160,7 +177,7 @@ def _init_in_terminal(home: ProbeHome, answer: str) -> tuple[int, str]:
         stdin=child, stdout=child, stderr=child, env=_env(), close_fds=True,
     )  # fmt: skip
     os.close(child)
-    text, answered = "", False
+    text, answered, offered = "", False, False
     try:
         while True:
             ready, _, _ = select.select([main], [], [], 30)
@@ -175,6 +192,9 @@ def _init_in_terminal(home: ProbeHome, answer: str) -> tuple[int, str]:
             if not answered and "want to run probe?" in text:
                 os.write(main, answer.encode() + b"\n")
                 answered = True
+            if not offered and "Fetch the free ASN database now" in text:
+                os.write(main, b"n\n")  # offered (issue 20); no network in tests
+                offered = True
         return proc.wait(30), text
     finally:
         os.close(main)
@@ -186,4 +206,5 @@ def test_init_asks_for_consent_on_a_terminal(home: ProbeHome) -> None:
     assert not home.config.exists() and not home.data_dir.exists()
     rc, text = _init_in_terminal(home, "y")
     assert rc == 0, text
+    assert "Fetch the free ASN database now" in text and "probe geoip update" in text
     assert home.config.exists() and (home.data_dir / "consent.json").exists()

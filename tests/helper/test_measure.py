@@ -200,6 +200,13 @@ def test_asn_from_the_configured_database(
     result = control(helper, {"http_request": internet.url(), "tcp_connect": ["[fd00::1]:80"]})
     assert result.ip_info["127.0.0.1"].asn == 64500
     assert result.ip_info["fd00::1"].asn == 0, "an address the database does not know"
+    # Issue 20: the network the helper sees the probe from names it when the probe has no
+    # ASN database of its own.
+    assert result.x_client_asn == "AS64500"
+
+
+def test_no_client_asn_without_a_database(internet: Internet, helper: RunningHelper) -> None:
+    assert control(helper, {"http_request": internet.url()}).x_client_asn is None
 
 
 def test_doh_resolver(internet: Internet, start_helper: StartHelper) -> None:

@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from probe.config import Settings
-from probe.errors import ConfigError, HelperError
+from probe.errors import ConfigError
 from probe.helper import serve
 from probe.helper.server import parse_listen
 
@@ -66,8 +66,8 @@ BAD_LISTEN = ["nonsense", "127.0.0.1", ":8780", "127.0.0.1:http", "127.0.0.1:700
 
 
 @pytest.mark.parametrize("listen", BAD_LISTEN)
-def test_bad_listen_addresses_are_helper_errors(listen: str) -> None:
-    with pytest.raises(HelperError, match="HOST:PORT"):
+def test_bad_listen_addresses_are_config_errors(listen: str) -> None:
+    with pytest.raises(ConfigError, match="HOST:PORT"):
         parse_listen(listen)
 
 
@@ -75,26 +75,26 @@ def test_ipv6_listen_address() -> None:
     assert parse_listen("[::]:8780") == ("::", 8780)
 
 
-def test_a_busy_port_is_a_helper_error() -> None:
+def test_a_busy_port_is_a_config_error() -> None:
     with socket.create_server(("127.0.0.1", 0)) as busy:
         listen = f"127.0.0.1:{busy.getsockname()[1]}"
-        with pytest.raises(HelperError, match="cannot listen"):
+        with pytest.raises(ConfigError, match="cannot listen"):
             asyncio.run(serve(Settings(), listen=listen))
 
 
-def test_a_certificate_without_key_is_a_helper_error(tmp_path: Path) -> None:
+def test_a_certificate_without_key_is_a_config_error(tmp_path: Path) -> None:
     settings = Settings(helper={"tls_cert": str(tmp_path / "cert.pem")})
-    with pytest.raises(HelperError, match="tls_key"):
+    with pytest.raises(ConfigError, match="tls_key"):
         asyncio.run(serve(settings, listen="127.0.0.1:0"))
 
 
-def test_an_unreadable_certificate_is_a_helper_error(tmp_path: Path) -> None:
+def test_an_unreadable_certificate_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "cert.pem").write_text("not a certificate")
     (tmp_path / "key.pem").write_text("not a key")
     settings = Settings(
         helper={"tls_cert": str(tmp_path / "cert.pem"), "tls_key": str(tmp_path / "key.pem")}
     )
-    with pytest.raises(HelperError, match="tls_cert"):
+    with pytest.raises(ConfigError, match="tls_cert"):
         asyncio.run(serve(settings, listen="127.0.0.1:0"))
 
 

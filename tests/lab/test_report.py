@@ -61,7 +61,7 @@ def test_report_of_a_censored_day(lab: Lab) -> None:
     )
     html = lab.run_dir / "report.html"
     done = lab.probe("report", "--config", str(config), "--claims", str(claims),
-                     "--json", "-", "--html", str(html))  # fmt: skip
+                     "--json", "--html", str(html))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["scope"]["measurements"] == 2 * len(ROUNDS)

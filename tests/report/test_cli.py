@@ -45,7 +45,7 @@ class Home:
 
     def report(self, *args: str) -> dict[str, Any]:
         done = run_probe("report", "--config", str(self.config), "--claims", str(self.claims),
-                      "--json", "-", *args)  # fmt: skip
+                      "--json", *args)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
         loaded: dict[str, Any] = json.loads(done.stdout)
@@ -91,8 +91,12 @@ def test_the_local_store(local: dict[str, Any]) -> None:
 def test_files_html_csv_json(home: Home, tmp_path: Path) -> None:
     html, csv_file, out = tmp_path / "r.html", tmp_path / "r.csv", tmp_path / "r.json"
     done = run_probe("report", "--config", str(home.config), "--claims", str(home.claims),
-                  "--html", str(html), "--csv", str(csv_file), "--json", str(out))  # fmt: skip
+                  "--html", str(html), "--csv", str(csv_file), "-o", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # Issue 20: report never said which files it wrote.
+    for path in (html, csv_file, out):
+        assert f"wrote {path} (" in done.stderr, done.stderr
+    assert f"wrote {csv_file} (5 rows, " in done.stderr
     assert "twitter" in done.stdout and "contradicted_by_blocking" in done.stdout  # terminal
     page = html.read_text(encoding="utf-8")
     assert page.count("<svg") >= 2 and "contradicted_by_blocking" in page
@@ -118,7 +122,7 @@ def test_bundles_and_a_collector_give_the_same_report(
     home: Home, local: dict[str, Any], tmp_path: Path
 ) -> None:
     carried = tmp_path / "carry.bundles"
-    export = run_probe("bundle", "export", "--out", str(carried), "--all", "--config",
+    export = run_probe("bundle", "export", "--output", str(carried), "--all", "--config",
                     str(home.config))  # fmt: skip
     assert export.returncode == 0, export.stderr
     from_bundles = home.report("--bundles", str(carried))
@@ -136,7 +140,7 @@ def test_bundles_and_a_collector_give_the_same_report(
 
 def test_a_tampered_bundle_is_skipped_with_its_reason(home: Home, tmp_path: Path) -> None:
     carried = tmp_path / "carry.bundles"
-    export = run_probe("bundle", "export", "--out", str(carried), "--all", "--config",
+    export = run_probe("bundle", "export", "--output", str(carried), "--all", "--config",
                     str(home.config))  # fmt: skip
     assert export.returncode == 0, export.stderr
     data = bytearray(carried.read_bytes())
@@ -169,6 +173,12 @@ def test_an_unreadable_stored_row_is_skipped_not_fatal(tmp_path: Path) -> None:
         (["--facts", "{root}/facts.txt"], "facts files are .csv or .parquet"),
         (["--since", "yesterday-ish"], "--since 'yesterday-ish'"),
         (["--engine", "oracle"], "unknown engine 'oracle'"),
+        # Issue 20: a backwards period was accepted; --json took the next flag as its file.
+        (["--since", "1h", "--until", "2d"], "the period ends"),
+        (["--since", "2026-11-02", "--until", "2026-11-01"], "the period ends"),
+        (["--json", "--html"], "--html"),
+        (["--facts", "{root}/missing.parquet"], "--facts {root}/missing.parquet: no such file"),
+        (["--bundles", "{root}"], "is a directory"),
     ],
 )
 def test_bad_input_is_a_clear_error(
@@ -180,12 +190,13 @@ def test_bad_input_is_a_clear_error(
     filled = [a.format(claims=claims, root=tmp_path) for a in args]
     done = run_probe("report", "--config", str(home.config), *filled)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert message in done.stderr and "Traceback" not in done.stderr
+    assert message.format(root=tmp_path) in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "facts.txt"]
 
 
 def test_the_shipped_kazakh_claims_load(home: Home) -> None:
     done = run_probe("report", "--config", str(home.config), "--claims",
-                  str(REPO / "configs" / "claims.toml"), "--json", "-")  # fmt: skip
+                  str(REPO / "configs" / "claims.toml"), "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     claims = json.loads(done.stdout)["claims"]
     assert len(claims) == 9
@@ -206,12 +217,12 @@ def test_ooni_measurements_through_classify_into_a_report(tmp_path: Path) -> Non
         pytest.skip(f"OONI QA measurements not found at {QA} (set PROBE_SHARED_DIR)")
     facts = tmp_path / "ooni.parquet"
     files = sorted(str(p) for p in QA.glob("*.json"))
-    classify = run_probe("classify", *files, "--facts", str(facts))
+    classify = run_probe("classify", *files, "--save-facts", str(facts))
     assert classify.returncode == 0, classify.stderr
     claims = tmp_path / "claims.toml"
     claims.write_text('[[claim]]\nstart = "2024-02-12T00:00:00Z"\nend = "2024-02-13T00:00:00Z"\n'
                       'network = "garr"\nstatement = "technical problems"\n')  # fmt: skip
-    done = run_probe("report", "--facts", str(facts), "--claims", str(claims), "--json", "-")
+    done = run_probe("report", "--facts", str(facts), "--claims", str(claims), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["scope"]["measurements"] == len(files)
@@ -222,3 +233,40 @@ def test_ooni_measurements_through_classify_into_a_report(tmp_path: Path) -> Non
     (claim,) = report["claims"]
     assert claim["finding"] == "contradicted_by_blocking", claim["summary"]
     assert "яндекс.рф" in claim["evidence"]["accessible_platforms"]
+
+
+def test_an_unknown_network_is_said_plainly(tmp_path: Path) -> None:
+    """Issue 20: results of a probe with no ASN database (AS0) gave a "high" confidence
+    incident of "AS0"; the report says the network is unknown and gives it low confidence."""
+    from probe.models.results import Blocking, Verdict
+
+    from .records import START, result
+
+    home = Home(tmp_path)
+    with ResultStore.open(home.data_dir) as store:
+        for n in range(6):
+            when = START.replace(day=5) + n * (START - START.replace(hour=11))
+            store.add_result(result(when, "twitter", Verdict.BLOCKED, Blocking.TLS_RESET,
+                                    network="AS0"), "platforms")  # fmt: skip
+    text = run_probe("report", "--config", str(home.config))
+    assert text.returncode == 0, text.stderr
+    assert "network unknown for some results (AS0" in text.stderr
+    report = home.report()
+    unknown = [i for i in report["incidents"] if i["network"] == "AS0"]
+    assert unknown and all(i["confidence"] == "low" for i in unknown), unknown
+
+
+def test_duplicates_in_one_source_are_dropped_and_counted(tmp_path: Path) -> None:
+    """Issue 20: de-duplication ran only with two or more sources, so one facts file holding a
+    measurement twice counted it twice, and nothing said a row was dropped."""
+    if not QA.is_dir():
+        pytest.skip(f"OONI QA measurements not found at {QA} (set PROBE_SHARED_DIR)")
+    one = str(sorted(QA.glob("*.json"))[0])
+    facts = tmp_path / "twice.parquet"
+    classify = run_probe("classify", one, one, "--save-facts", str(facts))
+    assert classify.returncode == 0 and f"wrote {facts} (2 rows, " in classify.stderr
+    done = run_probe("report", "--facts", str(facts), "--json")
+    assert done.returncode == 0, done.stderr
+    scope = json.loads(done.stdout)["scope"]
+    assert scope["measurements"] == 1 and scope["skipped_records"] == 1
+    assert "1 duplicate row(s) dropped" in scope["skipped_reasons"][-1]

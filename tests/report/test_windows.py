@@ -199,3 +199,23 @@ def test_what_opens_and_closes_each_window(name: str) -> None:
     good = {i for i, kind in enumerate(KINDS) if spec.good.matches(*kind)}
     assert (bad, good) == OPENS_AND_CLOSES[name]
     assert not bad & good
+
+
+def test_an_unknown_network_is_never_high_confidence() -> None:
+    """Issue 20: a default install filed everything under AS0, and the report gave a "high"
+    confidence outage of "AS0"; the same evidence on a named network stays high."""
+    from probe.models.reports import WindowKind
+    from probe.report.windows import failure_windows, incidents
+
+    def spans(network: str, key: tuple[str, ...]) -> list[Span]:
+        return [Span(key=key, probe_id="p1", start=0, end=600_000, measurements=6,
+                     methods={"tls_reset": 6}, members=frozenset({"twitter"}),
+                     good_before=None, good_after=700_000)]  # fmt: skip
+
+    (named,) = failure_windows(spans("AS9198", ("AS9198",)), WindowKind.NETWORK_OUTAGE)
+    (unknown,) = failure_windows(spans("AS0", ("AS0",)), WindowKind.NETWORK_OUTAGE)
+    assert named.confidence is Confidence.HIGH
+    assert unknown.confidence is Confidence.LOW
+    assert any("network is unknown" in r for r in unknown.confidence_reasons)
+    (incident,) = incidents(spans("AS0", ("AS0", "twitter")), {})
+    assert incident.confidence is Confidence.LOW

@@ -59,8 +59,9 @@ def test_export_ingest_then_upload_the_same(tmp_path: Path) -> None:
     ids = home.fill(10)
     carried = tmp_path / "usb" / "carry.bundles"
     carried.parent.mkdir()
-    export = home.probe("bundle", "export", "--out", str(carried))
-    assert export.returncode == 0 and "wrote 3 bundle(s), 10 measurement(s)" in export.stdout
+    export = home.probe("bundle", "export", "--output", str(carried))
+    assert export.returncode == 0 and "(3 bundle(s), 10 measurement(s)," in export.stderr
+    assert f"wrote {carried} " in export.stderr
     inspect = run_probe("bundle", "inspect", str(carried))
     assert inspect.returncode == 0 and inspect.stdout.count(" ok") == 3, inspect.stdout
     collector_dir = tmp_path / "collector"
@@ -97,15 +98,33 @@ def test_tampered_carried_file_is_reported(tmp_path: Path) -> None:
     home = Home(tmp_path, [])
     home.fill(3)
     carried = tmp_path / "carry.bundles"
-    assert home.probe("bundle", "export", "--out", str(carried)).returncode == 0
+    assert home.probe("bundle", "export", "--output", str(carried)).returncode == 0
     data = bytearray(carried.read_bytes())
     data[-10] ^= 0xFF
     carried.write_bytes(bytes(data))
     inspect = run_probe("bundle", "inspect", str(carried))
     assert inspect.returncode == 1 and "payload_hash_mismatch" in inspect.stderr
     missing = run_probe("bundle", "inspect", str(tmp_path / "nope"))
-    assert missing.returncode == 1 and "cannot read" in missing.stderr
+    assert missing.returncode == 2 and "no such file" in missing.stderr, missing.stderr
     assert "Traceback" not in inspect.stderr + missing.stderr
+
+
+def test_nothing_to_export_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    """Issue 20: a second export wrote a 0-byte file, exited 0 and never mentioned --all."""
+    home = Home(tmp_path, [])
+    home.fill(2)
+    first, second = tmp_path / "first.bundles", tmp_path / "second.bundles"
+    assert home.probe("bundle", "export", "-o", str(first)).returncode == 0
+    again = home.probe("bundle", "export", "-o", str(second))
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "--all" in again.stderr and "exported before" in again.stderr
+    assert not second.exists()
+    assert home.probe("bundle", "export", "-o", str(second), "--all").returncode == 0
+    assert second.read_bytes() == first.read_bytes()
+    empty = tmp_path / "empty.bundles"
+    empty.write_bytes(b"")
+    inspect = run_probe("bundle", "inspect", str(empty))
+    assert inspect.returncode == 1 and "holds no bundles" in inspect.stderr, inspect.stderr
 
 
 def test_upload_failure_shows_in_status(tmp_path: Path) -> None:
