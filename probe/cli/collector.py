@@ -90,7 +90,10 @@ def collector(
         help="File holding the token that registering a probe needs.",
     ),
     read_token_file: Path | None = typer.Option(
-        None, "--read-token-file", help="File holding the token that reading measurements needs."
+        None,
+        "--read-token-file",
+        metavar="FILE",
+        help="File holding the token that reading measurements needs.",
     ),
 ) -> None:
     """Serve the collector: probes upload signed bundles; `export` and `ingest` by hand.

@@ -41,7 +41,7 @@ def test_a_report_survives_any_stored_record(tmp_path: Path) -> None:
         for records in (good[:3], [huge], [long_input], [odd], good[3:]):
             raw = bundle_of(records, identity).to_bytes()
             ingest(store, raw, limits=OLD_LIMITS, register_open=True, via="file")
-    done = run_probe("report", "--collector-dir", str(data_dir), "--json", "-")
+    done = run_probe("report", "--collector-dir", str(data_dir), "--json")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     scope = json.loads(done.stdout)["scope"]

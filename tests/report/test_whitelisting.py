@@ -323,7 +323,7 @@ def test_a_collector_of_0_5_0_records_reports_the_whitelisting(tmp_path: Path) -
             assert result.data_format_version == DATA_FORMAT_VERSION == "0.5.0"
             store.add_result(result, "platforms")
     carried, collector = tmp_path / "carry.bundles", tmp_path / "collector"
-    export = run_probe("bundle", "export", "--out", str(carried), "--all", "--config",
+    export = run_probe("bundle", "export", "-o", str(carried), "--all", "--config",
                        str(config))  # fmt: skip
     assert export.returncode == 0, export.stderr
     ingest = run_probe("collector", "ingest", str(carried), "--data-dir", str(collector))
@@ -332,7 +332,7 @@ def test_a_collector_of_0_5_0_records_reports_the_whitelisting(tmp_path: Path) -
     claims.write_text(claims_toml(), encoding="utf-8")
     html, out = tmp_path / "r.html", tmp_path / "r.json"
     done = run_probe("report", "--config", str(config), "--collector-dir", str(collector),
-                     "--claims", str(claims), "--html", str(html), "--json", str(out))  # fmt: skip
+                     "--claims", str(claims), "--html", str(html), "-o", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     report = json.loads(out.read_text(encoding="utf-8"))
@@ -350,7 +350,7 @@ def test_a_collector_of_0_5_0_records_reports_the_whitelisting(tmp_path: Path) -
     assert 'class="whitelisting"' in html.read_text(encoding="utf-8")
     # The hand-carried bundles themselves give the same windows and findings.
     bundled = run_probe("report", "--config", str(config), "--bundles", str(carried),
-                        "--claims", str(claims), "--json", "-")  # fmt: skip
+                        "--claims", str(claims), "--json")  # fmt: skip
     assert bundled.returncode == 0, bundled.stderr
     again = json.loads(bundled.stdout)
     assert again["whitelisting"] == report["whitelisting"]
