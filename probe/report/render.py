@@ -267,12 +267,107 @@ def _claims_table(claims: Sequence[AssessedClaim]) -> Table:
     return table
 
 
+# Below this width the tables would cut words (80 columns is an SSH terminal's default): each
+# item becomes a short block of lines that wrap between words (issue 20).
+NARROW_COLUMNS = 100
+
+
+def _item(head: Text, *lines: str | Text) -> Text:
+    from rich.text import Text
+
+    block = Text("• ").append_text(head)
+    for line in lines:
+        block.append("\n  ").append_text(line if isinstance(line, Text) else Text(line))
+    return block
+
+
+def _span_line(start: datetime, end: datetime, count: str) -> str:
+    return f"{_minute(start)} → {_minute(end)} UTC · {count}"
+
+
+def _incident_items(incidents: Sequence[Incident]) -> list[Text]:
+    from rich.text import Text
+
+    items = []
+    for i in sorted(incidents, key=lambda i: (i.start, i.end), reverse=True):
+        head = Text.assemble(
+            (i.platform, "bold"), f" on {i.network} {i.network_name}".rstrip(), " — ",
+            (i.verdict.value, _VERDICT_STYLE.get(i.verdict.value, "")),
+            f" ({i.blocking.value})" if i.blocking else "", f", {i.confidence.value} confidence",
+        )  # fmt: skip
+        items.append(_item(head, _span_line(i.start, i.end, f"{i.measurements} measurements")))
+    return items
+
+
+def _window_items(windows: Sequence[FailureWindow]) -> list[Text]:
+    from rich.text import Text
+
+    items = []
+    for w in sorted(windows, key=lambda w: w.start, reverse=True):
+        platforms = ", ".join(w.platforms) or w.platform
+        head = Text.assemble(
+            (", ".join(w.networks) or w.network, "bold"),
+            f" ({'all platforms' if platforms == '*' else platforms})",
+            f" — {w.confidence.value} confidence",
+        )
+        lines = [_span_line(w.start, w.end, f"{w.measurements} measurements, {w.probes} probe(s)")]
+        if w.sites_loaded:
+            lines.append(f"loaded meanwhile: {', '.join(w.sites_loaded)}")
+        items.append(_item(head, *lines))
+    return items
+
+
+def _claim_items(claims: Sequence[AssessedClaim]) -> list[Text]:
+    from rich.text import Text
+
+    items = []
+    for number, c in enumerate(claims, 1):
+        who = f" · {c.claim.said_by}" if c.claim.said_by else ""
+        head = Text.assemble(
+            (f"C{number} ", "bold"), c.claim.network or "all networks", " · ",
+            f"{_minute(c.claim.start)} → {_minute(c.claim.end)} UTC", who,
+        )  # fmt: skip
+        said = Text(f"“{c.claim.statement}”")
+        finding = Text.assemble((c.finding.value, _FINDING_STYLE[c.finding]), ": ", c.summary)
+        items.append(_item(head, said, finding))
+    return items
+
+
+def _print_narrow(report: Report, console: Console) -> None:
+    """Print the report's tables as wrapped items: nothing is cut at 80 columns."""
+    sections: list[tuple[str, list[Text], str]] = [
+        ("Incidents (most recent first)", _incident_items(report.incidents), "bold"),
+        (
+            "Whitelisting: only allow-listed destinations loaded (not an outage)",
+            _window_items(report.whitelisting),
+            _VERDICT_STYLE["whitelisting"],
+        ),
+        ("Network outages", _window_items(report.outages), "bold"),
+        ("Platforms down", _window_items(report.platform_down), "bold"),
+        ("Claims", _claim_items(report.claims), "bold"),
+    ]
+    for title, items, style in sections:
+        if items:
+            console.print(title, style=style or "bold")
+            for item in items:
+                console.print(item)
+
+
 def print_report(report: Report, console: Console) -> None:
     """Print a summary of `report`: scope, incidents, whitelisting, outage and platform-down
-    windows, and claims with their findings."""
+    windows, and claims with their findings (as wrapped items below NARROW_COLUMNS)."""
     from rich.text import Text
 
     console.print(_scope_line(report))
+    if console.width < NARROW_COLUMNS:
+        if report.scope.measurements == 0 and not report.timeline:
+            console.print("No measurements in this period.", style="bold yellow")
+        elif report.whitelisting and not report.incidents:
+            console.print("No platform was found blocked or throttled by a method of its own.")
+        elif not report.incidents:
+            console.print("No platform was found blocked or throttled.", style="green")
+        _print_narrow(report, console)
+        return
     if report.scope.measurements == 0 and not report.timeline:
         console.print("No measurements in this period.", style="bold yellow")
     elif report.incidents:

@@ -565,6 +565,24 @@ def test_print_report_names_incidents_and_findings() -> None:
     assert "Network outages" in text and "Platforms down" in text
 
 
+@pytest.mark.parametrize("width", [80, 120])
+def test_print_report_fits_the_terminal_and_cuts_no_word(width: int) -> None:
+    """Issue 20: at 80 columns (an SSH terminal) the tables sliced words ("Kazakht / elecom");
+    below 100 columns each incident, window and claim is a block of lines wrapped between
+    words."""
+    console = Console(record=True, width=width, color_system=None)
+    print_report(make_report(), console)
+    text = console.export_text()
+    assert all(len(line) <= width for line in text.splitlines()), text
+    words = " ".join(text.split())
+    for whole in ("Kazakhtelecom", "throttling", "tls_reset", "contradicted_by_blocking",
+                  "2024-05-01 19:54"):  # fmt: skip
+        assert whole in words, f"{whole!r} cut at {width} columns:\n{text}"
+    if width < 100:  # a table cell wraps a statement over rows; an item keeps it whole
+        assert "There was an accident on a trunk line." in words, text
+    assert 0 < text.index("telegram") < text.index("whatsapp"), "most recent first"
+
+
 def test_print_report_does_not_read_markup_from_users() -> None:
     hostile = claim(ClaimFinding.PLATFORM_OUTAGE, "[bold red]not a style[/]", 0, 1)
     console = Console(record=True, width=100, color_system=None)
