@@ -169,11 +169,16 @@ def _offer_geoip(config_path: Path) -> None:
     from probe.errors import ProbeError
     from probe.geoip import download, install, installed_path
 
-    if not typer.confirm(
-        "Fetch the free ASN database now (DB-IP Lite, CC BY 4.0, ~10 MB), so results name"
-        " your network?",
-        default=True,
-    ):
+    try:
+        wanted = typer.confirm(
+            "Fetch the free ASN database now (DB-IP Lite, CC BY 4.0, ~10 MB), so results name"
+            " your network?",
+            default=True,
+        )
+    except typer.Abort:  # no answer (end of input): init itself is done
+        wanted = False
+    if not wanted:
+        typer.echo("Skipped: `probe geoip update` fetches it later.")
         return
     settings = load_settings(config_path)
     try:

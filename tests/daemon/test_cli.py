@@ -161,7 +161,9 @@ def test_daily_budget_skips_a_run_that_would_exceed_it(home: ProbeHome, ok_url: 
     assert len(home.stored()) == 1
 
 
-def _init_in_terminal(home: ProbeHome, answer: str) -> tuple[int, str]:
+def _init_in_terminal(
+    home: ProbeHome, answer: str, geoip_answer: bytes = b"n\n"
+) -> tuple[int, str]:
     """Run `probe init` on a pseudo-terminal, answer the consent question, return (rc, text)."""
     import pty
     import select
@@ -193,11 +195,20 @@ def _init_in_terminal(home: ProbeHome, answer: str) -> tuple[int, str]:
                 os.write(main, answer.encode() + b"\n")
                 answered = True
             if not offered and "Fetch the free ASN database now" in text:
-                os.write(main, b"n\n")  # offered (issue 20); no network in tests
+                os.write(main, geoip_answer)  # offered (issue 20); no network in tests
                 offered = True
         return proc.wait(30), text
     finally:
         os.close(main)
+
+
+def test_init_takes_no_answer_to_the_download_as_no(home: ProbeHome) -> None:
+    """End of input at the ASN database question (a script that answers only the consent, as
+    the deployment test does) skips the download; init is done: exit 0, not "interrupted"."""
+    rc, text = _init_in_terminal(home, "y", geoip_answer=b"\x04")
+    assert rc == 0, text
+    assert "Skipped: `probe geoip update` fetches it later." in text, text
+    assert home.config.exists() and (home.data_dir / "consent.json").exists()
 
 
 def test_init_asks_for_consent_on_a_terminal(home: ProbeHome) -> None:
