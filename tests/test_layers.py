@@ -14,7 +14,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
 FOUNDATION = {"models", "config", "errors", "paths", "targets", "serving", "__init__"}
 STAGES = ["measure", "observe", "decide", "store", "ship", "report"]
-APPLICATIONS = {"cli", "helper", "runner", "daemon", "collector", "__main__"}
+APPLICATIONS = {
+    "cli",
+    "helper",
+    "runner",
+    "run_throughput",
+    "daemon",
+    "collector",
+    "__main__",
+}
 
 
 def _part(module: str) -> str | None:

@@ -260,7 +260,8 @@ def test_a_page_slowed_on_its_name_is_throttled(
         config = _config(tmp_path, isp_dns, pki, [running.url], [fast])
         with config.open("a", encoding="utf-8") as toml:
             toml.write(
-                f"[throughput]\nrepeats = 2\nduration_s = 1.2\nmax_bytes = {4 << 20}\n"
+                "[throughput]\npages = true\n"
+                f"repeats = 2\nduration_s = 1.2\nmax_bytes = {4 << 20}\n"
                 f'controls = ["{fast}"]\n'
             )
         results = _results(_check(config, page))
