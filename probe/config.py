@@ -291,7 +291,8 @@ class ThroughputSettings(_Section):
         default=DEFAULT_THROUGHPUT_MAX_BYTES_PER_RUN,
         ge=0,
         description="Bytes the throughput tests of one run may receive in all; a test that"
-        " could exceed what is left is skipped, and says so.",
+        " could exceed what is left (every download at its byte cap) is skipped, and says so."
+        " At least one test's worth: max_bytes × repeats × 3.",
     )
     repeats: int = Field(
         default=DEFAULT_THROUGHPUT_REPEATS,
@@ -350,6 +351,13 @@ class ThroughputSettings(_Section):
     def _min_below_max(self) -> ThroughputSettings:
         if self.min_bytes > self.max_bytes:
             raise ValueError("min_bytes must not exceed max_bytes")
+        one_test = self.max_bytes * self.repeats * 3
+        if self.enabled and self.max_bytes_per_run < one_test:
+            raise ValueError(
+                f"max_bytes_per_run ({self.max_bytes_per_run}) cannot hold one object's test"
+                f" (max_bytes × repeats × 3 downloads = {one_test}): raise it, or set"
+                " enabled = false"
+            )
         return self
 
 

@@ -355,6 +355,14 @@ async def reach_helpers(ctx: MeasureContext) -> None:
     await asyncio.gather(*(reach(h) for h in ctx.settings.control.helpers))
 
 
+def _cut_at(sink: Sink) -> str:
+    """Return the step the attempts so far got no further than: "dns" (no address), "tcp" (no
+    connection: an https site's handshakes then fail for want of one) or the furthest step."""
+    if sink.tcp_connect and not any(c.status.success for c in sink.tcp_connect):
+        return "tcp"
+    return _first_failure(sink)[0] or "dns"
+
+
 def _first_failure(sink: Sink) -> tuple[str | None, str | None]:
     """Return (step, failure) of the furthest step the attempts reached."""
     if sink.requests:
@@ -382,7 +390,7 @@ async def check_control_site(
     sink = Sink()
 
     def first_ended(reached: bool) -> None:  # part of the run's evidence of an outage
-        ctx.first_control_attempts[url] = None if reached else (_first_failure(sink)[0] or "dns")
+        ctx.first_control_attempts[url] = None if reached else _cut_at(sink)
         ctx.evidence_changed()
 
     on_first = first_ended if phase == "before" else None

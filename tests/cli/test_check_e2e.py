@@ -262,6 +262,7 @@ def test_a_page_slowed_on_its_name_is_throttled(
             toml.write(
                 "[throughput]\npages = true\n"
                 f"repeats = 2\nduration_s = 1.2\nmax_bytes = {4 << 20}\n"
+                f"max_bytes_per_run = {32 << 20}\n"
                 f'controls = ["{fast}"]\n'
             )
         results = _results(_check(config, page))
