@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
-FOUNDATION = {"models", "config", "errors", "paths", "targets", "serving", "__init__"}
+FOUNDATION = {"models", "config", "errors", "paths", "targets", "serving", "lean", "__init__"}
 STAGES = ["measure", "observe", "decide", "store", "ship", "report"]
 APPLICATIONS = {
     "cli",
