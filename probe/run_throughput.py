@@ -13,7 +13,7 @@ worth, not 200 tests' (about 3 MiB each).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from probe.config import Settings
@@ -64,6 +64,7 @@ class ThroughputRun:
         self._catalogue: Catalogue | None = None
         self._tests: dict[_Key, tuple[str, asyncio.Task[ThroughputTest]]] = {}
         self._spent_bytes = 0
+        self.on_status: Callable[[str], None] | None = None  # what the test is waiting for
 
     def _objects(self, target: Target) -> list[str]:
         """Return the catalogue's objects for `target` (its own, or its platform's)."""
@@ -108,6 +109,8 @@ class ThroughputRun:
     ) -> ThroughputTest:
         settings = self._settings.throughput
         async with self._ctx.throughput_lock:  # one test at a time: downloads never share a link
+            if self.on_status is not None:
+                self.on_status(f"measuring throughput: {candidates[0]}")
             left = settings.max_bytes_per_run - self._spent_bytes
             test = await measure_throughput(candidates, known, self._ctx, clock, budget_bytes=left)
             self._spent_bytes += sum(t.bytes for t in test.transfers)

@@ -457,7 +457,7 @@ async def check_targets(
     try:
         async with open_context(settings) as ctx:
             checker = _Checker(settings, ctx, asn)
-            checker.on_status = on_status
+            checker.on_status = checker.throughput.on_status = on_status
 
             results: list[TargetResult | None] = [None] * len(targets)
 

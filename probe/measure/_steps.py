@@ -127,6 +127,7 @@ class AttemptLog:
     sink: Sink
     lookups: list[asyncio.Task[DnsObservation]] = field(default_factory=list)
     requests: list[HttpTransaction] = field(default_factory=list)  # this attempt's, newest first
+    reached: bool = False  # it reached its goal (set before its late-reply window ends)
 
     def tags(self, depth: int, *extra: str) -> list[str]:
         """Return the tags of an observation made at redirect `depth`."""

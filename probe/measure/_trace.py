@@ -143,8 +143,9 @@ async def trace(
     given the TTL at which a control run toward the same address got its reaction
     (`destination_ttl`), until that TTL passed without one (nothing further can answer).
 
-    The probes leave `probe_interval_s` apart (a rate limit), the next one while a silent hop
-    is still waited for: a silent hop costs the interval, not `hop_timeout_s` on top of it. A
+    The probes leave `probe_interval_s` apart (a rate limit; at least GRACE_S after a hop still
+    in flight), the next one while a silent hop is still waited for: a silent hop costs the
+    interval, not `hop_timeout_s` on top of it. A
     reaction arrives long before the next probe would leave, so a trace that meets one stops
     there as before. `on_hop` hears each TTL as its probe leaves.
     """
@@ -214,7 +215,9 @@ async def _pace(
                 return TraceStop.SILENCE
         if next_ttl > settings.max_ttl and not running:
             return TraceStop.MAX_TTL
-        due = sent_at + settings.probe_interval_s
+        # A hop in flight goes on being waited for: the next TTL leaves beside it only once it
+        # has heard nothing for GRACE_S (answers come in milliseconds; it is likely silent).
+        due = sent_at + max(settings.probe_interval_s, GRACE_S if running else 0.0)
         # A hop in flight that heard something is about to end, maybe with the reaction that
         # ends the trace: no probe leaves past it until it has.
         quiet = not any(heard[t].is_set() for t in running)

@@ -100,9 +100,11 @@ async def _attempt(
     clock: Clock,
     first_addresses: asyncio.Future[list[str]] | None,
     late_replies: bool = True,
+    reached_goal: asyncio.Event | None = None,
 ) -> bool:
     """Return whether one attempt reached its goal (a final HTTP response, or a TCP connect);
-    without `late_replies`, one that did is not kept waiting for its lookups' late replies."""
+    without `late_replies`, one that did is not kept waiting for its lookups' late replies.
+    `reached_goal` is set as soon as it did, before its late-reply window ends."""
     try:
         addresses = await resolve(endpoint.host, ctx, clock, log, 0)
         if first_addresses is not None and not first_addresses.done():
@@ -118,6 +120,10 @@ async def _attempt(
     except asyncio.CancelledError:
         await log.abandon()
         raise
+    if reached:
+        log.reached = True
+        if reached_goal is not None:
+            reached_goal.set()  # issue 19: no other attempt starts, or goes on, meanwhile
     if reached and not ctx.anything_reached:
         ctx.anything_reached = True
         ctx.evidence_changed()
@@ -126,36 +132,34 @@ async def _attempt(
     return reached
 
 
-def _succeeded(tasks: list[asyncio.Task[bool]]) -> bool:
-    return any(
-        t.done() and not t.cancelled() and t.exception() is None and t.result() for t in tasks
-    )
-
-
 def _stopped(tasks: list[asyncio.Task[bool]], stop: asyncio.Event) -> bool:
     """Return whether to wait no longer: the run stopped retrying and an attempt has ended."""
     return stop.is_set() and any(t.done() for t in tasks)
 
 
 async def _wait_until(
-    deadline: float, tasks: list[asyncio.Task[bool]], clock: Clock, stop: asyncio.Event
+    deadline: float,
+    tasks: list[asyncio.Task[bool]],
+    clock: Clock,
+    stop: asyncio.Event,
+    success: asyncio.Event,
 ) -> None:
-    """Sleep until `deadline` (clock seconds), until an attempt succeeds, or until the run stops
-    retrying (`stop`) and an attempt has ended."""
-    stopping = asyncio.ensure_future(stop.wait())
+    """Sleep until `deadline` (clock seconds), until an attempt reaches its goal (`success`),
+    or until the run stops retrying (`stop`) and an attempt has ended."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in (stop, success)]
     try:
-        while (remaining := deadline - clock.now()) > 0 and not _succeeded(tasks):
+        while (remaining := deadline - clock.now()) > 0 and not success.is_set():
             if _stopped(tasks, stop):
                 return
             waits: list[asyncio.Future[Any]] = [t for t in tasks if not t.done()]
             if not waits and remaining == float("inf"):
                 return  # every attempt ended
-            if not stopping.done():
-                waits.append(stopping)
+            waits += [w for w in waiters if not w.done()]
             timeout = None if remaining == float("inf") else remaining
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        stopping.cancel()
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _run_attempts(
@@ -171,31 +175,36 @@ async def _run_attempts(
 
     Overlapping instead of queueing keeps a blackholed target's verdict near one connect timeout,
     while a transient failure still gets its retries (Censored Planet retries up to 5 times).
-    The first attempt that reaches its goal ends the others. Once the run stops retrying
-    (`ctx.stop_retrying`: an outage beyond doubt) no attempt starts after the first, and the
-    others are cancelled as soon as one has ended. `on_first` hears how the first one ended.
+    The first attempt that reaches its goal ends the others at once, while it still listens
+    for late DNS replies (issue 19: on a busy machine a page that loaded in 0.3 s was fetched
+    again by the attempt started at 1 s). Once the run stops retrying (`ctx.stop_retrying`: an
+    outage beyond doubt) no attempt starts after the first, and the others are cancelled as
+    soon as one has ended. `on_first` hears how the first one ended.
     """
     settings = ctx.settings.measure
-    stop = ctx.stop_retrying
+    stop, success = ctx.stop_retrying, asyncio.Event()
     tasks: list[asyncio.Task[bool]] = []
+    logs: list[AttemptLog] = []
     try:
         for number in range(1, settings.attempts + 1):
             deadline = settings.retry_backoff_s * (2 ** (number - 1) - 1)
-            await _wait_until(deadline, tasks, clock, stop)
-            if _succeeded(tasks) or (tasks and stop.is_set()):
+            await _wait_until(deadline, tasks, clock, stop, success)
+            if success.is_set() or (tasks and stop.is_set()):
                 break
             log = AttemptLog(number, sink)
-            attempt = _attempt(endpoint, log, ctx, clock, first_addresses, late_replies)
+            attempt = _attempt(endpoint, log, ctx, clock, first_addresses, late_replies, success)
             tasks.append(asyncio.create_task(attempt))
+            logs.append(log)
             if number == 1 and on_first is not None:
                 tasks[0].add_done_callback(
                     lambda task: task.cancelled() or task.exception() or on_first(task.result())
                 )
-        await _wait_until(float("inf"), tasks, clock, stop)
+        await _wait_until(float("inf"), tasks, clock, stop, success)
         return len(tasks)
     finally:
-        for task in tasks:
-            task.cancel()
+        for task, log in zip(tasks, logs, strict=True):
+            if not log.reached:  # the one that reached its goal settles (late DNS replies)
+                task.cancel()
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         bugs = [o for o in outcomes if isinstance(o, Exception)]
         if bugs:  # a network failure is data; anything raised here is a bug: show it

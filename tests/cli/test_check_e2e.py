@@ -137,7 +137,7 @@ def test_one_run_names_each_outcome(
     ok = results[targets["ok_https"][0]]
     assert ok.test_helpers == [helper.url]
     assert ok.endpoints[0].test_keys.control is not None
-    assert [c.phase for c in ok.controls] == ["before"]
+    assert {c.phase for c in ok.controls} == {"before"}  # foreign and domestic sites
     assert all(c.success for c in ok.controls)
     bomb = results[targets["gzip_bomb"][0]].endpoints[0].test_keys.requests[0].response
     assert bomb is not None and bomb.body_is_truncated, "the bomb is read up to the limit only"
