@@ -195,10 +195,12 @@ class _Checker:
         """Return the target's result; its ordinary measurement (and throughput test) holds
         one of the run's `slot`s, its packet tests none (issue 19: they overlap the ordinary
         measurements of the targets after it)."""
-        started_at = datetime.now(UTC)
-        clock = Clock()
         lookup: AsnLookup | None = self.asn.asn if self.asn is not None else None
         async with slot:
+            # The clock starts with the measurement, not the wait for a slot: the attempts are
+            # scheduled on it (at 0, 1 and 3 s).
+            started_at = datetime.now(UTC)
+            clock = Clock()
             keys = await asyncio.gather(
                 *(measure_endpoint(e, self.ctx, clock) for e in target.endpoints)
             )
