@@ -221,9 +221,8 @@ async def _pace(
         # A hop in flight that heard something is about to end, maybe with the reaction that
         # ends the trace: no probe leaves past it until it has.
         quiet = not any(heard[t].is_set() for t in running)
-        may_send = (
-            next_ttl <= settings.max_ttl and quiet and len(running) < settings.max_silent_hops
-        )
+        last_ttl = min(settings.max_ttl, destination_ttl or settings.max_ttl)  # none past it
+        may_send = next_ttl <= last_ttl and quiet and len(running) < settings.max_silent_hops
         if may_send and loop.time() >= due:
             send(next_ttl)
             next_ttl, sent_at = next_ttl + 1, loop.time()
