@@ -192,39 +192,37 @@ class _Checker:
         return endpoints, target_verdict(target, endpoints, context, network=network)
 
     async def check(self, target: Target, slot: asyncio.Semaphore) -> TargetResult:
-        """Return the target's result; its ordinary measurement (and throughput test) holds
-        one of the run's `slot`s, its packet tests none (issue 19: they overlap the ordinary
-        measurements of the targets after it)."""
+        """Return the target's result; only its endpoints' measurement holds one of the run's
+        `slot`s (issue 19: its packet tests overlap the ordinary measurements of the targets
+        after it)."""
         lookup: AsnLookup | None = self.asn.asn if self.asn is not None else None
         async with slot:
             # The clock starts with the measurement, not the wait for a slot: the attempts are
-            # scheduled on it (at 0, 1 and 3 s).
+            # scheduled on it (at 0, 1 and 3 s; tests/test_runner_slots.py).
             started_at = datetime.now(UTC)
             clock = Clock()
             keys = await asyncio.gather(
                 *(measure_endpoint(e, self.ctx, clock) for e in target.endpoints)
             )
-            measured = [
-                (e, with_asns(k, lookup)) for e, k in zip(target.endpoints, keys, strict=True)
-            ]
-            controls = list(await asyncio.shield(self.sandwich.before))
+        measured = [(e, with_asns(k, lookup)) for e, k in zip(target.endpoints, keys, strict=True)]
+        controls = list(await asyncio.shield(self.sandwich.before))
+        network = network_assessment(controls, self.loaded)
+        endpoints, decision = self._decide(target, measured, controls, network)
+        # Once the run stopped retrying (an outage beyond doubt), the controls are not measured
+        # again: the "after" side could only wait out the same timeouts.
+        again = not self.ctx.stop_retrying.is_set()
+        if again and any(e.verdict is not Verdict.ACCESSIBLE for e in endpoints):
+            controls += await self.sandwich.after(asyncio.get_running_loop().time())
             network = network_assessment(controls, self.loaded)
             endpoints, decision = self._decide(target, measured, controls, network)
-            # Once the run stopped retrying (an outage beyond doubt), the controls are not
-            # measured again: the "after" side could only wait out the same timeouts.
-            again = not self.ctx.stop_retrying.is_set()
-            if again and any(e.verdict is not Verdict.ACCESSIBLE for e in endpoints):
-                controls += await self.sandwich.after(asyncio.get_running_loop().time())
-                network = network_assessment(controls, self.loaded)
-                endpoints, decision = self._decide(target, measured, controls, network)
-            for endpoint_keys in keys:
-                if endpoint_keys.control is not None and endpoint_keys.control.x_client_address:
-                    self.ctx.local_addresses.add(endpoint_keys.control.x_client_address)
-            throughput = await self.throughput.test(target, endpoints, clock)
-            if throughput is not None:
-                decision = target_verdict(
-                    target, endpoints, self._context(controls), throughput, None, network
-                )
+        for endpoint_keys in keys:
+            if endpoint_keys.control is not None and endpoint_keys.control.x_client_address:
+                self.ctx.local_addresses.add(endpoint_keys.control.x_client_address)
+        throughput = await self.throughput.test(target, endpoints, clock)
+        if throughput is not None:
+            decision = target_verdict(
+                target, endpoints, self._context(controls), throughput, None, network
+            )
         packets: PacketEvidence | None = None
         if self.settings.packets.enabled and decision[0] is Verdict.BLOCKED:
             packets = await self._packets(endpoints, clock)
