@@ -47,7 +47,7 @@ def _settings(rig: dict[str, Any], enabled: bool, **throughput: Any) -> Settings
             },
             "tls": {"ca_bundle": rig["ca_pem"]},
             "network": {"routable": ["127.0.0.0/8"]},
-            "throughput": {"enabled": enabled, "controls": [huge], **throughput},
+            "throughput": {"enabled": enabled, "pages": True, "controls": [huge], **throughput},
         },
     )
 
@@ -97,7 +97,9 @@ def main() -> None:
             off_wall, off_cpu, _ = _median_run(one, _settings(rig, False), repeats)
             on_wall, on_cpu, on = _median_run(one, _settings(rig, True), repeats)
             big_wall, big_cpu, big = _median_run(
-                one, _settings(rig, True, max_bytes=32 << 20, repeats=3), max(1, repeats // 2)
+                one,
+                _settings(rig, True, max_bytes=32 << 20, repeats=3, max_bytes_per_run=1 << 30),
+                max(1, repeats // 2),
             )
             many_off, _, _ = _median_run(twenty, _settings(rig, False), max(1, repeats // 2))
             many_on, _, many = _median_run(twenty, _settings(rig, True), max(1, repeats // 2))

@@ -78,6 +78,9 @@ DEFAULT_THROUGHPUT_REPEATS = 2
 DEFAULT_THROUGHPUT_DURATION_S = 5.0
 DEFAULT_THROUGHPUT_MAX_BYTES = 1 << 19  # OONI's throttling methodology caps bodies here too
 DEFAULT_THROUGHPUT_MIN_BYTES = 1 << 16
+# About five objects' tests (2 repeats x 3 downloads x 512 KiB each): a run of a long list
+# downloads a few platforms' worth, never one test per URL (issue 19).
+DEFAULT_THROUGHPUT_MAX_BYTES_PER_RUN = 16 << 20
 DEFAULT_INNOCUOUS_SNI = "example.org"
 # Packet evidence (CenTrace, CoNEXT 2022, waits 3 s between TTL probes; a volunteer's daemon
 # cannot spend a minute per blocked target, so 1 s, and one traced address per target).
@@ -280,8 +283,23 @@ class MeasureSettings(_Section):
 class ThroughputSettings(_Section):
     enabled: bool = Field(
         default=True,
-        description="Measure the goodput of each accessible target's large object against the"
-        " same address with an innocuous SNI and control sites (throttling).",
+        description="Measure the goodput of an accessible target's large object against the"
+        " same address with an innocuous SNI and control sites (throttling). By default only"
+        " a catalogue platform's objects (a platform, or a URL or domain on one of its hosts),"
+        " once per address, server name and object in a run.",
+    )
+    pages: bool = Field(
+        default=False,
+        description="Also measure the large pages of targets with no catalogue object"
+        " (arbitrary URLs and domains). `probe check --throughput` and a job's"
+        " `throughput = true` turn it on.",
+    )
+    max_bytes_per_run: int = Field(
+        default=DEFAULT_THROUGHPUT_MAX_BYTES_PER_RUN,
+        ge=0,
+        description="Bytes the throughput tests of one run may receive in all; a test that"
+        " could exceed what is left (every download at its byte cap) is skipped, and says so."
+        " At least one test's worth: max_bytes × repeats × 3.",
     )
     repeats: int = Field(
         default=DEFAULT_THROUGHPUT_REPEATS,
@@ -340,6 +358,13 @@ class ThroughputSettings(_Section):
     def _min_below_max(self) -> ThroughputSettings:
         if self.min_bytes > self.max_bytes:
             raise ValueError("min_bytes must not exceed max_bytes")
+        one_test = self.max_bytes * self.repeats * 3
+        if self.enabled and self.max_bytes_per_run < one_test:
+            raise ValueError(
+                f"max_bytes_per_run ({self.max_bytes_per_run}) cannot hold one object's test"
+                f" (max_bytes × repeats × 3 downloads = {one_test}): raise it, or set"
+                " enabled = false"
+            )
         return self
 
 
@@ -558,9 +583,10 @@ class JobSettings(_Section):
     )
     throughput: bool | None = Field(
         default=None,
-        description="Run the throughput (throttling) test in this job; unset: as"
-        " `[throughput] enabled`. Its downloads are most of a run's traffic: a metered VPS"
-        " can give it a job of its own that runs less often.",
+        description="Run the throughput (throttling) test in this job, arbitrary URLs' pages"
+        " included (`[throughput] pages`); unset: as `[throughput] enabled` and `pages`. Its"
+        " downloads are most of a run's traffic: a metered VPS can give it a job of its own"
+        " that runs less often.",
     )
     packets: bool | None = Field(
         default=None,

@@ -22,10 +22,9 @@ from probe.config import Settings
 from probe.decide import (
     DecisionContext,
     Fingerprint,
-    cut_while_arriving,
     endpoint_verdict,
-    may_be_throttled,
     network_assessment,
+    outage_beyond_doubt,
     parse_fingerprints,
     target_verdict,
 )
@@ -33,16 +32,21 @@ from probe.errors import ConfigError
 from probe.measure._clock import Clock
 from probe.measure.dns import split_address
 from probe.measure.packets import (
+    ControlTraces,
     DnsProbeSpec,
     PacketPlan,
     TcpProbeSpec,
     TraceSpec,
     measure_packets,
 )
-from probe.measure.plan import MeasureContext, check_control_sites, measure_endpoint, open_context
-from probe.measure.throughput import measure_throughput
+from probe.measure.plan import (
+    MeasureContext,
+    check_control_sites,
+    measure_endpoint,
+    open_context,
+    reach_helpers,
+)
 from probe.models.addresses import IPNetwork, is_bogon, is_ip_address, is_ipv6
-from probe.models.observations import ThroughputTest
 from probe.models.packets import DnsProbeRole, PacketEvidence, Trigger
 from probe.models.results import (
     DNS_BLOCKING,
@@ -57,9 +61,11 @@ from probe.models.results import (
 from probe.models.targets import Endpoint, Target
 from probe.observe import AsnLookup, scrub_json, with_asns
 from probe.observe.asn import AsnDatabase
+from probe.run_throughput import ThroughputRun, throughput_candidates
 from probe.targets import load_catalogue
 
 ResultCallback = Callable[[TargetResult], None]
+StatusCallback = Callable[[str], None]
 Decision = tuple[Verdict, Blocking | None, list[str]]
 _LOADS = frozenset({Verdict.ACCESSIBLE, Verdict.THROTTLED})
 
@@ -109,6 +115,11 @@ class _Sandwich:
         )
         self._after: asyncio.Task[list[ControlSiteCheck]] | None = None
         self._after_started = 0.0
+        # A helper unreachable at connect is part of an outage's evidence (issue 19); only
+        # asked when domestic and foreign sites could make that evidence decisive.
+        self._reach: asyncio.Task[None] | None = None
+        if domestic and ctx.settings.control.sites and ctx.settings.control.helpers:
+            self._reach = asyncio.create_task(reach_helpers(ctx))
 
     async def after(self, finished_at: float) -> list[ControlSiteCheck]:
         """Return control checks that started no earlier than `finished_at` (loop time)."""
@@ -121,7 +132,9 @@ class _Sandwich:
         return await asyncio.shield(self._after)
 
     async def close(self) -> None:
-        tasks = [t for t in (self.before, self._after) if t is not None]
+        tasks: list[asyncio.Task[Any]] = [
+            t for t in (self.before, self._after, self._reach) if t is not None
+        ]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -133,7 +146,12 @@ class _Checker:
         self.ctx = ctx
         self.asn = asn
         self.fingerprints = load_fingerprints(settings)
-        self.sandwich = _Sandwich(ctx, domestic_sites(settings))
+        self.domestic = domestic_sites(settings)
+        ctx.on_evidence = self._watch
+        self.sandwich = _Sandwich(ctx, self.domestic)
+        self.throughput = ThroughputRun(settings, ctx)
+        self.control_traces: ControlTraces = {}  # the run's control traces, each traced once
+        self.on_status: StatusCallback | None = None
         self._silent: list[str] | None = None
         # Inputs of the run's targets that loaded so far: evidence that the network carries
         # traffic somewhere (decide/network.py).
@@ -141,6 +159,18 @@ class _Checker:
         # The network our own helper sees the probe from (x_client_asn): used when no ASN
         # database is set (issue 20).
         self.helper_asn: str | None = None
+
+    def _watch(self) -> None:
+        """Stop the run's retries once its first evidence shows an outage beyond doubt."""
+        ctx = self.ctx
+        helpers = self.settings.control.helpers
+        if ctx.stop_retrying.is_set() or any(h not in ctx.helper_connects for h in helpers):
+            return
+        if outage_beyond_doubt(
+            ctx.first_control_attempts, self.settings.control.sites, self.domestic,
+            {h: ctx.helper_connects[h] for h in helpers}, anything_reached=ctx.anything_reached,
+        ):  # fmt: skip
+            ctx.stop_retrying.set()
 
     async def _silent_hosts(self) -> list[str]:
         """Return the addresses that run no DNS server: configured, else the helpers'."""
@@ -169,18 +199,27 @@ class _Checker:
         endpoints = [endpoint_verdict(endpoint, keys, context) for endpoint, keys in measured]
         return endpoints, target_verdict(target, endpoints, context, network=network)
 
-    async def check(self, target: Target) -> TargetResult:
-        started_at = datetime.now(UTC)
-        clock = Clock()
+    async def check(self, target: Target, slot: asyncio.Semaphore) -> TargetResult:
+        """Return the target's result; only its endpoints' measurement holds one of the run's
+        `slot`s (issue 19: its packet tests overlap the ordinary measurements of the targets
+        after it)."""
         lookup: AsnLookup | None = self.asn.asn if self.asn is not None else None
-        keys = await asyncio.gather(
-            *(measure_endpoint(e, self.ctx, clock) for e in target.endpoints)
-        )
+        async with slot:
+            # The clock starts with the measurement, not the wait for a slot: the attempts are
+            # scheduled on it (at 0, 1 and 3 s; tests/test_runner_slots.py).
+            started_at = datetime.now(UTC)
+            clock = Clock()
+            keys = await asyncio.gather(
+                *(measure_endpoint(e, self.ctx, clock) for e in target.endpoints)
+            )
         measured = [(e, with_asns(k, lookup)) for e, k in zip(target.endpoints, keys, strict=True)]
         controls = list(await asyncio.shield(self.sandwich.before))
         network = network_assessment(controls, self.loaded)
         endpoints, decision = self._decide(target, measured, controls, network)
-        if any(e.verdict is not Verdict.ACCESSIBLE for e in endpoints):
+        # Once the run stopped retrying (an outage beyond doubt), the controls are not measured
+        # again: the "after" side could only wait out the same timeouts.
+        again = not self.ctx.stop_retrying.is_set()
+        if again and any(e.verdict is not Verdict.ACCESSIBLE for e in endpoints):
             controls += await self.sandwich.after(asyncio.get_running_loop().time())
             network = network_assessment(controls, self.loaded)
             endpoints, decision = self._decide(target, measured, controls, network)
@@ -193,24 +232,15 @@ class _Checker:
                 )
             if endpoint_keys.control is not None and endpoint_keys.control.x_client_asn:
                 self.helper_asn = endpoint_keys.control.x_client_asn
+        throughput = await self.throughput.test(target, endpoints, clock)
+        if throughput is not None:
+            decision = target_verdict(
+                target, endpoints, self._context(controls), throughput, None, network
+            )
         packets: PacketEvidence | None = None
         if self.settings.packets.enabled and decision[0] is Verdict.BLOCKED:
-            plan = packet_plan(endpoints, self.settings, await self._silent_hosts())
-            if plan.dns or plan.tcp or plan.traces:
-                async with self.ctx.packet_lock:
-                    packets = await measure_packets(
-                        plan, self.settings.packets, clock, self.settings.timeouts.connect
-                    )
-                decision = target_verdict(
-                    target, endpoints, self._context(controls), None, packets, network
-                )
-        throughput: ThroughputTest | None = None
-        if self.settings.throughput.enabled and may_be_throttled(endpoints):
-            candidates, known = throughput_candidates(
-                target, endpoints, self.settings.throughput.min_bytes
-            )
-            if candidates:  # a small page and no catalogue object: nothing to measure
-                throughput = await measure_throughput(candidates, known, self.ctx, clock)
+            packets = await self._packets(endpoints, clock)
+            if packets is not None:
                 decision = target_verdict(
                     target, endpoints, self._context(controls), throughput, packets, network
                 )
@@ -228,6 +258,19 @@ class _Checker:
         if verdict in _LOADS:
             self.loaded.append(target.input)
         return scrub(result, self.ctx.local_addresses.addresses)
+
+    async def _packets(
+        self, endpoints: list[EndpointResult], clock: Clock
+    ) -> PacketEvidence | None:
+        """Return a blocked target's packet evidence (None: nothing worth probing)."""
+        plan = packet_plan(endpoints, self.settings, await self._silent_hosts())
+        if not (plan.dns or plan.tcp or plan.traces):
+            return None
+        async with self.ctx.packet_lock:  # one target's packet tests at a time
+            return await measure_packets(
+                plan, self.settings.packets, clock, self.settings.timeouts.connect,
+                control_traces=self.control_traces, on_status=self.on_status,
+            )  # fmt: skip
 
     def settle(self, result: TargetResult) -> TargetResult:
         """Return `result` decided again with every target of the run that loaded: an outage
@@ -268,32 +311,6 @@ class _Checker:
             "probe_cc": country or "ZZ",
             "probe_network_name": org,
         }
-
-
-def throughput_candidates(
-    target: Target, endpoints: list[EndpointResult], min_bytes: int
-) -> tuple[list[str], dict[str, str]]:
-    """Return the URLs worth a throughput test, best first, and the addresses the target used.
-
-    The catalogue's objects first, then pages that loaded with at least `min_bytes`, or were
-    still arriving at the timeout, largest first. A page keeps the address it loaded from.
-    """
-    pages: list[tuple[int, str]] = []
-    known: dict[str, str] = {}
-    for result in endpoints:
-        final = result.test_keys.requests[0] if result.test_keys.requests else None
-        if final is None or final.response is None or final.address is None:
-            continue
-        cut = cut_while_arriving(result)
-        if result.verdict is not Verdict.ACCESSIBLE and not cut:
-            continue
-        url = final.request.url
-        known.setdefault(urlsplit(url).hostname or "", final.address.rpartition(":")[0].strip("[]"))
-        size = final.response.x_body_length
-        if cut or size >= min_bytes:
-            pages.append((size, url))
-    ordered = [url for _, url in sorted(pages, key=lambda page: -page[0])]
-    return list(dict.fromkeys([*target.objects, *ordered])), known
 
 
 _TRIGGERS = {
@@ -449,9 +466,14 @@ def scrub(result: TargetResult, addresses: frozenset[str]) -> TargetResult:
 
 
 async def check_targets(
-    targets: list[Target], settings: Settings, *, on_result: ResultCallback | None = None
+    targets: list[Target],
+    settings: Settings,
+    *,
+    on_result: ResultCallback | None = None,
+    on_status: StatusCallback | None = None,
 ) -> list[TargetResult]:
-    """Return the result of every target (in input order), reporting each as it completes."""
+    """Return the result of every target (in input order), reporting each as it completes,
+    and (`on_status`) what a long wait is waiting for."""
     if not targets:
         return []
     from probe.geoip import asn_db_path
@@ -462,12 +484,12 @@ async def check_targets(
     try:
         async with open_context(settings) as ctx:
             checker = _Checker(settings, ctx, asn)
+            checker.on_status = checker.throughput.on_status = on_status
 
             results: list[TargetResult | None] = [None] * len(targets)
 
             async def one(index: int, target: Target) -> None:
-                async with limit:
-                    result = results[index] = await checker.check(target)
+                result = results[index] = await checker.check(target, limit)
                 # An outage is only an outage if nothing else loads: such a verdict waits for
                 # the batch to end (a target that loads later turns it into whitelisting).
                 if on_result is not None and result.verdict is not Verdict.NETWORK_OUTAGE:
@@ -477,6 +499,7 @@ async def check_targets(
                 await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
             finally:
                 await checker.sandwich.close()
+                await checker.throughput.close()
                 # Also when interrupted: a finished target is never lost.
                 for index, held in enumerate(results):
                     if held is not None and held.verdict is Verdict.NETWORK_OUTAGE:
@@ -489,4 +512,10 @@ async def check_targets(
             asn.close()
 
 
-__all__ = ["EndpointResult", "check_targets", "load_fingerprints", "scrub"]
+__all__ = [
+    "EndpointResult",
+    "check_targets",
+    "load_fingerprints",
+    "scrub",
+    "throughput_candidates",
+]

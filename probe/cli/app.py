@@ -23,6 +23,9 @@ from probe.cli.init import init
 from probe.cli.report import report
 from probe.cli.ship import bundle_app, upload
 from probe.cli.store import results_app, status
+from probe.lean import skip_httpx_cli
+
+skip_httpx_cli()  # before any command imports httpx: 0.1 s of start-up (issue 19)
 
 app = typer.Typer(
     name="probe",

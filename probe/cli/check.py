@@ -17,8 +17,8 @@ def _overrides(
     packets: bool | None = None,
 ) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
-    if throughput is not None:
-        overrides["throughput"] = {"enabled": throughput}
+    if throughput is not None:  # asked for: arbitrary URLs' pages too (issue 19)
+        overrides["throughput"] = {"enabled": throughput, "pages": throughput}
     if packets is not None:
         overrides["packets"] = {"enabled": packets}
     if helpers:
@@ -76,8 +76,9 @@ def check(
     throughput: bool | None = typer.Option(
         None,
         "--throughput/--no-throughput",
-        help="Run the throttling test (large downloads) for targets that load; replaces"
-        " [throughput] enabled.",
+        help="Run the throttling test (large downloads) for every target that loads, arbitrary"
+        " URLs included (default: catalogue platforms' objects only); replaces [throughput]"
+        " enabled and pages.",
         show_default=False,
     ),
     packets: bool | None = typer.Option(
@@ -120,8 +121,10 @@ def check(
     if json_output:
         results = asyncio.run(check_targets(valid, settings, on_result=render.print_json_line))
     else:
-        with render.progress(len(valid)) as on_result:
-            results = asyncio.run(check_targets(valid, settings, on_result=on_result))
+        with render.progress(len(valid)) as shown:
+            results = asyncio.run(
+                check_targets(valid, settings, on_result=shown, on_status=shown.waiting)
+            )
         render.print_table(results)
     if errors:
         raise typer.Exit(2)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -161,18 +161,30 @@ def print_table(results: list[TargetResult], console: Console | None = None) -> 
     console.print(results_view(results, console.width))
 
 
+class Progress:
+    """The progress line: a callback per finished target, and `waiting()` for what a long wait
+    waits for ("tracing the path to 203.0.113.13: hop 3")."""
+
+    def __init__(self, total: int, status: Any) -> None:
+        self._total, self._done, self._status = total, 0, status
+        self._last = f"measuring {total} target(s)…"
+
+    def __call__(self, result: TargetResult) -> None:
+        self._done += 1
+        self._last = (
+            f"measured {self._done}/{self._total} — last: {result.input}: {result.verdict.value}"
+        )
+        self._status.update(self._last)
+
+    def waiting(self, what: str) -> None:
+        self._status.update(f"{self._last} — {what}")
+
+
 @contextmanager
-def progress(total: int) -> Iterator[Callable[[TargetResult], None]]:
+def progress(total: int) -> Iterator[Progress]:
     """Yield a callback that shows progress on stderr while targets complete."""
     from rich.console import Console
 
     console = Console(stderr=True)
-    done = 0
     with console.status(f"measuring {total} target(s)…") as status:
-
-        def on_result(result: TargetResult) -> None:
-            nonlocal done
-            done += 1
-            status.update(f"measured {done}/{total} — last: {result.input}: {result.verdict.value}")
-
-        yield on_result
+        yield Progress(total, status)

@@ -287,6 +287,8 @@ def settings_for_job(settings: Settings, job: JobSettings) -> Settings:
     for name in ("throughput", "packets"):
         enabled = getattr(job, name)
         section = getattr(settings, name)
-        if enabled is not None and enabled != section.enabled:
-            update[name] = section.model_copy(update={"enabled": enabled})
+        # A job that asks for the throughput test asks for its arbitrary URLs' pages too.
+        choice = {"enabled": enabled, **({"pages": enabled} if name == "throughput" else {})}
+        if enabled is not None and any(getattr(section, k) != v for k, v in choice.items()):
+            update[name] = section.model_copy(update=choice)
     return settings.model_copy(update=update) if update else settings

@@ -24,7 +24,7 @@ Modules:
 """
 
 from probe.decide.blockpages import Fingerprint, parse_fingerprints
-from probe.decide.network import network_assessment
+from probe.decide.network import network_assessment, outage_beyond_doubt
 from probe.decide.target import cut_while_arriving, may_be_throttled, target_verdict
 from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS
 from probe.decide.verdict import DecisionContext, endpoint_verdict
@@ -37,6 +37,7 @@ __all__ = [
     "endpoint_verdict",
     "may_be_throttled",
     "network_assessment",
+    "outage_beyond_doubt",
     "parse_fingerprints",
     "target_verdict",
 ]

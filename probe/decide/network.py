@@ -9,7 +9,7 @@ that failed, failed on its certificate: a captive portal or TLS interception), `
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from probe.decide.evidence import NetworkStateEvidence, failure_kind
 from probe.decide.rules import NETWORK_STATE_RULES, first_match
@@ -63,6 +63,32 @@ def network_state_evidence(
         all_failed_at_dns=bool(failed) and all(c.step == "dns" for c in failed),
         loaded_targets=tuple(dict.fromkeys(loaded_targets)),
     )
+
+
+# The steps at which a control fails when the network carries nothing: no answer from the
+# resolver, or no connection. A certificate or a page says something answered.
+_CUT_AT = frozenset({"dns", "tcp"})
+
+
+def outage_beyond_doubt(
+    first_attempts: Mapping[str, str | None],
+    foreign: Sequence[str],
+    domestic: Sequence[str],
+    helper_connects: Mapping[str, str | None],
+    *,
+    anything_reached: bool,
+) -> bool:
+    """Return whether the run's first evidence already shows an outage, so that no attempt
+    need be retried (issue 19): the first attempt of every control site, foreign and domestic
+    (at least one of each), failed at DNS or at connect, every helper (at least one) failed to
+    connect, and nothing in the run reached its goal. `first_attempts` maps a site to the step
+    its first attempt failed at (None: it loaded; absent: not over yet)."""
+    sites = [*foreign, *domestic]
+    if anything_reached or not foreign or not domestic or not helper_connects:
+        return False
+    if any(first_attempts.get(site, "pending") not in _CUT_AT for site in sites):
+        return False
+    return all(failure is not None for failure in helper_connects.values())
 
 
 def network_assessment(

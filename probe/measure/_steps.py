@@ -63,6 +63,22 @@ class MeasureContext:
     throughput_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # One packet test at a time: traces are rate-limited, and captures stay small.
     packet_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Issue 19, outages end early. What the run's evidence about its own network is so far:
+    # each control site's first attempt (URL → the step it failed at, None: it loaded), each
+    # helper's reachability (URL → the connect failure, None: it connected), and whether any
+    # attempt of the run reached its goal. `on_evidence` is called when one of these changes;
+    # the runner (which judges) sets `stop_retrying` once an outage is beyond doubt: then no
+    # attempt starts after the first, and none is waited for once one has ended.
+    first_control_attempts: dict[str, str | None] = field(default_factory=dict)
+    helper_connects: dict[str, str | None] = field(default_factory=dict)
+    anything_reached: bool = False
+    on_evidence: Callable[[], None] | None = None
+    stop_retrying: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def evidence_changed(self) -> None:
+        """Tell the runner that the run's network evidence changed."""
+        if self.on_evidence is not None:
+            self.on_evidence()
 
     async def limited(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Return the result of `operation()`, run under the connection-concurrency limit.
@@ -111,18 +127,24 @@ class AttemptLog:
     sink: Sink
     lookups: list[asyncio.Task[DnsObservation]] = field(default_factory=list)
     requests: list[HttpTransaction] = field(default_factory=list)  # this attempt's, newest first
+    reached: bool = False  # it reached its goal (set before its late-reply window ends)
 
     def tags(self, depth: int, *extra: str) -> list[str]:
         """Return the tags of an observation made at redirect `depth`."""
         return [f"attempt={self.number}", f"depth={depth}", *extra]
 
-    async def settle(self) -> None:
-        """Record the attempt: its lookups once their late-reply windows end, and its chain.
+    async def settle(self, *, late_replies: bool = True) -> None:
+        """Record the attempt: its lookups once their late-reply windows end (without
+        `late_replies`: those already over, the others cancelled), and its chain.
 
         The chain goes in front of the others', so `requests[0]` is the last hop of the attempt
         that finished last: the one that succeeded, when one did (OONI readers look there).
         """
-        results = await asyncio.gather(*self.lookups)
+        if not late_replies:
+            for task in self.lookups:
+                task.cancel()
+        outcomes = await asyncio.gather(*self.lookups, return_exceptions=not late_replies)
+        results = [o for o in outcomes if isinstance(o, DnsObservation)]
         self.sink.queries.extend(results)
         self.lookups.clear()
         self.sink.requests[:0] = self.requests

@@ -7,8 +7,9 @@ made at full TTL whose trigger alone is sent with the low TTL (so the handshake 
 what the censor sees); for a SYN, a connect whose SYN carries the low TTL; for a DNS query, a
 UDP datagram. A reaction and an ICMP at the same TTL are both kept: a device that answers while
 the packet also expires further on sits beside the path (on-path), not in it. The trace ends at
-the first reaction, after `max_silent_hops` silent TTLs, at `max_ttl`, or when a connection
-cannot be set up at all.
+the first reaction, after `max_silent_hops` silent TTLs, at `max_ttl`, at the TTL where the
+control run toward the same address got its reaction (the first decisive hop: past it there is
+nothing left to learn), or when a connection cannot be set up at all.
 
 The kernel retransmits a lost trigger with the same low TTL; that only repeats the ICMP, and
 the first of each is kept.
@@ -23,7 +24,7 @@ import socket
 import ssl
 import struct
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dns.exception
 import dns.message
@@ -130,31 +131,50 @@ def local_port(sock: socket.socket) -> int:
 
 
 async def trace(
-    spec: TraceSpec, settings: PacketSettings, clock: Clock, connect_timeout_s: float
+    spec: TraceSpec,
+    settings: PacketSettings,
+    clock: Clock,
+    connect_timeout_s: float,
+    *,
+    destination_ttl: int | None = None,
+    on_hop: Callable[[int], None] | None = None,
 ) -> Trace:
-    """Return the trace of `spec`: one hop per TTL until a reaction, silence or max_ttl."""
+    """Return the trace of `spec`: one hop per TTL until a reaction, silence or max_ttl, or,
+    given the TTL at which a control run toward the same address got its reaction
+    (`destination_ttl`), until that TTL passed without one (nothing further can answer).
+
+    The probes leave `probe_interval_s` apart (a rate limit; at least GRACE_S after a hop still
+    in flight), the next one while a silent hop is still waited for: a silent hop costs the
+    interval, not `hop_timeout_s` on top of it. A
+    reaction arrives long before the next probe would leave, so a trace that meets one stops
+    there as before. `on_hop` hears each TTL as its probe leaves.
+    """
     t0 = clock.now()
     hops: list[TraceHop] = []
     stopped, failure = TraceStop.MAX_TTL, None
+    running: list[asyncio.Task[TraceHop]] = []
     try:
         payload = trigger_bytes(spec.trigger, spec.name)
         transport = UDP if spec.trigger is Trigger.DNS_QUERY else TCP
         with Capture(clock, (transport, ICMP)) as capture:
-            silent = 0
-            for ttl in range(1, settings.max_ttl + 1):
-                if ttl > 1 and settings.probe_interval_s > 0:
-                    await asyncio.sleep(settings.probe_interval_s)
-                hop = await _hop(capture, spec, ttl, payload, settings, connect_timeout_s)
-                hops.append(hop)
-                if hop.reaction is not Reaction.NONE:
-                    stopped = TraceStop.REACTION
-                    break
-                silent = 0 if hop.icmp is not None else silent + 1
-                if silent >= settings.max_silent_hops:
-                    stopped = TraceStop.SILENCE
-                    break
+            heard: dict[asyncio.Task[TraceHop], asyncio.Event] = {}
+
+            def send(ttl: int) -> None:
+                if on_hop is not None:
+                    on_hop(ttl)
+                event = asyncio.Event()
+                hop = _hop(capture, spec, ttl, payload, settings, connect_timeout_s, event)
+                task = asyncio.create_task(hop)
+                heard[task] = event
+                running.append(task)
+
+            stopped = await _pace(send, running, heard, hops, settings, destination_ttl)
     except TRIGGER_ERRORS as exc:
         stopped, failure = TraceStop.FAILURE, failure_string(exc)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
     return Trace(
         trigger=spec.trigger,
         address=spec.address,
@@ -169,6 +189,57 @@ async def trace(
     )
 
 
+async def _pace(
+    send: Callable[[int], None],
+    running: list[asyncio.Task[TraceHop]],
+    heard: dict[asyncio.Task[TraceHop], asyncio.Event],
+    hops: list[TraceHop],
+    settings: PacketSettings,
+    destination_ttl: int | None,
+) -> TraceStop:
+    """Send the TTLs `probe_interval_s` apart, the next one only while the hops in flight have
+    heard nothing (and no more of them than `max_silent_hops`), append the hops in TTL order,
+    and return why the trace ended. Raises what a hop raised (its flow could not be set up)."""
+    loop = asyncio.get_running_loop()
+    next_ttl, sent_at, silent = 1, float("-inf"), 0
+    while True:
+        while running and running[0].done():
+            hop = running.pop(0).result()
+            hops.append(hop)
+            if hop.reaction is not Reaction.NONE:
+                return TraceStop.REACTION
+            if destination_ttl is not None and hop.ttl >= destination_ttl:
+                return TraceStop.DESTINATION
+            silent = 0 if hop.icmp is not None else silent + 1
+            if silent >= settings.max_silent_hops:
+                return TraceStop.SILENCE
+        if next_ttl > settings.max_ttl and not running:
+            return TraceStop.MAX_TTL
+        # A hop in flight goes on being waited for: the next TTL leaves beside it only once it
+        # has heard nothing for GRACE_S (answers come in milliseconds; it is likely silent).
+        due = sent_at + max(settings.probe_interval_s, GRACE_S if running else 0.0)
+        # A hop in flight that heard something is about to end, maybe with the reaction that
+        # ends the trace: no probe leaves past it until it has.
+        quiet = not any(heard[t].is_set() for t in running)
+        last_ttl = min(settings.max_ttl, destination_ttl or settings.max_ttl)  # none past it
+        may_send = next_ttl <= last_ttl and quiet and len(running) < settings.max_silent_hops
+        if may_send and loop.time() >= due:
+            send(next_ttl)
+            next_ttl, sent_at = next_ttl + 1, loop.time()
+            continue
+        waits: list[asyncio.Future[Any]] = list(running[:1])
+        waits += [asyncio.ensure_future(heard[t].wait()) for t in running if quiet]
+        timeout = max(0.0, due - loop.time()) if may_send else None
+        try:
+            if waits:
+                await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            elif timeout is not None:
+                await asyncio.sleep(timeout)
+        finally:
+            for waiter in waits[1:]:
+                waiter.cancel()
+
+
 async def _hop(
     capture: Capture,
     spec: TraceSpec,
@@ -176,12 +247,14 @@ async def _hop(
     payload: bytes,
     settings: PacketSettings,
     connect_timeout_s: float,
+    heard: asyncio.Event,
 ) -> TraceHop:
-    """Return one TTL's hop; raises OSError when the flow cannot be set up."""
+    """Return one TTL's hop (`heard` is set once anything answered it); raises OSError when
+    the flow cannot be set up."""
     if spec.trigger is Trigger.DNS_QUERY:
-        return await _dns_hop(capture, spec, ttl, settings.hop_timeout_s)
+        return await _dns_hop(capture, spec, ttl, settings.hop_timeout_s, heard)
     if spec.trigger is Trigger.SYN:
-        return await _syn_hop(capture, spec, ttl, settings.hop_timeout_s)
+        return await _syn_hop(capture, spec, ttl, settings.hop_timeout_s, heard)
     loop = asyncio.get_running_loop()
     with probe_socket(socket.SOCK_STREAM) as sock:
         key = FlowKey(TCP, local_port(sock), spec.address, spec.port)
@@ -190,10 +263,12 @@ async def _hop(
                 await loop.sock_connect(sock, (spec.address, spec.port))
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
             await loop.sock_sendall(sock, payload)
-            return await _watch(flow, ttl, settings.hop_timeout_s, _stream_reaction)
+            return await _watch(flow, ttl, settings.hop_timeout_s, _stream_reaction, heard)
 
 
-async def _syn_hop(capture: Capture, spec: TraceSpec, ttl: int, timeout_s: float) -> TraceHop:
+async def _syn_hop(
+    capture: Capture, spec: TraceSpec, ttl: int, timeout_s: float, heard: asyncio.Event
+) -> TraceHop:
     with probe_socket(socket.SOCK_STREAM) as sock:
         key = FlowKey(TCP, local_port(sock), spec.address, spec.port)
         with capture.watching(key) as flow:
@@ -202,10 +277,12 @@ async def _syn_hop(capture: Capture, spec: TraceSpec, ttl: int, timeout_s: float
             code = sock.connect_ex((spec.address, spec.port))
             if code not in (0, errno.EINPROGRESS, errno.ECONNREFUSED):
                 raise OSError(code, errno.errorcode.get(code, str(code)))
-            return await _watch(flow, ttl, timeout_s, _syn_reaction)
+            return await _watch(flow, ttl, timeout_s, _syn_reaction, heard)
 
 
-async def _dns_hop(capture: Capture, spec: TraceSpec, ttl: int, timeout_s: float) -> TraceHop:
+async def _dns_hop(
+    capture: Capture, spec: TraceSpec, ttl: int, timeout_s: float, heard: asyncio.Event
+) -> TraceHop:
     try:
         query = dns.message.make_query(spec.name, "A")
     except dns.exception.DNSException as exc:
@@ -223,7 +300,7 @@ async def _dns_hop(capture: Capture, spec: TraceSpec, ttl: int, timeout_s: float
                 reply = dns_reply(item, query.id)
                 return None if reply is None else (Reaction.DNS_REPLY, reply)
 
-            return await _watch(flow, ttl, timeout_s, reaction)
+            return await _watch(flow, ttl, timeout_s, reaction, heard)
 
 
 def _stream_reaction(item: Captured) -> tuple[Reaction, TcpPacket] | None:
@@ -251,7 +328,9 @@ def _syn_reaction(item: Captured) -> tuple[Reaction, TcpPacket] | None:
     return None
 
 
-async def _watch(flow: Flow, ttl: int, timeout_s: float, classify: Classify) -> TraceHop:
+async def _watch(
+    flow: Flow, ttl: int, timeout_s: float, classify: Classify, heard: asyncio.Event
+) -> TraceHop:
     """Return the hop: the first ICMP time-exceeded and the first reaction within the wait."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -272,6 +351,7 @@ async def _watch(flow: Flow, ttl: int, timeout_s: float, classify: Classify) -> 
                 continue
         else:
             continue
+        heard.set()
         deadline = min(deadline, loop.time() + GRACE_S)  # wait briefly for the other one
     reaction, packet = found if found is not None else (Reaction.NONE, None)
     return TraceHop(

@@ -1,11 +1,12 @@
 """Packet evidence: every packet that answered a probe, with the IP header of its sender.
 
-`measure_packets(plan, …)` runs a `PacketPlan` one probe at a time: DNS probes, then TCP
-probes, then traces. Each probe opens raw sockets for the protocols it needs (`_capture`),
-registers its flow (our local port, the remote end), sends through an ordinary kernel socket,
-and records what the capture saw: every DNS reply to one query (an injector answers first, the
-resolver later), the SYN-ACK and every later segment of one connection (an injected RST
-carries another IP TTL and IP-ID than the SYN-ACK), and the TTL-limited traces (`_trace`).
+`measure_packets(plan, …)` runs a `PacketPlan`: the DNS probes one at a time, then the TCP
+probes beside the traces (one trace at a time). Each probe opens raw sockets for the protocols
+it needs (`_capture`), registers its flow (our local port, the remote end), sends through an
+ordinary kernel socket, and records what the capture saw: every DNS reply to one query (an
+injector answers first, the resolver later), the SYN-ACK and every later segment of one
+connection (an injected RST carries another IP TTL and IP-ID than the SYN-ACK), and the
+TTL-limited traces (`_trace`).
 
 Raw sockets need root or CAP_NET_RAW: without them, or without scapy, the evidence is
 `skipped` with the reason. Scapy is imported only when a packet is dissected, never when this
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dns.exception
@@ -66,8 +68,10 @@ from probe.models.packets import (
     DnsProbeRole,
     DnsReplyPacket,
     PacketEvidence,
+    Reaction,
     TcpPacket,
     TcpPacketProbe,
+    Trace,
     Trigger,
 )
 
@@ -141,23 +145,86 @@ def privilege_problem() -> str | None:
     return None
 
 
+ControlTraces = dict[tuple[str, int, Trigger, str], Trace]
+Status = Callable[[str], None]
+
+
 async def measure_packets(
-    plan: PacketPlan, settings: PacketSettings, clock: Clock, connect_timeout_s: float
+    plan: PacketPlan,
+    settings: PacketSettings,
+    clock: Clock,
+    connect_timeout_s: float,
+    *,
+    control_traces: ControlTraces | None = None,
+    on_status: Status | None = None,
 ) -> PacketEvidence:
-    """Return the packet evidence of `plan`, probes run one at a time (never raises for I/O)."""
+    """Return the packet evidence of `plan` (never raises for I/O).
+
+    A control trace already in `control_traces` (the run's, keyed by address, port, trigger and
+    name) is not run again; a trace after its control stops at the control's destination TTL.
+    `on_status` hears what is being waited for.
+    """
     reason = TURNED_OFF if not settings.enabled else privilege_problem()
     if reason is not None:
         return PacketEvidence(skipped=reason)
+    status = on_status or (lambda _: None)
     t0 = clock.now()
-    dns_probes = [await _dns_probe(spec, settings, clock) for spec in plan.dns]
-    tcp_probes = [await _tcp_probe(spec, settings, clock, connect_timeout_s) for spec in plan.tcp]
-    traces = [await trace(spec, settings, clock, connect_timeout_s) for spec in plan.traces]
+    dns_probes = []
+    for dns_spec in plan.dns:
+        status(f"capturing DNS replies from {dns_spec.resolver_address}")
+        dns_probes.append(await _dns_probe(dns_spec, settings, clock))
+    # The TCP probes run beside the traces: a probe of a dropped SYN waits out the connect
+    # timeout, which the trace's hops need not wait for (issue 19).
+    tcp_task = asyncio.ensure_future(
+        asyncio.gather(*(_tcp_probe(t, settings, clock, connect_timeout_s) for t in plan.tcp))
+    )
+    try:
+        traces = await _traces(
+            plan.traces, settings, clock, connect_timeout_s, control_traces, status
+        )
+        tcp_probes = list(await tcp_task)
+    finally:
+        tcp_task.cancel()
     return PacketEvidence(
         dns=dns_probes,
         tcp=tcp_probes,
         traces=traces,
         elapsed_s=round(clock.now() - t0, 6),
     )
+
+
+async def _traces(
+    specs: tuple[TraceSpec, ...],
+    settings: PacketSettings,
+    clock: Clock,
+    connect_timeout_s: float,
+    controls: ControlTraces | None,
+    status: Status,
+) -> list[Trace]:
+    """Return the traces of `specs` in order, each control once per run (`controls`)."""
+    controls = {} if controls is None else controls
+    traces: list[Trace] = []
+    for spec in specs:
+        key = (spec.address, spec.port, spec.trigger, spec.name)
+        if spec.control and key in controls:
+            traces.append(controls[key])
+            continue
+        control = controls.get((*key[:3], settings.control_name)) if not spec.control else None
+        hops = control.hops if control is not None else []
+        reacted = next((h.ttl for h in hops if h.reaction is not Reaction.NONE), None)
+        what = "the control path" if spec.control else "the path"
+
+        def hop(ttl: int, what: str = what, address: str = spec.address) -> None:
+            status(f"tracing {what} to {address}: hop {ttl}")
+
+        done = await trace(
+            spec, settings, clock, connect_timeout_s,
+            destination_ttl=reacted, on_hop=hop,
+        )  # fmt: skip
+        if spec.control:
+            controls[key] = done
+        traces.append(done)
+    return traces
 
 
 async def _control_rtt(spec: DnsProbeSpec, name: str, timeout_s: float) -> float | None:

@@ -11,11 +11,12 @@ DoH lookups.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from probe.measure import control as control_client
-from probe.measure import dns, http
+from probe.measure import dns, http, tcp
 from probe.measure._clock import Clock
 from probe.measure._connection import Held
 from probe.measure._fetch import fetch_chain, next_url
@@ -41,6 +42,7 @@ __all__ = [
     "check_control_sites",
     "measure_endpoint",
     "open_context",
+    "reach_helpers",
 ]
 
 ControlAnswer = tuple[ControlResponse | None, str | None, str | None]
@@ -97,8 +99,12 @@ async def _attempt(
     ctx: MeasureContext,
     clock: Clock,
     first_addresses: asyncio.Future[list[str]] | None,
+    late_replies: bool = True,
+    reached_goal: asyncio.Event | None = None,
 ) -> bool:
-    """Return whether one attempt reached its goal (a final HTTP response, or a TCP connect)."""
+    """Return whether one attempt reached its goal (a final HTTP response, or a TCP connect);
+    without `late_replies`, one that did is not kept waiting for its lookups' late replies.
+    `reached_goal` is set as soon as it did, before its late-reply window ends."""
     try:
         addresses = await resolve(endpoint.host, ctx, clock, log, 0)
         if first_addresses is not None and not first_addresses.done():
@@ -114,24 +120,46 @@ async def _attempt(
     except asyncio.CancelledError:
         await log.abandon()
         raise
-    await log.settle()
+    if reached:
+        log.reached = True
+        if reached_goal is not None:
+            reached_goal.set()  # issue 19: no other attempt starts, or goes on, meanwhile
+    if reached and not ctx.anything_reached:
+        ctx.anything_reached = True
+        ctx.evidence_changed()
+    # A control site that loaded: its late DNS replies judge nothing, so none is waited for.
+    await log.settle(late_replies=late_replies or not reached)
     return reached
 
 
-def _succeeded(tasks: list[asyncio.Task[bool]]) -> bool:
-    return any(
-        t.done() and not t.cancelled() and t.exception() is None and t.result() for t in tasks
-    )
+def _stopped(tasks: list[asyncio.Task[bool]], stop: asyncio.Event) -> bool:
+    """Return whether to wait no longer: the run stopped retrying and an attempt has ended."""
+    return stop.is_set() and any(t.done() for t in tasks)
 
 
-async def _wait_until(deadline: float, tasks: list[asyncio.Task[bool]], clock: Clock) -> None:
-    """Sleep until `deadline` (clock seconds) or until an attempt succeeds."""
-    while (remaining := deadline - clock.now()) > 0 and not _succeeded(tasks):
-        pending = [t for t in tasks if not t.done()]
-        if not pending:
-            await asyncio.sleep(remaining)
-            return
-        await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+async def _wait_until(
+    deadline: float,
+    tasks: list[asyncio.Task[bool]],
+    clock: Clock,
+    stop: asyncio.Event,
+    success: asyncio.Event,
+) -> None:
+    """Sleep until `deadline` (clock seconds), until an attempt reaches its goal (`success`),
+    or until the run stops retrying (`stop`) and an attempt has ended."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in (stop, success)]
+    try:
+        while (remaining := deadline - clock.now()) > 0 and not success.is_set():
+            if _stopped(tasks, stop):
+                return
+            waits: list[asyncio.Future[Any]] = [t for t in tasks if not t.done()]
+            if not waits and remaining == float("inf"):
+                return  # every attempt ended
+            waits += [w for w in waiters if not w.done()]
+            timeout = None if remaining == float("inf") else remaining
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _run_attempts(
@@ -140,30 +168,43 @@ async def _run_attempts(
     clock: Clock,
     sink: Sink,
     first_addresses: asyncio.Future[list[str]] | None = None,
+    on_first: Callable[[bool], None] | None = None,
+    late_replies: bool = True,
 ) -> int:
     """Run overlapping attempts (starting at 0, b, 3b, 7b… s); return how many started.
 
     Overlapping instead of queueing keeps a blackholed target's verdict near one connect timeout,
     while a transient failure still gets its retries (Censored Planet retries up to 5 times).
-    The first attempt that reaches its goal ends the others.
+    The first attempt that reaches its goal ends the others at once, while it still listens
+    for late DNS replies (issue 19: on a busy machine a page that loaded in 0.3 s was fetched
+    again by the attempt started at 1 s). Once the run stops retrying (`ctx.stop_retrying`: an
+    outage beyond doubt) no attempt starts after the first, and the others are cancelled as
+    soon as one has ended. `on_first` hears how the first one ended.
     """
     settings = ctx.settings.measure
+    stop, success = ctx.stop_retrying, asyncio.Event()
     tasks: list[asyncio.Task[bool]] = []
+    logs: list[AttemptLog] = []
     try:
         for number in range(1, settings.attempts + 1):
-            await _wait_until(settings.retry_backoff_s * (2 ** (number - 1) - 1), tasks, clock)
-            if _succeeded(tasks):
-                return len(tasks)
+            deadline = settings.retry_backoff_s * (2 ** (number - 1) - 1)
+            await _wait_until(deadline, tasks, clock, stop, success)
+            if success.is_set() or (tasks and stop.is_set()):
+                break
             log = AttemptLog(number, sink)
-            tasks.append(asyncio.create_task(_attempt(endpoint, log, ctx, clock, first_addresses)))
-        pending = list(tasks)
-        while pending and not _succeeded(tasks):
-            _, still = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            pending = list(still)
+            attempt = _attempt(endpoint, log, ctx, clock, first_addresses, late_replies, success)
+            tasks.append(asyncio.create_task(attempt))
+            logs.append(log)
+            if number == 1 and on_first is not None:
+                tasks[0].add_done_callback(
+                    lambda task: task.cancelled() or task.exception() or on_first(task.result())
+                )
+        await _wait_until(float("inf"), tasks, clock, stop, success)
         return len(tasks)
     finally:
-        for task in tasks:
-            task.cancel()
+        for task, log in zip(tasks, logs, strict=True):
+            if not log.reached:  # the one that reached its goal settles (late DNS replies)
+                task.cancel()
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         bugs = [o for o in outcomes if isinstance(o, Exception)]
         if bugs:  # a network failure is data; anything raised here is a bug: show it
@@ -195,11 +236,8 @@ def _control_url(endpoint: Endpoint) -> str:
     return f"https://{host}:{endpoint.port}/"
 
 
-async def _control(
-    endpoint: Endpoint, ctx: MeasureContext, first_addresses: asyncio.Future[list[str]]
-) -> tuple[ControlRequest, ControlAnswer]:
-    addresses = await first_addresses
-    request = ControlRequest(
+def _control_request(endpoint: Endpoint, addresses: list[str]) -> ControlRequest:
+    return ControlRequest(
         http_request=_control_url(endpoint),
         http_request_headers={
             "Accept": [http.DEFAULT_HEADERS["Accept"]],
@@ -208,6 +246,12 @@ async def _control(
         },
         tcp_connect=_control_endpoints(endpoint, addresses),
     )
+
+
+async def _control(
+    endpoint: Endpoint, ctx: MeasureContext, first_addresses: asyncio.Future[list[str]]
+) -> tuple[ControlRequest, ControlAnswer]:
+    request = _control_request(endpoint, await first_addresses)
     control = ctx.settings.control
     if not control.helpers:
         return request, (None, None, control_client.NO_HELPERS)
@@ -244,7 +288,9 @@ async def measure_endpoint(endpoint: Endpoint, ctx: MeasureContext, clock: Clock
         attempts = await _run_attempts(endpoint, ctx, clock, sink, first_addresses)
         if not first_addresses.done():
             first_addresses.set_result([])
-        request, (response, helper, failure) = await control_task
+        request, (response, helper, failure) = await _control_unless_down(
+            endpoint, ctx, control_task, first_addresses.result()
+        )
         doh = await doh_task
     finally:
         for task in (control_task, doh_task):
@@ -262,6 +308,68 @@ async def measure_endpoint(endpoint: Endpoint, ctx: MeasureContext, clock: Clock
         test_helper=helper,
         attempts=attempts,
     )
+
+
+async def _control_unless_down(
+    endpoint: Endpoint,
+    ctx: MeasureContext,
+    control_task: asyncio.Task[tuple[ControlRequest, ControlAnswer]],
+    addresses: list[str],
+) -> tuple[ControlRequest, ControlAnswer]:
+    """Return the helper's answer, or, once the run stopped retrying (an outage beyond doubt),
+    the failure the helpers' connects already gave, without waiting for the helper."""
+    stopping = asyncio.ensure_future(ctx.stop_retrying.wait())
+    try:
+        await asyncio.wait([control_task, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if control_task.done():
+        return control_task.result()
+    control_task.cancel()
+    helpers = ctx.settings.control.helpers
+    failures = [
+        ctx.helper_connects.get(h) or ctx.helper_health.last_failure.get(h) for h in helpers
+    ]
+    failure = next((f for f in reversed(failures) if f), control_client.NO_HELPERS)
+    return _control_request(endpoint, addresses), (None, None, failure)
+
+
+async def reach_helpers(ctx: MeasureContext) -> None:
+    """Record whether each helper accepts a TCP connection (`ctx.helper_connects`): a helper
+    unreachable at connect is part of an outage's evidence. Best effort; never raises."""
+    timeouts = ctx.settings.timeouts
+    clock = Clock()
+
+    async def reach(helper: str) -> None:
+        parts = urlsplit(helper)
+        host = (parts.hostname or "").lower()
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if is_ip_address(host):
+            addresses = [host]
+        else:
+            log = AttemptLog(0, Sink())
+            addresses = await resolve(host, ctx, clock, log, 0, first_only=True)
+            await log.abandon()
+        failure: str | None = "dns_no_answer"
+        for address in addresses[:1]:
+            observation, sock = await tcp.open_socket(
+                address, port, timeout_s=timeouts.connect, clock=clock, tags=[]
+            )
+            if sock is not None:
+                sock.close()
+            failure = observation.status.failure
+        ctx.helper_connects[helper] = failure
+        ctx.evidence_changed()
+
+    await asyncio.gather(*(reach(h) for h in ctx.settings.control.helpers))
+
+
+def _cut_at(sink: Sink) -> str:
+    """Return the step the attempts so far got no further than: "dns" (no address), "tcp" (no
+    connection: an https site's handshakes then fail for want of one) or the furthest step."""
+    if sink.tcp_connect and not any(c.status.success for c in sink.tcp_connect):
+        return "tcp"
+    return _first_failure(sink)[0] or "dns"
 
 
 def _first_failure(sink: Sink) -> tuple[str | None, str | None]:
@@ -289,7 +397,13 @@ async def check_control_site(
         port=parts.port or (443 if parts.scheme == "https" else 80),
     )
     sink = Sink()
-    await _run_attempts(endpoint, ctx, clock, sink)
+
+    def first_ended(reached: bool) -> None:  # part of the run's evidence of an outage
+        ctx.first_control_attempts[url] = None if reached else _cut_at(sink)
+        ctx.evidence_changed()
+
+    on_first = first_ended if phase == "before" else None
+    await _run_attempts(endpoint, ctx, clock, sink, on_first=on_first, late_replies=False)
     last = sink.requests[0] if sink.requests else None
     success = _is_final(last)
     step, failure = (None, None) if success else _first_failure(sink)

@@ -242,15 +242,26 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+BUDGET_SPENT = "the run's throughput budget is spent ([throughput] max_bytes_per_run)"
+
+
 async def measure_throughput(
-    candidates: list[str], known: dict[str, str], ctx: MeasureContext, clock: Clock
+    candidates: list[str],
+    known: dict[str, str],
+    ctx: MeasureContext,
+    clock: Clock,
+    *,
+    budget_bytes: int | None = None,
 ) -> ThroughputTest:
     """Return the throughput test of a target whose large objects may be `candidates` (URLs).
 
     Candidates are tried in order until `objects_per_target` prove large enough; `known` maps
-    hosts to the address the target's own measurement used (others are resolved again).
+    hosts to the address the target's own measurement used (others are resolved again). An
+    object is started only while `budget_bytes` holds its whole test (every download at its
+    byte cap). The caller holds `ctx.throughput_lock`: one test at a time.
     """
     settings = ctx.settings.throughput
+    one_test = settings.max_bytes * settings.repeats * 3
     address: dict[str, str | None] = dict(known)
     queries: list[DnsObservation] = []
 
@@ -263,23 +274,27 @@ async def measure_throughput(
 
     objects: list[str] = []
     transfers: list[ThroughputTransfer] = []
-    if candidates:  # no object, no traffic at all (not even the control sites' lookups)
-        await look_up(candidates)
-    async with ctx.throughput_lock:
-        for url in candidates:
-            if len(objects) >= settings.objects_per_target:
-                break
-            first = _Download(TransferRole.TARGET, 1, url, address[_host(url)], _host(url), True)
-            transfer = await _download(first, ctx, clock)
-            transfers.append(transfer)
-            if _suitable(transfer, settings.min_bytes):
-                objects.append(url)
-                await look_up(settings.controls)
-                for spec in _references(url, address, len(objects) - 1, ctx):
-                    transfers.append(await _download(spec, ctx, clock))
+    spent = False
+    if candidates and (budget_bytes is None or budget_bytes >= one_test):
+        await look_up(candidates)  # no object, no traffic (not even the controls' lookups)
+    for url in candidates:
+        if len(objects) >= settings.objects_per_target:
+            break
+        if budget_bytes is not None and budget_bytes - sum(t.bytes for t in transfers) < one_test:
+            spent = True
+            break
+        first = _Download(TransferRole.TARGET, 1, url, address[_host(url)], _host(url), True)
+        transfer = await _download(first, ctx, clock)
+        transfers.append(transfer)
+        if _suitable(transfer, settings.min_bytes):
+            objects.append(url)
+            await look_up(settings.controls)
+            for spec in _references(url, address, len(objects) - 1, ctx):
+                transfers.append(await _download(spec, ctx, clock))
     skipped = None
     if not objects:
         skipped = "no candidate object could be measured" if candidates else "no large object"
+        skipped = BUDGET_SPENT if spent else skipped
     return ThroughputTest(
         objects=objects,
         innocuous_sni=settings.innocuous_sni,
@@ -325,4 +340,4 @@ def _references(
     return downloads
 
 
-__all__ = ["measure_throughput"]
+__all__ = ["BUDGET_SPENT", "measure_throughput"]

@@ -240,10 +240,32 @@ class ThroughputLimits(Record):
     min_bytes: int
 
 
+class ThroughputChoice(StrEnum):
+    """Why a target's throughput test measured what it measured (issue 19)."""
+
+    CATALOGUE_OBJECTS = "catalogue_objects"  # the platform's objects (the default)
+    PAGES = "pages"  # the target's own large pages: asked for ([throughput] pages)
+
+
 class ThroughputTest(Record):
-    """A target's throughput test: its objects, the references, every transfer (in order)."""
+    """A target's throughput test: its objects, the references, every transfer (in order).
+
+    A run measures one object at one address with one server name once: a later target with
+    the same objects gets the same test, `measured_for` naming the target it was run for.
+    """
 
     objects: list[str] = Field(default_factory=list, description="The target's URLs measured.")
+    choice: ThroughputChoice = Field(
+        default=ThroughputChoice.CATALOGUE_OBJECTS,
+        description="What the candidates were: the catalogue platform's objects, or the"
+        " target's own large pages (measured only when asked for).",
+    )
+    measured_for: str | None = Field(
+        default=None,
+        description="The input of the run's earlier target this test was measured for, when"
+        " it was shared (once per address, server name and object per run); None: measured"
+        " for this target.",
+    )
     innocuous_sni: str | None = None
     limits: ThroughputLimits
     transfers: list[ThroughputTransfer] = Field(default_factory=list)

@@ -138,6 +138,9 @@ class TraceStop(StrEnum):
     SILENCE = "silence"  # several TTLs in a row with no ICMP and no reaction
     MAX_TTL = "max_ttl"
     FAILURE = "failure"  # the connection could not be set up
+    # No reaction up to the TTL at which the control run toward the same address got its own
+    # (the destination's distance): nothing further can answer (issue 19).
+    DESTINATION = "destination"
 
 
 class Trace(Record):

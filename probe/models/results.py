@@ -20,7 +20,7 @@ from probe.models.observations import (
 from probe.models.packets import PacketEvidence
 from probe.models.targets import Endpoint, Target
 
-DATA_FORMAT_VERSION = "0.5.0"
+DATA_FORMAT_VERSION = "0.6.0"
 TEST_NAME = "probe_check"
 TEST_VERSION = "0.1.0"
 

@@ -137,8 +137,8 @@ def test_one_run_names_each_outcome(
     ok = results[targets["ok_https"][0]]
     assert ok.test_helpers == [helper.url]
     assert ok.endpoints[0].test_keys.control is not None
-    assert [c.phase for c in ok.controls] == ["before"]
-    assert all(c.success for c in ok.controls)
+    assert {c.phase for c in ok.controls} == {"before"}  # foreign and domestic sites
+    assert all(c.success for c in ok.controls if c.scope == "foreign")  # KZ sites: offline
     bomb = results[targets["gzip_bomb"][0]].endpoints[0].test_keys.requests[0].response
     assert bomb is not None and bomb.body_is_truncated, "the bomb is read up to the limit only"
     nx = results[targets["nxdomain"][0]]
@@ -260,7 +260,9 @@ def test_a_page_slowed_on_its_name_is_throttled(
         config = _config(tmp_path, isp_dns, pki, [running.url], [fast])
         with config.open("a", encoding="utf-8") as toml:
             toml.write(
-                f"[throughput]\nrepeats = 2\nduration_s = 1.2\nmax_bytes = {4 << 20}\n"
+                "[throughput]\npages = true\n"
+                f"repeats = 2\nduration_s = 1.2\nmax_bytes = {4 << 20}\n"
+                f"max_bytes_per_run = {32 << 20}\n"
                 f'controls = ["{fast}"]\n'
             )
         results = _results(_check(config, page))

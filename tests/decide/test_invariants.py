@@ -137,6 +137,7 @@ def test_public_surface() -> None:
             "endpoint_verdict",
             "may_be_throttled",
             "network_assessment",
+            "outage_beyond_doubt",
             "parse_fingerprints",
             "target_verdict",
         ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from probe.decide import network_assessment, target_verdict
+from probe.decide import network_assessment, outage_beyond_doubt, target_verdict
 from probe.decide.rules import NETWORK_STATE_RULES
 from probe.models.results import (
     Blocking,
@@ -310,3 +310,43 @@ def test_whitelisting_never_without_a_state() -> None:
     results = [result(H, N), result(C, N)]
     verdict, blocking, _ = target_verdict(target(*results), results, context())
     assert (verdict, blocking) == (N, None)
+
+
+FOREIGN = ("https://www.wikipedia.org/", "https://example.com/")
+DOMESTIC = ("https://kaspi.kz/",)
+HELPERS_DOWN = {"https://helper.test/": "generic_timeout_error"}
+
+
+@pytest.mark.parametrize(
+    ("case", "first", "domestic", "helpers", "reached", "expected"),
+    [
+        ("everything cut at DNS or connect", {"w": "dns", "e": "tcp", "k": "dns"},
+         DOMESTIC, HELPERS_DOWN, False, True),
+        ("a control site not over yet", {"w": "dns", "e": "tcp"},
+         DOMESTIC, HELPERS_DOWN, False, False),
+        ("the domestic site loaded (a whitelist)", {"w": "tcp", "e": "tcp", "k": None},
+         DOMESTIC, HELPERS_DOWN, False, False),
+        ("a certificate came back (a portal)", {"w": "tls", "e": "tcp", "k": "tcp"},
+         DOMESTIC, HELPERS_DOWN, False, False),
+        ("no domestic site to tell a whitelist", {"w": "dns", "e": "dns"},
+         (), HELPERS_DOWN, False, False),
+        ("the helper connected", {"w": "dns", "e": "dns", "k": "dns"},
+         DOMESTIC, {"https://helper.test/": None}, False, False),
+        ("no helper at all", {"w": "dns", "e": "dns", "k": "dns"}, DOMESTIC, {}, False, False),
+        ("a target loaded", {"w": "dns", "e": "dns", "k": "dns"},
+         DOMESTIC, HELPERS_DOWN, True, False),
+    ],
+)  # fmt: skip
+def test_an_outage_is_beyond_doubt_only_when_everything_failed_early(
+    case: str,
+    first: dict[str, str | None],
+    domestic: tuple[str, ...],
+    helpers: dict[str, str | None],
+    reached: bool,
+    expected: bool,
+) -> None:
+    """Issue 19: the run stops retrying only on decisive evidence of an outage."""
+    sites = {"w": FOREIGN[0], "e": FOREIGN[1], "k": DOMESTIC[0]}
+    attempts = {sites[key]: step for key, step in first.items()}
+    got = outage_beyond_doubt(attempts, FOREIGN, domestic, helpers, anything_reached=reached)
+    assert got is expected, f"{case}: expected {expected}, got {got}"

@@ -370,11 +370,15 @@ class Lab:
             # extension), so a throttling scenario takes seconds.
             "throughput": {
                 "enabled": False,
+                # The throttling scenarios measure a page too (bbc.com): asked for, as
+                # `probe check --throughput` does.
+                "pages": True,
                 "repeats": 2,
                 # 1.5 s: the plateau after the first 20 % must hold 4 bins of 0.2 s (at 1.0 s,
                 # 0.8 s minus the time to the first byte holds only 3).
                 "duration_s": 1.5,
                 "max_bytes": 8 << 20,
+                "max_bytes_per_run": 256 << 20,  # a few tests at these caps
                 "min_bytes": 64 << 10,
                 "controls": [
                     "https://www.wikipedia.org/lab/large.bin",

@@ -46,6 +46,8 @@ from probe.models.packets import (
     DnsProbeRole,
     PacketEvidence,
     Reaction,
+    Trace,
+    TraceHop,
     TraceStop,
     Trigger,
 )
@@ -477,7 +479,8 @@ def test_measure_packets_runs_the_plan_in_order(
     )
     evidence = _run(plan)
     assert len(evidence.dns) == len(evidence.tcp) == len(evidence.traces) == 1
-    assert evidence.dns[0].sent_t < evidence.tcp[0].t0 <= evidence.traces[0].t0
+    # DNS probes first; then the TCP probes beside the traces (issue 19).
+    assert evidence.dns[0].sent_t < min(evidence.tcp[0].t0, evidence.traces[0].t0)
     assert evidence.traces[0].t <= evidence.elapsed_s + 0.01
     assert PacketEvidence.model_validate_json(evidence.model_dump_json()) == evidence
 
@@ -575,3 +578,35 @@ def test_hostile_bytes_never_raise() -> None:
         _capture.dns_reply(item, 0)
         _capture.icmp_error(item)
         _capture.packet_header(item)
+
+
+def test_a_trace_stops_at_its_controls_destination_and_each_control_runs_once(
+    quiet_server: RecordingServer,
+) -> None:
+    """Issue 19: a trace after its control stops at the TTL where the control got the
+    destination's answer (past it nothing can answer), and a run traces a control once."""
+    address, port = LOOPBACK, quiet_server.port
+    known = Trace(
+        trigger=Trigger.TLS_CLIENT_HELLO, address=address, port=port, name=CONTROL,
+        control=True, stopped=TraceStop.REACTION, t0=0.0, t=0.1,
+        hops=[TraceHop(ttl=1, reaction=Reaction.DATA)],
+    )  # fmt: skip
+    controls = {(address, port, Trigger.TLS_CLIENT_HELLO, CONTROL): known}
+    plan = PacketPlan(
+        traces=(
+            TraceSpec(address, port, Trigger.TLS_CLIENT_HELLO, CONTROL, True),
+            TraceSpec(address, port, Trigger.TLS_CLIENT_HELLO, NAME),
+        )
+    )
+    heard: list[str] = []
+
+    async def run() -> PacketEvidence:
+        return await measure_packets(
+            plan, SETTINGS, Clock(), 1.0, control_traces=controls, on_status=heard.append
+        )
+
+    control, traced = asyncio.run(run()).traces
+    gc.collect()
+    assert control is known, "the run's control trace is not run again"
+    assert (traced.stopped, [h.ttl for h in traced.hops]) == (TraceStop.DESTINATION, [1])
+    assert heard == [f"tracing the path to {address}: hop 1"], heard

@@ -171,3 +171,46 @@ def test_a_resolver_answering_many_addresses_gets_only_max_addresses_connects(
     )
     keys = _measure(settings, endpoint)
     assert len({c.ip for c in keys.tcp_connect if "depth=0" in c.tags}) == 4
+
+
+def test_once_the_run_stops_retrying_one_attempt_is_enough(
+    dns_server: DnsServer, pki: TestPki
+) -> None:
+    """Issue 19: with the run's evidence of an outage decisive (`stop_retrying`), a failing
+    endpoint gets no attempt after its first, and the helper is not waited for."""
+    dns_server.zone.set(NAME, DnsEntry(a=("127.0.0.1",)))
+    url = f"https://{NAME}:{closed_port()}/"
+    settings = _settings(dns_server, pki, measure={"retry_backoff_s": 0.5})
+
+    async def run(stop: bool) -> TestKeys:
+        async with open_context(settings) as ctx:
+            if stop:
+                ctx.stop_retrying.set()
+            return await measure_endpoint(_web(url), ctx, Clock())
+
+    assert asyncio.run(run(stop=False)).attempts == 3
+    stopped = asyncio.run(run(stop=True))
+    assert stopped.attempts == 1, "no attempt after the first once the run stopped retrying"
+    assert {c.status.failure for c in stopped.tcp_connect} == {"connection_refused"}
+
+
+def test_control_sites_report_their_first_attempt(
+    dns_server: DnsServer, pki: TestPki, https_server: HttpServer
+) -> None:
+    """The evidence of an outage: where each control site's first attempt stopped."""
+    dns_server.zone.set(NAME, DnsEntry(a=("127.0.0.1",)))
+    settings = _settings(dns_server, pki)
+    loads, refused = https_server.url("/page", host=NAME), f"https://{NAME}:{closed_port()}/"
+    heard: list[dict[str, str | None]] = []
+
+    async def run() -> dict[str, str | None]:
+        async with open_context(settings) as ctx:
+            ctx.on_evidence = lambda: heard.append(dict(ctx.first_control_attempts))
+            for url in (loads, refused, "https://nxdomain.test/"):
+                await check_control_site(url, "before", ctx)
+            await check_control_site(loads, "after", ctx)  # the after side is not evidence
+            return ctx.first_control_attempts
+
+    first = asyncio.run(run())
+    assert first == {loads: None, refused: "tcp", "https://nxdomain.test/": "dns"}, first
+    assert heard[-1] == first and len(heard) == 4, heard  # and once: something loaded

@@ -28,9 +28,11 @@ from probe.config import Settings, load_settings
 from probe.decide.throughput import measured, plateau, rate_bps, throughput_finding
 from probe.measure._clock import Clock
 from probe.measure.plan import open_context
-from probe.measure.throughput import measure_throughput
-from probe.models.observations import ThroughputTest, TransferRole
-from probe.models.results import Blocking, Verdict
+from probe.measure.throughput import BUDGET_SPENT, measure_throughput
+from probe.models.observations import ThroughputChoice, ThroughputTest, TransferRole
+from probe.models.results import Blocking, EndpointResult, TestKeys, Verdict
+from probe.models.targets import Endpoint, EndpointKind, Target, TargetKind
+from probe.run_throughput import ThroughputRun
 
 NAME = "trusted.test"  # the "platform": its SNI is the one the server paces
 CONTROL = "site.test"
@@ -51,6 +53,7 @@ def _settings(dns_server: DnsServer, pki: TestPki, **throughput: Any) -> Setting
                 "repeats": 2,
                 "duration_s": 1.2,
                 "max_bytes": 4 << 20,
+                "max_bytes_per_run": 1 << 30,
                 "min_bytes": 64 << 10,
                 "innocuous_sni": INNOCUOUS,
                 **throughput,
@@ -196,3 +199,80 @@ def test_a_control_that_does_not_resolve_is_a_failed_reference(
     assert [q.hostname for q in test.queries if q.query_type == "A"] == ["tp-nowhere.test"]
     # The same address with the innocuous SNI is still a reference.
     assert throughput_finding(test).rule_id == "throughput.normal"
+
+
+def _budgeted(settings: Settings, candidates: list[str], budget_bytes: int) -> ThroughputTest:
+    async def run() -> ThroughputTest:
+        async with open_context(settings) as ctx:
+            return await measure_throughput(
+                candidates, KNOWN, ctx, Clock(), budget_bytes=budget_bytes
+            )
+
+    test = asyncio.run(run())
+    gc.collect()
+    return test
+
+
+def test_a_spent_budget_downloads_nothing_and_says_so(
+    dns_server: DnsServer, pki: TestPki, urls: dict[str, str]
+) -> None:
+    """Issue 19: what is left of the run's budget cannot hold one object's test (every download
+    at its cap): nothing is downloaded, not even looked up."""
+    settings = _settings(dns_server, pki, controls=[urls["fast"]], repeats=1)
+    one_test = settings.throughput.max_bytes * 3
+    test = _budgeted(settings, [urls["fast"]], one_test - 1)
+    assert (test.transfers, test.queries, test.skipped) == ([], [], BUDGET_SPENT), test
+
+
+def test_the_budget_stops_before_the_next_object(
+    dns_server: DnsServer, pki: TestPki, urls: dict[str, str]
+) -> None:
+    settings = _settings(dns_server, pki, controls=[urls["fast"]], repeats=1, objects_per_target=2)
+    one_test = settings.throughput.max_bytes * 3
+    test = _budgeted(settings, [urls["fast"], urls["paced"]], one_test + 1)
+    assert test.objects == [urls["fast"]] and test.skipped is None, test.objects
+    assert {t.url for t in test.transfers if t.role is TransferRole.TARGET} == {urls["fast"]}
+
+
+def _loaded(url: str) -> list[EndpointResult]:
+    endpoint = Endpoint(kind=EndpointKind.WEB, host=NAME, port=443, url=url)
+    return [EndpointResult(endpoint=endpoint, verdict=Verdict.ACCESSIBLE, test_keys=TestKeys())]
+
+
+def _target(text: str, objects: list[str], platform: str | None = None) -> Target:
+    endpoint = _loaded(text)[0].endpoint
+    kind = TargetKind.PLATFORM if objects else TargetKind.URL
+    return Target(
+        input=text, kind=kind, name=NAME, platform=platform, endpoints=[endpoint], objects=objects
+    )
+
+
+def test_a_run_measures_an_object_once_and_shares_it(
+    dns_server: DnsServer, pki: TestPki, urls: dict[str, str]
+) -> None:
+    """Issue 19: 200 URLs of one platform download one platform's worth. Two targets with the
+    same object at the same address share one test; a URL of no platform gets none unless
+    pages were asked for."""
+    settings = _settings(dns_server, pki, controls=[urls["fast"]], repeats=1)
+    first, second = _target("one", [urls["fast"]]), _target("two", [urls["fast"]])
+    plain = _target("https://trusted.test/page", [])
+
+    async def run(settings: Settings) -> list[ThroughputTest | None]:
+        async with open_context(settings) as ctx:
+            tests = ThroughputRun(settings, ctx)
+            try:
+                return list(
+                    await asyncio.gather(
+                        *(tests.test(t, _loaded(t.input), Clock()) for t in (first, second)),
+                        tests.test(plain, _loaded(plain.input), Clock()),
+                    )
+                )
+            finally:
+                await tests.close()
+
+    one, two, none = asyncio.run(run(settings))
+    gc.collect()
+    assert one is not None and two is not None and none is None, (one, two, none)
+    assert (one.measured_for, two.measured_for) == (None, "one")
+    assert one.choice is two.choice is ThroughputChoice.CATALOGUE_OBJECTS
+    assert one.transfers == two.transfers and one.objects == [urls["fast"]]
