@@ -9,15 +9,14 @@ server's doing, never as censorship (METHODS.md §8 "HTTP block pages").
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from probe.models.observations import BinaryData, HttpResponseRecord
+from probe.models.observations import HttpResponseRecord
+from probe.models.page import response_text
 
 COLUMNS = (
     "name",
@@ -217,16 +216,8 @@ def parse_fingerprints(csv_text: str, source: str) -> tuple[Fingerprint, ...]:
     return tuple(found)
 
 
-def body_text(response: HttpResponseRecord) -> str:
-    """Return the recorded body as text (base64 bodies decoded, invalid UTF-8 replaced)."""
-    body = response.body
-    if not isinstance(body, BinaryData):
-        return body
-    try:
-        raw = base64.b64decode(body.data, validate=False)
-    except (binascii.Error, ValueError):
-        return ""
-    return raw.decode("utf-8", errors="replace")
+# The recorded body as text: one function for the page summary and the fingerprints.
+body_text = response_text
 
 
 def header_values(response: HttpResponseRecord, name: str) -> list[str]:
