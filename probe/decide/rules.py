@@ -440,7 +440,8 @@ NETWORK_RULES: tuple[Rule[NetworkEvidence], ...] = (
           " down",
           lambda e: _net_failed(e) and e.all_sites_failed and e.all_failed_at_dns),
     _rule("network.control_sites_failed", OUTAGE, None,
-          "the {sites} control sites failed too: the failure is not selective",
+          "the {sites} control-site checks abroad failed too: the failure is not particular to"
+          " this target (the run's network state tells an outage from a whitelist)",
           lambda e: _net_failed(e) and e.all_sites_failed),
     _rule("network.sandwich_changed", UNSURE, None,
           "the control sites {sandwich}: the network changed during the measurement",

@@ -230,7 +230,7 @@ SCENARIOS: dict[str, Scenario] = {
         keys(query([IP]), tls_step(IP, "connection_reset"), control_failure="connection_reset"),
         Verdict.NETWORK_OUTAGE,
         None,
-        "not selective",
+        "the failure is not particular to this target",
         context(site("before", False, "tls", "connection_reset")),
     ),
 }

@@ -742,7 +742,7 @@ CASES: dict[str, Case] = {
         keys(query([IP]), tls_step(tcp_failure=TIMEOUT), control_failure=TIMEOUT),
         Verdict.NETWORK_OUTAGE,
         None,
-        "the failure is not selective",
+        "the failure is not particular to this target",
         context(site("before", False), site("after", False)),
     ),
     "network.sandwich_changed": Case(
