@@ -19,8 +19,8 @@ from probe.config import Settings
 from probe.helper.guard import DestinationPolicy
 from probe.measure import dns, http, tls
 from probe.measure._clock import Clock
-from probe.measure.failures import UNKNOWN_FAILURE
 from probe.models.addresses import is_ip_address, is_ipv6
+from probe.models.failures import unknown_failure
 from probe.models.observations import DnsObservation
 from probe.observe.asn import AsnDatabase
 
@@ -108,7 +108,7 @@ def _combined_failure(queries: list[DnsObservation]) -> str:
     # A DoH or DoT resolver we could not reach said nothing about the name: its failure (the
     # lookup of the resolver's own name, a blocked port) must not read as NXDOMAIN (issue 17).
     failures = [
-        f"{UNKNOWN_FAILURE}: resolver unreachable ({q.failure})"
+        unknown_failure(f"resolver unreachable ({q.failure})")
         if q.is_transport_failure()
         else q.failure or "dns_no_answer"
         for q in queries
