@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.control import ControlResponse
+from probe.models.failures import Failure, LegacyFailure, OoniFailure
 from probe.models.observations import (
     DnsObservation,
     HttpTransaction,
@@ -24,15 +25,17 @@ from probe.models.results import Layer, TestKeys
 from probe.models.targets import Endpoint, EndpointKind
 
 VALIDATION_TAG = "tls_validation"
-NXDOMAIN_FAILURES = frozenset({"dns_nxdomain_error", "android_dns_cache_no_data"})
-NO_ANSWER_FAILURES = frozenset({"dns_no_answer"})
+NXDOMAIN_FAILURES = frozenset({Failure.DNS_NXDOMAIN_ERROR, OoniFailure.ANDROID_DNS_CACHE_NO_DATA})
+NO_ANSWER_FAILURES = frozenset({Failure.DNS_NO_ANSWER})
 # The helper's DNS failures that are its resolver's answer about the name (OONI's legacy names:
 # NXDOMAIN, SERVFAIL). Anything else ("unknown_error": its own resolver unreachable…) is a failed
 # control: absent, never an answer (issue 17).
-HELPER_DNS_ANSWERS = frozenset({"dns_name_error", "dns_server_failure", *NXDOMAIN_FAILURES})
-_HELPER_LOOKUP_FAILED = "dns_lookup_error"
+HELPER_DNS_ANSWERS = frozenset(
+    {LegacyFailure.DNS_NAME_ERROR, LegacyFailure.DNS_SERVER_FAILURE, *NXDOMAIN_FAILURES}
+)
+_HELPER_LOOKUP_FAILED = LegacyFailure.DNS_LOOKUP_ERROR
 # IPv6 from a host without IPv6 (probe#2284): not evidence of anything.
-IPV6_IGNORED_FAILURES = frozenset({"network_unreachable", "host_unreachable"})
+IPV6_IGNORED_FAILURES = frozenset({Failure.NETWORK_UNREACHABLE, Failure.HOST_UNREACHABLE})
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
@@ -166,7 +169,7 @@ def _dns_failure(queries: list[DnsObservation]) -> str:
         for failure in failures:
             if wanted is None or failure in wanted:
                 return failure
-    return "dns_no_answer"
+    return Failure.DNS_NO_ANSWER
 
 
 def _tcp_outcome(endpoint: Endpoint, attempt: Attempt) -> Outcome | None:
@@ -177,9 +180,8 @@ def _tcp_outcome(endpoint: Endpoint, attempt: Attempt) -> Outcome | None:
     if any(c.status.success for c in connects):
         return None
     counted = [c for c in connects if not is_ignored_connect(c.ip, c.status.failure)] or connects
-    return Outcome(
-        attempt.number, False, True, Layer.TCP, 0, counted[0].status.failure or "unknown_failure"
-    )
+    failure = counted[0].status.failure or Failure.UNKNOWN_FAILURE
+    return Outcome(attempt.number, False, True, Layer.TCP, 0, failure)
 
 
 def _tls_outcome(endpoint: Endpoint, attempt: Attempt) -> Outcome | None:
@@ -207,7 +209,7 @@ def _http_outcome(attempt: Attempt) -> Outcome:
     final = max(attempt.requests, key=lambda r: tag_int(r.tags, "depth", 0))
     depth = tag_int(final.tags, "depth", 0)
     if final.failure is not None or final.response is None:
-        failure = final.failure or "unknown_failure"
+        failure = final.failure or Failure.UNKNOWN_FAILURE
         return Outcome(attempt.number, False, True, Layer.HTTP, depth, failure, final)
     next_queries = [q for q in attempt.queries_at(depth + 1) if q.hostname]
     if is_redirect(final) and next_queries and not any(map(query_addresses, next_queries)):

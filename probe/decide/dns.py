@@ -25,11 +25,12 @@ from probe.decide.evidence import DnsEvidence, cite, failure_kind
 from probe.decide.rules import DNS_RULES, finding, first_match
 from probe.models.addresses import IPNetwork, is_bogon
 from probe.models.control import IP_FLAG_VALID_FOR_DOMAIN, ControlResponse
+from probe.models.failures import Failure, LegacyFailure
 from probe.models.observations import DnsObservation
 from probe.models.results import ControlSiteCheck, Finding, TestKeys
 from probe.models.targets import Endpoint, EndpointKind
 
-_HELPER_NXDOMAIN = frozenset({"dns_name_error", *NXDOMAIN_FAILURES})
+_HELPER_NXDOMAIN = frozenset({LegacyFailure.DNS_NAME_ERROR, *NXDOMAIN_FAILURES})
 
 
 def resolver_label(query: DnsObservation) -> str:
@@ -60,7 +61,7 @@ def _lookup(resolver: str, queries: list[DnsObservation]) -> _Lookup:
         status = "answered"
     elif any(_is_nxdomain(q) for q in queries):
         status = "nxdomain"
-    elif all(f == "dns_no_answer" for f in failures):
+    elif all(f == Failure.DNS_NO_ANSWER for f in failures):
         status = "empty"
     else:
         status = "failed"
@@ -92,7 +93,7 @@ class _Control:
 def _control(host: str, keys: TestKeys) -> _Control:
     control = keys.control
     doh_answered = [
-        q for q in keys.x_doh if q.failure in (None, "dns_no_answer") or _is_nxdomain(q)
+        q for q in keys.x_doh if q.failure in (None, Failure.DNS_NO_ANSWER) or _is_nxdomain(q)
     ]
     helper_answered = control is not None and (
         control.dns.failure is None or control.dns.failure in HELPER_DNS_ANSWERS
@@ -141,7 +142,7 @@ def _control_tls_valid(host: str, control: ControlResponse | None) -> frozenset[
 # unknown client (reset, timeout, a certificate for other names), unlike a chain to an unknown
 # root, which no public service presents.
 _AMBIGUOUS_HANDSHAKE_KINDS = frozenset({"reset", "eof", "timeout", "other"})
-_AMBIGUOUS_CERTIFICATE_FAILURES = frozenset({"ssl_invalid_hostname"})
+_AMBIGUOUS_CERTIFICATE_FAILURES = frozenset({Failure.SSL_INVALID_HOSTNAME})
 
 
 def _refused_everywhere(host: str, keys: TestKeys) -> dict[str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from probe.decide.identity import PageIdentity
+from probe.models.failures import Failure, OoniFailure
 
 _LIST_LIMIT = 4
 
@@ -30,19 +31,27 @@ def failure_kind(failure: str | None) -> str:
     """Return the class of a failure string: timeout, refused, reset, eof, unreachable,
     untrusted (certificate), nxdomain, dns or other."""
     text = failure or ""
-    if "timeout" in text or text == "timed_out":
+    if "timeout" in text or text == Failure.TIMED_OUT:
         return "timeout"
-    if text.startswith("connection_refused"):
+    if text.startswith(Failure.CONNECTION_REFUSED):
         return "refused"
-    if text in ("connection_reset", "connection_aborted", "network_reset"):
+    if text in (Failure.CONNECTION_RESET, Failure.CONNECTION_ABORTED, Failure.NETWORK_RESET):
         return "reset"
-    if text in ("eof_error", "connection_already_closed"):
+    if text in (Failure.EOF_ERROR, Failure.CONNECTION_ALREADY_CLOSED):
         return "eof"
-    if text in ("host_unreachable", "network_unreachable", "network_down"):
+    if text in (Failure.HOST_UNREACHABLE, Failure.NETWORK_UNREACHABLE, Failure.NETWORK_DOWN):
         return "unreachable"
-    if text in ("ssl_unknown_authority", "ssl_invalid_hostname", "ssl_invalid_certificate"):
+    if text in (
+        Failure.SSL_UNKNOWN_AUTHORITY,
+        Failure.SSL_INVALID_HOSTNAME,
+        Failure.SSL_INVALID_CERTIFICATE,
+    ):
         return "untrusted"
-    if text in ("dns_nxdomain_error", "android_dns_cache_no_data", "dns_no_answer"):
+    if text in (
+        Failure.DNS_NXDOMAIN_ERROR,
+        OoniFailure.ANDROID_DNS_CACHE_NO_DATA,
+        Failure.DNS_NO_ANSWER,
+    ):
         return "nxdomain"
     if text.startswith("dns_"):
         return "dns"

@@ -26,6 +26,7 @@ from probe.decide.identity import PageIdentity
 from probe.decide.page import page_identity, title_of
 from probe.decide.rules import HOP_RULES, PAGE_RULES, finding, first_match
 from probe.models.control import ControlHttpRequest, ControlResponse
+from probe.models.failures import Failure
 from probe.models.observations import HttpResponseRecord, HttpTransaction
 from probe.models.page import response_text
 from probe.models.results import Finding, Verdict
@@ -58,7 +59,7 @@ def hop_finding(
     evidence = HopEvidence(
         url=url,
         depth=outcome.depth,
-        failure=outcome.failure or "unknown_failure",
+        failure=outcome.failure or Failure.UNKNOWN_FAILURE,
         kind=failure_kind(outcome.failure),
         is_dns=is_dns,
         is_https=url_scheme(url) == "https",

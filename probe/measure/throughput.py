@@ -25,6 +25,7 @@ from probe.measure._sockets import PlainSocket
 from probe.measure._steps import AttemptLog, MeasureContext, Sink, resolve
 from probe.measure._transfer import open_response
 from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.models.failures import Failure
 from probe.models.observations import (
     DnsObservation,
     ThroughputLimits,
@@ -174,7 +175,7 @@ async def _download(spec: _Download, ctx: MeasureContext, clock: Clock) -> Throu
     counter, outcome = _Counter(clock), _Outcome()
     connect_s = handshake_s = None
     if spec.ip is None:
-        outcome.failure, outcome.operation = "dns_no_answer", "dns"
+        outcome.failure, outcome.operation = Failure.DNS_NO_ANSWER, "dns"
     else:
         connection, connect_s, handshake_s = await _open(spec, ctx, clock, outcome)
         if connection is not None:
@@ -186,7 +187,7 @@ async def _download(spec: _Download, ctx: MeasureContext, clock: Clock) -> Throu
                 if deadline.expired() and outcome.ttfb_s is not None:
                     outcome.stopped = "max_duration"
                 else:
-                    outcome.failure = "generic_timeout_error"
+                    outcome.failure = Failure.GENERIC_TIMEOUT_ERROR
             except NETWORK_ERRORS as exc:
                 outcome.failure = failure_string(exc)
             finally:

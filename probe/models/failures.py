@@ -48,6 +48,7 @@ class Failure(StrEnum):
     SSL_FAILED_HANDSHAKE = "ssl_failed_handshake"
     # HTTP and other
     HTTP_REQUEST_FAILED = "http_request_failed"
+    HTTP_UNEXPECTED_REDIRECT_URL = "http_unexpected_redirect_url"
     JSON_PARSE_ERROR = "json_parse_error"
     UNKNOWN_FAILURE = "unknown_failure"  # always followed by ": <text>"
     # Socket errors named as netxlite's errno table does (probe-cli netxlite/errno_linux.go).
@@ -96,6 +97,7 @@ FAILURE_MEANINGS: Mapping[Failure, str] = {
     ),
     Failure.SSL_FAILED_HANDSHAKE: "the TLS handshake failed (alert, protocol or version error)",
     Failure.HTTP_REQUEST_FAILED: "the HTTP server answered with an unexpected (non-2xx) status",
+    Failure.HTTP_UNEXPECTED_REDIRECT_URL: "the fetch chain ended on a redirect it did not follow",
     Failure.JSON_PARSE_ERROR: "the body is not the JSON document the protocol requires",
     Failure.UNKNOWN_FAILURE: "anything else, followed by ': <text>'",
     Failure.ADDRESS_IN_USE: "EADDRINUSE",
@@ -128,7 +130,6 @@ class OoniFailure(StrEnum):
     ANDROID_DNS_CACHE_NO_DATA = "android_dns_cache_no_data"  # NXDOMAIN on Android
     HTTP_INVALID_REDIRECT_LOCATION_HOST = "http_invalid_redirect_location_host"
     HTTP_INVALID_REDIRECT_URL = "http_invalid_redirect_url"
-    HTTP_UNEXPECTED_REDIRECT_URL = "http_unexpected_redirect_url"
 
 
 class LegacyFailure(StrEnum):

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from probe.errors import TargetError
+from probe.models.failures import OoniFailure
 from probe.models.observations import DnsObservation, TlsObservation
 from probe.models.ooni import OoniHttpTransaction, OoniMeasurement, OoniTlsHandshake
 from probe.models.results import TestKeys
@@ -90,7 +91,7 @@ def parse_measurement(value: object) -> OoniMeasurement:
 
 def _is_dns_failure(failure: str | None) -> bool:
     return failure is not None and (
-        failure.startswith("dns_") or failure == "android_dns_cache_no_data"
+        failure.startswith("dns_") or failure == OoniFailure.ANDROID_DNS_CACHE_NO_DATA
     )
 
 

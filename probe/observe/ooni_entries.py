@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.control import ControlResponse
+from probe.models.failures import Failure, OoniFailure
 from probe.models.observations import (
     BinaryData,
     DnsAnswer,
@@ -45,8 +46,8 @@ _JSON_KIND = {dict: "an object", list: "an array", str: "a string", int: "a numb
               float: "a number", bool: "a boolean", type(None): "null"}  # fmt: skip
 _SYSTEM_ENGINES = frozenset({"", "system", "getaddrinfo", "golang_net_resolver", "go", "unknown"})
 _REDIRECT_LOCATION_FAILURES = frozenset(
-    {"http_invalid_redirect_location_host", "http_invalid_redirect_url",
-     "http_unexpected_redirect_url"}
+    {OoniFailure.HTTP_INVALID_REDIRECT_LOCATION_HOST, OoniFailure.HTTP_INVALID_REDIRECT_URL,
+     Failure.HTTP_UNEXPECTED_REDIRECT_URL}
 )  # fmt: skip
 _UNION_MEMBERS = frozenset({"str", "int", "float", "bool", "none"})
 _MODEL_NAME = re.compile(r" or instance of \w+")
@@ -288,7 +289,7 @@ def failed_hop(
 ) -> HttpTransaction:
     return HttpTransaction(
         address=address,
-        failure=failure or "unknown_failure",
+        failure=failure or Failure.UNKNOWN_FAILURE,
         x_failed_operation=step,
         request=HttpRequestRecord(url=redirect_url(transactions, depth)),
         t0=0.0,
