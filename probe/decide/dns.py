@@ -25,7 +25,7 @@ from probe.decide.evidence import DnsEvidence, cite, failure_kind
 from probe.decide.rules import DNS_RULES, finding, first_match
 from probe.models.addresses import IPNetwork, is_bogon
 from probe.models.control import IP_FLAG_VALID_FOR_DOMAIN, ControlResponse
-from probe.models.failures import Failure, LegacyFailure
+from probe.models.failures import Failure, FailureKind, LegacyFailure
 from probe.models.observations import DnsObservation
 from probe.models.results import ControlSiteCheck, Finding, TestKeys
 from probe.models.targets import Endpoint, EndpointKind
@@ -141,7 +141,9 @@ def _control_tls_valid(host: str, control: ControlResponse | None) -> frozenset[
 # The probe's handshake on an answer failed in a way a public service can also fail for an
 # unknown client (reset, timeout, a certificate for other names), unlike a chain to an unknown
 # root, which no public service presents.
-_AMBIGUOUS_HANDSHAKE_KINDS = frozenset({"reset", "eof", "timeout", "other"})
+_AMBIGUOUS_HANDSHAKE_KINDS = frozenset(
+    {FailureKind.RESET, FailureKind.EOF, FailureKind.TIMEOUT, FailureKind.OTHER}
+)
 _AMBIGUOUS_CERTIFICATE_FAILURES = frozenset({Failure.SSL_INVALID_HOSTNAME})
 
 

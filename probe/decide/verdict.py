@@ -31,6 +31,7 @@ from probe.decide.rules import BODY_TIMEOUT, NETWORK_RULES, RULES_BY_ID, finding
 from probe.decide.tcp import tcp_finding
 from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS, tls_finding
 from probe.models.addresses import IPNetwork, is_ip_address
+from probe.models.failures import FailureKind
 from probe.models.observations import TlsObservation
 from probe.models.results import (
     Blocking,
@@ -95,7 +96,7 @@ def network_evidence(
         all_sites_failed=all_failed,
         all_failed_at_dns=all_failed and all(c.step == "dns" for c in controls),
         all_failed_on_certificates=all_failed
-        and all(failure_kind(c.failure) == "untrusted" for c in controls),
+        and all(failure_kind(c.failure) == FailureKind.UNTRUSTED for c in controls),
         sandwich=_sandwich(controls),
     )
 
@@ -212,7 +213,7 @@ def _cut_while_arriving(ended: Outcome) -> bool:
         ended.layer is Layer.HTTP
         and final is not None
         and final.response is not None
-        and failure_kind(ended.failure) == "timeout"
+        and failure_kind(ended.failure) == FailureKind.TIMEOUT
     )
 
 
@@ -231,9 +232,11 @@ def _residual_findings(
     if not failed:
         return []
     first, *later = sorted(failed, key=lambda o: o.attempt)
-    cut = first.layer is Layer.TLS and failure_kind(first.failure) in ("reset", "eof")
+    cut_kinds = (FailureKind.RESET, FailureKind.EOF)
+    refused_kinds = (FailureKind.REFUSED, FailureKind.RESET)
+    cut = first.layer is Layer.TLS and failure_kind(first.failure) in cut_kinds
     refused = bool(later) and all(
-        o.layer is Layer.TCP and failure_kind(o.failure) in ("refused", "reset") for o in later
+        o.layer is Layer.TCP and failure_kind(o.failure) in refused_kinds for o in later
     )
     if not (cut and refused):
         return []

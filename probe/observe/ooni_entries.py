@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.control import ControlResponse
-from probe.models.failures import Failure, OoniFailure
+from probe.models.failures import FailedOperation, Failure, OoniFailure
 from probe.models.observations import (
     BinaryData,
     DnsAnswer,
@@ -285,7 +285,11 @@ def redirect_url(transactions: list[HttpTransaction], depth: int) -> str:
 
 
 def failed_hop(
-    transactions: list[HttpTransaction], address: str, failure: str | None, depth: int, step: str
+    transactions: list[HttpTransaction],
+    address: str,
+    failure: str | None,
+    depth: int,
+    step: FailedOperation,
 ) -> HttpTransaction:
     return HttpTransaction(
         address=address,

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from probe.models.addresses import is_ip_address
+from probe.models.failures import FailedOperation
 from probe.models.observations import TcpObservation
 from probe.models.ooni import OoniHttpTransaction, OoniMeasurement, OoniTcpConnect
 from probe.models.targets import Endpoint
@@ -89,7 +90,9 @@ def _connect_hop(
         address = endpoint_address(observation.ip, observation.port)
         failure = observation.status.failure
         transactions = observed.transactions
-        transactions.insert(0, failed_hop(transactions, address, failure, depth, "connect"))
+        transactions.insert(
+            0, failed_hop(transactions, address, failure, depth, FailedOperation.CONNECT)
+        )
         with_request.add(depth)
 
 
@@ -144,7 +147,9 @@ def _handshakes(
             observed.handshakes.append(tls)
         elif depth not in with_request and not validation and handshake.failure:
             transactions = observed.transactions
-            failed = failed_hop(transactions, address, handshake.failure, depth, "tls_handshake")
+            failed = failed_hop(
+                transactions, address, handshake.failure, depth, FailedOperation.TLS_HANDSHAKE
+            )
             transactions.insert(0, failed)
             with_request.add(depth)
 
