@@ -17,7 +17,6 @@ from probe.decide.attempts import (
     helper_blind,
     is_redirect,
     split_address,
-    tag_int,
     url_scheme,
 )
 from probe.decide.blockpages import Fingerprint, response_matches
@@ -30,6 +29,7 @@ from probe.models.failures import Failure
 from probe.models.observations import HttpResponseRecord, HttpTransaction
 from probe.models.page import response_text
 from probe.models.results import Finding, Verdict
+from probe.models.tags import attempt_of, depth_of
 
 
 def control_page(control: ControlResponse | None) -> ControlHttpRequest | None:
@@ -129,8 +129,8 @@ def _attempt_chain(
     final: HttpTransaction, responses: Iterable[HttpTransaction]
 ) -> list[HttpTransaction]:
     """Return the requests of the attempt `final` ended (OONI records: the whole list)."""
-    attempt = tag_int(final.tags, "attempt", 1)
-    return [r for r in responses if tag_int(r.tags, "attempt", 1) == attempt] or [final]
+    attempt = attempt_of(final.tags)
+    return [r for r in responses if attempt_of(r.tags) == attempt] or [final]
 
 
 def page_evidence(
@@ -200,12 +200,8 @@ def content_evidence(
             continue
         if url_scheme(final.request.url) == "https" or is_redirect(final):
             continue
-        chain = [r for r in requests if tag_int(r.tags, "attempt", 1) == outcome.attempt]
-        first = {
-            split_address(r.address)[0]
-            for r in chain
-            if r.address and tag_int(r.tags, "depth", 0) == 0
-        }
+        chain = [r for r in requests if attempt_of(r.tags) == outcome.attempt]
+        first = {split_address(r.address)[0] for r in chain if r.address and depth_of(r.tags) == 0}
         _, weak, _ = _matches(chain, fingerprints)
         rule = first_match(PAGE_RULES, page_evidence(final, chain, control, fingerprints))
         if rule.verdict is Verdict.BLOCKED or weak:

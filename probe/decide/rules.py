@@ -25,7 +25,8 @@ from probe.decide.evidence import (
 )
 from probe.decide.packet_evidence import DnsPacketEvidence, TcpPacketEvidence, TraceEvidence
 from probe.models.failures import FailureKind, HopStage
-from probe.models.results import Blocking, Finding, Layer, Verdict
+from probe.models.packets import Reaction
+from probe.models.results import Blocking, Finding, Layer, NetworkState, Verdict
 
 E = TypeVar("E")
 
@@ -509,12 +510,12 @@ TARGET_RULES: tuple[Rule[TargetEvidence], ...] = (
     _rule("target.intercepted_network", UNSURE, None,
           "the network intercepts: {network_reason}; nothing here can be called accessible or"
           " blocked but what a verified TLS chain or a known interception authority shows",
-          lambda e: e.network_state == "intercepted" and not e.known_interception
+          lambda e: e.network_state == NetworkState.INTERCEPTED and not e.known_interception
           and not (e.verified_https > 0 and e.accessible == e.total)),
     _rule("target.whitelisted_network", BLOCKED, Blocking.WHITELISTING,
           "{outage} of {total} endpoints failed as the control sites abroad did, and the"
           " network is whitelisted: {network_reason}",
-          lambda e: e.network_state == "whitelisted" and e.outage > 0 and not e.blocked
+          lambda e: e.network_state == NetworkState.WHITELISTED and e.outage > 0 and not e.blocked
           and not e.throttled and e.accessible == 0),
     _rule("target.endpoint_blocked", BLOCKED, None,
           "{blocked_count} of {total} endpoints blocked ({methods}): {blocked}",
@@ -643,12 +644,12 @@ TCP_PACKET_RULES: tuple[Rule[TcpPacketEvidence], ...] = (
           "the RST after the {sent} to {endpoint} had {reaction_packet}, where"
           " the server's SYN-ACK had {syn_ack}: sent {distance}, by a device on the path, not"
           " the server",
-          lambda e: e.reaction == "reset" and e.mismatch, self_evident=True),
+          lambda e: e.reaction == Reaction.RESET and e.mismatch, self_evident=True),
     _rule("packets.response_injected", BLOCKED, None,
           "the response to the {sent} from {endpoint} had {reaction_packet},"
           " where the server's SYN-ACK had {syn_ack}: sent {distance}, injected by a device on"
           " the path",
-          lambda e: e.reaction in ("data", "fin") and e.mismatch, self_evident=True),
+          lambda e: e.reaction in (Reaction.DATA, Reaction.FIN) and e.mismatch, self_evident=True),
     _rule("packets.reaction_like_server", OK, None,
           "packets: the {reaction} after the {sent} to {endpoint} came with the"
           " SYN-ACK's TTL ({reaction_packet}): from the server's distance (the server itself, or"
@@ -656,7 +657,7 @@ TCP_PACKET_RULES: tuple[Rule[TcpPacketEvidence], ...] = (
           lambda e: e.syn_ack is not None and e.reaction_packet is not None),
     _rule("packets.reset_to_syn", OK, None,
           "packets: the SYN to {endpoint} was answered by a RST ({reaction_packet})",
-          lambda e: e.syn_ack is None and e.reaction == "reset"),
+          lambda e: e.syn_ack is None and e.reaction == Reaction.RESET),
     _rule("packets.no_reaction", OK, None,
           "packets: nothing but the SYN-ACK ({syn_ack}) came back from {endpoint} after the"
           " {sent}",

@@ -35,6 +35,7 @@ from probe.models.control import ControlRequest, ControlResponse
 from probe.models.failures import Failure
 from probe.models.observations import DnsObservation, HttpTransaction
 from probe.models.results import ControlSiteCheck, SiteScope, TestKeys
+from probe.models.tags import TLS_VALIDATION
 from probe.models.targets import Endpoint, EndpointKind
 
 __all__ = [
@@ -80,7 +81,7 @@ async def _web_steps(
             if endpoint.port == 80:  # does the address hold a valid certificate for the name?
                 validation.append(
                     handshake_all(endpoint.host, 443, addresses, ctx, clock,
-                                  log.tags(0, "tls_validation"), log.sink)
+                                  log.tags(0, TLS_VALIDATION), log.sink)
                 )  # fmt: skip
             usable, *_ = await asyncio.gather(
                 connect_all(addresses, endpoint.port, ctx, clock, tags, log.sink, held),

@@ -50,6 +50,6 @@ def has_depth_tag(tags: Iterable[str]) -> bool:
     return _number(tags, _DEPTH) is not None
 
 
-def is_validation(tags: Iterable[str]) -> bool:
+def only_validates(tags: Iterable[str]) -> bool:
     """Return whether the observation only validates an address (http:// URL, port 443)."""
     return TLS_VALIDATION in tags

@@ -35,6 +35,7 @@ from probe.models.failures import OoniFailure
 from probe.models.observations import DnsObservation, TlsObservation
 from probe.models.ooni import OoniHttpTransaction, OoniMeasurement, OoniTlsHandshake
 from probe.models.results import TestKeys
+from probe.models.tags import depth_of
 from probe.models.targets import Endpoint
 from probe.observe.ooni_entries import (
     Observed,
@@ -42,7 +43,6 @@ from probe.observe.ooni_entries import (
     attributed_address,
     connect_observation,
     control_response,
-    depth_of,
     describe_validation,
     endpoint_address,
     handshake_observation,

@@ -39,6 +39,7 @@ from probe.models.ooni import (
     OoniTcpConnect,
     OoniTlsHandshake,
 )
+from probe.models.tags import depth_of, observation_tags
 
 Json = dict[str, Any]
 
@@ -51,8 +52,6 @@ _REDIRECT_LOCATION_FAILURES = frozenset(
 )  # fmt: skip
 _UNION_MEMBERS = frozenset({"str", "int", "float", "bool", "none"})
 _MODEL_NAME = re.compile(r" or instance of \w+")
-_DEPTH_TAG = re.compile(r"depth=(\d{1,4})")
-VALIDATION_TAG = "tls_validation"
 
 
 class OoniFormatError(ValueError):
@@ -88,18 +87,6 @@ def describe_validation(exc: ValidationError) -> str:
     return f"{_field_path(first['loc']) or 'record'}: {message}{more}"
 
 
-def depth_of(tags: Iterable[str]) -> int:
-    for tag in tags:
-        if match := _DEPTH_TAG.fullmatch(tag):
-            return int(match.group(1))
-    return 0
-
-
-def has_depth_tag(tags: Iterable[str]) -> bool:
-    """Return whether `tags` say the redirect depth (web_connectivity 0.5 writes `depth=N`)."""
-    return any(_DEPTH_TAG.fullmatch(tag) for tag in tags)
-
-
 def attributed_address(
     item: OoniTlsHandshake, connects: list[OoniTcpConnect], port: int
 ) -> tuple[str | None, str]:
@@ -118,7 +105,8 @@ def attributed_address(
 
 
 def hop_tags(depth: int, *extra: str) -> list[str]:
-    return ["attempt=1", f"depth={depth}", *extra]
+    """Return the tags of an observation at redirect `depth` (an OONI record is one attempt)."""
+    return observation_tags(1, depth, *extra)
 
 
 def endpoint_address(ip: str, port: int) -> str:

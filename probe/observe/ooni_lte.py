@@ -20,17 +20,15 @@ from probe.models.addresses import is_ip_address
 from probe.models.failures import FailedOperation
 from probe.models.observations import TcpObservation
 from probe.models.ooni import OoniHttpTransaction, OoniMeasurement, OoniTcpConnect
+from probe.models.tags import TLS_VALIDATION, depth_of, has_depth_tag
 from probe.models.targets import Endpoint
 from probe.observe.ooni_entries import (
-    VALIDATION_TAG,
     Observed,
     attributed_address,
     connect_observation,
-    depth_of,
     endpoint_address,
     failed_hop,
     handshake_observation,
-    has_depth_tag,
     ip_of,
     lookups,
     transaction_observation,
@@ -104,7 +102,7 @@ def _connects(
     for index, connect in enumerate(measurement.test_keys.tcp_connect):
         where = f"test_keys.tcp_connect[{index}]"
         validation = cleartext and connect.port == 443 and "fetch_body=false" in connect.tags
-        extra = (VALIDATION_TAG,) if validation else ()
+        extra = (TLS_VALIDATION,) if validation else ()
         observation = connect_observation(connect, where, depth_of(connect.tags), *extra)
         if observation is None:
             observed.notes.append(f"{where} has no status: left out")
@@ -139,7 +137,7 @@ def _handshakes(
             if address is None:
                 continue
         validation = cleartext and "fetch_body=false" in handshake.tags
-        extra = (VALIDATION_TAG,) if validation else ()
+        extra = (TLS_VALIDATION,) if validation else ()
         tls = handshake_observation(handshake, where, depth, *extra, address=address)
         if ip_of(address, where) not in dialable:
             continue
