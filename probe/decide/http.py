@@ -28,7 +28,7 @@ from probe.models.control import ControlHttpRequest, ControlResponse
 from probe.models.failures import Failure
 from probe.models.observations import HttpResponseRecord, HttpTransaction
 from probe.models.page import response_text
-from probe.models.results import Finding, Verdict
+from probe.models.results import Finding, Layer, Verdict
 from probe.models.tags import attempt_of, depth_of
 
 
@@ -55,7 +55,7 @@ def hop_finding(
     final = outcome.final
     url = final.request.url if final is not None else ""
     response = final.response if final is not None else None
-    is_dns = outcome.layer is not None and outcome.layer.value == "dns"
+    is_dns = outcome.layer is Layer.DNS
     evidence = HopEvidence(
         url=url,
         depth=outcome.depth,

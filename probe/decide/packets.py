@@ -161,7 +161,7 @@ def injected_reset_to_syn(evidence: PacketEvidence) -> bool:
         if trace.control or trace.trigger is not Trigger.SYN:
             continue
         summary = trace_evidence(trace, None)
-        if summary.reaction == "reset" and summary.before_destination:
+        if summary.reaction == Reaction.RESET and summary.before_destination:
             return True
     return False
 
