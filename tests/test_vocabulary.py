@@ -25,6 +25,7 @@ from probe.models.failures import (
     LegacyFailure,
     OoniFailure,
 )
+from probe.models.observations import HttpRequestRecord, HttpTransaction
 from probe.models.tags import (
     TLS_VALIDATION,
     attempt_of,
@@ -221,3 +222,26 @@ def test_tags_read_back_what_was_written(attempt: int, depth: int) -> None:
 )  # fmt: skip
 def test_untagged_or_malformed_tags_read_as_the_defaults(tags: list[str]) -> None:
     assert (attempt_of(tags), depth_of(tags), has_depth_tag(tags)) == (1, 0, False)
+
+
+def test_members_are_stored_as_their_strings() -> None:
+    # StrEnum members in a record: the stored and uploaded JSON is the one plain strings give.
+    request = HttpRequestRecord(url="https://example.test/")
+    named = HttpTransaction(
+        failure=Failure.CONNECTION_RESET,
+        x_failed_operation=FailedOperation.TLS_HANDSHAKE,
+        request=request,
+        t0=0.0,
+        t=0.1,
+        tags=observation_tags(2, 1, TLS_VALIDATION),
+    )
+    plain = HttpTransaction(
+        failure="connection_reset",
+        x_failed_operation="tls_handshake",
+        request=request,
+        t0=0.0,
+        t=0.1,
+        tags=["attempt=2", "depth=1", "tls_validation"],
+    )
+    assert named.model_dump_json() == plain.model_dump_json()
+    assert type(named.failure) is str and type(named.x_failed_operation) is str
