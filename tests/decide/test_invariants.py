@@ -131,6 +131,7 @@ def test_public_surface() -> None:
     assert sorted(probe.decide.__all__) == sorted(
         [
             "DEFAULT_INTERCEPTION_ISSUERS",
+            "Decision",
             "DecisionContext",
             "Fingerprint",
             "cut_while_arriving",
