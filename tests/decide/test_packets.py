@@ -354,3 +354,7 @@ def test_lab_recordings_are_judged_again_offline(name: str) -> None:
     sharpened = sharpen(Decision(Verdict.BLOCKED, endpoint_method, ("first",)), evidence)
     assert (sharpened.verdict, sharpened.blocking) == (Verdict.BLOCKED, blocking)
     assert any(says in r for r in sharpened.reasons), sharpened.reasons
+    row = {Blocking.DNS_INJECTION: "dns_injection", Blocking.TCP_RESET: "reset_to_syn"}
+    expected = f"target.packets_{row.get(blocking, 'method_kept')}"
+    cited = tuple(f.rule_id for f in packet_findings(evidence))
+    assert sharpened.rules == (*cited, expected), sharpened.rules

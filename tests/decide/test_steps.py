@@ -9,14 +9,12 @@ import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from probe.decide import Decision, DecisionContext, target_verdict
 from probe.decide.packets import sharpen
-from probe.decide.rules import ALL_RULES
 from probe.decide.steps import ALL_STEP_RULES, STEP_RULES_BY_ID, STEP_TABLES, StepRule
 from probe.decide.verdict import _combine
 from probe.models.packets import PacketEvidence
@@ -42,7 +40,6 @@ A, B, D, U, N, T = (
     Verdict.NETWORK_OUTAGE,
     Verdict.THROTTLED,
 )
-METHODOLOGY = Path(__file__).resolve().parents[2] / "docs" / "methodology.md"
 
 
 @dataclass(frozen=True)
@@ -272,15 +269,7 @@ def test_an_endpoint_records_the_finding_it_adopted() -> None:
     assert decision.rules[-2:] == ("tls.handshake_reset", "endpoint.first_blocked"), decision
 
 
-# Invariants over the step tables ----------------------------------------------------------
-
-
-def test_step_ids_are_unique_and_new() -> None:
-    ids = [r.id for r in ALL_STEP_RULES]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    assert not duplicates, f"duplicate step ids: {duplicates}"
-    clash = set(ids) & {r.id for r in ALL_RULES}
-    assert not clash, f"step ids that are also layer rule ids: {sorted(clash)}"
+# Invariants over the step tables (unique ids and documentation: test_invariants.py) -------
 
 
 @pytest.mark.parametrize("rule", ALL_STEP_RULES, ids=lambda r: r.id)
@@ -303,9 +292,3 @@ def test_step_templates_cite_known_facts(name: str) -> None:
     for rule in table:
         fields = {f for _, f, _, _ in string.Formatter().parse(rule.reason) if f}
         assert fields <= facts, f"{rule.id}: unknown facts {sorted(fields - facts)}"
-
-
-def test_every_step_id_is_documented() -> None:
-    text = METHODOLOGY.read_text(encoding="utf-8")
-    missing = [r.id for r in ALL_STEP_RULES if f"`{r.id}`" not in text]
-    assert not missing, f"step ids missing from docs/methodology.md: {missing}"

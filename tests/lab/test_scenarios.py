@@ -54,6 +54,9 @@ def _redecide(lab: Lab, records: list[dict[str, Any]]) -> list[str]:
                 f"{result.input}: the record says {result.verdict}/{result.blocking}, re-deciding"
                 f" it gives {verdict}/{blocking}"
             )
+        rules = [list(decision.rules), *(e.rules for e in endpoints)]
+        if rules != [result.rules, *(e.rules for e in result.endpoints)]:
+            problems.append(f"{result.input}: rules {result.rules} re-decided as {rules}")
     return problems
 
 
