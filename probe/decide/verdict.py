@@ -314,6 +314,13 @@ def _adopt_succeeded(rule: StepRule[CombineEvidence], findings: list[Finding]) -
     return stepped(_UNDECIDED, rule, reasons, blocking=None, verdict=verdict, cited=cited)
 
 
+def _first(
+    findings: list[Finding], verdict: Verdict | None = None, *, rule_id: str | None = None
+) -> list[Finding]:
+    """Return the first finding with `verdict` (or fired by `rule_id`): a list of at most one."""
+    return [f for f in findings if f.verdict is verdict or f.rule_id == rule_id][:1]
+
+
 def _combine(findings: list[Finding], network: Finding, succeeded: bool) -> Decision:
     """Return the endpoint's decision: the combining row that matches its findings, with the
     findings it adopts (docs/methodology.md "Combining an endpoint's findings")."""
@@ -323,19 +330,15 @@ def _combine(findings: list[Finding], network: Finding, succeeded: bool) -> Deci
         return _adopt_blocked(rule, findings)
     if rule.id == _SUCCEEDED:
         return _adopt_succeeded(rule, findings)
-
-    def first(verdict: Verdict | None = None, rule_id: str = "") -> list[Finding]:
-        return [f for f in findings if f.verdict is verdict or f.rule_id == rule_id][:1]
-
-    down, blocked = first(Verdict.SERVICE_DOWN), first(Verdict.BLOCKED)
+    down = _first(findings, verdict=Verdict.SERVICE_DOWN)
     adopted = {
         "endpoint.network_outage": [network],
-        "endpoint.blocked_on_unfit_network": [network, *blocked],
-        "endpoint.unverifiable_answer": [*first(rule_id=_UNVERIFIABLE_ANSWER), *down],
+        "endpoint.blocked_on_unfit_network": [network, *_first(findings, Verdict.BLOCKED)],
+        "endpoint.unverifiable_answer": [*_first(findings, rule_id=_UNVERIFIABLE_ANSWER), *down],
         "endpoint.control_failed_too": down,
-        "endpoint.body_cut": [*first(rule_id=BODY_TIMEOUT), network],
+        "endpoint.body_cut": [*_first(findings, rule_id=BODY_TIMEOUT), network],
         "endpoint.network_inconclusive": [network],
-        "endpoint.first_inconclusive": first(Verdict.INCONCLUSIVE),
+        "endpoint.first_inconclusive": _first(findings, Verdict.INCONCLUSIVE),
     }.get(rule.id, [])
     reasons = [r for f in adopted for r in f.reasons] + said(rule, evidence.facts())
     cited = [f.rule_id for f in adopted]
