@@ -144,7 +144,7 @@ class _Checker:
         """Return the target's result; only its endpoints' measurement holds one of the run's
         `slot`s (issue 19: its packet tests overlap the ordinary measurements of the targets
         after it)."""
-        async with slot:
+        async with slot:  # measure
             # The clock starts with the measurement, not the wait for a slot: the attempts are
             # scheduled on it (at 0, 1 and 3 s; tests/test_runner_slots.py).
             started_at = datetime.now(UTC)
@@ -152,8 +152,9 @@ class _Checker:
             keys = await asyncio.gather(
                 *(measure_endpoint(e, self.ctx, clock) for e in target.endpoints)
             )
-        judged = await self._judge(target, keys)
+        judged = await self._judge(target, keys)  # decide, with the controls
         self.location.note(keys)
+        # Follow up (the plans are decide/followup.py's) and decide again with what was found.
         throughput = await self.throughput.test(target, judged.endpoints, clock)
         if throughput is not None:
             judged = dataclasses.replace(judged, throughput=throughput)
@@ -162,7 +163,7 @@ class _Checker:
             judged = dataclasses.replace(judged, packets=packets)
         if judged.verdict in _LOADS:
             self.loaded.append(target.input)
-        return self.location.scrub(self._record(judged, started_at, clock))
+        return self.location.scrub(self._record(judged, started_at, clock))  # record
 
     async def _judge(self, target: Target, keys: Sequence[TestKeys]) -> _Judged:
         """Return the target decided against the controls before it and, unless it simply
@@ -220,9 +221,10 @@ class _Checker:
         if network == result.network:
             return result
         context = self._context(result.controls)
-        verdict, blocking, reasons = target_verdict(
-            result.target, result.endpoints, context, result.throughput, result.packets, network
+        judged = _Judged(
+            result.target, result.endpoints, context, network, result.throughput, result.packets
         )
+        verdict, blocking, reasons = judged.decision
         update = {"verdict": verdict, "blocking": blocking, "reasons": reasons}
         return result.model_copy(update={**update, "network": network})
 

@@ -1,17 +1,16 @@
 """No two modules of probe/ import each other, directly or around a circle (issue 22).
 
-The graph is read with `ast`: every import at module level, those under `if TYPE_CHECKING:`
-included (a circle that only the type checker follows is still two modules that cannot be read
+The graph is read with `ast` from every import a module holds: at module level, under `if
+TYPE_CHECKING:` (a circle only the type checker follows is still two modules that cannot be read
 apart: measure/packets.py and measure/_trace.py were one, until the packet specs moved to
-models/packets.py). Imports inside functions are left out: they are deliberate, to keep a
-command's start light. `from probe.pkg import name` points at `probe.pkg.name` when that is a
+models/packets.py) and inside functions (an import deferred to keep a command's start light must
+not hide a circle either). `from probe.pkg import name` points at `probe.pkg.name` when that is a
 module, else at the package.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
@@ -32,25 +31,15 @@ def _name(path: Path) -> str:
 MODULES = {_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
-def _module_level(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Yield the imports run when the module is (or is type checked), not inside functions."""
-    for node in body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            yield node
-        elif isinstance(node, ast.If | ast.Try | ast.With | ast.ClassDef):
-            for block in ("body", "orelse", "finalbody"):
-                yield from _module_level(getattr(node, block, []))
-            for handler in getattr(node, "handlers", []):
-                yield from _module_level(handler.body)
-
-
 def _imported(module: str, path: Path) -> set[str]:
-    """Return the modules of probe/ that `module` imports at module level."""
+    """Return the modules of probe/ that `module` imports."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in _module_level(ast.parse(path.read_text(encoding="utf-8")).body):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name in MODULES)
+            continue
+        if not isinstance(node, ast.ImportFrom):
             continue
         base = node.module or ""
         if node.level:
