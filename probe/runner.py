@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from probe import __version__
 from probe._run.controls import Controls
@@ -117,6 +118,11 @@ class _Judged:
         """Return the target's verdict."""
         return self.decision[0]
 
+    def fields(self) -> dict[str, Any]:
+        """Return the fields of the target's record that its decision sets."""
+        verdict, blocking, reasons = self.decision
+        return {"verdict": verdict, "blocking": blocking, "reasons": reasons}
+
 
 class _Checker:
     """One run's targets: each measured, decided, followed up, decided again and recorded."""
@@ -200,12 +206,11 @@ class _Checker:
 
     def _record(self, judged: _Judged, started_at: datetime, clock: Clock) -> TargetResult:
         """Return the record of a decided target (not yet scrubbed)."""
-        verdict, blocking, reasons = judged.decision
         endpoints = judged.endpoints
         helpers = sorted({e.test_keys.test_helper for e in endpoints if e.test_keys.test_helper})
         return TargetResult(
-            input=judged.target.input, verdict=verdict, blocking=blocking, reasons=reasons,
-            target=judged.target, endpoints=endpoints, controls=list(judged.context.controls),
+            input=judged.target.input, **judged.fields(), target=judged.target,
+            endpoints=endpoints, controls=list(judged.context.controls),
             throughput=judged.throughput, network=judged.network, packets=judged.packets,
             measurement_start_time=started_at, test_runtime=clock.now(),
             software_version=__version__, test_helpers=helpers,
@@ -224,9 +229,7 @@ class _Checker:
         judged = _Judged(
             result.target, result.endpoints, context, network, result.throughput, result.packets
         )
-        verdict, blocking, reasons = judged.decision
-        update = {"verdict": verdict, "blocking": blocking, "reasons": reasons}
-        return result.model_copy(update={**update, "network": network})
+        return result.model_copy(update={**judged.fields(), "network": network})
 
     async def close(self) -> None:
         """Cancel the run's control checks and throughput tests still running."""
