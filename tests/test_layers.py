@@ -1,7 +1,7 @@
 """Imports point left, never right: measure → observe → decide → store → ship → report.
 
 Foundation (models, config, errors, paths, targets) may be imported by any stage; decide/
-imports only models; applications (cli, helper, runner, daemon, collector) sit on top.
+imports only models; applications (cli, helper, runner and its _run/, daemon, collector) sit on top.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ APPLICATIONS = {
     "cli",
     "helper",
     "runner",
-    "run_throughput",
+    "_run",
     "geoip",
     "daemon",
     "collector",

@@ -23,10 +23,20 @@ Modules:
     throughput  throttling: a download's rate and plateau against its references
     packet_evidence  IP TTL arithmetic and the summaries the packet rules test
     packets     packet evidence: forged DNS replies, injected RSTs, the censor's hop
+    followup    follow-up plans: a blocked target's packet probes, a throughput test's objects
+                and the run's byte budget
 """
 
 from probe.decide.blockpages import Fingerprint, parse_fingerprints
 from probe.decide.decision import Decision
+from probe.decide.followup import (
+    ThroughputPlan,
+    packet_plan,
+    packets_due,
+    throughput_budget_bytes,
+    throughput_candidates,
+    throughput_plan,
+)
 from probe.decide.network import network_assessment, outage_beyond_doubt
 from probe.decide.target import cut_while_arriving, may_be_throttled, target_verdict
 from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS
@@ -37,11 +47,17 @@ __all__ = [
     "Decision",
     "DecisionContext",
     "Fingerprint",
+    "ThroughputPlan",
     "cut_while_arriving",
     "endpoint_verdict",
     "may_be_throttled",
     "network_assessment",
     "outage_beyond_doubt",
+    "packet_plan",
+    "packets_due",
     "parse_fingerprints",
     "target_verdict",
+    "throughput_budget_bytes",
+    "throughput_candidates",
+    "throughput_plan",
 ]

@@ -24,7 +24,7 @@ import socket
 import ssl
 import struct
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dns.exception
 import dns.message
@@ -52,12 +52,10 @@ from probe.models.packets import (
     TcpPacket,
     Trace,
     TraceHop,
+    TraceSpec,
     TraceStop,
     Trigger,
 )
-
-if TYPE_CHECKING:
-    from probe.measure.packets import TraceSpec
 
 # Once a hop's ICMP (or reaction) is in, how long to wait for the other one: an on-path
 # device answers about as fast as the router that drops the packet.

@@ -36,7 +36,7 @@ from probe.measure.failures import NETWORK_ERRORS, failure_string
 from probe.measure.http import user_agent
 from probe.measure.tcp import dial, endpoint_text
 from probe.measure.tls import TrustStore
-from probe.models.addresses import is_ip_address, is_ipv6
+from probe.models.addresses import is_ip_address, is_ipv6, split_address
 from probe.models.failures import Failure, unknown_failure
 from probe.models.observations import DnsAnswer, DnsLateReply, DnsObservation
 
@@ -70,24 +70,6 @@ def _bad_resolver(spec: str, why: str) -> ConfigError:
         f"[resolver] servers: {spec!r}: {why}; use system, udp://IP[:port], tcp://IP[:port],"
         " tls://IP[:port] or https://HOST/dns-query"
     )
-
-
-def split_address(address: str, default_port: int) -> tuple[str, int]:
-    """Return (ip, port) of "ip", "ip:port", "[ip6]" or "[ip6]:port"; raises ValueError."""
-    text = address.strip().rstrip("/")
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.removeprefix(":") if rest.startswith(":") else rest
-    elif is_ip_address(text):  # a bare IPv6 address has colons but no port
-        host, port_text = text, ""
-    else:
-        host, _, port_text = text.partition(":")
-    if not is_ip_address(host):
-        raise ValueError(f"{host!r} is not an IP address")
-    port = int(port_text) if port_text else default_port
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is out of range")
-    return host, port
 
 
 def system_nameserver(resolv_conf: Path = RESOLV_CONF) -> str:

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import dns.exception
 import dns.message
@@ -59,12 +58,16 @@ from probe.models.failures import Failure
 from probe.models.packets import (
     DnsPacketProbe,
     DnsProbeRole,
+    DnsProbeSpec,
     DnsReplyPacket,
     PacketEvidence,
+    PacketPlan,
     Reaction,
     TcpPacket,
     TcpPacketProbe,
+    TcpProbeSpec,
     Trace,
+    TraceSpec,
     Trigger,
 )
 
@@ -79,46 +82,6 @@ _MAX_REPLIES = 32
 _MAX_SEGMENTS = 32
 _MAX_DRAIN_BYTES = 1 << 20  # read from a probe's socket to learn how it ended
 _ICMP_NETWORK_UNREACHABLE = 0
-
-
-@dataclass(frozen=True)
-class DnsProbeSpec:
-    """One A query for `hostname` to a resolver (or a silent host), every reply captured."""
-
-    hostname: str
-    resolver_address: str  # IPv4
-    role: DnsProbeRole
-    port: int = 53
-
-
-@dataclass(frozen=True)
-class TcpProbeSpec:
-    """One connection to address:port with the trigger sent at full TTL, fully captured."""
-
-    address: str  # IPv4
-    port: int
-    trigger: Trigger  # SYN, TLS_CLIENT_HELLO or HTTP_REQUEST
-    name: str  # SNI / Host ("" for SYN)
-
-
-@dataclass(frozen=True)
-class TraceSpec:
-    """One TTL-limited trace toward address:port carrying `name`."""
-
-    address: str
-    port: int
-    trigger: Trigger  # DNS_QUERY: address is a resolver
-    name: str  # the SNI / Host / query name carried
-    control: bool = False  # a control run (the caller passes the innocuous name)
-
-
-@dataclass(frozen=True)
-class PacketPlan:
-    """What to measure with raw sockets for one target."""
-
-    dns: tuple[DnsProbeSpec, ...] = ()
-    tcp: tuple[TcpProbeSpec, ...] = ()
-    traces: tuple[TraceSpec, ...] = ()
 
 
 def privilege_problem() -> str | None:

@@ -1,4 +1,5 @@
-"""Address facts every stage needs: which IPs are bogons (METHODS.md §4.1, netxlite.IsBogon)."""
+"""Address facts every stage needs: which IPs are bogons (METHODS.md §4.1, netxlite.IsBogon),
+and "ip:port" parsing of resolver addresses."""
 
 from __future__ import annotations
 
@@ -106,3 +107,21 @@ def is_bogon(ip: str, routable: Iterable[IPNetwork] = ()) -> bool:
         if addr.version == net.version and addr in net:
             return False
     return any(addr.version == net.version and addr in net for net in BOGON_NETWORKS)
+
+
+def split_address(address: str, default_port: int) -> tuple[str, int]:
+    """Return (ip, port) of "ip", "ip:port", "[ip6]" or "[ip6]:port"; raises ValueError."""
+    text = address.strip().rstrip("/")
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":") if rest.startswith(":") else rest
+    elif is_ip_address(text):  # a bare IPv6 address has colons but no port
+        host, port_text = text, ""
+    else:
+        host, _, port_text = text.partition(":")
+    if not is_ip_address(host):
+        raise ValueError(f"{host!r} is not an IP address")
+    port = int(port_text) if port_text else default_port
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range")
+    return host, port

@@ -5,10 +5,14 @@ say *who*. A forged DNS answer, an injected RST or an injected page usually leav
 closer than the server, with its own IP TTL and IP-ID. Every packet here is one the probe
 received, with the header fields that fingerprint its sender. Times `t`/`t0` are seconds since
 the measurement started, as everywhere.
+
+The probe specs and `PacketPlan` say what to probe: `decide/followup.py` plans them, and
+`measure/packets.py` runs them (never stored: the evidence records what they found).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import Field
@@ -84,6 +88,51 @@ class Trigger(StrEnum):
     TLS_CLIENT_HELLO = "tls_client_hello"  # a ClientHello naming the server (SNI)
     HTTP_REQUEST = "http_request"  # a GET naming the Host
     DNS_QUERY = "dns_query"
+
+
+@dataclass(frozen=True)
+class DnsProbeSpec:
+    """One A query for `hostname` to a resolver (or a silent host), every reply captured."""
+
+    hostname: str
+    resolver_address: str  # IPv4
+    role: DnsProbeRole
+    port: int = 53
+
+
+@dataclass(frozen=True)
+class TcpProbeSpec:
+    """One connection to address:port with the trigger sent at full TTL, fully captured."""
+
+    address: str  # IPv4
+    port: int
+    trigger: Trigger  # SYN, TLS_CLIENT_HELLO or HTTP_REQUEST
+    name: str  # SNI / Host ("" for SYN)
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    """One TTL-limited trace toward address:port carrying `name`."""
+
+    address: str
+    port: int
+    trigger: Trigger  # DNS_QUERY: address is a resolver
+    name: str  # the SNI / Host / query name carried
+    control: bool = False  # a control run (the caller passes the innocuous name)
+
+
+@dataclass(frozen=True)
+class PacketPlan:
+    """What to measure with raw sockets for one target."""
+
+    dns: tuple[DnsProbeSpec, ...] = ()
+    tcp: tuple[TcpProbeSpec, ...] = ()
+    traces: tuple[TraceSpec, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """Return whether the plan probes nothing."""
+        return not (self.dns or self.tcp or self.traces)
 
 
 class TcpPacketProbe(Record):

@@ -144,6 +144,13 @@ def test_public_surface() -> None:
             "outage_beyond_doubt",
             "parse_fingerprints",
             "target_verdict",
+            # follow-up plans (decide/followup.py, issue 22)
+            "ThroughputPlan",
+            "packet_plan",
+            "packets_due",
+            "throughput_budget_bytes",
+            "throughput_candidates",
+            "throughput_plan",
         ]
     )
     for name in probe.decide.__all__:

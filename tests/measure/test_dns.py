@@ -21,10 +21,10 @@ from probe.measure.dns import (
     ResolverSpec,
     parse_resolver,
     resolve,
-    split_address,
     system_nameserver,
 )
 from probe.measure.tls import TrustStore
+from probe.models.addresses import split_address
 from probe.models.observations import DnsObservation
 
 QUICK_S = 0.05  # late-reply window when a test does not look at late replies

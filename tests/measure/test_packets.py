@@ -33,21 +33,17 @@ from servers import ServerLoop, StreamServer, closed_port, reset
 from probe.config import PacketSettings
 from probe.measure import _capture
 from probe.measure._clock import Clock
-from probe.measure.packets import (
-    NO_RAW_SOCKETS,
-    DnsProbeSpec,
-    PacketPlan,
-    TcpProbeSpec,
-    TraceSpec,
-    measure_packets,
-    privilege_problem,
-)
+from probe.measure.packets import NO_RAW_SOCKETS, measure_packets, privilege_problem
 from probe.models.packets import (
     DnsProbeRole,
+    DnsProbeSpec,
     PacketEvidence,
+    PacketPlan,
     Reaction,
+    TcpProbeSpec,
     Trace,
     TraceHop,
+    TraceSpec,
     TraceStop,
     Trigger,
 )
@@ -538,7 +534,8 @@ def test_unprivileged_run_is_skipped_with_the_reason() -> None:
         "import asyncio\n"
         "from probe.config import PacketSettings\n"
         "from probe.measure._clock import Clock\n"
-        "from probe.measure.packets import PacketPlan, measure_packets, privilege_problem\n"
+        "from probe.measure.packets import measure_packets, privilege_problem\n"
+        "from probe.models.packets import PacketPlan\n"
         "print(privilege_problem())\n"
         "print(asyncio.run(measure_packets(PacketPlan(), PacketSettings(), Clock(), 1.0))"
         ".model_dump_json())\n"

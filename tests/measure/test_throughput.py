@@ -24,6 +24,7 @@ from servers import (
     streamed,
 )
 
+from probe._run.throughput import ThroughputRun
 from probe.config import Settings, load_settings
 from probe.decide.throughput import measured, plateau, rate_bps, throughput_finding
 from probe.measure._clock import Clock
@@ -32,7 +33,6 @@ from probe.measure.throughput import BUDGET_SPENT, measure_throughput
 from probe.models.observations import ThroughputChoice, ThroughputTest, TransferRole
 from probe.models.results import Blocking, EndpointResult, TestKeys, Verdict
 from probe.models.targets import Endpoint, EndpointKind, Target, TargetKind
-from probe.run_throughput import ThroughputRun
 
 NAME = "trusted.test"  # the "platform": its SNI is the one the server paces
 CONTROL = "site.test"
