@@ -73,7 +73,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
 def make_report(engine: Engine, rows: list[FactRow] | None = None) -> Report:
     load_facts(engine, whitelist_facts() if rows is None else rows)
     return build_report(
-        engine, source="test", software_version="test", generated_at=START,
+        engine, source="test", software_version="test", generated_at=START + timedelta(days=2),
         claims=parse_claims(claims_toml()),
     )  # fmt: skip
 
@@ -270,7 +270,7 @@ def test_html_shows_the_whitelisting(report: Report) -> None:
     assert shaded == {("AS9198", p) for p in ("kaspi", "twitter", "youtube")}
     dark = {key for key, g in lanes.items() if g.all("rect", "network_outage")}
     assert dark == {("AS29355", p) for p in ("kaspi", "twitter", "youtube")}
-    fills = [c.attrs["fill"] for c in lanes["AS9198", "twitter"].all("rect", "cell")]
+    fills = [c.attrs["fill"] for c in lanes["AS9198", "twitter"].all("rect", "seg")]
     assert "url(#pat-whitelisting)" in fills and 'id="pat-whitelisting"' in page
     (heatmap,) = dom.all("svg", "heatmap")
     twitter = next(r for r in heatmap.all("g", "row") if r.attrs["data-platform"] == "twitter")
