@@ -44,7 +44,7 @@ dl.scope{display:grid;grid-template-columns:max-content 1fr;gap:.1em 1em;margin:
 dl.scope dt{font-weight:600}dl.scope dd{margin:0}
 .legend{display:flex;flex-wrap:wrap;gap:.4em 1.2em;margin:.6em 0;padding:0;list-style:none}
 .legend li{display:flex;align-items:center;gap:.35em}.legend svg{border:1px solid #777}
-.note{background:#fff8e1;border-left:4px solid #E69F00;padding:.4em .8em}
+.note{background:#fff8e1;border-left:4px solid #c98a00;padding:.4em .8em}
 .empty{font-size:1.3em;padding:2em;text-align:center;background:#f4f4f4}
 .plot{overflow-x:auto}.plot svg{max-width:100%;height:auto}.svg-defs{position:absolute}
 p.rule{margin:.2em 0 .8em;color:#333}

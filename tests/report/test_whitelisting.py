@@ -247,10 +247,15 @@ def test_terminal_says_whitelisting_not_outage(report: Report) -> None:
 
 
 def test_terminal_whitelisting_colour() -> None:
+    from rich.style import Style
+
     from probe.report.render import _VERDICT_STYLE
 
     # The terminal's blue is the HTML's Okabe–Ito blue, apart from blocked's red.
-    assert _VERDICT_STYLE["whitelisting"] == "bold blue" != _VERDICT_STYLE["blocked"]
+    colour = Style.parse(_VERDICT_STYLE["whitelisting"]).color
+    assert colour is not None
+    red, green, blue = colour.get_truecolor()
+    assert blue > max(red, green) and _VERDICT_STYLE["whitelisting"] != _VERDICT_STYLE["blocked"]
 
 
 def test_html_shows_the_whitelisting(report: Report) -> None:
