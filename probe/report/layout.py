@@ -55,9 +55,7 @@ class Lane:
         self.columns.setdefault(column, Counter()).update(cell.counts)
         if cell.first_at is None or cell.last_at is None:
             return
-        first, last = epoch_s(cell.first_at), epoch_s(cell.last_at)
-        low, high = self.times.get(column, (first, last))
-        self.times[column] = (min(low, first), max(high, last))
+        _merge_times(self.times, column, (epoch_s(cell.first_at), epoch_s(cell.last_at)))
 
 
 @dataclass
@@ -74,6 +72,8 @@ class Layout:
     rows: dict[str, Columns]  # heat-map rows, at most MAX_LANES platforms
     rows_total: int
     names: dict[str, str]
+    # heat-map row → column → its first and last measurement's time, when known
+    row_times: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
 
     def x(self, moment: datetime | int) -> float:
         t = moment if isinstance(moment, int) else epoch_s(moment)
@@ -126,14 +126,25 @@ def _network_key(network: str) -> tuple[int, str]:
     return (int(digits), "") if digits.isdigit() else (-1, network)
 
 
-def _heat_rows(lanes: Iterable[Lane]) -> tuple[dict[str, Columns], int]:
+def _merge_times(into: dict[int, tuple[int, int]], column: int, times: tuple[int, int]) -> None:
+    low, high = into.get(column, times)
+    into[column] = (min(low, times[0]), max(high, times[1]))
+
+
+def _heat_rows(
+    lanes: Iterable[Lane],
+) -> tuple[dict[str, Columns], int, dict[str, dict[int, tuple[int, int]]]]:
     rows: dict[str, Columns] = {}
+    times: dict[str, dict[int, tuple[int, int]]] = {}
     for lane in lanes:
         row = rows.setdefault(lane.platform, {})
         for column, counts in lane.columns.items():
             row.setdefault(column, Counter()).update(counts)
+        for column, span in lane.times.items():
+            _merge_times(times.setdefault(lane.platform, {}), column, span)
     ranked = sorted(rows, key=lambda p: _affected(rows[p]), reverse=True)[:MAX_LANES]
-    return {p: rows[p] for p in sorted(ranked)}, len(rows)
+    kept = {p: rows[p] for p in sorted(ranked)}
+    return kept, len(rows), {p: times.get(p, {}) for p in kept}
 
 
 def plot_layout(report: Report) -> Layout:
@@ -154,8 +165,9 @@ def plot_layout(report: Report) -> Layout:
             names[incident.network] = incident.network_name
     ranked = sorted(lanes.values(), key=Lane.rank, reverse=True)
     kept = sorted(ranked[:MAX_LANES], key=lambda lane: (lane.platform, _network_key(lane.network)))
-    rows, rows_total = _heat_rows(lanes.values())
+    rows, rows_total, row_times = _heat_rows(lanes.values())
     column_s = bucket_s * merged
     return Layout(
-        start, end, origin, column_s, merged, kept, ranked[MAX_LANES:], rows, rows_total, names
-    )
+        start, end, origin, column_s, merged, kept, ranked[MAX_LANES:], rows, rows_total, names,
+        row_times,
+    )  # fmt: skip

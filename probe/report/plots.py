@@ -172,7 +172,7 @@ def _segments(counts: Mapping[str, int], x0: float, width: float, y: float) -> s
         height = _BAR_H * counts[verdict] / total
         attrs = (
             f'class="seg" data-verdict="{escape(verdict)}" data-count="{counts[verdict]}" '
-            f'fill="{verdict_fill(verdict)}"'
+            f'fill="{verdict_fill(verdict)}" shape-rendering="crispEdges"'
         )
         parts.append(svg.rect(x0, top, width, height, attrs))
         top += height
@@ -373,13 +373,18 @@ def _heat_row(platform: str, columns: Columns, layout: Layout, y: float) -> str:
         if not total or not layout.shows(column):
             continue
         t, share = layout.column_start(column), affected / total
-        tip = (
-            f"{platform}, {when_text(utc_at(t))} UTC, {duration_text(layout.column_s)}: "
-            f"{affected} of {total} measurements blocked or throttled ({share:.0%})"
-        )
-        x0, x1 = layout.x(t), layout.x(t + layout.column_s)
+        times = layout.row_times.get(platform, {}).get(column)
+        what = f"{affected} of {total} measurements blocked or throttled ({share:.0%})"
+        if total == 1 and times is not None:  # a lone measurement: a tick at its time
+            tip = f"{platform}, {when_text(utc_at(times[0]))} UTC: {what}"
+            x0, width = layout.x(times[0]) - svg.TICK_W / 2, svg.TICK_W
+        else:
+            tip = (
+                f"{platform}, {when_text(utc_at(t))} UTC, {duration_text(layout.column_s)}: {what}"
+            )
+            x0, width = layout.x(t), layout.x(t + layout.column_s) - layout.x(t)
         attrs = f'class="cell" fill="{_heat_colour(share)}"'
-        body.append(svg.rect(x0, y, x1 - x0, _ROW_H - 2, attrs, tip))
+        body.append(svg.rect(x0, y, width, _ROW_H - 2, attrs, tip))
     body.append("</g>")
     return "".join(body)
 

@@ -147,6 +147,14 @@ def ticks(start: int, end: int) -> list[tuple[int, str]]:
     return found
 
 
+def _anchor(x: float, label: str) -> str:
+    """Return where a tick's label hangs: centred, unless it would cross "UTC" or the edge."""
+    half = len(label) * FONT_SIZE * 0.3
+    if x - half < LEFT:
+        return "start"
+    return "end" if x + half > WIDTH else "middle"
+
+
 def axis(start: int, end: int, top: float, bottom: float) -> str:
     """Return the time axis of [start, end] (epoch seconds) under a plot from `top` to `bottom`:
     the line, a grid line and a label per tick, and "UTC"."""
@@ -160,7 +168,7 @@ def axis(start: int, end: int, top: float, bottom: float) -> str:
             f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" '
             'stroke="#000" stroke-opacity=".12"/>'
         )
-        parts.append(text(x, bottom + FONT_SIZE + 4, label, "tick", "middle"))
+        parts.append(text(x, bottom + FONT_SIZE + 4, label, "tick", _anchor(x, label)))
     parts.append(text(LEFT - 8, bottom + FONT_SIZE + 4, "UTC", "utc"))
     return "".join(parts)
 

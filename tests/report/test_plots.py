@@ -140,12 +140,17 @@ def test_a_lone_measurement_end_to_end_from_a_week_of_since() -> None:
     (only,) = report.timeline
     assert only.first_at == only.last_at == measured
     assert report.bucket_seconds >= 3600  # a wide bucket: the bar must not take its width
-    svg = ElementTree.fromstring(html_report(report).split('class="plot">')[1].split("</div>")[0])
+    page = html_report(report)
+    plots = [ElementTree.fromstring(s) for s in re.findall(r"<svg\b.*?</svg>", page, re.DOTALL)]
+    (svg,) = [s for s in plots if s.get("class") == "timeline"]
     (group,) = cells_of(svg)
     (seg,) = segments(group)
     assert float(seg.attrib["width"]) <= 3
     assert abs(float(seg.attrib["x"]) + float(seg.attrib["width"]) / 2 - x_of(svg, measured)) < 2
     assert_nothing_past(svg, now)
+    (heatmap,) = [s for s in plots if s.get("class") == "heatmap"]
+    (heat,) = [r for r in heatmap.iter(f"{NS}rect") if r.get("class") == "cell"]
+    assert float(heat.attrib["width"]) <= 3  # the heat map's too
 
 
 # ── the period ─────────────────────────────────────────────────────────────────────────────
