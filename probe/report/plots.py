@@ -190,7 +190,8 @@ def _cell_svg(lane: Lane, column: int, layout: Layout, y: float) -> str:
     tip = f"{when_text(utc_at(t))} UTC, {duration_text(layout.column_s)}: {counts_text(counts)}"
     x0, x1 = layout.x(t), layout.x(t + layout.column_s)
     head = f'<g class="cell" data-start="{iso_text(utc_at(t))}">'
-    return f"{head}<title>{escape(tip)}</title>{_segments(counts, x0, x1 - x0, y)}</g>"
+    bar = _segments(counts, x0, x1 - x0 + svg.SEAM, y)
+    return f"{head}<title>{escape(tip)}</title>{bar}</g>"
 
 
 def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
@@ -382,7 +383,7 @@ def _heat_row(platform: str, columns: Columns, layout: Layout, y: float) -> str:
             tip = (
                 f"{platform}, {when_text(utc_at(t))} UTC, {duration_text(layout.column_s)}: {what}"
             )
-            x0, width = layout.x(t), layout.x(t + layout.column_s) - layout.x(t)
+            x0, width = layout.x(t), layout.x(t + layout.column_s) - layout.x(t) + svg.SEAM
         attrs = f'class="cell" fill="{_heat_colour(share)}"'
         body.append(svg.rect(x0, y, width, _ROW_H - 2, attrs, tip))
     body.append("</g>")

@@ -29,6 +29,7 @@ FONT_FAMILY = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 TEXT_FILL = "#222"
 MIN_W = 0.8  # the narrowest bar drawn
 TICK_W = 2.0  # a lone measurement's mark
+SEAM = 0.5  # adjacent bars overlap by this much: no hairline of background between them
 LABEL_CHARS = 26  # a lane's label is cut beyond this (it must fit in LEFT at FONT_SIZE)
 
 _DAY = 86_400
@@ -85,7 +86,7 @@ def verdict_fill(verdict: str) -> str:
 
 def rect(x: float, y: float, w: float, h: float, attrs: str, tip: str = "") -> str:
     """Return a `<rect>` in the plot area: at least MIN_W wide, never past its right edge."""
-    w = max(w, MIN_W)
+    w = max(min(w, PLOT_RIGHT - x), MIN_W)  # trimmed at the right edge, else moved left of it
     x = max(min(x, PLOT_RIGHT - w), 0.0)
     title = f"<title>{escape(tip)}</title>" if tip else ""
     body = f'x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" {attrs}'
