@@ -28,6 +28,7 @@ from probe.report.engines import DuckDbEngine
 from probe.report.html import html_report
 from probe.report.plots import plot_layout, timeline_panels, timeline_svgs
 from probe.report.sources import load_facts
+from probe.report.svg import legend_svg
 
 from .test_build import day_facts
 
@@ -300,15 +301,16 @@ def test_the_svg_draws_under_a_strict_csp() -> None:
         bucket_seconds=3600, now=NOW,
     )  # fmt: skip
     (text,) = panels.values()
-    svg = ElementTree.fromstring(text)
-    ids = {e.attrib["id"] for e in svg.iter() if "id" in e.attrib}
-    for element in svg.iter():
-        assert "style" not in element.attrib, element.tag
-        assert element.tag not in (f"{NS}style", f"{NS}script", f"{NS}image", f"{NS}use")
-        for value in element.attrib.values():
-            for target in re.findall(r"url\(([^)]*)\)", value):
-                assert target.startswith("#") and target[1:] in ids, target
-    assert_nothing_past(svg, NOW)
+    for drawn in (text, legend_svg()):
+        svg = ElementTree.fromstring(drawn)
+        ids = {e.attrib["id"] for e in svg.iter() if "id" in e.attrib}
+        for element in svg.iter():
+            assert "style" not in element.attrib, element.tag
+            assert element.tag not in (f"{NS}style", f"{NS}script", f"{NS}image", f"{NS}use")
+            for value in element.attrib.values():
+                for target in re.findall(r"url\(([^)]*)\)", value):
+                    assert target.startswith("#") and target[1:] in ids, target
+    assert_nothing_past(ElementTree.fromstring(text), NOW)
 
 
 def test_timeline_panels_draw_what_the_report_draws() -> None:
