@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from probe import __version__
 from probe.config import Settings
 from probe.decide import (
+    Decision,
     DecisionContext,
     Fingerprint,
     endpoint_verdict,
@@ -66,7 +67,6 @@ from probe.targets import load_catalogue
 
 ResultCallback = Callable[[TargetResult], None]
 StatusCallback = Callable[[str], None]
-Decision = tuple[Verdict, Blocking | None, list[str]]
 _LOADS = frozenset({Verdict.ACCESSIBLE, Verdict.THROTTLED})
 
 
@@ -238,16 +238,17 @@ class _Checker:
                 target, endpoints, self._context(controls), throughput, None, network
             )
         packets: PacketEvidence | None = None
-        if self.settings.packets.enabled and decision[0] is Verdict.BLOCKED:
+        if self.settings.packets.enabled and decision.verdict is Verdict.BLOCKED:
             packets = await self._packets(endpoints, clock)
             if packets is not None:
                 decision = target_verdict(
                     target, endpoints, self._context(controls), throughput, packets, network
                 )
-        verdict, blocking, reasons = decision
+        verdict = decision.verdict
         helpers = sorted({e.test_keys.test_helper for e in endpoints if e.test_keys.test_helper})
         result = TargetResult(
-            input=target.input, verdict=verdict, blocking=blocking, reasons=reasons,
+            input=target.input, verdict=verdict, blocking=decision.blocking,
+            reasons=list(decision.reasons), rules=list(decision.rules),
             target=target, endpoints=endpoints, controls=controls, throughput=throughput,
             network=network, packets=packets,
             measurement_start_time=started_at, test_runtime=clock.now(),
@@ -280,10 +281,13 @@ class _Checker:
         if network == result.network:
             return result
         context = self._context(list(result.controls))
-        verdict, blocking, reasons = target_verdict(
+        decision = target_verdict(
             result.target, result.endpoints, context, result.throughput, result.packets, network
         )
-        update = {"verdict": verdict, "blocking": blocking, "reasons": reasons}
+        update = {
+            "verdict": decision.verdict, "blocking": decision.blocking,
+            "reasons": list(decision.reasons), "rules": list(decision.rules),
+        }  # fmt: skip
         return result.model_copy(update={**update, "network": network})
 
     def _echo_dispute(self) -> dict[str, str]:

@@ -74,3 +74,25 @@ def test_decide_imports_nothing_but_models() -> None:
         for module in _imports(path):
             if module.startswith("probe"):
                 assert module.startswith(("probe.models", "probe.decide")), f"{path.name}: {module}"
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Return every dotted module a file imports, `from a import b` counted as `a.b` too."""
+    found = _imports(path)
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+VOCABULARY_READERS = sorted((PACKAGE / "decide").rglob("*.py")) + sorted(
+    (PACKAGE / "helper").rglob("*.py")
+)
+
+
+@pytest.mark.parametrize("path", VOCABULARY_READERS, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_failure_vocabulary_comes_from_models(path: Path) -> None:
+    # decide/ and helper/ read the failure strings from probe.models.failures; the exception
+    # table in measure/failures.py is measure's business.
+    for module in _imported_names(path):
+        assert not module.startswith("probe.measure.failures"), f"{path.name}: {module}"

@@ -13,6 +13,7 @@ Modules:
     classify  `probe classify`: our verdict for OONI web_connectivity measurements
     render  rich tables and JSON Lines output (pure renderers)
     tables  renderers of the store: the results list, one result whole, the jobs table
+    explain  `probe check --explain`: each decision's rules in the order applied (pure)
     common  the convention every command shares: -h, times, file checks, exit codes, "wrote"
     geoip   `probe geoip update`: the free ASN database that names the probe's network
 """

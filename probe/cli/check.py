@@ -45,7 +45,15 @@ def check(
         help="One target per line, or a Citizen Lab test-list CSV.",
     ),
     json_output: bool = typer.Option(
-        False, "--json", help="Print JSON Lines: one TargetResult object per target."
+        False,
+        "--json",
+        help="Print JSON Lines: one TargetResult object per target (its `rules` included).",
+    ),
+    explain: bool = typer.Option(
+        False,
+        "--explain",
+        help="After the table, print each target's decision: the rules applied in order, every"
+        " reason, and each endpoint's (--json always carries the rules).",
     ),
     config: Path | None = typer.Option(
         None,
@@ -126,5 +134,11 @@ def check(
                 check_targets(valid, settings, on_result=shown, on_status=shown.waiting)
             )
         render.print_table(results)
+        if explain:
+            from rich.console import Console
+
+            from probe.cli.explain import explanation
+
+            Console().print(explanation(results))
     if errors:
         raise typer.Exit(2)

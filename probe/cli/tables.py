@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from probe.cli.explain import NOT_RECORDED
 from probe.cli.render import WIDE_COLUMNS, network_line, verdict_text
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def stored_detail(item: StoredResult) -> Group:
         ("measured", Text(f"{item.measurement_start_time:%Y-%m-%d %H:%M:%S} UTC")),
         ("target", Text(item.input)),
         ("verdict", verdict_text(item.verdict.value, blocking)),
+        ("decided by", Text(" → ".join(item.rules) or NOT_RECORDED)),
         ("network", Text(network)),
     ):
         facts.add_row(key, value)

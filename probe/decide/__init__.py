@@ -16,6 +16,8 @@ Modules:
     page        page identity: is a cleartext page the target's (positive evidence only)
     identity    PageIdentity: the signs for and against a page being the target's
     verdict     one endpoint's verdict from its findings; DecisionContext
+    decision    Decision: verdict, method, reasons and the ids of the rules that made it
+    steps       the combining steps as rule rows: endpoint.*, and target.* after the table
     target      a target's verdict from its endpoints (its throughput test, its packets)
     network     the network's state once per run: normal, intercepted, whitelisted, outage
     throughput  throttling: a download's rate and plateau against its references
@@ -24,6 +26,7 @@ Modules:
 """
 
 from probe.decide.blockpages import Fingerprint, parse_fingerprints
+from probe.decide.decision import Decision
 from probe.decide.network import network_assessment, outage_beyond_doubt
 from probe.decide.target import cut_while_arriving, may_be_throttled, target_verdict
 from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS
@@ -31,6 +34,7 @@ from probe.decide.verdict import DecisionContext, endpoint_verdict
 
 __all__ = [
     "DEFAULT_INTERCEPTION_ISSUERS",
+    "Decision",
     "DecisionContext",
     "Fingerprint",
     "cut_while_arriving",

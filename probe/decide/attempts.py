@@ -8,12 +8,12 @@ because another one succeeded leaves an incomplete trace, which is ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.control import ControlResponse
+from probe.models.failures import Failure, LegacyFailure, OoniFailure
 from probe.models.observations import (
     DnsObservation,
     HttpTransaction,
@@ -21,31 +21,21 @@ from probe.models.observations import (
     TlsObservation,
 )
 from probe.models.results import Layer, TestKeys
+from probe.models.tags import attempt_of, depth_of, only_validates
 from probe.models.targets import Endpoint, EndpointKind
 
-VALIDATION_TAG = "tls_validation"
-NXDOMAIN_FAILURES = frozenset({"dns_nxdomain_error", "android_dns_cache_no_data"})
-NO_ANSWER_FAILURES = frozenset({"dns_no_answer"})
+NXDOMAIN_FAILURES = frozenset({Failure.DNS_NXDOMAIN_ERROR, OoniFailure.ANDROID_DNS_CACHE_NO_DATA})
+NO_ANSWER_FAILURES = frozenset({Failure.DNS_NO_ANSWER})
 # The helper's DNS failures that are its resolver's answer about the name (OONI's legacy names:
 # NXDOMAIN, SERVFAIL). Anything else ("unknown_error": its own resolver unreachable…) is a failed
 # control: absent, never an answer (issue 17).
-HELPER_DNS_ANSWERS = frozenset({"dns_name_error", "dns_server_failure", *NXDOMAIN_FAILURES})
-_HELPER_LOOKUP_FAILED = "dns_lookup_error"
+HELPER_DNS_ANSWERS = frozenset(
+    {LegacyFailure.DNS_NAME_ERROR, LegacyFailure.DNS_SERVER_FAILURE, *NXDOMAIN_FAILURES}
+)
+_HELPER_LOOKUP_FAILED = LegacyFailure.DNS_LOOKUP_ERROR
 # IPv6 from a host without IPv6 (probe#2284): not evidence of anything.
-IPV6_IGNORED_FAILURES = frozenset({"network_unreachable", "host_unreachable"})
+IPV6_IGNORED_FAILURES = frozenset({Failure.NETWORK_UNREACHABLE, Failure.HOST_UNREACHABLE})
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-
-
-def tag_int(tags: Iterable[str], key: str, default: int) -> int:
-    """Return the integer value of tag `key=N`, or `default` when absent or not an integer."""
-    prefix = key + "="
-    for tag in tags:
-        if tag.startswith(prefix):
-            try:
-                return int(tag[len(prefix) :])
-            except ValueError:
-                return default
-    return default
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -109,7 +99,7 @@ class Attempt:
 
     def queries_at(self, depth: int) -> list[DnsObservation]:
         """Return the lookups made at redirect depth `depth`."""
-        return [q for q in self.queries if tag_int(q.tags, "depth", 0) == depth]
+        return [q for q in self.queries if depth_of(q.tags) == depth]
 
     def addresses(self) -> list[str]:
         """Return the unique depth-0 addresses, in answer order."""
@@ -142,14 +132,14 @@ def group_attempts(keys: TestKeys) -> list[Attempt]:
     """Return the attempts present in `keys`, by number (untagged observations are attempt 1)."""
     tags = [o.tags for o in keys.queries] + [o.tags for o in keys.tcp_connect]
     tags += [o.tags for o in keys.tls_handshakes] + [o.tags for o in keys.requests]
-    numbers = sorted({tag_int(t, "attempt", 1) for t in tags})
+    numbers = sorted({attempt_of(t) for t in tags})
     return [
         Attempt(
             number=n,
-            queries=tuple(q for q in keys.queries if tag_int(q.tags, "attempt", 1) == n),
-            connects=tuple(c for c in keys.tcp_connect if tag_int(c.tags, "attempt", 1) == n),
-            handshakes=tuple(h for h in keys.tls_handshakes if tag_int(h.tags, "attempt", 1) == n),
-            requests=tuple(r for r in keys.requests if tag_int(r.tags, "attempt", 1) == n),
+            queries=tuple(q for q in keys.queries if attempt_of(q.tags) == n),
+            connects=tuple(c for c in keys.tcp_connect if attempt_of(c.tags) == n),
+            handshakes=tuple(h for h in keys.tls_handshakes if attempt_of(h.tags) == n),
+            requests=tuple(r for r in keys.requests if attempt_of(r.tags) == n),
         )
         for n in numbers
     ]
@@ -157,7 +147,7 @@ def group_attempts(keys: TestKeys) -> list[Attempt]:
 
 def is_validation(observation: TcpObservation | TlsObservation) -> bool:
     """Return whether the observation only validates an address (http:// URL, port 443)."""
-    return VALIDATION_TAG in observation.tags
+    return only_validates(observation.tags)
 
 
 def _dns_failure(queries: list[DnsObservation]) -> str:
@@ -166,7 +156,7 @@ def _dns_failure(queries: list[DnsObservation]) -> str:
         for failure in failures:
             if wanted is None or failure in wanted:
                 return failure
-    return "dns_no_answer"
+    return Failure.DNS_NO_ANSWER
 
 
 def _tcp_outcome(endpoint: Endpoint, attempt: Attempt) -> Outcome | None:
@@ -177,9 +167,8 @@ def _tcp_outcome(endpoint: Endpoint, attempt: Attempt) -> Outcome | None:
     if any(c.status.success for c in connects):
         return None
     counted = [c for c in connects if not is_ignored_connect(c.ip, c.status.failure)] or connects
-    return Outcome(
-        attempt.number, False, True, Layer.TCP, 0, counted[0].status.failure or "unknown_failure"
-    )
+    failure = counted[0].status.failure or Failure.UNKNOWN_FAILURE
+    return Outcome(attempt.number, False, True, Layer.TCP, 0, failure)
 
 
 def _tls_outcome(endpoint: Endpoint, attempt: Attempt) -> Outcome | None:
@@ -204,10 +193,10 @@ def _tls_outcome(endpoint: Endpoint, attempt: Attempt) -> Outcome | None:
 def _http_outcome(attempt: Attempt) -> Outcome:
     if not attempt.requests:
         return Outcome(attempt.number, succeeded=False, complete=False)
-    final = max(attempt.requests, key=lambda r: tag_int(r.tags, "depth", 0))
-    depth = tag_int(final.tags, "depth", 0)
+    final = max(attempt.requests, key=lambda r: depth_of(r.tags))
+    depth = depth_of(final.tags)
     if final.failure is not None or final.response is None:
-        failure = final.failure or "unknown_failure"
+        failure = final.failure or Failure.UNKNOWN_FAILURE
         return Outcome(attempt.number, False, True, Layer.HTTP, depth, failure, final)
     next_queries = [q for q in attempt.queries_at(depth + 1) if q.hostname]
     if is_redirect(final) and next_queries and not any(map(query_addresses, next_queries)):

@@ -18,18 +18,19 @@ from probe.decide.attempts import (
     NXDOMAIN_FAILURES,
     query_addresses,
     split_address,
-    tag_int,
 )
 from probe.decide.blockpages import Fingerprint, address_matches
 from probe.decide.evidence import DnsEvidence, cite, failure_kind
 from probe.decide.rules import DNS_RULES, finding, first_match
 from probe.models.addresses import IPNetwork, is_bogon
 from probe.models.control import IP_FLAG_VALID_FOR_DOMAIN, ControlResponse
+from probe.models.failures import Failure, FailureKind, LegacyFailure
 from probe.models.observations import DnsObservation
 from probe.models.results import ControlSiteCheck, Finding, TestKeys
+from probe.models.tags import attempt_of, depth_of
 from probe.models.targets import Endpoint, EndpointKind
 
-_HELPER_NXDOMAIN = frozenset({"dns_name_error", *NXDOMAIN_FAILURES})
+_HELPER_NXDOMAIN = frozenset({LegacyFailure.DNS_NAME_ERROR, *NXDOMAIN_FAILURES})
 
 
 def resolver_label(query: DnsObservation) -> str:
@@ -60,7 +61,7 @@ def _lookup(resolver: str, queries: list[DnsObservation]) -> _Lookup:
         status = "answered"
     elif any(_is_nxdomain(q) for q in queries):
         status = "nxdomain"
-    elif all(f == "dns_no_answer" for f in failures):
+    elif all(f == Failure.DNS_NO_ANSWER for f in failures):
         status = "empty"
     else:
         status = "failed"
@@ -70,8 +71,8 @@ def _lookup(resolver: str, queries: list[DnsObservation]) -> _Lookup:
 def _lookups(queries: Iterable[DnsObservation]) -> list[_Lookup]:
     groups: dict[tuple[int, str], list[DnsObservation]] = {}
     for query in queries:
-        if tag_int(query.tags, "depth", 0) == 0:
-            key = (tag_int(query.tags, "attempt", 1), resolver_label(query))
+        if depth_of(query.tags) == 0:
+            key = (attempt_of(query.tags), resolver_label(query))
             groups.setdefault(key, []).append(query)
     return [_lookup(resolver, group) for (_, resolver), group in groups.items()]
 
@@ -92,7 +93,7 @@ class _Control:
 def _control(host: str, keys: TestKeys) -> _Control:
     control = keys.control
     doh_answered = [
-        q for q in keys.x_doh if q.failure in (None, "dns_no_answer") or _is_nxdomain(q)
+        q for q in keys.x_doh if q.failure in (None, Failure.DNS_NO_ANSWER) or _is_nxdomain(q)
     ]
     helper_answered = control is not None and (
         control.dns.failure is None or control.dns.failure in HELPER_DNS_ANSWERS
@@ -140,8 +141,10 @@ def _control_tls_valid(host: str, control: ControlResponse | None) -> frozenset[
 # The probe's handshake on an answer failed in a way a public service can also fail for an
 # unknown client (reset, timeout, a certificate for other names), unlike a chain to an unknown
 # root, which no public service presents.
-_AMBIGUOUS_HANDSHAKE_KINDS = frozenset({"reset", "eof", "timeout", "other"})
-_AMBIGUOUS_CERTIFICATE_FAILURES = frozenset({"ssl_invalid_hostname"})
+_AMBIGUOUS_HANDSHAKE_KINDS = frozenset(
+    {FailureKind.RESET, FailureKind.EOF, FailureKind.TIMEOUT, FailureKind.OTHER}
+)
+_AMBIGUOUS_CERTIFICATE_FAILURES = frozenset({Failure.SSL_INVALID_HOSTNAME})
 
 
 def _refused_everywhere(host: str, keys: TestKeys) -> dict[str, str]:
@@ -152,9 +155,7 @@ def _refused_everywhere(host: str, keys: TestKeys) -> dict[str, str]:
     control = keys.control
     if control is None:
         return {}
-    connected = {
-        (tag_int(c.tags, "attempt", 1), c.ip, c.port) for c in keys.tcp_connect if c.status.success
-    }
+    connected = {(attempt_of(c.tags), c.ip, c.port) for c in keys.tcp_connect if c.status.success}
     helper_connected = {split_address(k) for k, v in control.tcp_connect.items() if v.status}
     helper_failed = {
         split_address(k): v.failure or "failed"
@@ -170,7 +171,7 @@ def _refused_everywhere(host: str, keys: TestKeys) -> dict[str, str]:
             failure_kind(handshake.failure) in _AMBIGUOUS_HANDSHAKE_KINDS
             or handshake.failure in _AMBIGUOUS_CERTIFICATE_FAILURES
         )
-        attempt = tag_int(handshake.tags, "attempt", 1)
+        attempt = attempt_of(handshake.tags)
         theirs = helper_failed.get((ip, port))
         # The same failure on both sides is the server's; a different one here (a reset where
         # the control got the server's certificate for other names) is the probe's path.
@@ -183,9 +184,7 @@ def _refused_everywhere(host: str, keys: TestKeys) -> dict[str, str]:
 def _probe_tls(host: str, keys: TestKeys) -> tuple[frozenset[str], frozenset[str]]:
     """Return the IPs where a verified handshake for `host` succeeded on the probe, and those
     where a handshake connected and then failed (reset, timeout, untrusted chain)."""
-    connected = {
-        (tag_int(c.tags, "attempt", 1), c.ip, c.port) for c in keys.tcp_connect if c.status.success
-    }
+    connected = {(attempt_of(c.tags), c.ip, c.port) for c in keys.tcp_connect if c.status.success}
     valid: set[str] = set()
     failed: set[str] = set()
     for handshake in keys.tls_handshakes:
@@ -194,7 +193,7 @@ def _probe_tls(host: str, keys: TestKeys) -> tuple[frozenset[str], frozenset[str
         ip, port = split_address(handshake.address)
         if handshake.failure is None and not handshake.no_tls_verify:
             valid.add(ip)
-        elif (tag_int(handshake.tags, "attempt", 1), ip, port) in connected:
+        elif (attempt_of(handshake.tags), ip, port) in connected:
             failed.add(ip)
     return frozenset(valid), frozenset(failed)
 
@@ -248,7 +247,7 @@ def _late_replies(
     found: list[str] = []
     inconsistent = False
     for query in queries:
-        if tag_int(query.tags, "depth", 0) != 0:
+        if depth_of(query.tags) != 0:
             continue
         first = frozenset(query_addresses(query))
         for late in query.x_late_replies:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from probe.decide.identity import PageIdentity
+from probe.models.failures import FailedOperation, Failure, FailureKind, HopStage, OoniFailure
 
 _LIST_LIMIT = 4
 
@@ -26,27 +27,35 @@ def cite(items: Iterable[str], empty: str = "none") -> str:
     return f"{shown} and {rest} more" if rest > 0 else shown
 
 
-def failure_kind(failure: str | None) -> str:
+def failure_kind(failure: str | None) -> FailureKind:
     """Return the class of a failure string: timeout, refused, reset, eof, unreachable,
     untrusted (certificate), nxdomain, dns or other."""
     text = failure or ""
-    if "timeout" in text or text == "timed_out":
-        return "timeout"
-    if text.startswith("connection_refused"):
-        return "refused"
-    if text in ("connection_reset", "connection_aborted", "network_reset"):
-        return "reset"
-    if text in ("eof_error", "connection_already_closed"):
-        return "eof"
-    if text in ("host_unreachable", "network_unreachable", "network_down"):
-        return "unreachable"
-    if text in ("ssl_unknown_authority", "ssl_invalid_hostname", "ssl_invalid_certificate"):
-        return "untrusted"
-    if text in ("dns_nxdomain_error", "android_dns_cache_no_data", "dns_no_answer"):
-        return "nxdomain"
+    if "timeout" in text or text == Failure.TIMED_OUT:
+        return FailureKind.TIMEOUT
+    if text.startswith(Failure.CONNECTION_REFUSED):
+        return FailureKind.REFUSED
+    if text in (Failure.CONNECTION_RESET, Failure.CONNECTION_ABORTED, Failure.NETWORK_RESET):
+        return FailureKind.RESET
+    if text in (Failure.EOF_ERROR, Failure.CONNECTION_ALREADY_CLOSED):
+        return FailureKind.EOF
+    if text in (Failure.HOST_UNREACHABLE, Failure.NETWORK_UNREACHABLE, Failure.NETWORK_DOWN):
+        return FailureKind.UNREACHABLE
+    if text in (
+        Failure.SSL_UNKNOWN_AUTHORITY,
+        Failure.SSL_INVALID_HOSTNAME,
+        Failure.SSL_INVALID_CERTIFICATE,
+    ):
+        return FailureKind.UNTRUSTED
+    if text in (
+        Failure.DNS_NXDOMAIN_ERROR,
+        OoniFailure.ANDROID_DNS_CACHE_NO_DATA,
+        Failure.DNS_NO_ANSWER,
+    ):
+        return FailureKind.NXDOMAIN
     if text.startswith("dns_"):
-        return "dns"
-    return "other"
+        return FailureKind.DNS
+    return FailureKind.OTHER
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ class TcpEvidence:
     endpoint: str = ""
     failed: bool = False
     failures: tuple[str, ...] = ()
-    kind: str = "other"
+    kind: FailureKind = FailureKind.OTHER
     only_ignored: bool = False
     ignored: tuple[str, ...] = ()
     control_reached: tuple[str, ...] = ()
@@ -149,7 +158,7 @@ class TlsEvidence:
     reached: bool = False
     failed: bool = False
     failures: tuple[str, ...] = ()
-    kind: str = "other"
+    kind: FailureKind = FailureKind.OTHER
     interception: tuple[str, ...] = ()
     control_ok: tuple[str, ...] = ()
     control_failed: tuple[str, ...] = ()
@@ -181,7 +190,7 @@ class HopEvidence:
     url: str = ""
     depth: int = 0
     failure: str = ""
-    kind: str = "other"
+    kind: FailureKind = FailureKind.OTHER
     is_dns: bool = False
     is_https: bool = False
     has_control: bool = False
@@ -192,20 +201,20 @@ class HopEvidence:
     body_bytes: int = 0  # body bytes received before the failure
 
     @property
-    def stage(self) -> str:
-        """Return where the request failed: "connect", "tls" or "http".
+    def stage(self) -> HopStage:
+        """Return where the request failed: connect, tls or http.
 
         From the recorded operation when there is one; records without it (older ones, OONI's)
         fall back on the scheme: an https hop after a redirect did its own handshake, so a cut
         there is read as TLS.
         """
-        if self.operation == "connect":
-            return "connect"
-        if self.operation == "tls_handshake":
-            return "tls"
-        if self.operation in ("write", "read"):
-            return "http"
-        return "tls" if self.is_https and self.depth > 0 else "http"
+        if self.operation == FailedOperation.CONNECT:
+            return HopStage.CONNECT
+        if self.operation == FailedOperation.TLS_HANDSHAKE:
+            return HopStage.TLS
+        if self.operation in (FailedOperation.WRITE, FailedOperation.READ):
+            return HopStage.HTTP
+        return HopStage.TLS if self.is_https and self.depth > 0 else HopStage.HTTP
 
     def facts(self) -> dict[str, str]:
         """Return the strings the fetch-chain reason templates cite."""

@@ -17,7 +17,6 @@ from probe.decide.attempts import (
     helper_blind,
     is_redirect,
     split_address,
-    tag_int,
     url_scheme,
 )
 from probe.decide.blockpages import Fingerprint, response_matches
@@ -26,9 +25,11 @@ from probe.decide.identity import PageIdentity
 from probe.decide.page import page_identity, title_of
 from probe.decide.rules import HOP_RULES, PAGE_RULES, finding, first_match
 from probe.models.control import ControlHttpRequest, ControlResponse
+from probe.models.failures import Failure
 from probe.models.observations import HttpResponseRecord, HttpTransaction
 from probe.models.page import response_text
-from probe.models.results import Finding, Verdict
+from probe.models.results import Finding, Layer, Verdict
+from probe.models.tags import attempt_of, depth_of
 
 
 def control_page(control: ControlResponse | None) -> ControlHttpRequest | None:
@@ -54,11 +55,11 @@ def hop_finding(
     final = outcome.final
     url = final.request.url if final is not None else ""
     response = final.response if final is not None else None
-    is_dns = outcome.layer is not None and outcome.layer.value == "dns"
+    is_dns = outcome.layer is Layer.DNS
     evidence = HopEvidence(
         url=url,
         depth=outcome.depth,
-        failure=outcome.failure or "unknown_failure",
+        failure=outcome.failure or Failure.UNKNOWN_FAILURE,
         kind=failure_kind(outcome.failure),
         is_dns=is_dns,
         is_https=url_scheme(url) == "https",
@@ -128,8 +129,8 @@ def _attempt_chain(
     final: HttpTransaction, responses: Iterable[HttpTransaction]
 ) -> list[HttpTransaction]:
     """Return the requests of the attempt `final` ended (OONI records: the whole list)."""
-    attempt = tag_int(final.tags, "attempt", 1)
-    return [r for r in responses if tag_int(r.tags, "attempt", 1) == attempt] or [final]
+    attempt = attempt_of(final.tags)
+    return [r for r in responses if attempt_of(r.tags) == attempt] or [final]
 
 
 def page_evidence(
@@ -199,12 +200,8 @@ def content_evidence(
             continue
         if url_scheme(final.request.url) == "https" or is_redirect(final):
             continue
-        chain = [r for r in requests if tag_int(r.tags, "attempt", 1) == outcome.attempt]
-        first = {
-            split_address(r.address)[0]
-            for r in chain
-            if r.address and tag_int(r.tags, "depth", 0) == 0
-        }
+        chain = [r for r in requests if attempt_of(r.tags) == outcome.attempt]
+        first = {split_address(r.address)[0] for r in chain if r.address and depth_of(r.tags) == 0}
         _, weak, _ = _matches(chain, fingerprints)
         rule = first_match(PAGE_RULES, page_evidence(final, chain, control, fingerprints))
         if rule.verdict is Verdict.BLOCKED or weak:

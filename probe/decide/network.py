@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from probe.decide.evidence import NetworkStateEvidence, failure_kind
 from probe.decide.rules import NETWORK_STATE_RULES, first_match
+from probe.models.failures import FailureKind
 from probe.models.results import (
     ControlSiteCheck,
     NetworkAssessment,
@@ -50,7 +51,7 @@ def network_state_evidence(
     failed = [c for c in checks if not c.success]
     # Interception shows on the sites abroad: answered in their place with another certificate.
     foreign = [c for c in failed if c.scope is SiteScope.FOREIGN and c.url in foreign_failed]
-    untrusted = [c for c in foreign if failure_kind(c.failure) == "untrusted"]
+    untrusted = [c for c in foreign if failure_kind(c.failure) == FailureKind.UNTRUSTED]
     return NetworkStateEvidence(
         foreign=len(foreign_loaded) + len(foreign_failed),
         foreign_loaded=tuple(foreign_loaded),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from probe.decide.decision import Decision, stepped
 from probe.decide.packet_evidence import (
     DnsPacketEvidence,
     TcpPacketEvidence,
@@ -22,6 +23,7 @@ from probe.decide.packet_evidence import (
 )
 from probe.decide.rules import DNS_PACKET_RULES, TCP_PACKET_RULES, TRACE_RULES, Rule, first_match
 from probe.decide.rules import finding as make_finding
+from probe.decide.steps import SHARPEN_RULES, SharpenEvidence, first_step
 from probe.models.packets import (
     DnsPacketProbe,
     DnsProbeRole,
@@ -161,31 +163,43 @@ def injected_reset_to_syn(evidence: PacketEvidence) -> bool:
         if trace.control or trace.trigger is not Trigger.SYN:
             continue
         summary = trace_evidence(trace, None)
-        if summary.reaction == "reset" and summary.before_destination:
+        if summary.reaction == Reaction.RESET and summary.before_destination:
             return True
     return False
 
 
-def sharpen(
-    decision: tuple[Verdict, Blocking | None, list[str]], evidence: PacketEvidence
-) -> tuple[Verdict, Blocking | None, list[str]]:
-    """Return a target's decision with its packet evidence folded in.
+def sharpen(decision: Decision, evidence: PacketEvidence) -> Decision:
+    """Return a target's decision with its packet evidence folded in (the `target.packets_*`
+    rows, the packet findings' ids before the row's).
 
     Only a blocked target is changed: an on-path DNS injection proven by packets becomes the
     method of a target blocked at DNS, and a RST to the SYN sent short of the destination makes
     `tcp_refused` `tcp_reset`. The packet reasons follow the decision's first reason (they come
     first when they changed the method); a skipped test adds its reason at the end.
     """
-    verdict, blocking, reasons = decision
     findings = packet_findings(evidence)
-    if evidence.skipped is not None:
-        return verdict, blocking, [*reasons, *findings[0].reasons]
+    blocked = decision.verdict is Verdict.BLOCKED
+    summary = SharpenEvidence(
+        skipped=evidence.skipped is not None,
+        blocked=blocked,
+        dns_method=decision.blocking in DNS_BLOCKING,
+        injected=any(f.blocking is Blocking.DNS_INJECTION for f in findings),
+        refused=decision.blocking is Blocking.TCP_REFUSED,
+        reset_before_destination=blocked
+        and decision.blocking is Blocking.TCP_REFUSED
+        and injected_reset_to_syn(evidence),
+    )
+    rule = first_step(SHARPEN_RULES, summary) or SHARPEN_RULES[-1]
     told = [r for f in findings for r in f.reasons]
-    if verdict is not Verdict.BLOCKED:
-        return verdict, blocking, [*reasons, *told]
-    injected = any(f.blocking is Blocking.DNS_INJECTION for f in findings)
-    if injected and blocking in DNS_BLOCKING:
-        return verdict, Blocking.DNS_INJECTION, [*told, *reasons]
-    if blocking is Blocking.TCP_REFUSED and injected_reset_to_syn(evidence):
-        return verdict, Blocking.TCP_RESET, [*told, *reasons]
-    return verdict, blocking, [*reasons[:1], *told, *reasons[1:]]
+    reasons = list(decision.reasons)
+    if rule.blocking is not None:  # the packets changed the method: their findings first
+        reasons = [*told, *reasons]
+    elif rule.id == _METHOD_KEPT:
+        reasons = [*reasons[:1], *told, *reasons[1:]]
+    else:
+        reasons = [*reasons, *told]
+    cited = [f.rule_id for f in findings]
+    return stepped(decision, rule, reasons, blocking=decision.blocking, cited=cited)
+
+
+_METHOD_KEPT = "target.packets_method_kept"

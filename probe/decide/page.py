@@ -19,7 +19,7 @@ import re
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from probe.decide.attempts import split_address, tag_int
+from probe.decide.attempts import split_address
 from probe.decide.blockpages import Fingerprint, header_values
 from probe.decide.evidence import cite
 from probe.decide.identity import MIN_RESOURCES, PageIdentity
@@ -34,6 +34,7 @@ from probe.models.page import (
     similarity,
     summary_of,
 )
+from probe.models.tags import depth_of
 
 TITLE_WORD_BYTES = 5
 # Block-page phrases count on a page with at most this much visible text: block pages are
@@ -137,7 +138,7 @@ def _control_header(page: ControlHttpRequest, name: str) -> list[str]:
 
 def _start_host(chain: list[HttpTransaction]) -> str:
     """Return the host the chain began at: the shallowest request (OONI lists newest first)."""
-    ordered = sorted(enumerate(chain), key=lambda p: (tag_int(p[1].tags, "depth", 0), -p[0]))
+    ordered = sorted(enumerate(chain), key=lambda p: (depth_of(p[1].tags), -p[0]))
     return host_of(ordered[0][1].request.url) if ordered else ""
 
 

@@ -24,7 +24,9 @@ from probe.decide.evidence import (
     TlsEvidence,
 )
 from probe.decide.packet_evidence import DnsPacketEvidence, TcpPacketEvidence, TraceEvidence
-from probe.models.results import Blocking, Finding, Layer, Verdict
+from probe.models.failures import FailureKind, HopStage
+from probe.models.packets import Reaction
+from probe.models.results import Blocking, Finding, Layer, NetworkState, Verdict
 
 E = TypeVar("E")
 
@@ -97,11 +99,11 @@ def _failed_lookups(e: DnsEvidence) -> bool:
     return e.has_lookups and not e.resolved
 
 
-def _tcp_kind(kind: str) -> Callable[[TcpEvidence], bool]:
+def _tcp_kind(kind: FailureKind) -> Callable[[TcpEvidence], bool]:
     return lambda e: e.failed and e.kind == kind
 
 
-def _tls_kind(*kinds: str) -> Callable[[TlsEvidence], bool]:
+def _tls_kind(*kinds: FailureKind) -> Callable[[TlsEvidence], bool]:
     return lambda e: e.failed and e.kind in kinds
 
 
@@ -110,9 +112,9 @@ def _tls_kind(*kinds: str) -> Callable[[TlsEvidence], bool]:
 BODY_TIMEOUT = "http.body_timeout"
 
 
-def _hop_kind(*kinds: str, stage: str | None = None) -> Callable[[HopEvidence], bool]:
-    """Match a failed request of these kinds; `stage`: only where it failed ("connect", "tls"
-    or "http", see HopEvidence.stage)."""
+def _hop_kind(*kinds: FailureKind, stage: HopStage | None = None) -> Callable[[HopEvidence], bool]:
+    """Match a failed request of these kinds; `stage`: only where it failed (connect, tls or
+    http, see HopEvidence.stage)."""
 
     def matches(e: HopEvidence) -> bool:
         return not e.is_dns and e.kind in kinds and (stage is None or e.stage == stage)
@@ -224,17 +226,17 @@ TCP_RULES: tuple[Rule[TcpEvidence], ...] = (
           lambda e: not e.control_reached),
     _rule("tcp.connect_timeout", BLOCKED, Blocking.TCP_TIMEOUT,
           "connects timed out ({failures}) while the control reached {control_reached}",
-          _tcp_kind("timeout")),
+          _tcp_kind(FailureKind.TIMEOUT)),
     _rule("tcp.connect_refused", BLOCKED, Blocking.TCP_REFUSED,
           "connects were refused ({failures}) while the control reached {control_reached}",
-          _tcp_kind("refused")),
+          _tcp_kind(FailureKind.REFUSED)),
     _rule("tcp.connect_reset", BLOCKED, Blocking.TCP_RESET,
           "connects were reset ({failures}) while the control reached {control_reached}",
-          _tcp_kind("reset")),
+          _tcp_kind(FailureKind.RESET)),
     _rule("tcp.host_unreachable", BLOCKED, Blocking.TCP_REFUSED,
           "an ICMP unreachable answered the connects ({failures}), an active refusal on the"
           " path, while the control reached {control_reached}",
-          _tcp_kind("unreachable")),
+          _tcp_kind(FailureKind.UNREACHABLE)),
     _rule("tcp.other_failure", UNSURE, None,
           "connects failed ({failures}) in a way that names no blocking method; the control"
           " reached {control_reached}",
@@ -257,30 +259,30 @@ TLS_RULES: tuple[Rule[TlsEvidence], ...] = (
           "the certificate for {host} did not verify ({failures}) and the control, which"
           " connected to the same address, could not fetch the page either"
           " ({control_fetch_failure}): the site's own certificate is broken",
-          lambda e: e.failed and e.kind == "untrusted" and bool(e.control_fetch_failure)
-          and not e.control_ok),
+          lambda e: e.failed and e.kind == FailureKind.UNTRUSTED
+          and bool(e.control_fetch_failure) and not e.control_ok),
     _rule("tls.no_control", UNSURE, None,
           "handshakes failed ({failures}); no control shows whether {host} serves TLS",
           lambda e: e.failed and not e.control_ok),
     _rule("tls.untrusted_chain_control_ok", BLOCKED, Blocking.TLS_MITM,
           "the chain for {host} did not verify ({failures}) while the control's handshake"
           " succeeded ({control_ok})",
-          _tls_kind("untrusted")),
+          _tls_kind(FailureKind.UNTRUSTED)),
     _rule("tls.reset_then_address_refused", BLOCKED, Blocking.TLS_RESET,
           "the first handshake with SNI {host} was cut ({failures}), then later attempts could"
           " not even connect to it ({residual}) while the control's handshake succeeded"
           " ({control_ok}): residual blocking, which a censor keeps up for a while after a"
           " trigger (METHODS §11 #32)",
-          lambda e: e.failed and e.kind in ("reset", "eof") and bool(e.residual)
-          and bool(e.control_ok)),
+          lambda e: e.failed and e.kind in (FailureKind.RESET, FailureKind.EOF)
+          and bool(e.residual) and bool(e.control_ok)),
     _rule("tls.handshake_reset", BLOCKED, Blocking.TLS_RESET,
           "handshakes with SNI {host} were cut ({failures}) while the control's succeeded"
           " ({control_ok})",
-          _tls_kind("reset", "eof")),
+          _tls_kind(FailureKind.RESET, FailureKind.EOF)),
     _rule("tls.handshake_timeout", BLOCKED, Blocking.TLS_TIMEOUT,
           "handshakes with SNI {host} timed out after connecting ({failures}) while the"
           " control's succeeded ({control_ok})",
-          _tls_kind("timeout")),
+          _tls_kind(FailureKind.TIMEOUT)),
     _rule("tls.other_failure", UNSURE, None,
           "handshakes failed ({failures}) in a way that names no blocking method; the"
           " control's succeeded ({control_ok})",
@@ -306,7 +308,7 @@ HOP_RULES: tuple[Rule[HopEvidence], ...] = (
     _rule("dns.redirect_nxdomain", BLOCKED, Blocking.DNS_NXDOMAIN,
           "the redirect target of {url} got NXDOMAIN or no address ({failure}) while the"
           " control followed the redirect to the page",
-          lambda e: e.is_dns and e.kind == "nxdomain"),
+          lambda e: e.is_dns and e.kind == FailureKind.NXDOMAIN),
     _rule("dns.redirect_failure", BLOCKED, Blocking.DNS_FAILURE,
           "the lookup of the redirect target of {url} failed ({failure}) while the same"
           " resolver answered for the URL and the control reached the page",
@@ -314,39 +316,40 @@ HOP_RULES: tuple[Rule[HopEvidence], ...] = (
     _rule("http.connect_refused", BLOCKED, Blocking.TCP_REFUSED,
           "the connection for {url} ({hop}) was refused ({failure}) while the control fetched"
           " the page",
-          _hop_kind("refused", "unreachable")),
+          _hop_kind(FailureKind.REFUSED, FailureKind.UNREACHABLE)),
     _rule("http.hop_certificate_untrusted", BLOCKED, Blocking.TLS_MITM,
           "the certificate for {url} ({hop}) did not verify ({failure}) while the control"
           " fetched the page over TLS",
-          _hop_kind("untrusted")),
+          _hop_kind(FailureKind.UNTRUSTED)),
     _rule("http.hop_connect_timeout", BLOCKED, Blocking.TCP_TIMEOUT,
           "the connection for {url} ({hop}) timed out while connecting ({failure}) while the"
           " control fetched the page",
-          _hop_kind("timeout", stage="connect")),
+          _hop_kind(FailureKind.TIMEOUT, stage=HopStage.CONNECT)),
     _rule("http.hop_connect_reset", BLOCKED, Blocking.TCP_RESET,
           "the connection for {url} ({hop}) was reset while connecting ({failure}) while the"
           " control fetched the page",
-          _hop_kind("reset", "eof", stage="connect")),
+          _hop_kind(FailureKind.RESET, FailureKind.EOF, stage=HopStage.CONNECT)),
     _rule("http.hop_tls_reset", BLOCKED, Blocking.TLS_RESET,
           "the TLS connection for {url} ({hop}) was cut ({failure}) while the control fetched"
           " the page",
-          _hop_kind("reset", "eof", stage="tls")),
+          _hop_kind(FailureKind.RESET, FailureKind.EOF, stage=HopStage.TLS)),
     _rule("http.hop_tls_timeout", BLOCKED, Blocking.TLS_TIMEOUT,
           "the TLS connection for {url} ({hop}) timed out while the control fetched the page",
-          _hop_kind("timeout", stage="tls")),
+          _hop_kind(FailureKind.TIMEOUT, stage=HopStage.TLS)),
     _rule("http.connection_reset", BLOCKED, Blocking.HTTP_RESET,
           "the request for {url} ({hop}) was cut after it was sent ({failure}) while the"
           " control fetched the page",
-          _hop_kind("reset", "eof", stage="http")),
+          _hop_kind(FailureKind.RESET, FailureKind.EOF, stage=HopStage.HTTP)),
     _rule(BODY_TIMEOUT, UNSURE, None,
           "the response for {url} ({hop}) began (HTTP {code}) but its body was still arriving"
           " at the timeout ({body_bytes} bytes in): a slow transfer, a sign of throttling rather"
           " than of a block (the throughput test tells throttling from a slow network)",
-          lambda e: e.response_code is not None and _hop_kind("timeout", stage="http")(e)),
+          lambda e: e.response_code is not None
+          and _hop_kind(FailureKind.TIMEOUT, stage=HopStage.HTTP)(e)),
     _rule("http.response_timeout", BLOCKED, Blocking.HTTP_TIMEOUT,
           "no response for {url} ({hop}) before the timeout while the control fetched the"
           " page",
-          _hop_kind("timeout", stage="http")),
+          _hop_kind(FailureKind.TIMEOUT, stage=HopStage.HTTP)),
     _rule("http.other_failure", UNSURE, None,
           "fetching {url} ({hop}) failed ({failure}) in a way that names no blocking method",
           lambda e: True),
@@ -507,12 +510,12 @@ TARGET_RULES: tuple[Rule[TargetEvidence], ...] = (
     _rule("target.intercepted_network", UNSURE, None,
           "the network intercepts: {network_reason}; nothing here can be called accessible or"
           " blocked but what a verified TLS chain or a known interception authority shows",
-          lambda e: e.network_state == "intercepted" and not e.known_interception
+          lambda e: e.network_state == NetworkState.INTERCEPTED and not e.known_interception
           and not (e.verified_https > 0 and e.accessible == e.total)),
     _rule("target.whitelisted_network", BLOCKED, Blocking.WHITELISTING,
           "{outage} of {total} endpoints failed as the control sites abroad did, and the"
           " network is whitelisted: {network_reason}",
-          lambda e: e.network_state == "whitelisted" and e.outage > 0 and not e.blocked
+          lambda e: e.network_state == NetworkState.WHITELISTED and e.outage > 0 and not e.blocked
           and not e.throttled and e.accessible == 0),
     _rule("target.endpoint_blocked", BLOCKED, None,
           "{blocked_count} of {total} endpoints blocked ({methods}): {blocked}",
@@ -641,12 +644,12 @@ TCP_PACKET_RULES: tuple[Rule[TcpPacketEvidence], ...] = (
           "the RST after the {sent} to {endpoint} had {reaction_packet}, where"
           " the server's SYN-ACK had {syn_ack}: sent {distance}, by a device on the path, not"
           " the server",
-          lambda e: e.reaction == "reset" and e.mismatch, self_evident=True),
+          lambda e: e.reaction == Reaction.RESET and e.mismatch, self_evident=True),
     _rule("packets.response_injected", BLOCKED, None,
           "the response to the {sent} from {endpoint} had {reaction_packet},"
           " where the server's SYN-ACK had {syn_ack}: sent {distance}, injected by a device on"
           " the path",
-          lambda e: e.reaction in ("data", "fin") and e.mismatch, self_evident=True),
+          lambda e: e.reaction in (Reaction.DATA, Reaction.FIN) and e.mismatch, self_evident=True),
     _rule("packets.reaction_like_server", OK, None,
           "packets: the {reaction} after the {sent} to {endpoint} came with the"
           " SYN-ACK's TTL ({reaction_packet}): from the server's distance (the server itself, or"
@@ -654,7 +657,7 @@ TCP_PACKET_RULES: tuple[Rule[TcpPacketEvidence], ...] = (
           lambda e: e.syn_ack is not None and e.reaction_packet is not None),
     _rule("packets.reset_to_syn", OK, None,
           "packets: the SYN to {endpoint} was answered by a RST ({reaction_packet})",
-          lambda e: e.syn_ack is None and e.reaction == "reset"),
+          lambda e: e.syn_ack is None and e.reaction == Reaction.RESET),
     _rule("packets.no_reaction", OK, None,
           "packets: nothing but the SYN-ACK ({syn_ack}) came back from {endpoint} after the"
           " {sent}",

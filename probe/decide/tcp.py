@@ -17,6 +17,7 @@ from probe.decide.attempts import (
 from probe.decide.evidence import TcpEvidence, failure_kind
 from probe.decide.rules import TCP_RULES, finding, first_match
 from probe.models.control import ControlResponse
+from probe.models.failures import FailureKind
 from probe.models.observations import TcpObservation
 from probe.models.results import Finding
 from probe.models.targets import Endpoint
@@ -78,7 +79,7 @@ def tcp_evidence(
         endpoint=endpoint.label,
         failed=not connected,
         failures=tuple(f"{join_address(c.ip, c.port)} {c.status.failure}" for c in counted),
-        kind=kinds[0] if kinds else "other",
+        kind=kinds[0] if kinds else FailureKind.OTHER,
         only_ignored=not connected and bool(ignored) and not counted,
         ignored=ignored,
         control_reached=reached,

@@ -15,6 +15,7 @@ from probe.decide.attempts import split_address
 from probe.decide.evidence import TlsEvidence, failure_kind
 from probe.decide.rules import TLS_RULES, finding, first_match
 from probe.models.control import ControlResponse, ControlTlsHandshake
+from probe.models.failures import FailureKind
 from probe.models.observations import CertificateSummary, TlsObservation
 from probe.models.results import Finding
 
@@ -158,7 +159,7 @@ def tls_finding(
         reached=bool(handshakes),
         failed=failed,
         failures=tuple(f"{h.address} {h.failure}" for h in failing),
-        kind=kinds[0] if kinds else "other",
+        kind=kinds[0] if kinds else FailureKind.OTHER,
         interception=_interception(handshakes, issuers),
         control_ok=reached,
         control_failed=control_failed,

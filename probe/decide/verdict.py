@@ -24,16 +24,18 @@ from probe.decide.attempts import (
     url_scheme,
 )
 from probe.decide.blockpages import Fingerprint
+from probe.decide.decision import Decision, said, stepped
 from probe.decide.dns import dns_finding
 from probe.decide.evidence import NetworkEvidence, cite, failure_kind
 from probe.decide.http import content_evidence, hop_finding, page_finding
 from probe.decide.rules import BODY_TIMEOUT, NETWORK_RULES, RULES_BY_ID, finding, first_match
+from probe.decide.steps import COMBINE_RULES, CombineEvidence, StepRule, first_step
 from probe.decide.tcp import tcp_finding
 from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS, tls_finding
 from probe.models.addresses import IPNetwork, is_ip_address
+from probe.models.failures import FailureKind
 from probe.models.observations import TlsObservation
 from probe.models.results import (
-    Blocking,
     ControlSiteCheck,
     EndpointResult,
     Finding,
@@ -50,6 +52,9 @@ _HEALTHY_RULE = "network.healthy"
 _UNVERIFIABLE_ANSWER = "dns.answer_unverifiable"
 _BLOCKPAGE_RULE = "http.blockpage_fingerprint"
 _ACCESSIBLE_NOTES = ("dns.validated_by_certificate", "dns.mismatch_service_answered")
+_EVIDENT_ON_UNFIT = "endpoint.self_evident_on_unfit_network"
+_SUCCEEDED = "endpoint.succeeded"
+_UNDECIDED = Decision(Verdict.INCONCLUSIVE)
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def network_evidence(
         all_sites_failed=all_failed,
         all_failed_at_dns=all_failed and all(c.step == "dns" for c in controls),
         all_failed_on_certificates=all_failed
-        and all(failure_kind(c.failure) == "untrusted" for c in controls),
+        and all(failure_kind(c.failure) == FailureKind.UNTRUSTED for c in controls),
         sandwich=_sandwich(controls),
     )
 
@@ -212,7 +217,7 @@ def _cut_while_arriving(ended: Outcome) -> bool:
         ended.layer is Layer.HTTP
         and final is not None
         and final.response is not None
-        and failure_kind(ended.failure) == "timeout"
+        and failure_kind(ended.failure) == FailureKind.TIMEOUT
     )
 
 
@@ -231,9 +236,11 @@ def _residual_findings(
     if not failed:
         return []
     first, *later = sorted(failed, key=lambda o: o.attempt)
-    cut = first.layer is Layer.TLS and failure_kind(first.failure) in ("reset", "eof")
+    cut_kinds = (FailureKind.RESET, FailureKind.EOF)
+    refused_kinds = (FailureKind.REFUSED, FailureKind.RESET)
+    cut = first.layer is Layer.TLS and failure_kind(first.failure) in cut_kinds
     refused = bool(later) and all(
-        o.layer is Layer.TCP and failure_kind(o.failure) in ("refused", "reset") for o in later
+        o.layer is Layer.TCP and failure_kind(o.failure) in refused_kinds for o in later
     )
     if not (cut and refused):
         return []
@@ -264,52 +271,81 @@ def _attempts_note(outcomes: list[Outcome]) -> tuple[str, ...]:
     return (f"{len(failed)} of {len(outcomes)} attempts failed ({steps})",)
 
 
-def _blocked(
-    blocked: list[Finding], network: Finding, succeeded: bool
-) -> tuple[Verdict, Blocking | None, list[str]]:
-    evident = [f for f in blocked if RULES_BY_ID[f.rule_id].self_evident]
-    unfit = not succeeded and network.rule_id in _UNFIT_RULES
-    if unfit and not evident:
-        return Verdict.INCONCLUSIVE, None, [*network.reasons, *blocked[0].reasons]
-    decisive = evident[0] if unfit else blocked[0]
-    also = [f.reasons[0] for f in blocked if f is not decisive and f.reasons][:2]
-    return Verdict.BLOCKED, decisive.blocking, [*decisive.reasons, *also]
-
-
-def _combine(
+def _combine_evidence(
     findings: list[Finding], network: Finding, succeeded: bool
-) -> tuple[Verdict, Blocking | None, list[str]]:
-    if not succeeded and network.verdict is Verdict.NETWORK_OUTAGE:
-        return Verdict.NETWORK_OUTAGE, None, list(network.reasons)
+) -> CombineEvidence:
+    """Return what the combining rows test: the endpoint's findings sorted by what they imply."""
     blocked = [f for f in findings if f.verdict is Verdict.BLOCKED]
-    if blocked:
-        return _blocked(blocked, network, succeeded)
-    if succeeded:
-        # The page (or, for a TCP service, the connect) has the last word: accessible, a
-        # server-side refusal (inconclusive) or an error for everyone (service_down).
-        last = [f for f in findings if f.layer in (Layer.HTTP, Layer.TCP)]
-        notes = [
-            r
-            for f in findings[:-1]
-            for r in (f.reasons if f.rule_id in _ACCESSIBLE_NOTES else f.reasons[1:])
-        ]
-        verdict = last[-1].verdict if last else Verdict.ACCESSIBLE
-        return verdict, None, [*(last[-1].reasons if last else []), *notes]
-    down = [f for f in findings if f.verdict is Verdict.SERVICE_DOWN]
-    unverifiable = [f for f in findings if f.rule_id == _UNVERIFIABLE_ANSWER]
-    if down and unverifiable:  # the failures were on addresses only this resolver gave
-        return Verdict.INCONCLUSIVE, None, [*unverifiable[0].reasons, *down[0].reasons]
-    if down:
-        return Verdict.SERVICE_DOWN, None, list(down[0].reasons)
-    slow = [f for f in findings if f.rule_id == BODY_TIMEOUT]
-    if slow:  # the most specific account of attempts that failed at different steps
-        return Verdict.INCONCLUSIVE, None, [*slow[0].reasons, *network.reasons]
-    if network.verdict is Verdict.INCONCLUSIVE:
-        return Verdict.INCONCLUSIVE, None, list(network.reasons)
-    unsure = [f for f in findings if f.verdict is Verdict.INCONCLUSIVE]
-    if unsure:
-        return Verdict.INCONCLUSIVE, None, list(unsure[0].reasons)
-    return Verdict.INCONCLUSIVE, None, ["the target failed but no step explains how"]
+    return CombineEvidence(
+        succeeded=succeeded,
+        network_outage=network.verdict is Verdict.NETWORK_OUTAGE,
+        network_unfit=network.rule_id in _UNFIT_RULES,
+        network_inconclusive=network.verdict is Verdict.INCONCLUSIVE,
+        blocked=bool(blocked),
+        self_evident=any(RULES_BY_ID[f.rule_id].self_evident for f in blocked),
+        down=any(f.verdict is Verdict.SERVICE_DOWN for f in findings),
+        unverifiable_answer=any(f.rule_id == _UNVERIFIABLE_ANSWER for f in findings),
+        body_cut=any(f.rule_id == BODY_TIMEOUT for f in findings),
+        inconclusive=any(f.verdict is Verdict.INCONCLUSIVE for f in findings),
+    )
+
+
+def _adopt_blocked(rule: StepRule[CombineEvidence], findings: list[Finding]) -> Decision:
+    """Return the decision of a blocked row: the decisive finding's method and reasons, and
+    the first reasons of up to two other blocked findings."""
+    blocked = [f for f in findings if f.verdict is Verdict.BLOCKED]
+    evident = [f for f in blocked if RULES_BY_ID[f.rule_id].self_evident]
+    decisive = evident[0] if rule.id == _EVIDENT_ON_UNFIT else blocked[0]
+    also = [f.reasons[0] for f in blocked if f is not decisive and f.reasons][:2]
+    reasons = [*decisive.reasons, *also]
+    return stepped(_UNDECIDED, rule, reasons, blocking=decisive.blocking, cited=[decisive.rule_id])
+
+
+def _adopt_succeeded(rule: StepRule[CombineEvidence], findings: list[Finding]) -> Decision:
+    """Return the decision of a successful endpoint: the page (or, for a TCP service, the
+    connect) has the last word: accessible, a server-side refusal (inconclusive) or an error
+    for everyone (service_down)."""
+    last = [f for f in findings if f.layer in (Layer.HTTP, Layer.TCP)]
+    notes = [
+        r
+        for f in findings[:-1]
+        for r in (f.reasons if f.rule_id in _ACCESSIBLE_NOTES else f.reasons[1:])
+    ]
+    verdict = last[-1].verdict if last else Verdict.ACCESSIBLE
+    reasons = [*(last[-1].reasons if last else []), *notes]
+    cited = [last[-1].rule_id] if last else []
+    return stepped(_UNDECIDED, rule, reasons, blocking=None, verdict=verdict, cited=cited)
+
+
+def _first(
+    findings: list[Finding], verdict: Verdict | None = None, *, rule_id: str | None = None
+) -> list[Finding]:
+    """Return the first finding with `verdict` (or fired by `rule_id`): a list of at most one."""
+    return [f for f in findings if f.verdict is verdict or f.rule_id == rule_id][:1]
+
+
+def _combine(findings: list[Finding], network: Finding, succeeded: bool) -> Decision:
+    """Return the endpoint's decision: the combining row that matches its findings, with the
+    findings it adopts (docs/methodology.md "Combining an endpoint's findings")."""
+    evidence = _combine_evidence(findings, network, succeeded)
+    rule = first_step(COMBINE_RULES, evidence) or COMBINE_RULES[-1]
+    if rule.verdict is Verdict.BLOCKED:
+        return _adopt_blocked(rule, findings)
+    if rule.id == _SUCCEEDED:
+        return _adopt_succeeded(rule, findings)
+    down = _first(findings, verdict=Verdict.SERVICE_DOWN)
+    adopted = {
+        "endpoint.network_outage": [network],
+        "endpoint.blocked_on_unfit_network": [network, *_first(findings, Verdict.BLOCKED)],
+        "endpoint.unverifiable_answer": [*_first(findings, rule_id=_UNVERIFIABLE_ANSWER), *down],
+        "endpoint.control_failed_too": down,
+        "endpoint.body_cut": [*_first(findings, rule_id=BODY_TIMEOUT), network],
+        "endpoint.network_inconclusive": [network],
+        "endpoint.first_inconclusive": _first(findings, Verdict.INCONCLUSIVE),
+    }.get(rule.id, [])
+    reasons = [r for f in adopted for r in f.reasons] + said(rule, evidence.facts())
+    cited = [f.rule_id for f in adopted]
+    return stepped(_UNDECIDED, rule, reasons, blocking=None, cited=cited)
 
 
 def endpoint_verdict(
@@ -341,15 +377,17 @@ def endpoint_verdict(
         findings += _success_findings(endpoint, keys, context, attempts, outcomes)
     else:
         findings += _failure_findings(endpoint, keys, context, attempts, outcomes)
-    verdict, blocking, reasons = _combine(findings, network, succeeded)
+    decision = _combine(findings, network, succeeded)
+    reasons = list(decision.reasons)
     reasons += [n for n in _attempts_note(outcomes) if n not in reasons]
     if network.rule_id != _HEALTHY_RULE:
         findings.insert(0, network)
     return EndpointResult(
         endpoint=endpoint,
-        verdict=verdict,
-        blocking=blocking,
+        verdict=decision.verdict,
+        blocking=decision.blocking,
         reasons=list(dict.fromkeys(reasons)),
+        rules=list(decision.rules),
         findings=findings,
         test_keys=keys,
     )

@@ -19,15 +19,15 @@ from probe.config import Settings
 from probe.helper.guard import DestinationPolicy
 from probe.measure import dns, http, tls
 from probe.measure._clock import Clock
-from probe.measure.failures import UNKNOWN_FAILURE
 from probe.models.addresses import is_ip_address, is_ipv6
+from probe.models.failures import Failure, unknown_failure
 from probe.models.observations import DnsObservation
 from probe.observe.asn import AsnDatabase
 
 T = TypeVar("T")
 
 # Of several failed lookups, the most telling: a resolver that answered beats one that did not.
-_DNS_FAILURE_RANK = ("dns_nxdomain_error", "dns_no_answer")
+_DNS_FAILURE_RANK = (Failure.DNS_NXDOMAIN_ERROR, Failure.DNS_NO_ANSWER)
 
 
 @dataclass(frozen=True)
@@ -108,15 +108,15 @@ def _combined_failure(queries: list[DnsObservation]) -> str:
     # A DoH or DoT resolver we could not reach said nothing about the name: its failure (the
     # lookup of the resolver's own name, a blocked port) must not read as NXDOMAIN (issue 17).
     failures = [
-        f"{UNKNOWN_FAILURE}: resolver unreachable ({q.failure})"
+        unknown_failure(f"resolver unreachable ({q.failure})")
         if q.is_transport_failure()
-        else q.failure or "dns_no_answer"
+        else q.failure or Failure.DNS_NO_ANSWER
         for q in queries
     ]
     for wanted in _DNS_FAILURE_RANK:
         if wanted in failures:
             return wanted
-    return failures[0] if failures else "dns_no_answer"
+    return failures[0] if failures else Failure.DNS_NO_ANSWER
 
 
 async def lookup(host: str, ctx: HelperContext, clock: Clock, timeout_s: float) -> Resolution:

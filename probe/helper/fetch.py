@@ -23,6 +23,7 @@ from probe.helper.target import ControlTarget, parse_target
 from probe.measure import http
 from probe.measure._clock import Clock
 from probe.models.control import ControlHttpRequest
+from probe.models.failures import Failure
 from probe.models.observations import HttpResponseRecord, HttpTransaction
 from probe.models.page import summarize_response
 
@@ -34,10 +35,10 @@ _HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
 _ADDRESSES_PER_HOP = 2
 _CONNECT_FAILURES = frozenset(
     {
-        "connection_refused",
-        "host_unreachable",
-        "network_unreachable",
-        "address_family_not_supported",
+        Failure.CONNECTION_REFUSED,
+        Failure.HOST_UNREACHABLE,
+        Failure.NETWORK_UNREACHABLE,
+        Failure.ADDRESS_FAMILY_NOT_SUPPORTED,
     }
 )
 
@@ -169,7 +170,7 @@ async def _hop(
 ) -> HttpTransaction | ControlHttpRequest:
     """Return the transaction of one hop, or the control's failure when nothing could be sent."""
     if resolution.failure is not None or not resolution.addresses:
-        failure = legacy.http_failure(resolution.failure or "dns_no_answer")
+        failure = legacy.http_failure(resolution.failure or Failure.DNS_NO_ANSWER)
         return _failed(failure or legacy.UNKNOWN_ERROR, url)
     allowed = [ip for ip in resolution.addresses if ctx.policy.allows(ip)]
     if not allowed:
@@ -181,13 +182,13 @@ async def _hop(
         transaction = await _request(client, url, ip, ctx, clock, deadline)
         if transaction.failure not in _CONNECT_FAILURES:
             break
-    return transaction or _failed("generic_timeout_error", url)
+    return transaction or _failed(Failure.GENERIC_TIMEOUT_ERROR, url)
 
 
 async def _resolve_hop(host: str, ctx: HelperContext, clock: Clock, deadline: float) -> Resolution:
     remaining = deadline - clock.now()
     if remaining <= 0:
-        return Resolution("generic_timeout_error", [])
+        return Resolution(Failure.GENERIC_TIMEOUT_ERROR, [])
     return await lookup(host, ctx, clock, min(ctx.settings.timeouts.dns, remaining))
 
 

@@ -7,35 +7,37 @@ each section of the response renames its failures here, exactly as oohelperd doe
 
 from __future__ import annotations
 
+from probe.models.failures import Failure, LegacyFailure
+
 # A destination our policy refused (a bogon): oohelperd's bogon-rejecting resolver fails with
 # dns_bogon_error, which its HTTP table has no name for, hence unknown_error.
-DESTINATION_REFUSED = "unknown_error"
+DESTINATION_REFUSED = LegacyFailure.UNKNOWN_ERROR
 # More redirects than allowed (Go's "stopped after 10 redirects"), a bad or non-HTTP Location.
-REDIRECT_FAILURE = "unknown_error"
-UNKNOWN_ERROR = "unknown_error"
+REDIRECT_FAILURE = LegacyFailure.UNKNOWN_ERROR
+UNKNOWN_ERROR = LegacyFailure.UNKNOWN_ERROR
 
 _DNS_SERVER_FAILURES = frozenset(
     {
-        "dns_non_recoverable_failure",
-        "dns_servfail_error",
-        "dns_refused_error",
-        "dns_server_misbehaving",
-        "dns_temporary_failure",
+        Failure.DNS_NON_RECOVERABLE_FAILURE,
+        Failure.DNS_SERVFAIL_ERROR,
+        Failure.DNS_REFUSED_ERROR,
+        Failure.DNS_SERVER_MISBEHAVING,
+        Failure.DNS_TEMPORARY_FAILURE,
     }
 )
-_DNS_LOOKUP_FAILURES = _DNS_SERVER_FAILURES | {"dns_nxdomain_error", "dns_no_answer"}
-_CONNECTION_REFUSED = "connection_refused"
-_TIMEOUT = "generic_timeout_error"
+_DNS_LOOKUP_FAILURES = _DNS_SERVER_FAILURES | {Failure.DNS_NXDOMAIN_ERROR, Failure.DNS_NO_ANSWER}
+_CONNECTION_REFUSED = Failure.CONNECTION_REFUSED
+_TIMEOUT = Failure.GENERIC_TIMEOUT_ERROR
 
 
 def dns_failure(failure: str | None) -> str | None:
     """Return the legacy name of a DNS lookup failure (`dns_no_answer` is no failure at all)."""
-    if failure is None or failure == "dns_no_answer":
+    if failure is None or failure == Failure.DNS_NO_ANSWER:
         return None
-    if failure == "dns_nxdomain_error":
-        return "dns_name_error"
+    if failure == Failure.DNS_NXDOMAIN_ERROR:
+        return LegacyFailure.DNS_NAME_ERROR
     if failure in _DNS_SERVER_FAILURES:
-        return "dns_server_failure"
+        return LegacyFailure.DNS_SERVER_FAILURE
     return UNKNOWN_ERROR
 
 
@@ -44,8 +46,8 @@ def tcp_failure(failure: str | None) -> str | None:
     if failure is None or failure == _TIMEOUT:
         return failure
     if failure == _CONNECTION_REFUSED:
-        return "connection_refused_error"
-    return "connect_error"
+        return LegacyFailure.CONNECTION_REFUSED_ERROR
+    return LegacyFailure.CONNECT_ERROR
 
 
 def http_failure(failure: str | None) -> str | None:
@@ -53,7 +55,7 @@ def http_failure(failure: str | None) -> str | None:
     if failure is None or failure == _TIMEOUT:
         return failure
     if failure in _DNS_LOOKUP_FAILURES:
-        return "dns_lookup_error"
+        return LegacyFailure.DNS_LOOKUP_ERROR
     if failure == _CONNECTION_REFUSED:
-        return "connection_refused_error"
+        return LegacyFailure.CONNECTION_REFUSED_ERROR
     return UNKNOWN_ERROR

@@ -10,7 +10,7 @@ The package exports its modules (not names) so that importing one light module, 
 `_clock`, does not pull in httpx, dnspython and cryptography.
 
 Modules:
-    failures  failure_string(): exceptions → OONI failure strings (df-007), ALL_FAILURES
+    failures  failure_string(): exceptions → OONI failure strings (df-007)
     dns       parse_resolver(), resolve(): UDP (late replies), TCP, DoT, DoH with rcodes
     tcp       connect(): one TCP connect
     tls       TrustStore, handshake(), open_tls(), summarize_certificate(): verified handshakes

@@ -21,14 +21,9 @@ from dataclasses import dataclass, field
 import dns.message
 
 from probe.measure._clock import Clock
-from probe.measure.failures import (
-    DNS_REPLY_WITH_WRONG_QUERY_ID,
-    DNS_SERVER_MISBEHAVING,
-    GENERIC_TIMEOUT_ERROR,
-    NETWORK_ERRORS,
-    failure_string,
-)
+from probe.measure.failures import NETWORK_ERRORS, failure_string
 from probe.models.addresses import is_ipv6
+from probe.models.failures import Failure
 
 _MAX_DATAGRAM = 65535
 _MAX_QUEUED = 256  # datagrams waiting to be parsed; a flood past this is dropped
@@ -137,7 +132,7 @@ async def _first(receiver: _Receiver, query: dns.message.Message, result: UdpExc
             result.reply = matched
             return
         if matched is _MALFORMED:
-            result.failure = DNS_SERVER_MISBEHAVING
+            result.failure = Failure.DNS_SERVER_MISBEHAVING
             return
         result.mismatched += 1
 
@@ -170,10 +165,12 @@ async def _converse(
             await _first(receiver, query, result)
     except TimeoutError:
         result.failure = (
-            DNS_REPLY_WITH_WRONG_QUERY_ID if result.mismatched else GENERIC_TIMEOUT_ERROR
+            Failure.DNS_REPLY_WITH_WRONG_QUERY_ID
+            if result.mismatched
+            else Failure.GENERIC_TIMEOUT_ERROR
         )
         return
-    if result.reply is None and result.failure != DNS_SERVER_MISBEHAVING:
+    if result.reply is None and result.failure != Failure.DNS_SERVER_MISBEHAVING:
         return  # a socket error: nothing more will come
     if on_first is not None:
         on_first(result)  # the caller may go on while we listen for late replies

@@ -31,6 +31,7 @@ from probe.models.observations import (
     TcpObservation,
     TlsObservation,
 )
+from probe.models.tags import observation_tags
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -131,7 +132,7 @@ class AttemptLog:
 
     def tags(self, depth: int, *extra: str) -> list[str]:
         """Return the tags of an observation made at redirect `depth`."""
-        return [f"attempt={self.number}", f"depth={depth}", *extra]
+        return observation_tags(self.number, depth, *extra)
 
     async def settle(self, *, late_replies: bool = True) -> None:
         """Record the attempt: its lookups once their late-reply windows end (without

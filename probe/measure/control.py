@@ -17,18 +17,13 @@ import pydantic
 
 from probe.measure._body import BoundedBody, read_into
 from probe.measure._transfer import open_response
-from probe.measure.failures import (
-    HTTP_REQUEST_FAILED,
-    JSON_PARSE_ERROR,
-    NETWORK_ERRORS,
-    UNKNOWN_FAILURE,
-    failure_string,
-)
+from probe.measure.failures import NETWORK_ERRORS, failure_string
 from probe.measure.http import user_agent
 from probe.models.control import ControlRequest, ControlResponse
+from probe.models.failures import Failure, unknown_failure
 
 MAX_RESPONSE_BYTES = 4 << 20  # OONI's answers are a few KiB; 4 MiB leaves room, bounds abuse
-NO_HELPERS = f"{UNKNOWN_FAILURE}: no test helper to ask"
+NO_HELPERS = unknown_failure("no test helper to ask")
 SKIP_AFTER_FAILURES = 3
 RETRY_SKIPPED_AFTER_S = 30.0
 
@@ -82,16 +77,14 @@ class HelperHealth:
     def skipped(self, helper: str) -> str:
         """Return the failure to report for a helper that was not asked."""
         count = self.failures.get(helper, 0)
-        return (
-            f"{self.last_failure.get(helper, UNKNOWN_FAILURE)} (not asked: it failed {count}"
-            " times in a row in this run)"
-        )
+        last = self.last_failure.get(helper, Failure.UNKNOWN_FAILURE)
+        return f"{last} (not asked: it failed {count} times in a row in this run)"
 
 
 async def _read_json(response: httpx.Response) -> _Answer:
     """Return (response, failure) from a helper's HTTP response, reading at most the limit."""
     if not 200 <= response.status_code < 300:
-        return None, HTTP_REQUEST_FAILED
+        return None, Failure.HTTP_REQUEST_FAILED
     body = BoundedBody(
         response.headers.get("content-encoding", ""),
         cap_bytes=MAX_RESPONSE_BYTES,
@@ -99,11 +92,14 @@ async def _read_json(response: httpx.Response) -> _Answer:
     )
     await read_into(body, response.aiter_raw())
     if body.is_truncated:
-        return None, f"{UNKNOWN_FAILURE}: helper response larger than {MAX_RESPONSE_BYTES} bytes"
+        return (
+            None,
+            unknown_failure(f"helper response larger than {MAX_RESPONSE_BYTES} bytes"),
+        )
     try:
         return ControlResponse.model_validate_json(bytes(body.recorded)), None
     except pydantic.ValidationError:  # invalid JSON and JSON of the wrong shape alike
-        return None, JSON_PARSE_ERROR
+        return None, Failure.JSON_PARSE_ERROR
 
 
 async def _ask(helper: str, payload: bytes, client: httpx.AsyncClient, timeout_s: float) -> _Asked:

@@ -32,30 +32,21 @@ from probe.measure._body import BoundedBody, read_into
 from probe.measure._clock import Clock
 from probe.measure._sockets import ByteStream, PlainSocket, TlsSocket, read_exactly
 from probe.measure._transfer import open_response
-from probe.measure.failures import (
-    DNS_NO_ANSWER,
-    DNS_NXDOMAIN_ERROR,
-    DNS_REFUSED_ERROR,
-    DNS_SERVER_MISBEHAVING,
-    DNS_SERVFAIL_ERROR,
-    HTTP_REQUEST_FAILED,
-    NETWORK_ERRORS,
-    UNKNOWN_FAILURE,
-    failure_string,
-)
+from probe.measure.failures import NETWORK_ERRORS, failure_string
 from probe.measure.http import user_agent
 from probe.measure.tcp import dial, endpoint_text
 from probe.measure.tls import TrustStore
 from probe.models.addresses import is_ip_address, is_ipv6
+from probe.models.failures import Failure, unknown_failure
 from probe.models.observations import DnsAnswer, DnsLateReply, DnsObservation
 
 RESOLV_CONF = Path("/etc/resolv.conf")
 _DEFAULT_PORTS = {"udp": 53, "tcp": 53, "dot": 853}
 _SCHEMES = {"udp": "udp", "tcp": "tcp", "tls": "dot"}
 _RCODE_FAILURES = {
-    "NXDOMAIN": DNS_NXDOMAIN_ERROR,
-    "SERVFAIL": DNS_SERVFAIL_ERROR,
-    "REFUSED": DNS_REFUSED_ERROR,
+    "NXDOMAIN": Failure.DNS_NXDOMAIN_ERROR,
+    "SERVFAIL": Failure.DNS_SERVFAIL_ERROR,
+    "REFUSED": Failure.DNS_REFUSED_ERROR,
 }
 _EDNS_PAYLOAD = 1232  # the DNS-flag-day size: large answers fit without fragmentation
 _MAX_ANSWERS = 64  # records kept per reply; a hostile reply may carry thousands
@@ -166,9 +157,9 @@ def _interpret(
     rcode = dns.rcode.to_text(message.rcode())
     answers = _answers(message)
     if rcode != "NOERROR":
-        return rcode, answers, _RCODE_FAILURES.get(rcode, DNS_SERVER_MISBEHAVING)
+        return rcode, answers, _RCODE_FAILURES.get(rcode, Failure.DNS_SERVER_MISBEHAVING)
     if not any(answer.answer_type == query_type for answer in answers):
-        return rcode, answers, DNS_NO_ANSWER
+        return rcode, answers, Failure.DNS_NO_ANSWER
     return rcode, answers, None
 
 
@@ -197,7 +188,7 @@ async def _stream(
             sock.close()
     reply = _dns_udp.parse_reply(data)
     if reply is None or not query.is_response(reply):
-        return None, DNS_SERVER_MISBEHAVING
+        return None, Failure.DNS_SERVER_MISBEHAVING
     return reply, None
 
 
@@ -221,7 +212,7 @@ async def _doh(
     try:
         async with asyncio.timeout(timeout_s), open_response(client, request) as response:
             if response.status_code != 200:
-                return None, HTTP_REQUEST_FAILED
+                return None, Failure.HTTP_REQUEST_FAILED
             body = BoundedBody(
                 response.headers.get("content-encoding", ""),
                 cap_bytes=_MAX_DOH_BYTES,
@@ -232,7 +223,7 @@ async def _doh(
         return None, failure_string(exc)
     reply = None if body.is_truncated else _dns_udp.parse_reply(bytes(body.recorded))
     if reply is None or not query.is_response(reply):
-        return None, DNS_SERVER_MISBEHAVING
+        return None, Failure.DNS_SERVER_MISBEHAVING
     return reply, None
 
 
@@ -379,7 +370,7 @@ async def resolve(
     try:
         query = dns.message.make_query(hostname, query_type, use_edns=0, payload=_EDNS_PAYLOAD)
     except dns.exception.DNSException as exc:  # a name DNS cannot carry (label > 63 bytes, …)
-        outcome = _Outcome(None, f"{UNKNOWN_FAILURE}: invalid name: {exc}")
+        outcome = _Outcome(None, unknown_failure(f"invalid name: {exc}"))
     else:
         outcome = await _exchange(
             query, resolver, timeout_s, late_reply_window_s, clock, http_client, trust, first

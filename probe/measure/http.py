@@ -39,6 +39,7 @@ from probe.measure._transfer import open_response
 from probe.measure.failures import NETWORK_ERRORS, failure_string
 from probe.measure.tcp import endpoint_text
 from probe.measure.tls import TrustStore
+from probe.models.failures import FailedOperation
 from probe.models.observations import (
     BinaryData,
     HttpRequestRecord,
@@ -92,11 +93,11 @@ def _no_cookies() -> CookieJar:
 
 # httpcore trace events (by substring) → the operation OONI's network events would name.
 _OPERATIONS = (
-    ("connect_tcp", "connect"),
-    ("start_tls", "tls_handshake"),
-    ("send_connection_init", "write"),  # HTTP/2's preface and SETTINGS
-    ("send_request", "write"),
-    ("receive_response", "read"),
+    ("connect_tcp", FailedOperation.CONNECT),
+    ("start_tls", FailedOperation.TLS_HANDSHAKE),
+    ("send_connection_init", FailedOperation.WRITE),  # HTTP/2's preface and SETTINGS
+    ("send_request", FailedOperation.WRITE),
+    ("receive_response", FailedOperation.READ),
 )
 
 
@@ -120,7 +121,7 @@ class _Exchange:
             self.stage = event
 
     @property
-    def failed_operation(self) -> str | None:
+    def failed_operation(self) -> FailedOperation | None:
         """Return the operation the failure happened in: connect, tls_handshake, write, read."""
         if self.failure is None or self.stage is None:
             return None

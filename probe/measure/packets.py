@@ -54,15 +54,8 @@ from probe.measure._trace import (
     trace,
     trigger_bytes,
 )
-from probe.measure.failures import (
-    CONNECTION_REFUSED,
-    EOF_ERROR,
-    GENERIC_TIMEOUT_ERROR,
-    HOST_UNREACHABLE,
-    NETWORK_ERRORS,
-    NETWORK_UNREACHABLE,
-    failure_string,
-)
+from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.models.failures import Failure
 from probe.models.packets import (
     DnsPacketProbe,
     DnsProbeRole,
@@ -271,7 +264,7 @@ async def _dns_probe(spec: DnsProbeSpec, settings: PacketSettings, clock: Clock)
     except NETWORK_ERRORS as exc:
         failure = failure_string(exc)
     if failure is None and not replies and is_resolver:
-        failure = GENERIC_TIMEOUT_ERROR
+        failure = Failure.GENERIC_TIMEOUT_ERROR
     return DnsPacketProbe(
         role=spec.role,
         hostname=spec.hostname,
@@ -303,8 +296,12 @@ async def _listen(
 
 def _unreachable_failure(code: int) -> str:
     if code == ICMP_PORT_UNREACHABLE:
-        return CONNECTION_REFUSED
-    return NETWORK_UNREACHABLE if code == _ICMP_NETWORK_UNREACHABLE else HOST_UNREACHABLE
+        return Failure.CONNECTION_REFUSED
+    return (
+        Failure.NETWORK_UNREACHABLE
+        if code == _ICMP_NETWORK_UNREACHABLE
+        else Failure.HOST_UNREACHABLE
+    )
 
 
 async def _tcp_probe(
@@ -389,10 +386,10 @@ def _outcome(sock: socket.socket, *, got_data: bool) -> str | None:
         while received < _MAX_DRAIN_BYTES:
             chunk = sock.recv(1 << 16)
             if not chunk:
-                return None if received or got_data else EOF_ERROR
+                return None if received or got_data else Failure.EOF_ERROR
             received += len(chunk)
     except BlockingIOError:  # still open: fine if it answered, else the wait ran out
-        return None if received or got_data else GENERIC_TIMEOUT_ERROR
+        return None if received or got_data else Failure.GENERIC_TIMEOUT_ERROR
     except OSError as exc:
         return failure_string(exc)
     return None

@@ -32,8 +32,10 @@ from probe.measure._steps import (
 )
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.control import ControlRequest, ControlResponse
+from probe.models.failures import Failure
 from probe.models.observations import DnsObservation, HttpTransaction
 from probe.models.results import ControlSiteCheck, SiteScope, TestKeys
+from probe.models.tags import TLS_VALIDATION
 from probe.models.targets import Endpoint, EndpointKind
 
 __all__ = [
@@ -79,7 +81,7 @@ async def _web_steps(
             if endpoint.port == 80:  # does the address hold a valid certificate for the name?
                 validation.append(
                     handshake_all(endpoint.host, 443, addresses, ctx, clock,
-                                  log.tags(0, "tls_validation"), log.sink)
+                                  log.tags(0, TLS_VALIDATION), log.sink)
                 )  # fmt: skip
             usable, *_ = await asyncio.gather(
                 connect_all(addresses, endpoint.port, ctx, clock, tags, log.sink, held),
@@ -350,7 +352,7 @@ async def reach_helpers(ctx: MeasureContext) -> None:
             log = AttemptLog(0, Sink())
             addresses = await resolve(host, ctx, clock, log, 0, first_only=True)
             await log.abandon()
-        failure: str | None = "dns_no_answer"
+        failure: str | None = Failure.DNS_NO_ANSWER
         for address in addresses[:1]:
             observation, sock = await tcp.open_socket(
                 address, port, timeout_s=timeouts.connect, clock=clock, tags=[]
@@ -376,12 +378,13 @@ def _first_failure(sink: Sink) -> tuple[str | None, str | None]:
     """Return (step, failure) of the furthest step the attempts reached."""
     if sink.requests:
         last = sink.requests[0]
-        return "http", last.failure or "http_unexpected_redirect_url"
+        return "http", last.failure or Failure.HTTP_UNEXPECTED_REDIRECT_URL
     if sink.tls_handshakes:
         return "tls", next((h.failure for h in sink.tls_handshakes if h.failure), None)
     if sink.tcp_connect:
         return "tcp", next((c.status.failure for c in sink.tcp_connect if c.status.failure), None)
-    return "dns", next((q.failure for q in sink.queries if q.failure), None) or "dns_no_answer"
+    failure = next((q.failure for q in sink.queries if q.failure), None)
+    return "dns", failure or Failure.DNS_NO_ANSWER
 
 
 async def check_control_site(

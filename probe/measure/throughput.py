@@ -25,6 +25,7 @@ from probe.measure._sockets import PlainSocket
 from probe.measure._steps import AttemptLog, MeasureContext, Sink, resolve
 from probe.measure._transfer import open_response
 from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.models.failures import FailedOperation, Failure
 from probe.models.observations import (
     DnsObservation,
     ThroughputLimits,
@@ -89,7 +90,7 @@ class _Outcome:
     status_code: int | None = None
     ttfb_s: float | None = None
     failure: str | None = None
-    operation: str | None = None
+    operation: FailedOperation | None = None
     stopped: str = "failure"
 
 
@@ -125,10 +126,10 @@ async def _receive(
     transport = LendingTransport(connection)
     async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
         request = _request(client, spec, timeout_s=3600.0)  # the caller's deadline bounds it
-        outcome.operation = "write"
+        outcome.operation = FailedOperation.WRITE
         counter.arm()
         async with open_response(client, request) as response:
-            outcome.operation = "read"
+            outcome.operation = FailedOperation.READ
             outcome.ttfb_s = counter.elapsed()
             outcome.status_code = response.status_code
             async for _ in response.aiter_raw():
@@ -153,7 +154,9 @@ async def _open(
         connect_s = tcp_obs.t - tcp_obs.t0 if tcp_obs.status.success else None
         if stream is None:
             outcome.failure = tls_obs.failure or tcp_obs.status.failure
-            outcome.operation = "tls_handshake" if tcp_obs.status.success else "connect"
+            outcome.operation = (
+                FailedOperation.TLS_HANDSHAKE if tcp_obs.status.success else FailedOperation.CONNECT
+            )
             handshake_s = tls_obs.t - tls_obs.t0 if tcp_obs.status.success else None
             return None, connect_s, handshake_s
         connection = Connection(stream, spec.ip, port, spec.server_name)
@@ -162,7 +165,7 @@ async def _open(
         spec.ip, port, timeout_s=timeouts.connect, clock=clock, tags=[]
     )
     if sock is None:
-        outcome.failure, outcome.operation = tcp_obs.status.failure, "connect"
+        outcome.failure, outcome.operation = tcp_obs.status.failure, FailedOperation.CONNECT
         return None, None, None
     return Connection(PlainSocket(sock), spec.ip, port), tcp_obs.t - tcp_obs.t0, None
 
@@ -174,7 +177,7 @@ async def _download(spec: _Download, ctx: MeasureContext, clock: Clock) -> Throu
     counter, outcome = _Counter(clock), _Outcome()
     connect_s = handshake_s = None
     if spec.ip is None:
-        outcome.failure, outcome.operation = "dns_no_answer", "dns"
+        outcome.failure, outcome.operation = Failure.DNS_NO_ANSWER, FailedOperation.DNS
     else:
         connection, connect_s, handshake_s = await _open(spec, ctx, clock, outcome)
         if connection is not None:
@@ -186,7 +189,7 @@ async def _download(spec: _Download, ctx: MeasureContext, clock: Clock) -> Throu
                 if deadline.expired() and outcome.ttfb_s is not None:
                     outcome.stopped = "max_duration"
                 else:
-                    outcome.failure = "generic_timeout_error"
+                    outcome.failure = Failure.GENERIC_TIMEOUT_ERROR
             except NETWORK_ERRORS as exc:
                 outcome.failure = failure_string(exc)
             finally:

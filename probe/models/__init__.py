@@ -7,6 +7,8 @@ Modules:
     addresses     bogon ranges and address predicates (pure)
     targets       Target, Endpoint, Platform
     observations  DNS, TCP, TLS and HTTP observations (OONI df-001…df-008)
+    failures      the failure vocabulary: Failure (OONI's strings), FailureKind, HopStage…
+    tags          an observation's tags (attempt=N, depth=N, tls_validation): write and read
     control       ControlRequest / ControlResponse (OONI test-helper wire format)
     page          PageSummary: a page's identity signs (text and resource MinHash, forms; pure)
     packets       PacketEvidence: captured DNS replies, TCP segments and traces (IP TTL, IP-ID)
@@ -43,6 +45,8 @@ _HOME = {
     "MeasurementFact": "reports", "Incident": "reports", "FailureWindow": "reports",
     "Claim": "reports", "AssessedClaim": "reports", "Report": "reports",
     "ClassifiedRecord": "ooni", "Agreement": "ooni",
+    "Failure": "failures", "FailureKind": "failures", "FailedOperation": "failures",
+    "HopStage": "failures", "LegacyFailure": "failures", "OoniFailure": "failures",
 }  # fmt: skip
 
 __all__ = sorted(_HOME)

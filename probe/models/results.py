@@ -20,7 +20,7 @@ from probe.models.observations import (
 from probe.models.packets import PacketEvidence
 from probe.models.targets import Endpoint, Target
 
-DATA_FORMAT_VERSION = "0.6.0"
+DATA_FORMAT_VERSION = "0.7.0"
 TEST_NAME = "probe_check"
 TEST_VERSION = "0.1.0"
 
@@ -164,6 +164,12 @@ class EndpointResult(Record):
     verdict: Verdict
     blocking: Blocking | None = None
     reasons: list[str] = Field(default_factory=list)
+    rules: list[str] = Field(
+        default_factory=list,
+        description="The ids of the rules that decided the verdict and method, in the order"
+        " applied: the findings adopted, then the combining row (`endpoint.*`,"
+        " docs/methodology.md); empty in records older than data format 0.7.0.",
+    )
     findings: list[Finding] = Field(default_factory=list)
     test_keys: TestKeys
 
@@ -181,6 +187,13 @@ class TargetResult(Record):
         default=None, description="Set exactly when the verdict is blocked or throttled."
     )
     reasons: list[str] = Field(default_factory=list)
+    rules: list[str] = Field(
+        default_factory=list,
+        description="The ids of the rules that decided the verdict and method, in the order"
+        " applied: the target table's row (`target.*`) and every step after it, each preceded"
+        " by the ids of the findings it adopted (throughput, packets); docs/methodology.md."
+        " Empty in records older than data format 0.7.0.",
+    )
     target: Target
     endpoints: list[EndpointResult] = Field(default_factory=list)
     controls: list[ControlSiteCheck] = Field(default_factory=list)

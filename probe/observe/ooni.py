@@ -31,9 +31,11 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from probe.errors import TargetError
+from probe.models.failures import OoniFailure
 from probe.models.observations import DnsObservation, TlsObservation
 from probe.models.ooni import OoniHttpTransaction, OoniMeasurement, OoniTlsHandshake
 from probe.models.results import TestKeys
+from probe.models.tags import depth_of
 from probe.models.targets import Endpoint
 from probe.observe.ooni_entries import (
     Observed,
@@ -41,7 +43,6 @@ from probe.observe.ooni_entries import (
     attributed_address,
     connect_observation,
     control_response,
-    depth_of,
     describe_validation,
     endpoint_address,
     handshake_observation,
@@ -90,7 +91,7 @@ def parse_measurement(value: object) -> OoniMeasurement:
 
 def _is_dns_failure(failure: str | None) -> bool:
     return failure is not None and (
-        failure.startswith("dns_") or failure == "android_dns_cache_no_data"
+        failure.startswith("dns_") or failure == OoniFailure.ANDROID_DNS_CACHE_NO_DATA
     )
 
 

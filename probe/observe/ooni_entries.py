@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.control import ControlResponse
+from probe.models.failures import FailedOperation, Failure, OoniFailure
 from probe.models.observations import (
     BinaryData,
     DnsAnswer,
@@ -38,6 +39,7 @@ from probe.models.ooni import (
     OoniTcpConnect,
     OoniTlsHandshake,
 )
+from probe.models.tags import depth_of, observation_tags
 
 Json = dict[str, Any]
 
@@ -45,13 +47,11 @@ _JSON_KIND = {dict: "an object", list: "an array", str: "a string", int: "a numb
               float: "a number", bool: "a boolean", type(None): "null"}  # fmt: skip
 _SYSTEM_ENGINES = frozenset({"", "system", "getaddrinfo", "golang_net_resolver", "go", "unknown"})
 _REDIRECT_LOCATION_FAILURES = frozenset(
-    {"http_invalid_redirect_location_host", "http_invalid_redirect_url",
-     "http_unexpected_redirect_url"}
+    {OoniFailure.HTTP_INVALID_REDIRECT_LOCATION_HOST, OoniFailure.HTTP_INVALID_REDIRECT_URL,
+     Failure.HTTP_UNEXPECTED_REDIRECT_URL}
 )  # fmt: skip
 _UNION_MEMBERS = frozenset({"str", "int", "float", "bool", "none"})
 _MODEL_NAME = re.compile(r" or instance of \w+")
-_DEPTH_TAG = re.compile(r"depth=(\d{1,4})")
-VALIDATION_TAG = "tls_validation"
 
 
 class OoniFormatError(ValueError):
@@ -87,18 +87,6 @@ def describe_validation(exc: ValidationError) -> str:
     return f"{_field_path(first['loc']) or 'record'}: {message}{more}"
 
 
-def depth_of(tags: Iterable[str]) -> int:
-    for tag in tags:
-        if match := _DEPTH_TAG.fullmatch(tag):
-            return int(match.group(1))
-    return 0
-
-
-def has_depth_tag(tags: Iterable[str]) -> bool:
-    """Return whether `tags` say the redirect depth (web_connectivity 0.5 writes `depth=N`)."""
-    return any(_DEPTH_TAG.fullmatch(tag) for tag in tags)
-
-
 def attributed_address(
     item: OoniTlsHandshake, connects: list[OoniTcpConnect], port: int
 ) -> tuple[str | None, str]:
@@ -117,7 +105,8 @@ def attributed_address(
 
 
 def hop_tags(depth: int, *extra: str) -> list[str]:
-    return ["attempt=1", f"depth={depth}", *extra]
+    """Return the tags of an observation at redirect `depth` (an OONI record is one attempt)."""
+    return observation_tags(1, depth, *extra)
 
 
 def endpoint_address(ip: str, port: int) -> str:
@@ -284,11 +273,15 @@ def redirect_url(transactions: list[HttpTransaction], depth: int) -> str:
 
 
 def failed_hop(
-    transactions: list[HttpTransaction], address: str, failure: str | None, depth: int, step: str
+    transactions: list[HttpTransaction],
+    address: str,
+    failure: str | None,
+    depth: int,
+    step: FailedOperation,
 ) -> HttpTransaction:
     return HttpTransaction(
         address=address,
-        failure=failure or "unknown_failure",
+        failure=failure or Failure.UNKNOWN_FAILURE,
         x_failed_operation=step,
         request=HttpRequestRecord(url=redirect_url(transactions, depth)),
         t0=0.0,

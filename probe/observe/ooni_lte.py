@@ -17,19 +17,18 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from probe.models.addresses import is_ip_address
+from probe.models.failures import FailedOperation
 from probe.models.observations import TcpObservation
 from probe.models.ooni import OoniHttpTransaction, OoniMeasurement, OoniTcpConnect
+from probe.models.tags import TLS_VALIDATION, depth_of, has_depth_tag
 from probe.models.targets import Endpoint
 from probe.observe.ooni_entries import (
-    VALIDATION_TAG,
     Observed,
     attributed_address,
     connect_observation,
-    depth_of,
     endpoint_address,
     failed_hop,
     handshake_observation,
-    has_depth_tag,
     ip_of,
     lookups,
     transaction_observation,
@@ -89,7 +88,9 @@ def _connect_hop(
         address = endpoint_address(observation.ip, observation.port)
         failure = observation.status.failure
         transactions = observed.transactions
-        transactions.insert(0, failed_hop(transactions, address, failure, depth, "connect"))
+        transactions.insert(
+            0, failed_hop(transactions, address, failure, depth, FailedOperation.CONNECT)
+        )
         with_request.add(depth)
 
 
@@ -101,7 +102,7 @@ def _connects(
     for index, connect in enumerate(measurement.test_keys.tcp_connect):
         where = f"test_keys.tcp_connect[{index}]"
         validation = cleartext and connect.port == 443 and "fetch_body=false" in connect.tags
-        extra = (VALIDATION_TAG,) if validation else ()
+        extra = (TLS_VALIDATION,) if validation else ()
         observation = connect_observation(connect, where, depth_of(connect.tags), *extra)
         if observation is None:
             observed.notes.append(f"{where} has no status: left out")
@@ -136,7 +137,7 @@ def _handshakes(
             if address is None:
                 continue
         validation = cleartext and "fetch_body=false" in handshake.tags
-        extra = (VALIDATION_TAG,) if validation else ()
+        extra = (TLS_VALIDATION,) if validation else ()
         tls = handshake_observation(handshake, where, depth, *extra, address=address)
         if ip_of(address, where) not in dialable:
             continue
@@ -144,7 +145,9 @@ def _handshakes(
             observed.handshakes.append(tls)
         elif depth not in with_request and not validation and handshake.failure:
             transactions = observed.transactions
-            failed = failed_hop(transactions, address, handshake.failure, depth, "tls_handshake")
+            failed = failed_hop(
+                transactions, address, handshake.failure, depth, FailedOperation.TLS_HANDSHAKE
+            )
             transactions.insert(0, failed)
             with_request.add(depth)
 

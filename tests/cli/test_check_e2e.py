@@ -85,11 +85,13 @@ def _config(
 
 
 def _check(
-    config: Path, *targets: str, json_output: bool = True
+    config: Path, *targets: str, json_output: bool = True, explain: bool = False
 ) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "probe", "check", "--config", str(config), *targets]
     if json_output:
         argv.append("--json")
+    if explain:
+        argv.append("--explain")
     return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
 
 
@@ -145,6 +147,16 @@ def test_one_run_names_each_outcome(
     assert {c.phase for c in nx.controls} == {"before", "after"}, "failing targets get a sandwich"
     assert ok.packets is None, "an accessible target gets no packet test"
     _assert_packet_evidence(bogon, isp_dns)
+    _assert_rules(bogon)
+
+
+def _assert_rules(bogon: TargetResult) -> None:
+    """The record names the rules that decided it, in the order applied (issue 22)."""
+    sharpened = "target.packets_not_run" if os.geteuid() != 0 else "target.packets_method_kept"
+    assert bogon.rules[:2] == ["target.endpoint_blocked", "target.first_blocked_method"]
+    assert bogon.rules[-1] == sharpened, bogon.rules
+    decisive = bogon.endpoints[0].rules
+    assert decisive == ["dns.bogon_not_in_control", "endpoint.first_blocked"], decisive
 
 
 def _assert_packet_evidence(bogon: TargetResult, isp_dns: DnsServer) -> None:
@@ -233,6 +245,20 @@ def test_table_output_and_a_bad_target_among_good_ones(
     assert "ftp://bad.example/" in proc.stderr
     assert "accessible" in proc.stdout
     assert OK in proc.stdout
+
+
+def test_explain_prints_the_rules_that_decided(
+    tmp_path: Path, isp_dns: DnsServer, pki: TestPki, helper: RunningHelper,
+    https_server: HttpServer,
+) -> None:  # fmt: skip
+    config = _config(
+        tmp_path, isp_dns, pki, [helper.url], [https_server.url("/page", host=CONTROL)]
+    )
+    proc = _check(config, https_server.url("/page", host=OK), json_output=False, explain=True)
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())  # lines wrap at the terminal's width
+    assert "decided by: target.all_accessible" in text, proc.stdout
+    assert "→ endpoint.succeeded" in text, proc.stdout
 
 
 SLOW = "e2e-slow.site.test"  # the "platform" whose SNI the server paces (a policer on the name)

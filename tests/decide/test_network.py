@@ -297,9 +297,8 @@ TARGET_CASES = {
 @pytest.mark.parametrize("name", sorted(TARGET_CASES))
 def test_state_at_target_level(name: str) -> None:
     network, results, expected, rule = TARGET_CASES[name]
-    verdict, blocking, reasons = target_verdict(
-        target(*results), list(results), context(), network=network
-    )
+    decision = target_verdict(target(*results), list(results), context(), network=network)
+    verdict, blocking, reasons = decision.verdict, decision.blocking, list(decision.reasons)
     assert (verdict, blocking) == expected, f"{name}: expected {expected}, got {verdict}/{blocking}"
     if rule.startswith("target.") and rule.endswith("_network"):
         assert network.reasons[0] in reasons[0], f"{name}: the state's reason leads: {reasons}"
@@ -308,7 +307,8 @@ def test_state_at_target_level(name: str) -> None:
 def test_whitelisting_never_without_a_state() -> None:
     """Without a network assessment (OONI data, older records) nothing is whitelisting."""
     results = [result(H, N), result(C, N)]
-    verdict, blocking, _ = target_verdict(target(*results), results, context())
+    decision = target_verdict(target(*results), results, context())
+    verdict, blocking = decision.verdict, decision.blocking
     assert (verdict, blocking) == (N, None)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from probe.decide.decision import Decision
 from probe.decide.packet_evidence import initial_ttl, sender_hop
 from probe.decide.packets import packet_findings, sharpen
 from probe.decide.rules import ALL_RULES
@@ -230,19 +231,24 @@ def test_ttl_arithmetic(ttl: int, initial: int, hop_number: int) -> None:
     assert (initial_ttl(ttl), sender_hop(ttl)) == (initial, hop_number)
 
 
-BLOCKED_DNS = (Verdict.BLOCKED, Blocking.DNS_HIJACK, ["twitter.com: the answer differs", "more"])
+BLOCKED_DNS = Decision(
+    Verdict.BLOCKED, Blocking.DNS_HIJACK, ("twitter.com: the answer differs", "more")
+)
 
 
 def test_dns_injection_becomes_the_method_with_its_evidence_first() -> None:
-    verdict, blocking, reasons = sharpen(BLOCKED_DNS, CASES["packets.dns_two_answers"])
-    assert (verdict, blocking) == (Verdict.BLOCKED, Blocking.DNS_INJECTION)
-    assert "and they differ" in reasons[0] and reasons[-1] == "more"
+    sharpened = sharpen(BLOCKED_DNS, CASES["packets.dns_two_answers"])
+    assert (sharpened.verdict, sharpened.blocking) == (Verdict.BLOCKED, Blocking.DNS_INJECTION)
+    assert "and they differ" in sharpened.reasons[0] and sharpened.reasons[-1] == "more"
+    assert sharpened.rules[-1] == "target.packets_dns_injection", sharpened.rules
 
 
 def test_a_resolver_that_lies_stays_dns_hijack() -> None:
-    _verdict, blocking, reasons = sharpen(BLOCKED_DNS, CASES["packets.dns_resolver_answered"])
-    assert blocking is Blocking.DNS_HIJACK
-    assert reasons[0] == BLOCKED_DNS[2][0] and "no on-path injector seen" in reasons[1]
+    sharpened = sharpen(BLOCKED_DNS, CASES["packets.dns_resolver_answered"])
+    assert sharpened.blocking is Blocking.DNS_HIJACK
+    reasons = sharpened.reasons
+    assert reasons[0] == BLOCKED_DNS.reasons[0] and "no on-path injector seen" in reasons[1]
+    assert sharpened.rules == ("packets.dns_resolver_answered", "target.packets_method_kept")
 
 
 def test_reset_to_syn_short_of_the_destination_is_tcp_reset() -> None:
@@ -252,10 +258,11 @@ def test_reset_to_syn_short_of_the_destination_is_tcp_reset() -> None:
             trace(hop(1), hop(2, False, Reaction.RESET, segment("RA", 64)), trigger=Trigger.SYN)
         ],
     )
-    decision = (Verdict.BLOCKED, Blocking.TCP_REFUSED, ["refused"])
-    _verdict, blocking, reasons = sharpen(decision, injected)
-    assert blocking is Blocking.TCP_RESET
-    assert any("censor sits at hop 1 (10.77.0.1)" in r for r in reasons), reasons
+    decision = Decision(Verdict.BLOCKED, Blocking.TCP_REFUSED, ("refused",))
+    sharpened = sharpen(decision, injected)
+    assert sharpened.blocking is Blocking.TCP_RESET
+    assert any("censor sits at hop 1 (10.77.0.1)" in r for r in sharpened.reasons), sharpened
+    assert sharpened.rules[-1] == "target.packets_reset_to_syn", sharpened.rules
 
 
 def test_reset_to_syn_from_the_destination_stays_refused() -> None:
@@ -270,15 +277,17 @@ def test_reset_to_syn_from_the_destination_stays_refused() -> None:
             )
         ],
     )
-    decision = (Verdict.BLOCKED, Blocking.TCP_REFUSED, ["refused"])
-    assert sharpen(decision, genuine)[1] is Blocking.TCP_REFUSED
+    decision = Decision(Verdict.BLOCKED, Blocking.TCP_REFUSED, ("refused",))
+    assert sharpen(decision, genuine).blocking is Blocking.TCP_REFUSED
 
 
 def test_skipped_tests_say_why_and_change_nothing() -> None:
-    decision = (Verdict.BLOCKED, Blocking.TLS_RESET, ["reset"])
-    verdict, blocking, reasons = sharpen(decision, CASES["packets.not_run"])
-    assert (verdict, blocking, reasons[0]) == (*decision[:2], "reset")
-    assert reasons[-1] == "packet evidence not collected: packet tests need raw sockets"
+    decision = Decision(Verdict.BLOCKED, Blocking.TLS_RESET, ("reset",))
+    sharpened = sharpen(decision, CASES["packets.not_run"])
+    assert (sharpened.verdict, sharpened.blocking) == (decision.verdict, decision.blocking)
+    assert sharpened.reasons[0] == "reset"
+    assert sharpened.reasons[-1] == "packet evidence not collected: packet tests need raw sockets"
+    assert sharpened.rules == ("packets.not_run", "target.packets_not_run")
 
 
 def test_tls_reset_keeps_its_method_and_gains_the_fingerprint() -> None:
@@ -286,8 +295,9 @@ def test_tls_reset_keeps_its_method_and_gains_the_fingerprint() -> None:
         tcp=[tcp_probe(61, segment("R", 254))],
         traces=CASES["packets.censor_in_path"].traces,
     )
-    decision = (Verdict.BLOCKED, Blocking.TLS_RESET, ["first", "second"])
-    _verdict, blocking, reasons = sharpen(decision, evidence)
+    decision = Decision(Verdict.BLOCKED, Blocking.TLS_RESET, ("first", "second"))
+    sharpened = sharpen(decision, evidence)
+    blocking, reasons = sharpened.blocking, sharpened.reasons
     assert blocking is Blocking.TLS_RESET and reasons[0] == "first" and reasons[-1] == "second"
     assert "by a device on the path" in reasons[1] and "hop 2" in reasons[2]
 
@@ -341,6 +351,10 @@ def test_lab_recordings_are_judged_again_offline(name: str) -> None:
     endpoint_method = Blocking.TCP_REFUSED if blocking is Blocking.TCP_RESET else blocking
     if blocking is Blocking.DNS_INJECTION:
         endpoint_method = Blocking.DNS_HIJACK  # what a lying resolver alone would give
-    verdict, sharpened, reasons = sharpen((Verdict.BLOCKED, endpoint_method, ["first"]), evidence)
-    assert (verdict, sharpened) == (Verdict.BLOCKED, blocking)
-    assert any(says in r for r in reasons), reasons
+    sharpened = sharpen(Decision(Verdict.BLOCKED, endpoint_method, ("first",)), evidence)
+    assert (sharpened.verdict, sharpened.blocking) == (Verdict.BLOCKED, blocking)
+    assert any(says in r for r in sharpened.reasons), sharpened.reasons
+    row = {Blocking.DNS_INJECTION: "dns_injection", Blocking.TCP_RESET: "reset_to_syn"}
+    expected = f"target.packets_{row.get(blocking, 'method_kept')}"
+    cited = tuple(f.rule_id for f in packet_findings(evidence))
+    assert sharpened.rules == (*cited, expected), sharpened.rules

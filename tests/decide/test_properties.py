@@ -329,7 +329,8 @@ def test_target_verdict_is_total(results: list[EndpointResult]) -> None:
     target = Target(
         input="t", kind=TargetKind.PLATFORM, name="t", endpoints=[r.endpoint for r in results]
     )
-    verdict, blocking, reasons = target_verdict(target, results, DecisionContext())
+    decision = target_verdict(target, results, DecisionContext())
+    verdict, blocking, reasons = decision.verdict, decision.blocking, list(decision.reasons)
     assert (blocking is not None) == (verdict in (Verdict.BLOCKED, Verdict.THROTTLED)), (
         f"{verdict} with blocking {blocking}"
     )

@@ -120,9 +120,8 @@ CASES: dict[str, Case] = {
 @pytest.mark.parametrize("rule_id", sorted(CASES))
 def test_target_rule(rule_id: str) -> None:
     case = CASES[rule_id]
-    verdict, blocking, reasons = target_verdict(
-        whatsapp(*case.results), list(case.results), context()
-    )
+    decision = target_verdict(whatsapp(*case.results), list(case.results), context())
+    verdict, blocking, reasons = decision.verdict, decision.blocking, list(decision.reasons)
     assert verdict is case.verdict, (
         f"{rule_id}: verdict expected {case.verdict}, got {verdict} {reasons}"
     )
@@ -149,7 +148,8 @@ def test_one_open_port_keeps_a_whatsapp_host_accessible() -> None:
         result(tcp("e1.whatsapp.net", 5222), B, Blocking.TCP_TIMEOUT),
         result(tcp("e1.whatsapp.net", 443), A),
     ]
-    verdict, blocking, reasons = target_verdict(whatsapp(*results), results, context())
+    decision = target_verdict(whatsapp(*results), results, context())
+    verdict, blocking, reasons = decision.verdict, decision.blocking, list(decision.reasons)
     assert (verdict, blocking) == (A, None), (
         f"port 5222 only: expected accessible, got {verdict} {reasons}"
     )
@@ -160,7 +160,8 @@ def test_one_open_port_keeps_a_whatsapp_host_accessible() -> None:
 
 def test_blocked_uses_the_first_blocked_endpoint_in_order() -> None:
     results = [result(https(), B, Blocking.DNS_HIJACK), result(http(), B, Blocking.HTTP_DIFF)]
-    _, blocking, reasons = target_verdict(whatsapp(*results), results, context())
+    decision = target_verdict(whatsapp(*results), results, context())
+    blocking, reasons = decision.blocking, list(decision.reasons)
     assert blocking is Blocking.DNS_HIJACK, (
         f"first blocked endpoint: expected dns_hijack, got {blocking}"
     )
@@ -169,13 +170,15 @@ def test_blocked_uses_the_first_blocked_endpoint_in_order() -> None:
 
 def test_blocked_without_a_method_is_not_trusted() -> None:
     results = [result(https(), B, None)]
-    verdict, blocking, _ = target_verdict(whatsapp(*results), results, context())
+    decision = target_verdict(whatsapp(*results), results, context())
+    verdict, blocking = decision.verdict, decision.blocking
     assert (verdict, blocking) == (U, None), f"blocked without blocking: got {verdict} {blocking}"
 
 
 def test_single_endpoint_keeps_its_reasons() -> None:
     results = [result(https(), D)]
-    _, _, reasons = target_verdict(whatsapp(*results), results, context())
+    decision = target_verdict(whatsapp(*results), results, context())
+    reasons = list(decision.reasons)
     assert "service_down because of the evidence" in reasons, f"got {reasons}"
 
 
@@ -204,7 +207,7 @@ def _blocked_reasons(*, b_loaded_after: bool) -> list[str]:
         _site("https://b.example/", False),
         _site("https://b.example/", b_loaded_after, "after"),
     )
-    return target_verdict(target, results, DecisionContext(controls=sites))[2]
+    return list(target_verdict(target, results, DecisionContext(controls=sites)).reasons)
 
 
 def test_blocked_with_some_control_sites_failing_notes_whitelisting() -> None:
@@ -226,6 +229,7 @@ def test_no_whitelisting_note_when_every_site_loaded_once() -> None:
 def test_an_uncompared_cleartext_page_of_another_host_stays_inconclusive() -> None:
     # The https:// endpoint vouches only for its own host.
     results = [result(https(), A), uncompared(http("other.example"))]
-    verdict, _, reasons = target_verdict(whatsapp(*results), results, context())
+    decision = target_verdict(whatsapp(*results), results, context())
+    verdict, reasons = decision.verdict, list(decision.reasons)
     assert verdict is U, f"another host's cleartext page: expected inconclusive, got {verdict}"
     assert any("inconclusive" in r for r in reasons), reasons

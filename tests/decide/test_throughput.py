@@ -323,42 +323,39 @@ SLOW_NETWORK_TEST = make_test(*repeats(1_500_000, 1_500_000, 1_500_000))
 
 def test_an_accessible_target_with_a_policed_object_is_throttled() -> None:
     endpoints = [_endpoint(Verdict.ACCESSIBLE), _endpoint(Verdict.ACCESSIBLE)]
-    verdict, blocking, reasons = target_verdict(
-        _target(*endpoints), endpoints, context(), THROTTLED_TEST
-    )
+    decision = target_verdict(_target(*endpoints), endpoints, context(), THROTTLED_TEST)
+    verdict, blocking, reasons = decision.verdict, decision.blocking, list(decision.reasons)
     assert (verdict, blocking) == (Verdict.THROTTLED, Blocking.THROTTLING), reasons
     assert "keyed on the server name (SNI)" in reasons[0]
 
 
 def test_a_blocked_target_stays_blocked_whatever_its_throughput() -> None:
     endpoints = [_endpoint(Verdict.ACCESSIBLE), _endpoint(Verdict.BLOCKED, Blocking.TLS_RESET)]
-    verdict, blocking, _ = target_verdict(_target(*endpoints), endpoints, context(), THROTTLED_TEST)
+    decision = target_verdict(_target(*endpoints), endpoints, context(), THROTTLED_TEST)
+    verdict, blocking = decision.verdict, decision.blocking
     assert (verdict, blocking) == (Verdict.BLOCKED, Blocking.TLS_RESET)
 
 
 def test_pages_cut_while_arriving_are_throttling_when_the_test_says_so() -> None:
     endpoints = [_endpoint(Verdict.INCONCLUSIVE, slow_body=True), _endpoint(Verdict.ACCESSIBLE)]
-    verdict, blocking, reasons = target_verdict(
-        _target(*endpoints), endpoints, context(), THROTTLED_TEST
-    )
+    decision = target_verdict(_target(*endpoints), endpoints, context(), THROTTLED_TEST)
+    verdict, blocking, reasons = decision.verdict, decision.blocking, list(decision.reasons)
     assert (verdict, blocking) == (Verdict.THROTTLED, Blocking.THROTTLING), reasons
     assert any("cut by the timeout while arriving" in r for r in reasons), reasons
 
 
 def test_pages_cut_on_a_slow_network_stay_inconclusive_and_say_why() -> None:
     endpoints = [_endpoint(Verdict.INCONCLUSIVE, slow_body=True)]
-    verdict, blocking, reasons = target_verdict(
-        _target(*endpoints), endpoints, context(), SLOW_NETWORK_TEST
-    )
+    decision = target_verdict(_target(*endpoints), endpoints, context(), SLOW_NETWORK_TEST)
+    verdict, blocking, reasons = decision.verdict, decision.blocking, list(decision.reasons)
     assert (verdict, blocking) == (Verdict.INCONCLUSIVE, None), reasons
     assert any("the network is slow" in r for r in reasons), reasons
 
 
 def test_an_accessible_target_on_a_slow_network_says_so() -> None:
     endpoints = [_endpoint(Verdict.ACCESSIBLE)]
-    verdict, _, reasons = target_verdict(
-        _target(*endpoints), endpoints, context(), SLOW_NETWORK_TEST
-    )
+    decision = target_verdict(_target(*endpoints), endpoints, context(), SLOW_NETWORK_TEST)
+    verdict, reasons = decision.verdict, list(decision.reasons)
     assert verdict is Verdict.ACCESSIBLE and "the network is slow" in reasons[-1], reasons
 
 

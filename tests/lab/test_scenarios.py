@@ -45,14 +45,18 @@ def _redecide(lab: Lab, records: list[dict[str, Any]]) -> list[str]:
         network = network_assessment(result.controls, loaded)
         if network != result.network:
             problems.append(f"{result.input}: the record's network state cannot be reproduced")
-        verdict, blocking, _ = target_verdict(
+        decision = target_verdict(
             result.target, endpoints, context, result.throughput, result.packets, network
         )
+        verdict, blocking = decision.verdict, decision.blocking
         if (verdict, blocking) != (result.verdict, result.blocking):
             problems.append(
                 f"{result.input}: the record says {result.verdict}/{result.blocking}, re-deciding"
                 f" it gives {verdict}/{blocking}"
             )
+        rules = [list(decision.rules), *(e.rules for e in endpoints)]
+        if rules != [result.rules, *(e.rules for e in result.endpoints)]:
+            problems.append(f"{result.input}: rules {result.rules} re-decided as {rules}")
     return problems
 
 

@@ -22,7 +22,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from probe.measure import failures
-from probe.measure.failures import ALL_FAILURES, ERRNO_FAILURES, FAILURE_MEANINGS, failure_string
+from probe.measure.failures import ERRNO_FAILURES, failure_string
+from probe.models.failures import (
+    ALL_FAILURES,
+    FAILURE_MEANINGS,
+    UNKNOWN_FAILURE_PREFIX,
+    Failure,
+    unknown_failure,
+)
 
 UNKNOWN_PREFIX = "unknown_failure: "
 
@@ -206,15 +213,27 @@ def test_every_errno_maps_to_a_documented_string() -> None:
 
 
 def test_vocabulary_is_one_registry() -> None:
-    constants = {
-        value
+    # measure/failures.py defines no failure string of its own: it names models' members.
+    own = {
+        name: value
         for name, value in vars(failures).items()
-        if name.isupper() and isinstance(value, str) and name != "UNKNOWN_FAILURE"
+        if isinstance(value, str) and not isinstance(value, Failure) and not name.startswith("__")
     }
-    assert len(ALL_FAILURES) == len(set(ALL_FAILURES))
-    assert constants <= set(ALL_FAILURES), constants - set(ALL_FAILURES)
+    assert not own, own
+    assert set(ALL_FAILURES) == {f.value for f in Failure}
     assert set(ERRNO_FAILURES.values()) <= set(ALL_FAILURES)
-    assert all(FAILURE_MEANINGS[f].strip() for f in ALL_FAILURES)
+    assert all(FAILURE_MEANINGS[f].strip() for f in Failure)
+
+
+def test_the_stored_strings_are_oonis() -> None:
+    # The wire values: stored and uploaded records carry exactly these strings.
+    assert Failure.CONNECTION_RESET == "connection_reset"
+    assert Failure.GENERIC_TIMEOUT_ERROR == "generic_timeout_error"
+    assert Failure.DNS_NXDOMAIN_ERROR == "dns_nxdomain_error"
+    assert Failure.SSL_INVALID_HOSTNAME == "ssl_invalid_hostname"
+    assert f"{Failure.EOF_ERROR}" == str(Failure.EOF_ERROR) == "eof_error"
+    assert UNKNOWN_FAILURE_PREFIX == "unknown_failure: "
+    assert unknown_failure("ValueError: x") == "unknown_failure: ValueError: x"
 
 
 _EXCEPTION_TYPES = st.sampled_from(
