@@ -172,7 +172,7 @@ def _segments(counts: Mapping[str, int], x0: float, width: float, y: float) -> s
         height = _BAR_H * counts[verdict] / total
         attrs = (
             f'class="seg" data-verdict="{escape(verdict)}" data-count="{counts[verdict]}" '
-            f'fill="{verdict_fill(verdict)}" shape-rendering="crispEdges"'
+            f'fill="{verdict_fill(verdict)}"'
         )
         parts.append(svg.rect(x0, top, width, height, attrs))
         top += height
@@ -199,7 +199,7 @@ def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
     label = f"{lane.network} {name}".strip()
     parts = [
         f'<g class="lane" data-network="{escape(lane.network)}" '
-        f'data-platform="{escape(lane.platform)}">',
+        f'data-platform="{escape(lane.platform)}" shape-rendering="crispEdges">',
         svg.text(
             svg.LEFT - 8,
             y + 21,
