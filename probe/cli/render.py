@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from probe.report.palette import NETWORK_STATES, VERDICTS
+
 if TYPE_CHECKING:  # rich is imported only when a table or a spinner is shown, not for --json
     from rich.console import Console, Group
     from rich.table import Table
@@ -14,14 +16,8 @@ if TYPE_CHECKING:  # rich is imported only when a table or a spinner is shown, n
 
     from probe.models.results import TargetResult
 
-VERDICT_STYLE = {
-    "accessible": "green",
-    "blocked": "bold red",
-    "throttled": "red",
-    "network_outage": "yellow",
-    "service_down": "magenta",
-    "inconclusive": "dim",
-}
+# The terminal forms of the one palette (probe/report/palette.py), shared with the HTML report.
+VERDICT_STYLE: dict[str, str] = {name: swatch.style for name, swatch in VERDICTS.items()}
 
 
 def print_json_line(result: TargetResult) -> None:
@@ -102,13 +98,7 @@ def results_view(results: list[TargetResult], width: int) -> Table | Group:
     return results_table(results) if width >= WIDE_COLUMNS else results_list(results)
 
 
-NETWORK_STYLE = {
-    "normal": "green",
-    "intercepted": "bold yellow",
-    "whitelisted": "bold red",
-    "outage": "yellow",
-    "unknown": "dim",
-}
+NETWORK_STYLE: dict[str, str] = {name: swatch.style for name, swatch in NETWORK_STATES.items()}
 
 
 def network_line(results: list[TargetResult]) -> Text | None:

@@ -241,6 +241,14 @@ class TimelineCell(Record):
         description="Measurements per verdict; those blocked by whitelisting count under"
         ' "whitelisting", not "blocked" (a network-wide cut, not this platform\'s block).'
     )
+    first_at: datetime | None = Field(
+        default=None,
+        description="The bucket's first measurement (plots draw a lone measurement as a tick at"
+        " its time, and clip a bucket to the data); null when not known.",
+    )
+    last_at: datetime | None = Field(
+        default=None, description="The bucket's last measurement; null when not known."
+    )
 
 
 class ReportScope(Record):

@@ -13,7 +13,12 @@ Modules:
     windows   per-probe spans → incidents and failure windows, with confidence
     claims    claims files, and each claim's finding from the evidence in its window
     build     the report, from an engine's facts
-    plots     inline SVG: the timelines and the heat map, their layout, colours and time axis
+    palette   the one palette: each verdict's, finding's and network state's colour (HTML)
+              and style (terminal), used by every renderer
+    formats   the shared formatters: UTC times, durations, method and verdict counts
+    layout    the plots' period (the data's, never past now), columns and lanes
+    svg       standalone SVG parts (patterns, axis, legend) drawn with attributes, no style
+    plots     inline SVG: the timelines (timeline_svgs, timeline_panels) and the heat map
     html      the self-contained HTML page: scope, legend, plots and tables
     render    CSV and the terminal summary (and html_report, re-exported)
 """

@@ -74,14 +74,25 @@ def assess_claims(engine: Engine, claims: Sequence[Claim]) -> list[AssessedClaim
 
 
 def _timeline(engine: Engine, start: int, stop: int, width: int) -> list[TimelineCell]:
-    """Return the timeline's cells: counts per network, platform and bucket."""
+    """Return the timeline's cells: counts per network, platform and bucket, with the times of
+    each bucket's first and last measurement."""
     cells: dict[tuple[str, str, int], dict[str, int]] = {}
-    for network, platform, bucket, shown, n in engine.query(
-        sql.timeline_query(engine.dialect, start, stop, width)
-    ):
-        cells.setdefault((str(network), str(platform), int(bucket)), {})[str(shown)] = int(n)
+    times: dict[tuple[str, str, int], tuple[int, int]] = {}
+    query = sql.timeline_query(engine.dialect, start, stop, width, with_times=True)
+    for network, platform, bucket, shown, n, first, last in engine.query(query):
+        key = (str(network), str(platform), int(bucket))
+        cells.setdefault(key, {})[str(shown)] = int(n)
+        low, high = times.get(key, (int(first), int(last)))
+        times[key] = (min(low, int(first)), max(high, int(last)))
     return [
-        TimelineCell(network=n, platform=p, start=moment(b), counts=c)
+        TimelineCell(
+            network=n,
+            platform=p,
+            start=moment(b),
+            counts=c,
+            first_at=moment(times[n, p, b][0]),
+            last_at=moment(times[n, p, b][1]),
+        )
         for (n, p, b), c in sorted(cells.items())
     ]
 

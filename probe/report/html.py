@@ -13,6 +13,8 @@ from html import escape
 
 from probe.models.reports import AssessedClaim, ClaimFinding, FailureWindow, Incident, Report
 from probe.models.results import Verdict
+from probe.report.formats import utc_at
+from probe.report.palette import text_tone
 from probe.report.plots import (
     FINDING_COLOURS,
     MAX_CLAIM_ROWS,
@@ -29,6 +31,9 @@ from probe.report.plots import (
     verdict_fill,
     when_text,
 )
+from probe.report.svg import COLOUR_RULE
+
+__all__ = ["html_report"]
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;
@@ -39,17 +44,10 @@ dl.scope{display:grid;grid-template-columns:max-content 1fr;gap:.1em 1em;margin:
 dl.scope dt{font-weight:600}dl.scope dd{margin:0}
 .legend{display:flex;flex-wrap:wrap;gap:.4em 1.2em;margin:.6em 0;padding:0;list-style:none}
 .legend li{display:flex;align-items:center;gap:.35em}.legend svg{border:1px solid #777}
-.note{background:#fff8e1;border-left:4px solid #E69F00;padding:.4em .8em}
+.note{background:#fff8e1;border-left:4px solid #c98a00;padding:.4em .8em}
 .empty{font-size:1.3em;padding:2em;text-align:center;background:#f4f4f4}
-.plot{overflow-x:auto}.plot svg{max-width:100%;height:auto}
-svg text{font:11px system-ui,sans-serif;fill:#222}
-svg .label,svg .utc{text-anchor:end}svg .tick{text-anchor:middle;fill:#444}
-svg .axis{stroke:#444}svg .grid{stroke:#000;stroke-opacity:.12}
-svg .nodata{fill:url(#pat-nodata)}
-svg .network_outage{fill:#000;fill-opacity:.16;stroke:#000;stroke-dasharray:4 2}
-svg .platform_down{fill:#882E72;fill-opacity:.16;stroke:#882E72;stroke-dasharray:4 2}
-svg .whitelisting{fill:#0072B2;fill-opacity:.16;stroke:#0072B2;stroke-dasharray:6 2}
-svg .claim-edge{stroke:#555;stroke-dasharray:1 3}
+.plot{overflow-x:auto}.plot svg{max-width:100%;height:auto}.svg-defs{position:absolute}
+p.rule{margin:.2em 0 .8em;color:#333}
 table{border-collapse:collapse;width:100%;margin:.4em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:.25em .45em;text-align:left;vertical-align:top}
 th{background:#f0f0f0}td.n{text-align:right}
@@ -68,14 +66,20 @@ def _swatch(fill: str, extra: str = "", y: int = 0, height: int = 14) -> str:
     )
 
 
+def _overlay(colour: str, dashes: str) -> str:
+    return f'fill-opacity=".16" stroke="{colour}" stroke-dasharray="{dashes}"'
+
+
 def _legend() -> str:
     items = [(_swatch(verdict_fill(v)), v.value) for v in Verdict]
+    outage, down = VERDICT_COLOURS[Verdict.NETWORK_OUTAGE], VERDICT_COLOURS[Verdict.SERVICE_DOWN]
+    whitelisting = VERDICT_COLOURS[WHITELISTING]
     items += [
         (_swatch(verdict_fill(WHITELISTING)), "blocked by whitelisting"),
-        (_swatch("#fff", 'class="nodata"'), "no measurement"),
-        (_swatch("#000", 'class="network_outage"'), "network-outage window"),
-        (_swatch("#882E72", 'class="platform_down"'), "platform-down window"),
-        (_swatch(VERDICT_COLOURS[WHITELISTING], 'class="whitelisting"'), "whitelisting window"),
+        (_swatch("url(#pat-nodata)"), "no measurement"),
+        (_swatch("#000", _overlay(outage, "4 2")), "network-outage window"),
+        (_swatch(down, _overlay(down, "4 2")), "platform-down window"),
+        (_swatch(whitelisting, _overlay(whitelisting, "6 2")), "whitelisting window"),
         (_swatch(VERDICT_COLOURS[Verdict.BLOCKED], y=4, height=6), "incident (bar above a lane)"),
         (
             _swatch(FINDING_COLOURS[ClaimFinding.CONTRADICTED_BY_BLOCKING], y=3, height=8),
@@ -83,7 +87,8 @@ def _legend() -> str:
         ),
     ]
     rows = "".join(f"<li>{svg}<span>{escape(text)}</span></li>" for svg, text in items)
-    return f'<ul class="legend" aria-label="legend">{rows}</ul>'
+    rule = f'<p class="rule">{escape(COLOUR_RULE)}</p>'
+    return f'<ul class="legend" aria-label="legend">{rows}</ul>{rule}'
 
 
 def _period(report: Report) -> str:
@@ -103,6 +108,9 @@ def _header(report: Report, layout: Layout | None) -> str:
         ("Platforms", ", ".join(scope.platforms) or "—"),
         ("Time bucket", duration_text(max(report.bucket_seconds, 1))),
     ]
+    if layout:
+        plotted = f"{when_text(utc_at(layout.start))} – {when_text(utc_at(layout.end))} UTC"
+        rows.append(("Plotted", plotted))
     if layout and layout.merged > 1:
         rows.append(("Plot column", f"{duration_text(layout.column_s)} ({layout.merged} buckets)"))
     if scope.skipped_records:
@@ -113,19 +121,11 @@ def _header(report: Report, layout: Layout | None) -> str:
     return f'<header><h1>Censorship measurement report</h1><dl class="scope">{cells}</dl></header>'
 
 
-def _luminance(colour: str) -> float:
-    """Return the WCAG relative luminance of "#rrggbb"."""
-    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
 def _badge(value: str, colour: str) -> str:
-    # Black or white text, whichever contrasts more with the badge (WCAG): 0.179 is the crossover.
-    tone = "light" if _luminance(colour) > 0.179 else "dark"
+    # Black or white text, whichever contrasts more with the badge (palette.text_tone).
     label = escape(value.replace("_", " "))
     return (
-        f'<span class="badge {tone}" style="background:{colour}" '
+        f'<span class="badge {text_tone(colour)}" style="background:{colour}" '
         f'data-value="{escape(value)}">{label}</span>'
     )
 

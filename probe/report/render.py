@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 
 from probe.models.reports import (
     AssessedClaim,
-    ClaimFinding,
     FailureWindow,
     Incident,
     Report,
     WindowKind,
 )
 from probe.models.results import Blocking, Verdict
+from probe.report.formats import iso_text, methods_text, minute_text
 from probe.report.html import html_report
-from probe.report.plots import epoch_s, methods_text, utc_at
+from probe.report.palette import FINDINGS, VERDICTS
 
 if TYPE_CHECKING:  # rich is imported inside print_report only
     from rich.console import Console
@@ -47,10 +47,6 @@ CSV_COLUMNS = (
 # ── CSV ────────────────────────────────────────────────────────────────────────────────────
 
 
-def _iso(moment: datetime | None) -> str:
-    return "" if moment is None else utc_at(epoch_s(moment)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _csv_cell(value: object) -> str:
     # A spreadsheet runs a cell that begins with = + - @ as a formula: claims come from users.
     text = str(value)
@@ -63,10 +59,10 @@ def _incident_record(incident: Incident) -> dict[str, object]:
         "network": incident.network,
         "network_name": incident.network_name,
         "platform": incident.platform,
-        "start": _iso(incident.start),
-        "end": _iso(incident.end),
-        "onset_after": _iso(incident.onset_after),
-        "ended_before": _iso(incident.ended_before),
+        "start": iso_text(incident.start),
+        "end": iso_text(incident.end),
+        "onset_after": iso_text(incident.onset_after),
+        "ended_before": iso_text(incident.ended_before),
         "verdict": incident.verdict.value,
         "blocking": incident.blocking.value if incident.blocking else "",
         "methods": methods_text(incident.methods),
@@ -93,10 +89,10 @@ def _window_record(window: FailureWindow) -> dict[str, object]:
         "record": window.kind.value,
         "network": ";".join(window.networks) or window.network,
         "platform": ";".join(window.platforms) or window.platform,
-        "start": _iso(window.start),
-        "end": _iso(window.end),
-        "onset_after": _iso(window.onset_after),
-        "ended_before": _iso(window.ended_before),
+        "start": iso_text(window.start),
+        "end": iso_text(window.end),
+        "onset_after": iso_text(window.onset_after),
+        "ended_before": iso_text(window.ended_before),
         "verdict": _WINDOW_VERDICTS[window.kind].value,
         "blocking": Blocking.WHITELISTING.value if window.kind is WindowKind.WHITELISTING else "",
         "measurements": window.measurements,
@@ -115,8 +111,8 @@ def _claim_record(assessed: AssessedClaim) -> dict[str, object]:
         "record": "claim",
         "network": claim.network or "",
         "platform": ";".join(claim.platforms),
-        "start": _iso(claim.start),
-        "end": _iso(claim.end),
+        "start": iso_text(claim.start),
+        "end": iso_text(claim.end),
         "methods": methods_text(methods),
         "measurements": evidence.measurements,
         "probes": evidence.probes,
@@ -149,25 +145,9 @@ def csv_report(report: Report) -> str:
 
 # ── terminal ───────────────────────────────────────────────────────────────────────────────
 
-_VERDICT_STYLE = {
-    "accessible": "green",
-    "blocked": "bold red",
-    "throttled": "dark_orange",
-    "network_outage": "yellow",
-    "service_down": "magenta",
-    "inconclusive": "dim",
-    "whitelisting": "bold blue",  # the HTML's Okabe–Ito blue: a network-wide cut
-}  # the same colours as the HTML report (plots.VERDICT_COLOURS)
-_FINDING_STYLE = {
-    ClaimFinding.CONSISTENT_WITH_OUTAGE: "bold white on grey35",
-    ClaimFinding.CONTRADICTED_BY_BLOCKING: "bold white on red3",
-    ClaimFinding.PLATFORM_OUTAGE: "bold white on purple4",
-    ClaimFinding.INSUFFICIENT_DATA: "black on grey78",
-}
-
-
-def _minute(moment: datetime | None) -> str:
-    return "open" if moment is None else utc_at(epoch_s(moment)).strftime("%Y-%m-%d %H:%M")
+# The terminal forms of the one palette (palette.py), the HTML report's colours.
+_VERDICT_STYLE: dict[str, str] = {name: swatch.style for name, swatch in VERDICTS.items()}
+_FINDING_STYLE: dict[str, str] = {name: swatch.style for name, swatch in FINDINGS.items()}
 
 
 def _scope_line(report: Report) -> Text:
@@ -176,8 +156,8 @@ def _scope_line(report: Report) -> Text:
     scope = report.scope
     line = Text.assemble(
         ("Report ", "bold"),
-        f"{_minute(scope.since or scope.first_measurement)} – "
-        f"{_minute(scope.until or scope.last_measurement)} UTC · ",
+        f"{minute_text(scope.since or scope.first_measurement)} – "
+        f"{minute_text(scope.until or scope.last_measurement)} UTC · ",
         scope.source,
         f" · {scope.measurements} measurements, {scope.probes} probe(s), "
         f"{len(scope.networks)} network(s), {len(scope.platforms)} platform(s)",
@@ -188,7 +168,7 @@ def _scope_line(report: Report) -> Text:
 
 
 def _span_text(start: datetime, end: datetime) -> str:
-    return f"{_minute(start)}\n→ {_minute(end)}"
+    return f"{minute_text(start)}\n→ {minute_text(end)}"
 
 
 def _windows_table(title: str, windows: Sequence[FailureWindow], style: str = "") -> Table:
@@ -282,7 +262,7 @@ def _item(head: Text, *lines: str | Text) -> Text:
 
 
 def _span_line(start: datetime, end: datetime, count: str) -> str:
-    return f"{_minute(start)} → {_minute(end)} UTC · {count}"
+    return f"{minute_text(start)} → {minute_text(end)} UTC · {count}"
 
 
 def _incident_items(incidents: Sequence[Incident]) -> list[Text]:
@@ -325,7 +305,7 @@ def _claim_items(claims: Sequence[AssessedClaim]) -> list[Text]:
         who = f" · {c.claim.said_by}" if c.claim.said_by else ""
         head = Text.assemble(
             (f"C{number} ", "bold"), c.claim.network or "all networks", " · ",
-            f"{_minute(c.claim.start)} → {_minute(c.claim.end)} UTC", who,
+            f"{minute_text(c.claim.start)} → {minute_text(c.claim.end)} UTC", who,
         )  # fmt: skip
         said = Text(f"“{c.claim.statement}”")
         finding = Text.assemble((c.finding.value, _FINDING_STYLE[c.finding]), ": ", c.summary)

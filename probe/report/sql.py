@@ -281,16 +281,21 @@ SELECT COUNT(*) AS n, COUNT(DISTINCT probe_id) AS probes, MIN(t_ms) AS first_t, 
 FROM facts WHERE {period(dialect, since, until)}"""
 
 
-def timeline_query(dialect: Dialect, since: int, until: int, bucket_s: int) -> str:
+def timeline_query(
+    dialect: Dialect, since: int, until: int, bucket_s: int, *, with_times: bool = False
+) -> str:
     """Return measurement counts per (network, platform, bucket start in ms, verdict); blocked
-    measurements of method whitelisting count under "whitelisting"."""
+    measurements of method whitelisting count under "whitelisting". `with_times` adds two
+    columns: the first and the last measurement's t_ms in the row."""
     width = dialect.integer(bucket_s * 1000)
     verdict = (
         f"CASE WHEN {WHITELISTING.bad.sql(dialect)} THEN {dialect.text(_WHITELISTING)}"
         " ELSE verdict END"
     )
+    times = ", MIN(t_ms) AS first_ms, MAX(t_ms) AS last_ms" if with_times else ""
     return f"""
-SELECT network, platform, t_ms - (t_ms % {width}) AS bucket, {verdict} AS shown, COUNT(*) AS n
+SELECT network, platform, t_ms - (t_ms % {width}) AS bucket, {verdict} AS shown,
+ COUNT(*) AS n{times}
 FROM facts WHERE {period(dialect, since, until)}
 GROUP BY network, platform, t_ms - (t_ms % {width}), {verdict}
 ORDER BY network, platform, bucket, shown"""

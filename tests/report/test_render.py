@@ -300,20 +300,25 @@ def test_one_timeline_per_platform_with_a_lane_per_network(dom: Node) -> None:
         platform = svg.attrs["data-platform"]
         assert lanes(svg) == [(n, platform) for n in NETWORKS]  # ASNs in numeric order
         for lane in svg.all("g", "lane"):
-            assert len(lane.all("rect", "cell")) == HOURS
+            assert len(lane.all("g", "cell")) == HOURS
         assert len(svg.all("text", "tick")) >= 2
 
 
-def test_cells_are_coloured_by_dominant_verdict_with_counts(dom: Node) -> None:
+def segments(cell: Node) -> list[tuple[str, str]]:
+    """Return a timeline cell's (verdict, fill) per segment, top to bottom."""
+    return [(r.attrs["data-verdict"], r.attrs["fill"]) for r in cell.all("rect", "seg")]
+
+
+def test_cells_show_their_verdicts_with_counts(dom: Node) -> None:
     svg = next(s for s in dom.all("svg", "timeline") if s.attrs["data-platform"] == "whatsapp")
     lane = next(g for g in svg.all("g", "lane") if g.attrs["data-network"] == "AS9198")
-    cells = {c.own_title().split(" UTC")[0]: c for c in lane.all("rect", "cell")}
+    cells = {c.own_title().split(" UTC")[0]: c for c in lane.all("g", "cell")}
     blocked = cells["2024-05-01 12:00:00"]
-    assert blocked.attrs["fill"] == "url(#pat-blocked)"
+    assert segments(blocked) == [("blocked", "url(#pat-blocked)"), ("accessible", "#009E73")]
     assert blocked.own_title().endswith("1 h: 3 blocked, 1 accessible")
-    assert cells["2024-05-01 09:00:00"].attrs["fill"] == "#009E73"
+    assert segments(cells["2024-05-01 09:00:00"]) == [("accessible", "#009E73")]
     youtube = next(s for s in dom.all("svg", "timeline") if s.attrs["data-platform"] == "youtube")
-    down = [c for c in youtube.all("rect", "cell") if c.attrs["fill"] == "url(#pat-service_down)"]
+    down = [c for c in youtube.all("g", "cell") if segments(c)[0][0] == "service_down"]
     assert len(down) == 2 * len(NETWORKS)
     assert down[0].own_title() == "2024-05-01 05:00:00 UTC, 1 h: 4 service_down"
 
@@ -462,15 +467,17 @@ def test_columns_are_capped_for_fine_buckets() -> None:
         TimelineCell(network="AS9198", platform="signal", start=at(m / 60), counts={"blocked": 1})
         for m in range(minutes)
     ]
-    scope = make_report().scope.model_copy(update={"until": at(minutes / 60)})
+    scope = make_report().scope.model_copy(
+        update={"until": at(minutes / 60), "last_measurement": at(minutes / 60)}
+    )
     report = make_report(
         bucket_seconds=60, timeline=cells, scope=scope, incidents=[], outages=[],
-        platform_down=[], claims=[],
+        platform_down=[], claims=[], generated_at=at(minutes / 60 + 1),
     )  # fmt: skip
     page = html_report(report)
     dom = parse(page)
     (lane,) = dom.all("g", "lane")
-    assert 0 < len(lane.all("rect", "cell")) <= MAX_COLUMNS
+    assert 0 < len(lane.all("g", "cell")) <= MAX_COLUMNS
     assert "Each plot column merges" in page
     assert len(page) < 1_000_000
 
@@ -497,7 +504,7 @@ def test_time_axis_ticks_fit_the_span(hours: int, label: str) -> None:
     scope = ReportScope(source="s", since=at(0), until=at(hours), measurements=len(cells))
     report = make_report(
         scope=scope, bucket_seconds=bucket, timeline=cells, incidents=[], outages=[],
-        platform_down=[], claims=[],
+        platform_down=[], claims=[], generated_at=at(hours + 1),
     )  # fmt: skip
     (svg,) = parse(html_report(report)).all("svg", "timeline")
     ticks = svg.all("text", "tick")
@@ -605,7 +612,7 @@ def test_a_cell_without_measurements_is_left_blank() -> None:
         TimelineCell(network="AS9198", platform="signal", start=at(2), counts={"accessible": 1}),
     ]
     dom = parse(html_report(make_report(timeline=cells, incidents=[], claims=[])))
-    assert len(dom.all("svg", "timeline")[0].all("rect", "cell")) == 1
+    assert len(dom.all("svg", "timeline")[0].all("g", "cell")) == 1
     assert len(dom.all("svg", "heatmap")[0].all("rect", "cell")) == 1
 
 

@@ -73,7 +73,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
 def make_report(engine: Engine, rows: list[FactRow] | None = None) -> Report:
     load_facts(engine, whitelist_facts() if rows is None else rows)
     return build_report(
-        engine, source="test", software_version="test", generated_at=START,
+        engine, source="test", software_version="test", generated_at=START + timedelta(days=2),
         claims=parse_claims(claims_toml()),
     )  # fmt: skip
 
@@ -247,10 +247,15 @@ def test_terminal_says_whitelisting_not_outage(report: Report) -> None:
 
 
 def test_terminal_whitelisting_colour() -> None:
+    from rich.style import Style
+
     from probe.report.render import _VERDICT_STYLE
 
     # The terminal's blue is the HTML's Okabe–Ito blue, apart from blocked's red.
-    assert _VERDICT_STYLE["whitelisting"] == "bold blue" != _VERDICT_STYLE["blocked"]
+    colour = Style.parse(_VERDICT_STYLE["whitelisting"]).color
+    assert colour is not None
+    red, green, blue = colour.get_truecolor()
+    assert blue > max(red, green) and _VERDICT_STYLE["whitelisting"] != _VERDICT_STYLE["blocked"]
 
 
 def test_html_shows_the_whitelisting(report: Report) -> None:
@@ -270,7 +275,7 @@ def test_html_shows_the_whitelisting(report: Report) -> None:
     assert shaded == {("AS9198", p) for p in ("kaspi", "twitter", "youtube")}
     dark = {key for key, g in lanes.items() if g.all("rect", "network_outage")}
     assert dark == {("AS29355", p) for p in ("kaspi", "twitter", "youtube")}
-    fills = [c.attrs["fill"] for c in lanes["AS9198", "twitter"].all("rect", "cell")]
+    fills = [c.attrs["fill"] for c in lanes["AS9198", "twitter"].all("rect", "seg")]
     assert "url(#pat-whitelisting)" in fills and 'id="pat-whitelisting"' in page
     (heatmap,) = dom.all("svg", "heatmap")
     twitter = next(r for r in heatmap.all("g", "row") if r.attrs["data-platform"] == "twitter")
