@@ -47,7 +47,7 @@ class WorkerPool:
     def __init__(self, config_path: Path, config_text: str) -> None:
         self.config_path = config_path
         self.config_text = config_text  # the validated config, on each worker's stdin (reload)
-        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._tasks: dict[str, asyncio.Task[object]] = {}
         self._workers: dict[str, asyncio.subprocess.Process] = {}
         self._closed = False
 
