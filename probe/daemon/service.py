@@ -1,4 +1,4 @@
-"""`Daemon`: the supervisor. It holds the schedule and starts one worker process per run.
+"""`Daemon`: the supervisor. It owns the schedule and the signals; its parts do the rest.
 
 It imports neither pydantic nor the measurement code (tests/daemon checks this), so between
 runs the daemon costs ~30 MB of memory and no CPU; each run's worker (worker.py) exits when done.
@@ -10,10 +10,14 @@ runs the daemon costs ~30 MB of memory and no CPU; each run's worker (worker.py)
 - SIGTERM: no new runs; workers get SIGTERM, finish within `[daemon] stop_grace_s` or record
   their run as interrupted with the targets they did not measure.
 - SIGHUP: the config is validated again (by a worker); an invalid one is logged, the old kept.
-- Disk full: a worker that could not store hands its rows back; the supervisor stops starting
-  runs, logs it once, writes the rows when space returns, then runs the skipped jobs.
-- Uploads (uploads.py): when `[upload] collectors` is set, a worker uploads the outbox whenever
-  the store says the next pass is due (every `[upload] every`, or the backoff after a failure).
+
+The parts (none imports this module):
+    pool.WorkerPool     worker processes, one task per key; stop() waits, then kills
+    runs.JobRuns        a due job: disk check, its worker, its summary (metrics, held rows)
+    disk.DiskGuard      disk-full pause, held rows, skipped jobs rerun when space returns
+    uploads.UploadLoop  an upload worker whenever the store says a pass is due
+    state               the state `probe status` reads, gauges, Retention
+    store_calls         StoreCalls: the store's calls, each off the event loop
 """
 
 from __future__ import annotations
@@ -21,35 +25,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import functools
-import json
 import logging
 import os
 import random
-import shutil
 import signal
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TextIO
 
 from probe import __version__
+from probe.daemon.disk import DiskGuard
 from probe.daemon.geoip import refresh_loop
-from probe.daemon.logs import log, log_recovered, set_format, setup_logging
+from probe.daemon.logs import log, set_format, setup_logging
 from probe.daemon.plan import DaemonPlan, JobPlan
+from probe.daemon.pool import WORKER, WorkerPool
+from probe.daemon.runs import JobRuns
+from probe.daemon.state import DaemonState, Retention, save_state, update_gauges
+from probe.daemon.store_calls import StoreCalls
 from probe.daemon.systemd import notify, watchdog_interval
 from probe.daemon.uploads import UploadLoop
 from probe.errors import ConfigError, ProbeError, StoreError
-from probe.models.status import RunStatus
 from probe.paths import private_directory, private_file
-from probe.store import ResultStore, StoreFullError
+from probe.store import ResultStore
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from probe.daemon.metrics import Metrics
 
 LOCK_FILE = "daemon.lock"
-DISK_POLL_S = 5.0
-RETENTION_EVERY_S = 3600.0
-STATE_KEY = "daemon"
-WORKER = [sys.executable, "-m", "probe.daemon.worker"]
 # After the grace, a worker still alive gets this long to record its interrupted run.
 WORKER_EXIT_MARGIN_S = 5.0
 
@@ -80,73 +85,81 @@ async def validate(config_path: Path) -> DaemonPlan:
     return DaemonPlan.from_json(out.decode())
 
 
+def take_lock(data_dir: Path) -> TextIO:
+    """Lock `data_dir` for this process (released when it exits); StoreError if another has it."""
+    private_directory(data_dir)
+    handle = private_file(data_dir / LOCK_FILE).open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise StoreError(
+            f"another probe daemon is running on {data_dir} ({LOCK_FILE} is locked)"
+        ) from exc
+    return handle
+
+
 class Daemon:
-    def __init__(self, config_path: Path, plan: DaemonPlan) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        plan: DaemonPlan,
+        *,
+        lock: TextIO,
+        store: StoreCalls,
+        metrics: Metrics | None,
+    ) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
         self.config_path = config_path
         self.plan = plan
         self.data_dir = Path(plan.data_dir)
         self.started_at = datetime.now(UTC)
-        self.disk_paused = False
-        self.held_rows: list[dict[str, Any]] = []  # results a full disk refused, oldest first
+        self._lock = lock  # held while the daemon lives
+        self._store = store
+        self._metrics = metrics
         self._stop = asyncio.Event()
-        self._running: dict[str, asyncio.Task[Any]] = {}
-        self._workers: dict[str, asyncio.subprocess.Process] = {}
-        self._skipped_for_disk: set[str] = set()
-        self._lock_handle: Any = None
-        self._scheduler: Any = None
-        self._store: ResultStore | None = None
-        self._metrics: Any = None
-        self._uploads = UploadLoop(self)
+        self._scheduler: AsyncIOScheduler = AsyncIOScheduler(timezone=UTC)
+        self.pool = WorkerPool(config_path, plan.config_text)
+        self.disk = DiskGuard(self.data_dir, plan.min_free_bytes, store, metrics)
+        self.runs = JobRuns(self.pool, self.disk, store, metrics)
+        self.retention = Retention(
+            store, metrics, plan.retention_max_age_s, plan.retention_max_bytes
+        )
+        self.uploads = UploadLoop(self.pool, store, metrics, plan.upload_every_s)
 
-    @property
-    def store(self) -> ResultStore:
-        assert self._store is not None
-        return self._store
+    @classmethod
+    def open(cls, config_path: Path, plan: DaemonPlan) -> Daemon:
+        """Lock the data directory, open the store and the metrics endpoint."""
+        data_dir = Path(plan.data_dir)
+        lock = take_lock(data_dir)
+        store = StoreCalls(ResultStore.open(data_dir))
+        metrics = None
+        if plan.metrics_listen:
+            from probe.daemon.metrics import Metrics
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Store calls run off the event loop (fsync must not delay the watchdog)."""
-        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+            metrics = Metrics(plan.metrics_listen)
+        return cls(config_path, plan, lock=lock, store=store, metrics=metrics)
 
     # Start and stop
 
-    def _take_lock(self) -> None:
-        private_directory(self.data_dir)
-        handle = private_file(self.data_dir / LOCK_FILE).open("a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            raise StoreError(
-                f"another probe daemon is running on {self.data_dir} ({LOCK_FILE} is locked)"
-            ) from exc
-        self._lock_handle = handle
-
     async def serve(self) -> None:
         """Run until SIGTERM/SIGINT."""
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-        self._take_lock()
-        self._store = ResultStore.open(self.data_dir)
-        if self.plan.metrics_listen:
-            from probe.daemon.metrics import Metrics
-
-            self._metrics = Metrics(self.plan.metrics_listen)
-        abandoned = await self._call(self.store.close_abandoned_runs)
+        abandoned = await self._store.close_abandoned_runs()
         if abandoned:
             log("runs.abandoned", logging.WARNING, count=abandoned,
                 note="runs a previous process left unfinished are marked interrupted")  # fmt: skip
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._stop.set)
+            loop.add_signal_handler(signum, self._request_stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.start()
         await self._schedule_all()
         duties = [
             asyncio.create_task(self._watchdog()),
-            asyncio.create_task(self._disk_monitor()),
-            asyncio.create_task(self._retention()),
-            asyncio.create_task(self._uploads.run()),
+            asyncio.create_task(self.disk.watch(self._run_now)),
+            asyncio.create_task(self.retention.run()),
+            asyncio.create_task(self.uploads.run()),
             asyncio.create_task(refresh_loop(self.config_path, self._stop)),  # ASN db, monthly
         ]
         log(
@@ -161,33 +174,27 @@ class Daemon:
         finally:
             await self._shutdown(duties)
 
-    async def _shutdown(self, duties: list[asyncio.Task[Any]]) -> None:
+    def _request_stop(self) -> None:
+        """SIGTERM/SIGINT: no task starts from now on; serve() then shuts down."""
+        self.pool.close()
+        self._stop.set()
+
+    async def _shutdown(self, duties: list[asyncio.Task[None]]) -> None:
         notify("STOPPING=1")
-        log("daemon.stopping", running=",".join(self._running) or "-")
+        log("daemon.stopping", running=",".join(self.pool.running) or "-")
         self._scheduler.pause()
-        for worker in self._workers.values():
-            with contextlib.suppress(ProcessLookupError):
-                worker.send_signal(signal.SIGTERM)
-        running = list(self._running.values())
-        if running:
-            timeout = self.plan.stop_grace_s + WORKER_EXIT_MARGIN_S
-            _, late = await asyncio.wait(running, timeout=timeout)
-            if late:
-                for worker in self._workers.values():
-                    with contextlib.suppress(ProcessLookupError):
-                        worker.kill()
-                await asyncio.wait(late, timeout=5)
-                with contextlib.suppress(StoreError):
-                    await self._call(self.store.close_abandoned_runs)
+        if await self.pool.stop(self.plan.stop_grace_s + WORKER_EXIT_MARGIN_S):
+            with contextlib.suppress(StoreError):  # killed workers could not close their runs
+                await self._store.close_abandoned_runs()
         for task in duties:
             task.cancel()
         await asyncio.gather(*duties, return_exceptions=True)
         self._scheduler.shutdown(wait=False)
         await self._save_state(stopped=True)
-        if self.held_rows:
-            log("store.lost", logging.ERROR, count=len(self.held_rows),
+        if self.disk.held_rows:
+            log("store.lost", logging.ERROR, count=len(self.disk.held_rows),
                 reason="the disk was still full when the daemon stopped")  # fmt: skip
-        self.store.close()
+        self._store.close()
         if self._metrics is not None:
             self._metrics.close()
         log("daemon.stop")
@@ -201,7 +208,7 @@ class Daemon:
         for existing in self._scheduler.get_jobs():
             existing.remove()
         for job in self.plan.jobs:
-            last = await self._call(self.store.last_start, job.name)
+            last = await self._store.last_start(job.name)
             start = first_run_at(job, last, now)
             trigger = IntervalTrigger(
                 seconds=job.every_s, jitter=job.jitter_s or None, start_date=start, timezone=UTC
@@ -217,184 +224,38 @@ class Daemon:
         await self._save_state()
 
     async def _scheduled(self, name: str) -> None:
-        """APScheduler's entry point: the run and its bookkeeping happen in a task of ours,
+        """APScheduler's entry point: the run and its bookkeeping happen in a task of the pool,
         which shutdown waits for; APScheduler's own shutdown may cancel only this wrapper."""
-        if self._stop.is_set() or name in self._running:
-            return
-        task = asyncio.create_task(self._run_and_record(name))
-        self._running[name] = task
         try:
-            await asyncio.wait({task})
+            task = await self.pool.supervise(name, lambda: self._run_and_record(name))
         except asyncio.CancelledError:
-            return  # stopping: `task` is ours to finish, not APScheduler's
-        finally:
-            if task.done():
-                self._running.pop(name, None)
-        if not task.cancelled() and (error := task.exception()) is not None:
+            return  # stopping: the task is the pool's to finish, not APScheduler's
+        if task is not None and not task.cancelled() and (error := task.exception()) is not None:
             log("run.error", logging.ERROR, job=name, error=repr(error))  # a bug: say so once
 
     async def _run_and_record(self, name: str) -> None:
         try:
-            await self._run_job(name)
+            await self.runs.run(name)
         finally:
             await self._save_state()
-            await self._update_gauges()
+            await update_gauges(self._store, self._metrics)
 
-    async def _run_job(self, name: str) -> None:
-        if self.disk_paused or self._free_bytes() < self.plan.min_free_bytes:
-            await self._skip_for_disk(name)
-            return
-        exit_status, result = await self.worker(name, "run", "--job", name)
-        # Whatever happened to the worker, a run it left `running` is closed now, not at the
-        # next start (a worker killed before it could record its run, for one).
-        with contextlib.suppress(StoreError):
-            await self._call(self.store.close_abandoned_runs)
-        if result is None and self._stop.is_set() and exit_status == -signal.SIGTERM:
-            # Our SIGTERM reached the worker before it could handle it (it was still starting):
-            # a stop, not a crash; nothing was measured yet.
-            log("run.stopped", job=name, note="stopped while its worker was starting")
-            return
-        if result is None:
-            log("run.crashed", logging.ERROR, job=name, exit_status=exit_status,
-                note="the worker gave no summary; its run is closed as interrupted")  # fmt: skip
-            if self._metrics is not None:
-                self._metrics.observe_run(name, RunStatus.FAILED, time.time())
-            return
-        self._take_summary(name, result)
-
-    async def worker(self, key: str, *args: str) -> tuple[int | None, dict[str, Any] | None]:
-        """Run `worker ARGS` with the validated config on stdin (SIGTERMed on shutdown under
-        `key`); return its exit status and its JSON summary (None when it gave none)."""
-        proc = await asyncio.create_subprocess_exec(
-            *WORKER, *args, "--config", str(self.config_path),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        self._workers[key] = proc
-        try:
-            out, _ = await proc.communicate(self.plan.config_text.encode())
-        finally:
-            self._workers.pop(key, None)
-        lines = out.decode(errors="replace").strip().splitlines()
-        try:
-            summary = json.loads(lines[-1]) if lines else None
-        except ValueError:
-            summary = None
-        return proc.returncode, summary if isinstance(summary, dict) else None
-
-    def _take_summary(self, name: str, result: dict[str, Any]) -> None:
-        status = RunStatus(result["status"])
-        if self._metrics is not None:
-            for platform, verdict, blocking in result["results"]:
-                self._metrics.observe_result(name, platform, verdict, blocking)
-            self._metrics.observe_run(name, status, time.time())
-        rows = result.get("unsaved_rows") or []
-        if rows and self._metrics is not None:
-            self._metrics.store_errors.labels(kind="disk_full").inc(len(rows))
-        if rows or status is RunStatus.SKIPPED_DISK:
-            self.held_rows.extend(rows)
-            self._skipped_for_disk.add(name)
-            self._set_paused(True, result.get("error") or "results could not be written")
-
-    async def _skip_for_disk(self, name: str) -> None:
-        reason = "disk full" if self.disk_paused else "free space below [storage] min_free_bytes"
-        self._set_paused(True, reason)
-        self._skipped_for_disk.add(name)
-        log("run.skipped", logging.WARNING, job=name, status=RunStatus.SKIPPED_DISK, reason=reason)
-        if self._metrics is not None:
-            self._metrics.observe_run(name, RunStatus.SKIPPED_DISK, time.time())
-        with contextlib.suppress(StoreError):
-            await self._call(self.store.record_run, name, RunStatus.SKIPPED_DISK, error=reason)
-
-    # Disk
-
-    def _free_bytes(self) -> int:
-        try:
-            return shutil.disk_usage(self.data_dir).free
-        except OSError:
-            return 0
-
-    def _set_paused(self, paused: bool, reason: str = "") -> None:
-        if paused and not self.disk_paused:
-            log(
-                "disk.full", logging.ERROR, data_dir=self.data_dir, free_bytes=self._free_bytes(),
-                min_free_bytes=self.plan.min_free_bytes, reason=reason,
-                action="measuring paused until space returns",
-            )  # fmt: skip
-        elif not paused and self.disk_paused:
-            log("disk.ok", free_bytes=self._free_bytes(), action="measuring resumes")
-        self.disk_paused = paused
-        if self._metrics is not None:
-            self._metrics.disk_paused.set(1 if paused else 0)
-
-    def _try_space(self) -> bool:
-        """Store thread: True once a write succeeds and every held row is written."""
-        try:
-            self.store.write_held(self.held_rows, on_written=log_recovered)
-        except StoreFullError:
-            return False
-        return True
-
-    async def _disk_monitor(self) -> None:
-        """While paused for disk space, look again every few seconds; rerun skipped jobs."""
-        while True:
-            await asyncio.sleep(DISK_POLL_S)
-            if not self.disk_paused:
-                continue
-            if self._free_bytes() < self.plan.min_free_bytes:
-                continue
-            if not await self._call(self._try_space):
-                continue
-            self._set_paused(False)
-            for name in sorted(self._skipped_for_disk):
-                if self._scheduler.get_job(name) is not None:
-                    self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
-            self._skipped_for_disk.clear()
-
-    # State for `probe status`, metrics, retention
+    def _run_now(self, names: list[str]) -> None:
+        """Start these jobs' next runs now (the disk guard's jobs skipped for space)."""
+        for name in names:
+            if self._scheduler.get_job(name) is not None:
+                self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
 
     async def _save_state(self, stopped: bool = False) -> None:
-        jobs = []
+        next_runs: dict[str, datetime | None] = {}
         for job in self.plan.jobs:
-            scheduled = self._scheduler.get_job(job.name) if self._scheduler else None
-            next_run = getattr(scheduled, "next_run_time", None)
-            jobs.append({
-                "name": job.name, "targets": job.targets, "every_s": job.every_s,
-                "jitter_s": job.jitter_s,
-                "next_run": None if stopped or next_run is None else next_run.isoformat(),
-            })  # fmt: skip
-        state = {
-            "pid": os.getpid(), "version": __version__, "config": str(self.config_path),
-            "started_at": self.started_at.isoformat(),
-            "stopped_at": datetime.now(UTC).isoformat() if stopped else None,
-            "disk_paused": self.disk_paused, "unsaved": len(self.held_rows), "jobs": jobs,
-        }  # fmt: skip
-        with contextlib.suppress(StoreError):
-            await self._call(self.store.set_state, STATE_KEY, state)
-
-    async def _update_gauges(self) -> None:
-        if self._metrics is None:
-            return
-        with contextlib.suppress(StoreError):
-            stats = await self._call(self.store.stats)
-            self._metrics.backlog.set(stats.pending)
-            self._metrics.store_bytes.set(stats.file_bytes)
-
-    async def _retention(self) -> None:
-        while True:
-            plan = self.plan  # re-read each time: SIGHUP may change the limits
-            if plan.retention_max_age_s is not None or plan.retention_max_bytes is not None:
-                try:
-                    deleted = await self._call(
-                        self.store.apply_retention,
-                        max_age_s=plan.retention_max_age_s,
-                        max_bytes=plan.retention_max_bytes,
-                    )
-                    if deleted:
-                        log("retention", deleted=deleted)
-                except StoreError as exc:
-                    log("retention.failed", logging.WARNING, error=exc)
-            await self._update_gauges()
-            await asyncio.sleep(RETENTION_EVERY_S)
+            scheduled = self._scheduler.get_job(job.name)
+            next_runs[job.name] = getattr(scheduled, "next_run_time", None)
+        state = DaemonState(
+            self.config_path, self.started_at, self.plan.jobs, next_runs,
+            disk_paused=self.disk.paused, unsaved=len(self.disk.held_rows), stopped=stopped,
+        )  # fmt: skip
+        await save_state(self._store, state)
 
     # Reload, watchdog
 
@@ -411,12 +272,21 @@ class Daemon:
             return
         if plan.metrics_listen != self.plan.metrics_listen:
             log("reload.partial", logging.WARNING, note="metrics_listen changes need a restart")
-        self.plan = plan
+        self._configure(plan)
         set_format(plan.log_format)
         await self._schedule_all()
-        self._uploads.wake()
+        self.uploads.wake()
         log("reload.ok", jobs=",".join(j.name for j in plan.jobs))
         notify(f"READY=1\nSTATUS=running {len(plan.jobs)} job(s)")
+
+    def _configure(self, plan: DaemonPlan) -> None:
+        """Hand a reloaded config to the parts (what a reload changes, in one place)."""
+        self.plan = plan
+        self.pool.config_text = plan.config_text
+        self.disk.min_free_bytes = plan.min_free_bytes
+        self.retention.max_age_s = plan.retention_max_age_s
+        self.retention.max_bytes = plan.retention_max_bytes
+        self.uploads.every_s = plan.upload_every_s
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval()
@@ -433,6 +303,6 @@ def run_daemon(config_path: Path) -> None:
     async def main() -> None:
         plan = await validate(config_path)
         setup_logging(plan.log_format)
-        await Daemon(config_path, plan).serve()
+        await Daemon.open(config_path, plan).serve()
 
     asyncio.run(main())

@@ -12,13 +12,15 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from probe.daemon.logs import log
+from probe.daemon.pool import JsonObject, WorkerPool
+from probe.daemon.store_calls import StoreCalls
 from probe.errors import StoreError
 
 if TYPE_CHECKING:
-    from probe.daemon.service import Daemon
+    from probe.daemon.metrics import Metrics
 
 UPLOAD_KEY = ":upload"  # a job name cannot start with ':'
 STATE_KEY = "upload"
@@ -53,8 +55,15 @@ def due_at(state: object, every_s: float | None) -> datetime | None:
 
 
 class UploadLoop:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    """Upload passes in the worker pool under `UPLOAD_KEY`, as long as the pool is open."""
+
+    def __init__(
+        self, pool: WorkerPool, store: StoreCalls, metrics: Metrics | None, every_s: float | None
+    ) -> None:
+        self.every_s = every_s  # `[upload] every`; None: no collector (a reload may change it)
+        self._pool = pool
+        self._store = store
+        self._metrics = metrics
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -64,8 +73,8 @@ class UploadLoop:
     async def _due_in(self) -> float:
         state = None
         with contextlib.suppress(StoreError):
-            state = await self.daemon._call(self.daemon.store.get_state, STATE_KEY)
-        moment = due_at(state, self.daemon.plan.upload_every_s)
+            state = await self._store.get_state(STATE_KEY)
+        moment = due_at(state, self.every_s)
         if moment is None:
             return 0.0
         return max(0.0, (moment - datetime.now(UTC)).total_seconds())
@@ -73,7 +82,7 @@ class UploadLoop:
     async def run(self) -> None:
         gap: float | None = 0.0
         while True:
-            every = self.daemon.plan.upload_every_s
+            every = self.every_s
             if every is None:
                 delay: float | None = None  # uploads off: sleep until a reload
             else:
@@ -82,31 +91,26 @@ class UploadLoop:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
                 continue  # woken by a reload: look again
-            if self.daemon._stop.is_set():
+            # Stopping cancels us, never the pass (it is the pool's, which waits for it).
+            task = await self._pool.supervise(UPLOAD_KEY, self._pass)
+            if task is None:  # the pool is closed: stopping
                 return
-            task = asyncio.create_task(self._pass())
-            self.daemon._running[UPLOAD_KEY] = task
-            try:
-                await asyncio.wait({task})  # stopping cancels us, never the pass (it is ours)
-            finally:
-                if task.done():
-                    self.daemon._running.pop(UPLOAD_KEY, None)
             recorded = not task.cancelled() and task.exception() is None and task.result()
             gap = MIN_GAP_S if recorded else every
 
     async def _pass(self) -> bool:
         """Run one upload worker; return whether it reported back."""
-        exit_status, summary = await self.daemon.worker(UPLOAD_KEY, "upload")
-        if summary is None:
-            log("upload.crashed", logging.ERROR, exit_status=exit_status,
+        ended = await self._pool.run(UPLOAD_KEY, "upload")
+        if ended.summary is None:
+            log("upload.crashed", logging.ERROR, exit_status=ended.status,
                 note="the upload worker gave no summary; nothing is lost")  # fmt: skip
             self._count("crashed")
             return False
-        self._report(summary)
+        self._report(ended.summary)
         return True
 
-    def _count(self, outcome: str, summary: dict[str, Any] | None = None) -> None:
-        metrics = self.daemon._metrics
+    def _count(self, outcome: str, summary: JsonObject | None = None) -> None:
+        metrics = self._metrics
         if metrics is None:
             return
         metrics.uploads.labels(outcome=outcome).inc()
@@ -114,7 +118,7 @@ class UploadLoop:
             metrics.uploaded.inc(int(summary.get("measurements") or 0))
             metrics.outbox_bundles.set(int(summary.get("pending") or 0))
 
-    def _report(self, summary: dict[str, Any]) -> None:
+    def _report(self, summary: JsonObject) -> None:
         status = str(summary.get("status"))
         for rejected in summary.get("rejected") or []:
             log("upload.rejected", logging.ERROR, bundle=rejected,
