@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,8 +93,14 @@ class DaemonProcess:
         self.notify_path = home.root / f"notify-{time.monotonic_ns()}.sock"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
-        self.notify.setblocking(False)
+        self.notify.settimeout(0.05)
         self.messages: list[str] = []
+        # Read the notify socket all the time, as systemd does: a queue left unread holds only
+        # net.unix.max_dgram_qlen datagrams, and the daemon (never blocking) drops what follows,
+        # e.g. STOPPING=1 behind the watchdog pings sent while a test waited on something else.
+        self._reading = threading.Event()
+        self._reader = threading.Thread(target=self._read_notify, daemon=True)
+        self._reader.start()
         extra = {"NOTIFY_SOCKET": str(self.notify_path)}
         if watchdog_usec is not None:
             extra["WATCHDOG_USEC"] = str(watchdog_usec)
@@ -115,19 +122,24 @@ class DaemonProcess:
     def events(self, name: str) -> list[dict[str, str]]:
         return [line for line in self.lines() if line.get("event") == name]
 
-    def received(self) -> list[str]:
-        while True:
+    def _read_notify(self) -> None:
+        while not self._reading.is_set():
             try:
                 self.messages.append(self.notify.recv(4096).decode())
-            except BlockingIOError:
-                return self.messages
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def received(self) -> list[str]:
+        """Return the notify messages received so far (a reader thread collects them)."""
+        return list(self.messages)
 
     def wait_for(
         self, condition: Callable[[], bool], timeout: float = 30, what: str = "condition"
     ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.received()  # read the notify socket as systemd does: it holds few datagrams
             if condition():
                 return
             if self.proc.poll() is not None:
@@ -171,6 +183,7 @@ class DaemonProcess:
             self.proc.wait(10)
         self._log.close()
         if self.notify.fileno() != -1:
-            self.received()  # keep what arrived before the socket goes
+            self._reading.set()  # the reader keeps what arrived before the socket goes
+            self._reader.join(5)
             self.notify.close()
         self.notify_path.unlink(missing_ok=True)

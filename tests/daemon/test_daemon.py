@@ -148,9 +148,16 @@ def test_metrics_endpoint(home: ProbeHome, ok_url: str) -> None:
     daemon = DaemonProcess(home)
     try:
         daemon.wait_event("run.finish")
-        time.sleep(0.3)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            text = response.read().decode()
+        # The supervisor reads the run's summary after the worker logs run.finish: wait for
+        # the counters it sets from it, however long a busy machine takes.
+        text = ""
+
+        def counted() -> bool:
+            nonlocal text
+            text = _scrape(f"http://127.0.0.1:{port}/metrics")
+            return 'probe_runs_total{job="web",status="ok"} 1.0' in text
+
+        daemon.wait_for(counted, what="the run counted in /metrics")
         assert daemon.stop() == 0
     finally:
         daemon.close()
@@ -235,3 +242,8 @@ def test_retention_deletes_only_shipped_results(home: ProbeHome, ok_url: str) ->
         daemon.close()
     left = home.stored()
     assert len(left) == 1 and left[0].measurement_id != first.measurement_id
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
