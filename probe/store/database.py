@@ -19,7 +19,8 @@ The durability policy, the same for every file (docs/architecture.md, "Storage")
   `StoreFullError` (nothing was written).
 
 What may differ per file (a `Layout`): its schema and migrations, how long to wait for another
-process's lock, the page and cache sizes, and incremental vacuuming.
+process's lock, the page and cache sizes. No file auto-vacuums: the pages deleted rows free
+(retention) are reused by the next rows, so a file stays at its high-water mark.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ class Layout:
     busy_timeout_ms: int = 10_000  # wait this long for another process's write lock
     page_bytes: int | None = None  # a new file only; None: SQLite's default
     cache_kib: int | None = None  # None: SQLite's default
-    incremental_vacuum: bool = False  # a new file only: `reclaim()` gives freed pages back
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -78,14 +78,10 @@ def _connect(path: Path, layout: Layout) -> sqlite3.Connection:
 
 
 def _configure(db: sqlite3.Connection, path: Path, layout: Layout) -> None:
-    """Apply the policy's pragmas; a new file's layout ones first (WAL fixes them)."""
+    """Apply the policy's pragmas; a new file's page size first (WAL fixes it)."""
     db.execute(f"PRAGMA busy_timeout = {layout.busy_timeout_ms}")
-    # Only an empty file takes these (setting auto_vacuum on another costs a write).
-    if db.execute("PRAGMA page_count").fetchone()[0] == 0:
-        if layout.page_bytes is not None:
-            db.execute(f"PRAGMA page_size = {layout.page_bytes}")
-        if layout.incremental_vacuum:
-            db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    if layout.page_bytes is not None and db.execute("PRAGMA page_count").fetchone()[0] == 0:
+        db.execute(f"PRAGMA page_size = {layout.page_bytes}")  # only an empty file takes it
     if layout.cache_kib is not None:
         db.execute(f"PRAGMA cache_size = -{layout.cache_kib}")
     if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
@@ -204,17 +200,6 @@ class Database:
     def pragma(self, name: str) -> object:
         """Return the value of `PRAGMA name` on this connection."""
         return self.read(f"PRAGMA {name}")[0][0]
-
-    def reclaim(self) -> None:
-        """Give the pages deleted rows freed back to the filesystem (incremental vacuum; a
-        no-op on a file made without it)."""
-        with self.lock:
-            if self._db.in_transaction:  # executescript would commit it
-                raise StoreError(f"{self.path}: reclaim() inside a transaction")
-            try:  # executescript steps it to the end; execute() frees one page per call
-                self._db.executescript("PRAGMA incremental_vacuum;")
-            except (sqlite3.Error, OSError) as exc:
-                raise self.error(exc) from exc
 
     def file_bytes(self) -> int:
         """Return the size of the file and its WAL."""

@@ -77,7 +77,7 @@ def test_every_database_gets_the_one_policy(tmp_path: Path, kind: str, umask_022
 
 def test_a_new_file_takes_its_layout(tmp_path: Path) -> None:
     with ResultStore.open(tmp_path / "store") as store:
-        assert store.database.pragma("auto_vacuum") == 2  # incremental: retention shrinks it
+        assert store.database.pragma("auto_vacuum") == 0  # as every store before it
     with CollectorStore.open(tmp_path / "collector") as collector:
         assert collector.database.pragma("page_size") == COLLECTOR_LAYOUT.page_bytes
         assert collector.database.pragma("cache_size") == -(COLLECTOR_LAYOUT.cache_kib or 0)
@@ -141,8 +141,8 @@ def test_many_openers_of_a_new_file_create_it_once(tmp_path: Path) -> None:
 def test_a_store_made_before_the_shared_base_opens_and_keeps_its_rows(
     tmp_path: Path, stored_result: TargetResult
 ) -> None:
-    """Every store written until now has WAL set before auto_vacuum (so no auto-vacuum):
-    it opens, takes new rows, and retention works on it (reclaiming nothing)."""
+    """A store as the code before store/database.py made it (WAL set first, then the schema
+    outside a transaction) opens at its version, takes rows and runs retention."""
     path = tmp_path / "results.sqlite3"
     with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("PRAGMA journal_mode = WAL")
@@ -150,22 +150,27 @@ def test_a_store_made_before_the_shared_base_opens_and_keeps_its_rows(
         db.executescript(_SCHEMA)
         db.execute("PRAGMA user_version = 2")
     with ResultStore.open(tmp_path, create=False) as store:
-        assert store.database.pragma("auto_vacuum") == 0
+        assert store.database.pragma("user_version") == 2
         ids = [store.add_result(stored_result, "web").measurement_id for _ in range(3)]
         store.mark_uploaded(ids)
         assert store.apply_retention(max_age_s=None, max_bytes=0) == 3
         assert store.stats().results == 0
 
 
-def test_retention_gives_the_freed_pages_back(tmp_path: Path, stored_result: TargetResult) -> None:
+def test_retention_frees_pages_the_next_results_reuse(
+    tmp_path: Path, stored_result: TargetResult
+) -> None:
+    """No vacuum: the file keeps its high-water mark and does not grow past it."""
+    big = stored_result.model_copy(update={"reasons": ["x" * 100_000]})
     with ResultStore.open(tmp_path) as store:
-        big = stored_result.model_copy(update={"reasons": ["x" * 200_000]})
-        ids = [store.add_result(big, "web").measurement_id for _ in range(5)]
-        store.mark_uploaded(ids)
-        before = store.database.pragma("page_count")
+        db = store.database
+        store.mark_uploaded([store.add_result(big, "web").measurement_id for _ in range(5)])
+        high = int(str(db.pragma("page_count")))
         assert store.apply_retention(max_age_s=None, max_bytes=0) == 5
-        assert store.database.pragma("freelist_count") == 0
-        assert int(str(store.database.pragma("page_count"))) < int(str(before))
+        assert db.pragma("page_count") == high and int(str(db.pragma("freelist_count"))) > 0
+        for _ in range(5):
+            store.add_result(big, "web")
+        assert db.pragma("page_count") == high
 
 
 @pytest.fixture
