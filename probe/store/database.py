@@ -45,6 +45,7 @@ class Layout:
 
     label: str  # how messages name it: "probe store", "collector store"
     version: int
+    # Scripts are split on ";": no semicolon inside a statement (no triggers, no such literal).
     schema: str  # a new file's tables and indexes (CREATE ... IF NOT EXISTS)
     migrations: Mapping[int, str] = field(default_factory=dict)  # step N -> N + 1
     busy_timeout_ms: int = 10_000  # wait this long for another process's write lock
