@@ -6,12 +6,12 @@ open, and readers (`probe results`, `probe status`) never block the daemon. The 
 records; it never interprets them (the verdict column is an index, copied from the record).
 
 Modules:
-    database the one SQLite plumbing (open, pragmas, WAL check, migrations, lock, errors),
-             shared with the collector's index (collector/storage.py)
-    sqlite   ResultStore: open, add results, record runs, query, retention
-    outbox   the outbox half of ResultStore: sealed bundles until a collector acknowledges them
+    database    the one SQLite plumbing (open, pragmas, WAL check, migrations, lock, errors),
+                shared with the collector's index (collector/storage.py)
+    sqlite      ResultStore: open, add results, record runs, query, retention
+    outbox      the outbox half of ResultStore: sealed bundles until a collector acknowledges them
     timestamps  iso(), parse_iso(): times as sortable UTC text (the collector's index too)
-    paging   iter_measured(), time_range(): rows of a time range, a page per query (both indexes)
+    paging      iter_measured(), time_range(): rows of a time range, a page per query (both indexes)
 """
 
 from probe.errors import StoreFullError
