@@ -5,6 +5,7 @@ ProbeError               anything an operator can act on
 ├── ConfigError          bad TOML, env or flag; names the file and the key
 ├── TargetError          input the parser or catalogue rejects
 ├── StoreError           store unreadable, locked or full
+│   └── StoreFullError   the disk is full: nothing was written
 ├── BundleError          malformed, oversized or unverifiable bundle
 │   └── SignatureError
 ├── UploadError          collector unreachable or refused
@@ -41,7 +42,11 @@ class TargetError(ProbeError):
 
 
 class StoreError(ProbeError):
-    """The local store is unreadable, locked or full."""
+    """The local store (or the collector's) is unreadable, locked or full."""
+
+
+class StoreFullError(StoreError):
+    """The disk under a store is full: nothing was written, nothing stored was harmed."""
 
 
 class BundleError(ProbeError):

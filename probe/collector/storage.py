@@ -3,7 +3,7 @@
 Layout under `data_dir`:
 
 ```
-collector.sqlite3            probes, bundles, measurements (WAL, synchronous=FULL)
+collector.sqlite3            probes, bundles, measurements (store/database.py: WAL, FULL)
 bundles/<id[:2]>/<id>.bundle the bundle exactly as received, named by its bundle_id (hex)
 ```
 
@@ -21,11 +21,7 @@ and `probe collector ingest`) share the file through SQLite's own locking.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +43,8 @@ from probe.collector.schema import (
     parse_iso,
 )
 from probe.errors import StoreError
+from probe.paths import private_directory
+from probe.store.database import Database, Layout
 from probe.store.paging import iter_measured, time_range
 
 if TYPE_CHECKING:
@@ -57,12 +55,13 @@ if TYPE_CHECKING:
 STORE_FILE = "collector.sqlite3"
 READ_PAGE_ROWS = 500
 REPORT_PAGE_ROWS = 2000  # a report reads everything: fewer, larger pages
-_BUSY_TIMEOUT_MS = 30_000
-# A record is ~7 KiB of JSON: on 16 KiB pages it needs no overflow chain (4 KiB pages took
-# three each), and a 32 MiB page cache holds the indexes a bundle's inserts touch. Together
-# about 15 % less time per 1 MiB bundle once the store is large (bench/README.md).
-_PAGE_BYTES = 16384
-_CACHE_KIB = 32768
+LAYOUT = Layout(
+    label="collector store", version=SCHEMA_VERSION, schema=SCHEMA, busy_timeout_ms=30_000,
+    # A record is ~7 KiB of JSON: on 16 KiB pages it needs no overflow chain (4 KiB pages took
+    # three each), and a 32 MiB page cache holds the indexes a bundle's inserts touch. Together
+    # about 15 % less time per 1 MiB bundle once the store is large (bench/README.md).
+    page_bytes=16384, cache_kib=32768,
+)  # fmt: skip
 
 Via = Literal["api", "upload", "file"]
 
@@ -71,22 +70,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _is_full(exc: BaseException) -> bool:
-    if isinstance(exc, sqlite3.OperationalError):
-        text = str(exc).lower()
-        return "disk is full" in text or "disk i/o error" in text
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
 class CollectorStore:
     """The collector's store. Thread-safe (one lock); open with `CollectorStore.open(data_dir)`."""
 
-    def __init__(self, data_dir: Path, connection: sqlite3.Connection) -> None:
+    def __init__(self, data_dir: Path, database: Database) -> None:
         self.data_dir = data_dir
-        self.path = data_dir / STORE_FILE
-        self._db = connection
-        # Reentrant: a transaction holds it across its statements.
-        self._lock = threading.RLock()
+        self.path = database.path
+        self._db = database
 
     @classmethod
     def open(cls, data_dir: Path, *, create: bool = True) -> CollectorStore:
@@ -95,53 +85,15 @@ class CollectorStore:
         if not create and not path.exists():
             raise StoreError(f"no collector store at {path}: check --data-dir")
         try:
-            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_directory(data_dir)
             (data_dir / BUNDLES_DIR).mkdir(mode=0o700, exist_ok=True)
             fsync_dir(data_dir)
-            db = sqlite3.connect(
-                path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                check_same_thread=False,
-            )  # fmt: skip
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise StoreError(f"cannot open the collector store {path}: {exc}") from exc
-        try:
-            cls._prepare(db, path)
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            raise StoreError(f"{path} is not a readable collector store: {exc}") from exc
-        except StoreError:
-            db.close()
-            raise
-        return cls(data_dir, db)
-
-    @staticmethod
-    def _prepare(db: sqlite3.Connection, path: Path) -> None:
-        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        db.execute(f"PRAGMA page_size = {_PAGE_BYTES}")  # only a new file takes it
-        db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
-        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
-            raise StoreError(f"{path}: the filesystem does not support SQLite WAL mode")
-        # FULL: each commit fsyncs the WAL, so an acknowledged bundle survives power loss.
-        db.execute("PRAGMA synchronous = FULL")
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("BEGIN IMMEDIATE")  # two processes opening a new store at once: one creates
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{path} was written by a newer probe (schema {version})")
-            if version < SCHEMA_VERSION:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        return cls(data_dir, Database.open(path, LAYOUT))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def __enter__(self) -> CollectorStore:
         return self
@@ -149,42 +101,16 @@ class CollectorStore:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _execute(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
-        with self._lock:
-            try:
-                return self._db.execute(sql, tuple(params))
-            except (sqlite3.Error, OSError) as exc:
-                raise self._error(exc) from exc
-
-    def _read(self, sql: str, params: Iterable[object] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, tuple(params)).fetchall()
-            except sqlite3.Error as exc:
-                raise self._error(exc) from exc
-
-    def _error(self, exc: BaseException) -> StoreError:
-        if _is_full(exc):
-            return StoreError(f"{self.path}: disk full, nothing written")
-        return StoreError(f"{self.path}: {exc}")
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._lock:
-            self._execute("BEGIN IMMEDIATE")
-            try:
-                yield
-                self._execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+    @property
+    def database(self) -> Database:
+        """The open SQLite file (its pragmas, its lock)."""
+        return self._db
 
     # Probes
 
     def probe_key(self, probe_id: str) -> bytes | None:
         """Return the raw public key registered for `probe_id`, or None."""
-        rows = self._read("SELECT public_key FROM probes WHERE probe_id = ?", (probe_id,))
+        rows = self._db.read("SELECT public_key FROM probes WHERE probe_id = ?", (probe_id,))
         if not rows:
             return None
         key = rows[0][0]
@@ -194,20 +120,20 @@ class CollectorStore:
     def register_probe(self, public_key: bytes, *, via: Via) -> tuple[str, datetime, bool]:
         """Register `public_key`; return (probe_id, registered_at, whether it is new)."""
         probe_id = hashlib.sha256(public_key).hexdigest()
-        with self._lock:
-            added = self._execute(
+        with self._db.lock:
+            added = self._db.write(
                 "INSERT OR IGNORE INTO probes (probe_id, public_key, registered_at, via)"
                 " VALUES (?, ?, ?, ?)",
                 (probe_id, public_key, iso(_now()), via),
             ).rowcount
-            rows = self._read("SELECT registered_at FROM probes WHERE probe_id = ?", (probe_id,))
+            rows = self._db.read("SELECT registered_at FROM probes WHERE probe_id = ?", (probe_id,))
         return probe_id, parse_iso(rows[0][0]), added == 1
 
     # Bundles
 
     def bundle(self, bundle_id: str) -> BundleRow | None:
         """Return what the index holds about `bundle_id`, or None if it was never accepted."""
-        rows = self._read(
+        rows = self._db.read(
             "SELECT bundle_id, probe_id, received_at, count, stored FROM bundles"
             " WHERE bundle_id = ?",
             (bundle_id,),
@@ -247,37 +173,33 @@ class CollectorStore:
         # A bundle that brings nothing new keeps no file: its measurements are already held,
         # each with the bundle that first brought it.
         path = self._write_file(bundle_id, raw) if self._any_new(probe_id, rows) else None
-        with self._transaction():
-            if self._read("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle_id,)):
+        with self._db.transaction():
+            if self._db.read("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle_id,)):
                 return StoredBundle("duplicate", 0, len(rows))  # a concurrent upload won
             if register:
-                self._execute(
+                self._db.write(
                     "INSERT OR IGNORE INTO probes (probe_id, public_key, registered_at, via)"
                     " VALUES (?, ?, ?, ?)",
                     (probe_id, public_key, received_at, via),
                 )
-            self._execute(
+            self._db.write(
                 "INSERT INTO bundles (bundle_id, probe_id, received_at, via, count, stored,"
                 " path, manifest) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
                 (bundle_id, probe_id, received_at, via, len(rows), path,
                  bundle.manifest_line.decode()),
             )  # fmt: skip
             stored = self._insert_measurements(rows)
-            self._execute("UPDATE bundles SET stored = ? WHERE bundle_id = ?", (stored, bundle_id))
+            self._db.write("UPDATE bundles SET stored = ? WHERE bundle_id = ?", (stored, bundle_id))
         return StoredBundle("accepted", stored, len(rows))
 
     def _insert_measurements(self, rows: list[tuple[object, ...]]) -> int:
-        with self._lock:
-            try:
-                return self._db.executemany(INSERT_MEASUREMENT, rows).rowcount
-            except (sqlite3.Error, OSError) as exc:
-                raise self._error(exc) from exc
+        return self._db.write_many(INSERT_MEASUREMENT, rows)
 
     def _any_new(self, probe_id: str, rows: list[tuple[object, ...]]) -> bool:
         ids = [str(row[1]) for row in rows]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            held = self._read(
+            held = self._db.read(
                 "SELECT COUNT(*) FROM measurements WHERE probe_id = ? AND measurement_id IN"
                 f" ({','.join('?' * len(chunk))})",
                 (probe_id, *chunk),
@@ -290,13 +212,13 @@ class CollectorStore:
         try:
             return str(write_bundle(self.data_dir, bundle_id, raw))
         except OSError as exc:
-            raise self._error(exc) from exc
+            raise self._db.error(exc) from exc
 
     # Measurements
 
     def counts(self) -> Counts:
         """Return how many probes, bundles and measurements the collector holds."""
-        row = self._read(
+        row = self._db.read(
             "SELECT (SELECT COUNT(*) FROM probes), COUNT(*), COALESCE(SUM(stored), 0) FROM bundles"
         )[0]
         return Counts(int(str(row[0])), int(str(row[1])), int(str(row[2])))
@@ -326,7 +248,7 @@ class CollectorStore:
         params += bounds
         if max_bytes is not None:
             limit = self._rows_within(" AND ".join(where), params, limit, max_bytes)
-        rows = self._read(
+        rows = self._db.read(
             f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE {' AND '.join(where)}"
             " ORDER BY seq LIMIT ?",
             [*params, limit + 1],
@@ -337,7 +259,7 @@ class CollectorStore:
 
     def _rows_within(self, where: str, params: list[object], limit: int, max_bytes: int) -> int:
         """Return how many of the next `limit` rows fit in `max_bytes` of records (≥ 1)."""
-        sizes = self._read(
+        sizes = self._db.read(
             f"SELECT length(CAST(record AS BLOB)) FROM measurements WHERE {where}"
             " ORDER BY seq LIMIT ?",
             [*params, limit],
@@ -375,14 +297,14 @@ class CollectorStore:
             " CASE WHEN ? < 0 OR length(CAST(record AS BLOB)) <= ? THEN record END"
         )
         for probe_id, measurement_id, record in iter_measured(
-            self._read, "measurements", columns,
+            self._db.read, "measurements", columns,
             since=since, until=until, page=REPORT_PAGE_ROWS, leading=[cap, cap],
         ):  # fmt: skip
             yield str(probe_id), str(measurement_id), None if record is None else str(record)
 
     def usage(self, probe_id: str, since: datetime) -> tuple[int, int]:
         """Return (bundles, uncompressed bytes) accepted from `probe_id` since `since`."""
-        row = self._read(
+        row = self._db.read(
             "SELECT COUNT(*), COALESCE(SUM(json_extract(manifest, '$.uncompressed_bytes')), 0)"
             " FROM bundles WHERE probe_id = ? AND received_at >= ?",
             (probe_id, iso(since)),
@@ -391,7 +313,7 @@ class CollectorStore:
 
     def measurement(self, probe_id: str, measurement_id: str) -> CollectedMeasurement | None:
         """Return one measurement by its probe and the probe's measurement_id, or None."""
-        rows = self._read(
+        rows = self._db.read(
             f"SELECT {MEASUREMENT_COLUMNS} FROM measurements"
             " WHERE probe_id = ? AND measurement_id = ?",
             (probe_id, measurement_id),
@@ -406,7 +328,7 @@ class CollectorStore:
 
     def integrity_check(self) -> str:
         """Return SQLite's own verdict on the file: "ok" or the first problems found."""
-        return "; ".join(str(r[0]) for r in self._read("PRAGMA integrity_check"))
+        return self._db.integrity_check()
 
 
 __all__ = [

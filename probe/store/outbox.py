@@ -12,14 +12,13 @@ marked uploaded), `rejected` (a collector refused it for good: kept, not resent,
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from probe.errors import StoreError
+from probe.store.database import Database
 from probe.store.timestamps import iso as _iso
 from probe.store.timestamps import parse_optional as _parse
 
@@ -113,20 +112,12 @@ class OutboxQueries:
     """The outbox half of `ResultStore` (mixed in: one connection, one lock, one file)."""
 
     path: Path
-
-    def _write(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
-        raise NotImplementedError
-
-    def _read(self, sql: str, params: Iterable[object] = ()) -> list[tuple[object, ...]]:
-        raise NotImplementedError
-
-    def _transaction(self) -> contextlib.AbstractContextManager[None]:
-        raise NotImplementedError
+    _db: Database
 
     def unbundled(self, *, max_records: int, max_bytes: int) -> list[UnbundledRow]:
         """Return the oldest results in no bundle: up to `max_records` and `max_bytes` of
         records (always at least one when any is waiting)."""
-        rows = self._read(
+        rows = self._db.read(
             "SELECT measurement_id, measured_at, record, size FROM results"
             " WHERE bundle_id IS NULL ORDER BY seq LIMIT ?",
             (max_records,),
@@ -152,8 +143,8 @@ class OutboxQueries:
 
         SealRaced if any of the results is already in a bundle (two sealers raced).
         """
-        with self._transaction():
-            self._write(
+        with self._db.transaction():
+            self._db.write(
                 "INSERT INTO bundles (bundle_id, created_at, count, size, data, state)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (bundle_id, _iso(created_at), len(measurement_ids), len(data), data, PENDING),
@@ -166,7 +157,7 @@ class OutboxQueries:
                 )
 
     def _tag(self, bundle_id: str, measurement_ids: Sequence[str]) -> int:
-        with self._transaction():
+        with self._db.transaction():
             return self._tag_in_transaction(bundle_id, measurement_ids)
 
     def _tag_in_transaction(self, bundle_id: str, measurement_ids: Sequence[str]) -> int:
@@ -174,7 +165,7 @@ class OutboxQueries:
         for start in range(0, len(measurement_ids), _CHUNK):
             chunk = list(measurement_ids[start : start + _CHUNK])
             marks = ",".join("?" * len(chunk))
-            count += self._write(
+            count += self._db.write(
                 f"UPDATE results SET bundle_id = ? WHERE bundle_id IS NULL"
                 f" AND measurement_id IN ({marks})",
                 (bundle_id, *chunk),
@@ -184,7 +175,7 @@ class OutboxQueries:
     def outbox(self, states: Sequence[str] = (PENDING,)) -> list[OutboxEntry]:
         """Return the bundles in `states`, oldest first, without their bytes."""
         marks = ",".join("?" * len(states))
-        rows = self._read(
+        rows = self._db.read(
             f"SELECT {_ENTRY_COLUMNS} FROM bundles WHERE state IN ({marks})"
             " ORDER BY created_at, bundle_id",
             tuple(states),
@@ -193,7 +184,7 @@ class OutboxQueries:
 
     def bundle_bytes(self, bundle_id: str) -> bytes | None:
         """Return a bundle's bytes (None once acknowledged, or when unknown)."""
-        rows = self._read("SELECT data FROM bundles WHERE bundle_id = ?", (bundle_id,))
+        rows = self._db.read("SELECT data FROM bundles WHERE bundle_id = ?", (bundle_id,))
         if not rows or rows[0][0] is None:
             return None
         data = rows[0][0]
@@ -206,20 +197,20 @@ class OutboxQueries:
         Returns how many results were newly marked.
         """
         stamp = _iso(datetime.now(UTC))
-        with self._transaction():
-            self._write(
+        with self._db.transaction():
+            self._db.write(
                 "UPDATE bundles SET state = ?, data = NULL, acknowledged_at = ?,"
                 " collector = ?, last_error = NULL WHERE bundle_id = ?",
                 (ACKNOWLEDGED, stamp, collector, bundle_id),
             )
-            return self._write(
+            return self._db.write(
                 "UPDATE results SET uploaded_at = ? WHERE bundle_id = ? AND uploaded_at IS NULL",
                 (stamp, bundle_id),
             ).rowcount
 
     def bundle_failed(self, bundle_id: str, error: str) -> None:
         """Count a failed attempt (the bundle stays pending)."""
-        self._write(
+        self._db.write(
             "UPDATE bundles SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?"
             " WHERE bundle_id = ?",
             (_iso(datetime.now(UTC)), error, bundle_id),
@@ -227,7 +218,7 @@ class OutboxQueries:
 
     def reject_bundle(self, bundle_id: str, error: str) -> None:
         """A collector refused the bundle for good: keep it, stop sending it."""
-        self._write(
+        self._db.write(
             "UPDATE bundles SET state = ?, attempts = attempts + 1, last_attempt_at = ?,"
             " last_error = ? WHERE bundle_id = ?",
             (REJECTED, _iso(datetime.now(UTC)), error, bundle_id),
@@ -235,7 +226,7 @@ class OutboxQueries:
 
     def requeue_rejected(self) -> int:
         """Queue every rejected bundle again; return how many."""
-        return self._write(
+        return self._db.write(
             "UPDATE bundles SET state = ? WHERE state = ?", (PENDING, REJECTED)
         ).rowcount
 
@@ -244,12 +235,12 @@ class OutboxQueries:
         then delete the results); they stay pending for upload. Returns results stamped."""
         stamp = _iso(datetime.now(UTC))
         count = 0
-        with self._transaction():
+        with self._db.transaction():
             for bundle_id in bundle_ids:
-                self._write(
+                self._db.write(
                     "UPDATE bundles SET exported_at = ? WHERE bundle_id = ?", (stamp, bundle_id)
                 )
-                count += self._write(
+                count += self._db.write(
                     "UPDATE results SET exported_at = ? WHERE bundle_id = ?"
                     " AND exported_at IS NULL",
                     (stamp, bundle_id),
@@ -257,7 +248,7 @@ class OutboxQueries:
         return count
 
     def outbox_stats(self) -> OutboxStats:
-        row = self._read(
+        row = self._db.read(
             "SELECT"
             " COALESCE(SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), 0),"
             " COALESCE(SUM(CASE WHEN state = ? THEN size ELSE 0 END), 0),"
@@ -265,7 +256,7 @@ class OutboxQueries:
             " COALESCE(SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), 0) FROM bundles",
             (PENDING, PENDING, PENDING, REJECTED),
         )[0]
-        unbundled = self._read("SELECT COUNT(*) FROM results WHERE bundle_id IS NULL")[0][0]
+        unbundled = self._db.read("SELECT COUNT(*) FROM results WHERE bundle_id IS NULL")[0][0]
         return OutboxStats(
             pending_bundles=int(str(row[0])), pending_bytes=int(str(row[1])),
             pending_measurements=int(str(row[2])), rejected_bundles=int(str(row[3])),
@@ -274,7 +265,7 @@ class OutboxQueries:
 
     def forget_acknowledged(self, before: datetime) -> int:
         """Delete the bookkeeping of bundles acknowledged before `before` (retention)."""
-        return self._write(
+        return self._db.write(
             "DELETE FROM bundles WHERE state = ? AND acknowledged_at < ?",
             (ACKNOWLEDGED, _iso(before)),
         ).rowcount

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
-import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from probe.errors import StoreError
 from probe.models.status import RunStatus
-from probe.paths import private_directory, private_file
+from probe.store.database import Database, Layout
 from probe.store.outbox import OUTBOX_SCHEMA, OutboxQueries
 from probe.store.paging import iter_measured, time_range
 from probe.store.timestamps import iso as _iso
@@ -77,10 +73,10 @@ CREATE TABLE IF NOT EXISTS state (
 )
 # Each step takes the store from version N to N + 1; a new store runs _SCHEMA only.
 _MIGRATIONS = {1: "ALTER TABLE results ADD COLUMN bundle_id TEXT;\n" + OUTBOX_SCHEMA}
-
-
-class StoreFullError(StoreError):
-    """The disk under data_dir is full: nothing was written, nothing stored was harmed."""
+LAYOUT = Layout(
+    label="probe store", version=SCHEMA_VERSION, schema=_SCHEMA, migrations=_MIGRATIONS,
+    busy_timeout_ms=_BUSY_TIMEOUT_MS,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -97,13 +93,6 @@ class StoreStats:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _is_full(exc: BaseException) -> bool:
-    if isinstance(exc, sqlite3.OperationalError):
-        text = str(exc).lower()
-        return "disk is full" in text or "disk i/o error" in text
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _run_record(row: tuple[object, ...]) -> RunRecord:
@@ -148,11 +137,9 @@ def result_row(
 class ResultStore(OutboxQueries):
     """The store and its outbox. Thread-safe (one lock); open with `ResultStore.open(dir)`."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
-        self.path = path
-        self._db = connection
-        # Reentrant: a transaction holds it across its statements (each takes it again).
-        self._lock = threading.RLock()
+    def __init__(self, database: Database) -> None:
+        self.path = database.path
+        self._db = database
 
     @classmethod
     def open(cls, data_dir: Path, *, create: bool = True) -> ResultStore:
@@ -160,52 +147,10 @@ class ResultStore(OutboxQueries):
         path = data_dir / STORE_FILE
         if not create and not path.exists():
             raise StoreError(f"no store at {path}: run `probe init`, then `probe run`")
-        try:
-            # 0600 whatever the umask; SQLite gives the -wal and -shm files the database's mode.
-            private_directory(data_dir)
-            private_file(path)
-            for companion in ("-wal", "-shm"):
-                if (side := path.with_name(path.name + companion)).exists():
-                    private_file(side)
-            db = sqlite3.connect(
-                path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                check_same_thread=False,
-            )  # fmt: skip
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the store {path}: {exc}") from exc
-        try:
-            db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
-                raise StoreError(f"{path}: the filesystem does not support SQLite WAL mode")
-            # FULL: each commit fsyncs the WAL, so a stored result survives power loss.
-            db.execute("PRAGMA synchronous = FULL")
-            db.execute("PRAGMA foreign_keys = ON")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path} was written by a newer probe (schema {version}); upgrade probe"
-                )
-            if version == 0:
-                db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-                db.executescript(_SCHEMA)
-            else:
-                for step in range(version, SCHEMA_VERSION):
-                    db.executescript(f"BEGIN; {_MIGRATIONS[step]} COMMIT;")
-            if version < SCHEMA_VERSION:
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            if _is_full(exc):
-                raise StoreFullError(f"cannot open the store {path}: disk full") from exc
-            raise StoreError(f"{path} is not a readable probe store: {exc}") from exc
-        except StoreError:
-            db.close()
-            raise
-        return cls(path, db)
+        return cls(Database.open(path, LAYOUT))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def __enter__(self) -> ResultStore:
         return self
@@ -213,21 +158,10 @@ class ResultStore(OutboxQueries):
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _write(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
-        with self._lock:
-            try:
-                return self._db.execute(sql, tuple(params))
-            except (sqlite3.Error, OSError) as exc:
-                if _is_full(exc):
-                    raise StoreFullError(f"{self.path}: disk full, nothing written") from exc
-                raise StoreError(f"{self.path}: {exc}") from exc
-
-    def _read(self, sql: str, params: Iterable[object] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, tuple(params)).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: {exc}") from exc
+    @property
+    def database(self) -> Database:
+        """The open SQLite file (its pragmas, its lock)."""
+        return self._db
 
     # Results
 
@@ -239,7 +173,7 @@ class ResultStore(OutboxQueries):
 
     def insert_row(self, row: dict[str, Any]) -> None:
         """Store a row made by `result_row` (possibly in another process); durable on return."""
-        self._write(
+        self._db.write(
             "INSERT INTO results (measurement_id, job, run_id, input, verdict, measured_at,"
             " stored_at, size, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -291,7 +225,7 @@ class ResultStore(OutboxQueries):
         last, left = 0, limit
         while left is None or left > 0:
             page = min(READ_PAGE_ROWS, left) if left is not None else READ_PAGE_ROWS
-            rows = self._read(sql, [last, *params, page])
+            rows = self._db.read(sql, [last, *params, page])
             for seq, record in rows:
                 last = int(str(seq))
                 try:
@@ -310,7 +244,7 @@ class ResultStore(OutboxQueries):
 
         if not id_prefix or any(c not in "0123456789abcdef-" for c in id_prefix.lower()):
             return []
-        rows = self._read(
+        rows = self._db.read(
             "SELECT seq, record FROM results WHERE measurement_id LIKE ? ORDER BY seq LIMIT 2",
             (id_prefix.lower() + "%",),
         )
@@ -326,7 +260,7 @@ class ResultStore(OutboxQueries):
         """Return the result stored last, None when there is none (or it does not validate)."""
         from probe.models.stored import StoredResult
 
-        rows = self._read("SELECT record FROM results ORDER BY seq DESC LIMIT 1")
+        rows = self._db.read("SELECT record FROM results ORDER BY seq DESC LIMIT 1")
         try:
             return StoredResult.model_validate_json(str(rows[0][0])) if rows else None
         except ValueError:
@@ -334,7 +268,7 @@ class ResultStore(OutboxQueries):
 
     def jobs(self) -> list[str]:
         """Return the names of the jobs that stored results, sorted."""
-        return [str(r[0]) for r in self._read("SELECT DISTINCT job FROM results ORDER BY job")]
+        return [str(r[0]) for r in self._db.read("SELECT DISTINCT job FROM results ORDER BY job")]
 
     def iter_record_texts(
         self, *, since: datetime | None = None, until: datetime | None = None
@@ -342,7 +276,7 @@ class ResultStore(OutboxQueries):
         """Yield (measurement_id, record JSON) measured in [since, until), in pages, unparsed:
         the report reads the fields it needs itself, at ten times the speed of validation."""
         for measurement_id, record in iter_measured(
-            self._read, "results", "seq, measurement_id, record",
+            self._db.read, "results", "seq, measurement_id, record",
             since=since, until=until, page=REPORT_PAGE_ROWS,
         ):  # fmt: skip
             yield str(measurement_id), str(record)
@@ -359,33 +293,15 @@ class ResultStore(OutboxQueries):
             return 0
         stamp = _iso(_now())
         count = 0
-        with self._transaction():
+        with self._db.transaction():
             for i in ids:
-                cursor = self._write(
+                cursor = self._db.write(
                     f"UPDATE results SET {column} = ?"
                     f" WHERE measurement_id = ? AND {column} IS NULL",
                     (stamp, i),
                 )
                 count += cursor.rowcount
         return count
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One write transaction, holding the lock throughout: no other thread's write may
-        join it, and any exception rolls it back."""
-        with self._lock:
-            self._write("BEGIN IMMEDIATE")
-            try:
-                yield
-                self._write("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-
-    def _rollback(self) -> None:
-        with self._lock:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
 
     def apply_retention(
         self, *, max_age_s: float | None, max_bytes: int | None, now: datetime | None = None
@@ -395,14 +311,14 @@ class ResultStore(OutboxQueries):
         deleted = 0
         if max_age_s is not None:
             cutoff = _iso((now or _now()) - timedelta(seconds=max_age_s))
-            deleted += self._write(
+            deleted += self._db.write(
                 f"DELETE FROM results WHERE {shipped} AND measured_at < ?", (cutoff,)
             ).rowcount
         if max_bytes is not None:
-            total = int(str(self._read("SELECT COALESCE(SUM(size), 0) FROM results")[0][0]))
+            total = int(str(self._db.read("SELECT COALESCE(SUM(size), 0) FROM results")[0][0]))
             excess = total - max_bytes
             if excess > 0:
-                rows = self._read(f"SELECT seq, size FROM results WHERE {shipped} ORDER BY seq")
+                rows = self._db.read(f"SELECT seq, size FROM results WHERE {shipped} ORDER BY seq")
                 doomed: list[int] = []
                 for seq, size in rows:
                     if excess <= 0:
@@ -412,19 +328,17 @@ class ResultStore(OutboxQueries):
                 for start in range(0, len(doomed), 500):
                     chunk = doomed[start : start + 500]
                     marks = ",".join("?" * len(chunk))
-                    deleted += self._write(
+                    deleted += self._db.write(
                         f"DELETE FROM results WHERE seq IN ({marks})", chunk
                     ).rowcount
         if max_age_s is not None:
             self.forget_acknowledged((now or _now()) - timedelta(seconds=max_age_s))
-        if deleted:
-            self._write("PRAGMA incremental_vacuum")
-        return deleted
+        return deleted  # the freed pages hold the next results (no vacuum: store/database.py)
 
     # Runs
 
     def start_run(self, job: str, targets: int, started_at: datetime | None = None) -> int:
-        cursor = self._write(
+        cursor = self._db.write(
             "INSERT INTO runs (job, pid, started_at, status, targets) VALUES (?, ?, ?, ?, ?)",
             (job, os.getpid(), _iso(started_at or _now()), RunStatus.RUNNING.value, targets),
         )
@@ -441,7 +355,7 @@ class ResultStore(OutboxQueries):
         error: str | None = None,
         unmeasured: list[str] | None = None,
     ) -> None:
-        self._write(
+        self._db.write(
             "UPDATE runs SET finished_at = ?, status = ?, stored = ?, estimated_bytes = ?,"
             " error = ?, unmeasured = ? WHERE run_id = ?",
             (
@@ -460,11 +374,11 @@ class ResultStore(OutboxQueries):
 
     def close_abandoned_runs(self) -> int:
         """Mark runs left `running` by a process that no longer exists as interrupted."""
-        rows = self._read("SELECT run_id, pid FROM runs WHERE status = ?", (RunStatus.RUNNING,))
+        rows = self._db.read("SELECT run_id, pid FROM runs WHERE status = ?", (RunStatus.RUNNING,))
         closed = 0
         for run_id, pid in rows:
             if int(str(pid)) != os.getpid() and not pid_alive(int(str(pid))):
-                self._write(
+                self._db.write(
                     "UPDATE runs SET status = ?, error = ? WHERE run_id = ?",
                     (
                         RunStatus.INTERRUPTED.value,
@@ -486,11 +400,11 @@ class ResultStore(OutboxQueries):
             sql += " WHERE job = ?"
             params.append(job)
         sql += f" ORDER BY run_id DESC LIMIT {int(limit)}"
-        return [_run_record(row) for row in self._read(sql, params)]
+        return [_run_record(row) for row in self._db.read(sql, params)]
 
     def last_start(self, job: str) -> datetime | None:
         """When `job` last started a run that measured (skips excluded)."""
-        rows = self._read(
+        rows = self._db.read(
             "SELECT MAX(started_at) FROM runs WHERE job = ? AND status NOT IN (?, ?)",
             (job, RunStatus.SKIPPED_BUDGET.value, RunStatus.SKIPPED_DISK.value),
         )
@@ -498,7 +412,7 @@ class ResultStore(OutboxQueries):
 
     def bytes_since(self, moment: datetime) -> int:
         """Estimated traffic of the runs started at or after `moment`."""
-        rows = self._read(
+        rows = self._db.read(
             "SELECT COALESCE(SUM(estimated_bytes), 0) FROM runs WHERE started_at >= ?",
             (_iso(moment),),
         )
@@ -507,24 +421,23 @@ class ResultStore(OutboxQueries):
     # Daemon state (next runs, pid), for `probe status`
 
     def set_state(self, key: str, value: object) -> None:
-        self._write(
+        self._db.write(
             "INSERT INTO state (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, json.dumps(value, default=str)),
         )
 
     def get_state(self, key: str) -> object:
-        rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
+        rows = self._db.read("SELECT value FROM state WHERE key = ?", (key,))
         return json.loads(str(rows[0][0])) if rows else None
 
     def stats(self) -> StoreStats:
-        row = self._read(
+        row = self._db.read(
             "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(measured_at), MAX(measured_at),"
             " SUM(CASE WHEN uploaded_at IS NULL AND exported_at IS NULL THEN 1 ELSE 0 END)"
             " FROM results"
         )[0]
-        files = [self.path, self.path.with_name(self.path.name + "-wal")]
-        size = sum(f.stat().st_size for f in files if f.exists())
+        size = self._db.file_bytes()
         return StoreStats(
             results=int(str(row[0])), record_bytes=int(str(row[1])),
             oldest=_parse(None if row[2] is None else str(row[2])),
@@ -534,5 +447,4 @@ class ResultStore(OutboxQueries):
 
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file: "ok" or the first problems found."""
-        rows = self._read("PRAGMA integrity_check")
-        return "; ".join(str(r[0]) for r in rows)
+        return self._db.integrity_check()

@@ -171,8 +171,8 @@ def test_open_newer_schema(tmp_path: Path) -> None:
 
 
 def test_wal_and_synchronous_full(store: ResultStore) -> None:
-    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.database.pragma("synchronous") == 2  # FULL
+    assert store.database.pragma("journal_mode") == "wal"
     assert _sql(store, "PRAGMA journal_mode") == [("wal",)]  # persistent, seen by others
     assert _sql(store, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert store.path.parent.stat().st_mode & 0o077 == 0  # data_dir is private
