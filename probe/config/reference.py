@@ -34,7 +34,7 @@ def render_reference() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from the `probe/config/` package (`python -m probe.config > docs/configuration.md`);",
+        "Generated from `probe/config/` (`python -m probe.config > docs/configuration.md`);",
         "a test fails when this page is stale.",
         "",
         "One TOML file, given by `--config PATH` or `PROBE_CONFIG`. No file at all means the"
