@@ -213,11 +213,13 @@ async def add_claims(request: Request) -> Response:
         raise Refused("read_closed", "this collector takes claims only with its claims token"
                       " ([collector] claims_token)")  # fmt: skip
     _check_token(request, live.claims_token, "adding claims")
-    body = await request.body()
-    if len(body) > MAX_CLAIMS_BYTES:
-        raise Refused("payload_too_large", f"a claims file is at most {MAX_CLAIMS_BYTES} bytes")
+    collector = request.app.state.collector  # its body budget and deadline (routes.py)
+    async with collector.budget.read(
+        request, MAX_CLAIMS_BYTES, collector.request_timeout_s
+    ) as body:
+        text = bytes(body)
     try:
-        claims = parse_claims(body.decode("utf-8"), "the request body")
+        claims = parse_claims(text.decode("utf-8"), "the request body")
     except (ClaimsError, UnicodeDecodeError) as exc:
         raise Refused("invalid_request", str(exc)) from exc
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from probe.models.results import (
     Blocking,
+    ControlSiteCheck,
     EndpointResult,
     Finding,
     Layer,
@@ -57,8 +58,11 @@ def record(
     target = Target(
         input=url, kind=TargetKind.URL, name=host, endpoints=[endpoint], platform=platform
     )
+    up = verdict is not Verdict.NETWORK_OUTAGE  # the control site abroad loaded, but in outages
+    control = ControlSiteCheck(url="https://control.example/", phase="before", success=up,
+                               elapsed_s=0.2)  # fmt: skip
     result = TargetResult(
-        input=url, verdict=verdict, blocking=blocking, target=target,
+        input=url, verdict=verdict, blocking=blocking, target=target, controls=[control],
         reasons=[f"{platform}: {verdict.value}"], endpoints=[endpoint_result],
         measurement_start_time=at, test_runtime=0.5, software_version="test",
         probe_asn=network, probe_network_name=NETWORKS[network], probe_cc="KZ",
@@ -106,6 +110,8 @@ def week(now: datetime) -> tuple[list[StoredResult], list[StoredResult]]:
                 Verdict.NETWORK_OUTAGE if down else Verdict.ACCESSIBLE,
             )
         )
+    # Kar-Tel's whatsapp was measured once, three days ago: no recent data.
+    first.append(record(now - timedelta(days=3), "AS21299", "whatsapp", Verdict.ACCESSIBLE))
     return first, second
 
 
