@@ -246,6 +246,11 @@ def _extend(
     return True
 
 
+def _in_method_order(methods: dict[str, int]) -> dict[str, int]:
+    """The report's order of methods (sql.METHODS): ties between methods break the same way."""
+    return {m: methods[m] for m in sql.METHODS if methods.get(m)}
+
+
 def _parts(text: str) -> list[str]:
     return [p for p in text.split(LIST_SEPARATOR) if p]
 
@@ -267,7 +272,7 @@ def stored_spans(
         span = Span(
             key=(str(r[0]), str(r[1]))[:width], probe_id=str(r[2]), start=int(r[3]),
             end=int(r[5]), measurements=int(r[7]), throttled=int(r[8]),
-            methods=json.loads(r[9]), endpoint_methods=frozenset(_parts(r[10])),
+            methods=_in_method_order(json.loads(r[9])), endpoint_methods=frozenset(_parts(r[10])),
             endpoints=frozenset(_parts(r[11])), members=frozenset(_parts(r[12])),
             good_before=r[13], good_after=r[14],
         )  # fmt: skip
