@@ -63,16 +63,11 @@ def _page(title: str, body: str, generated: str) -> str:
     )
 
 
-def _state_text(cell: LiveCell) -> str:
-    text = cell.state.value.replace("_", " ")
-    return f"{text}: {cell.blocking}" if cell.blocking else text
-
-
 def _cell(cell: LiveCell | None) -> str:
     if cell is None:
         return '<td class="none">not measured</td>'
     badge = _badge(cell.state.value, STATE_COLOURS[cell.state])
-    label = escape(_state_text(cell)) if cell.blocking else ""
+    label = f"by {escape(cell.blocking)}" if cell.blocking else ""
     state = f'<span class="state">{badge}{" " + label if label else ""}</span>'
     probes = f"{cell.probes} probe{'s' * (cell.probes != 1)}"
     meta = (

@@ -54,7 +54,7 @@ def test_now_shows_the_block_its_technique_since_and_its_probes(filled: Filled) 
     assert cells["AS21299", "whatsapp"].state is LiveState.NO_RECENT_DATA
     page = filled.collector.client.get("/").text
     assert 'data-network="AS9198" data-platform="twitter" data-state="blocked"' in page
-    assert "blocked: tls_reset" in page and "2 probes" in page and "JSC Kazakhtelecom" in page
+    assert "by tls_reset" in page and "2 probes" in page and "JSC Kazakhtelecom" in page
 
 
 def test_every_link_of_every_page_resolves(filled: Filled) -> None:
