@@ -172,3 +172,27 @@ def test_unknown_or_malformed_paths_are_clear_errors(filled: Filled, path: str) 
     answer = filled.collector.client.get(path)
     assert answer.status_code in (404, 422), answer.text
     assert answer.json()["error"] in ("not_found", "invalid_request")
+
+
+def test_claims_add_sends_a_claims_file_with_the_token(tmp_path: Path) -> None:
+    from ..harness import run_cli
+
+    running = fill(tmp_path)
+    try:
+        claims = tmp_path / "claims.toml"
+        claims.write_text(claims_toml(running.now), encoding="utf-8")
+        token = tmp_path / "token"
+        token.write_text("wrong\n", encoding="utf-8")
+        url = running.collector.url
+        refused = run_cli("claims", "add", str(claims), "--url", url, "--token-file", str(token))
+        assert refused.returncode != 0 and "bad_token" in refused.stderr
+        token.write_text(CLAIMS_TOKEN + "\n", encoding="utf-8")
+        done = run_cli("claims", "add", str(claims), "--url", url, "--token-file", str(token))
+        assert done.returncode == 0, done.stderr
+        assert f"added 1 claim(s) to {url}" in done.stdout
+        assert "technical problems" in running.collector.client.get("/claims").text
+        claims.write_text("[[claim]]\nstatement = 'no dates'\n", encoding="utf-8")
+        bad = run_cli("claims", "add", str(claims), "--url", url, "--token-file", str(token))
+        assert bad.returncode != 0 and "claim 1" in bad.stderr
+    finally:
+        running.collector.close()
