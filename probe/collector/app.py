@@ -229,9 +229,11 @@ def create_app(settings: CollectorSettings) -> FastAPI:
         app.state.collector = _state(settings, store)
         live = await anyio.to_thread.run_sync(LiveIndex.open, data_dir)
         app.state.live = Live(live, settings)
+        await anyio.to_thread.run_sync(app.state.live.start)
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(app.state.live.stop)
             live.close()
             store.close()
 

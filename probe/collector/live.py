@@ -154,6 +154,12 @@ class LiveIndex:
         row = self.db.execute("SELECT value FROM live_meta WHERE name = 'seq'").fetchone()
         return 0 if row is None else int(row[0])
 
+    def backlog(self) -> int:
+        """Return about how many stored measurements are not taken in yet."""
+        with self.lock:
+            row = self.db.execute("SELECT MAX(seq) FROM src.measurements").fetchone()
+        return max(0, int(row[0] or 0) - self.mark())
+
     def catch_up(self, max_rows: int | None = None) -> int:
         """Take in the measurements the store accepted since the last call; return how many.
 

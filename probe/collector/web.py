@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -46,6 +47,8 @@ _HEADERS = {
     "Cache-Control": "no-cache",
 }
 _CATCH_UP_EVERY_S = 1.0
+_SYNC_BACKLOG = 20_000  # taken in before serving; more is taken in by a thread
+_REBUILD_BATCH = 2000
 logger = logging.getLogger("probe.collector")
 
 
@@ -59,15 +62,48 @@ class Live:
         self.days = settings.live_days
         self.claims_token = settings.claims_token
         self._caught_up = 0.0
+        self.rebuilding = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Take in what the store holds and the index does not: at once when it is little (a
+        new or current index), else in a thread while the pages show what is in so far (the
+        first start on a store that already holds much, or after deleting live.sqlite3)."""
+        if self.index.backlog() <= _SYNC_BACKLOG:
+            self.catch_up()
+            return
+        self.rebuilding = True
+        logger.info("live index: taking in %d stored measurements", self.index.backlog())
+        self._thread = threading.Thread(target=self._rebuild, name="live-catch-up", daemon=True)
+        self._thread.start()
+
+    def _rebuild(self) -> None:
+        try:
+            while not self._stop.is_set() and self.index.catch_up(max_rows=_REBUILD_BATCH):
+                pass
+            logger.info("live index: caught up")
+        except Exception:  # a thread's boundary: log it, the pages go on with what is in
+            logger.exception("live index: catching up failed")
+        finally:
+            self.rebuilding = False
+
+    def stop(self) -> None:
+        """Stop a catch-up thread (after its current batch) before the index closes."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def fresh(self) -> None:
         """Take in new measurements (at most once a second for readers: a cheap no-op else)."""
-        if time.monotonic() - self._caught_up >= _CATCH_UP_EVERY_S:
+        if not self.rebuilding and time.monotonic() - self._caught_up >= _CATCH_UP_EVERY_S:
             self.catch_up()
 
     def after_upload(self) -> None:
         """Take in an upload just stored; a failure is logged, never the upload's answer (the
         next read catches up from the mark)."""
+        if self.rebuilding:  # the thread takes it in
+            return
         try:
             self.catch_up()
         except StoreError as exc:

@@ -196,3 +196,37 @@ def test_claims_add_sends_a_claims_file_with_the_token(tmp_path: Path) -> None:
         assert bad.returncode != 0 and "claim 1" in bad.stderr
     finally:
         running.collector.close()
+
+
+@pytest.mark.parametrize("in_a_thread", [False, True])
+def test_a_lost_live_index_is_rebuilt_from_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_a_thread: bool
+) -> None:
+    import time
+
+    from probe.collector import web
+    from probe.config import CollectorSettings
+
+    from ..harness import RunningCollector
+
+    running = fill(tmp_path)
+    before = running.collector.client.get("/api/v1/incidents").json()
+    now_before = running.collector.client.get("/api/v1/now").json()
+    running.collector.close()
+    for path in (tmp_path / "data").glob("live.sqlite3*"):
+        path.unlink()
+    if in_a_thread:
+        monkeypatch.setattr(web, "_SYNC_BACKLOG", 0)
+    again = RunningCollector(CollectorSettings(data_dir=tmp_path / "data"))
+    try:
+        live = again.server.config.loaded_app  # uvicorn's app, wrapped in its middleware
+        while getattr(live, "app", None) is not None and not hasattr(live, "state"):
+            live = live.app
+        deadline = time.monotonic() + 60
+        while live.state.live.rebuilding and time.monotonic() < deadline:
+            time.sleep(0.02)
+        after = again.client.get("/api/v1/incidents").json()
+        assert after["incidents"] == before["incidents"] and after["windows"] == before["windows"]
+        assert again.client.get("/api/v1/now").json()["cells"] == now_before["cells"]
+    finally:
+        again.close()
