@@ -263,7 +263,7 @@ def stored_spans(
     rows = db.execute(
         "SELECT k1, k2, probe_id, start_t, start_mid, end_t, end_mid, n, throttled, methods,"
         " endpoint_methods, endpoints, members, good_before, good_after FROM live_spans"
-        f" WHERE kind = ? AND end_t >= ?{where}",
+        f" WHERE kind = ? AND end_t >= ?{where} ORDER BY k1, k2, start_t, probe_id, start_mid",
         (kind, since_ms, *params),
     ).fetchall()
     width = len(SPECS[kind].partition)

@@ -59,6 +59,12 @@ def _merged(index: LiveIndex, kind: str, since_ms: int, where: str, params: Sequ
     """The spans of `kind` ending at or after `since_ms`, with the partition's good facts inside
     each merged window set as the report counts them (windows.good_meanwhile)."""
     found = stored_spans(index.db, kind, since_ms, where, params)
+    while found:  # a window that ends after since_ms may hold spans that end before it
+        earliest = min(b[0] for _, b in found)
+        if earliest >= since_ms:
+            break
+        since_ms = earliest
+        found = stored_spans(index.db, kind, since_ms, where, params)
     bounds = {id(span): b for span, b in found}
     out: list[Span] = []
     for group in merge_overlapping(span for span, _ in found):
@@ -104,6 +110,10 @@ def windows(
         platform_down=failure_windows(spans["platform_down"], WindowKind.PLATFORM_DOWN),
         whitelisting=failure_windows(spans["whitelisting"], WindowKind.WHITELISTING),
     )
+    cut = moment(max(since_ms, 0))  # the look-back took in spans of other windows too: drop those
+    found.incidents = [w for w in found.incidents if w.end >= cut]
+    for name in ("outages", "platform_down", "whitelisting"):
+        setattr(found, name, [w for w in getattr(found, name) if w.end >= cut])
     if network is not None:  # a platform down seen elsewhere only is not this network's
         found.platform_down = [w for w in found.platform_down if network in w.networks]
     if platform is not None:
