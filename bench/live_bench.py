@@ -14,6 +14,7 @@ round over 30 days; about a fifth of the cells have a block of 2–48 h (some st
 each network a 1–3 h outage, two platforms an hour down, one network 6 h of whitelisting.
 
 Usage: python bench/live_bench.py [--measurements 1000000] [--requests 40] [--keep DIR]
+                                 [--ingest 20000]
 """
 
 from __future__ import annotations
@@ -265,6 +266,26 @@ def _store_records(data_dir: Path, records: list[tuple[object, ...]]) -> None:
     store.close()
 
 
+def ingest_rate(data_dir: Path, count: int, seed: int) -> float:
+    """Return measurements/s taken into the filled index one at a time (`add_fact`, as
+    `catch_up` does), in transactions of 500 (a bundle's worth), continuing the world."""
+    from probe.collector.live import add_fact
+
+    index = LiveIndex.open(data_dir)
+    ((last_t, last_seq),) = index.db.execute("SELECT MAX(t_ms), MAX(seq) FROM facts").fetchall()
+    start = int(last_t) + 60_000
+    world = _world(random.Random(seed + 1), start, start + 86_400_000)
+    rows = list(facts(world, count))
+    clock = time.perf_counter()
+    for begin in range(0, count, 500):
+        with index.transaction() as db:
+            for offset, row in enumerate(rows[begin : begin + 500]):
+                add_fact(db, int(last_seq) + begin + offset + 1, (f"n{row[0]}", *row[1:]))
+    rate = count / (time.perf_counter() - clock)
+    index.close()
+    return rate
+
+
 def serve(data_dir: Path) -> tuple[uvicorn.Server, str]:
     settings = CollectorSettings(data_dir=data_dir)
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, lifespan="on",
@@ -306,6 +327,8 @@ def main() -> None:
     parser.add_argument("--measurements", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--ingest", type=int, default=0,
+                        help="Also time taking in this many more, one by one.")  # fmt: skip
     parser.add_argument("--keep", type=Path, help="Fill (or reuse) this data dir.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="live-bench-") as scratch:
@@ -314,6 +337,9 @@ def main() -> None:
             took = fill(data_dir, args.measurements, args.seed)
             print(f"filled {args.measurements} measurements: "
                   + ", ".join(f"{k} {v:.0f} s" for k, v in took.items()), flush=True)  # fmt: skip
+        if args.ingest:
+            rate = ingest_rate(data_dir, args.ingest, args.seed)
+            print(f"incremental: {rate:.0f} measurements/s taken in ({args.ingest}, one by one)")
         size_mb = sum(p.stat().st_size for p in data_dir.glob("*.sqlite3*")) / 1e6
         server, url = serve(data_dir)
         try:

@@ -11,6 +11,7 @@ report's own window query (sql.windows_query) over the same facts, whatever the 
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections import Counter
@@ -81,6 +82,12 @@ class Fact:
 _FACT_FIELDS = ", ".join(Fact.__dataclass_fields__)
 
 
+@functools.cache
+def _sql(match: sql.Match) -> str:
+    """A rule's condition as SQLite text (made once: it runs for every measurement)."""
+    return match.sql(SQLITE)
+
+
 def _key(spec: WindowSpec, fact: Fact) -> tuple[str, str]:
     values = [fact.column(c) for c in spec.partition]
     return values[0], values[1] if len(values) > 1 else ""
@@ -128,14 +135,14 @@ def _nearest_good(
 ) -> tuple[int, str] | None:
     """Return (t_ms, measurement_id) of the probe's nearest good fact of the partition before
     (or after) `fact`, in the report's order (t_ms, measurement_id)."""
-    good = spec.good.sql(SQLITE)
+    good = _sql(spec.good)
     params = [*(fact.column(c) for c in spec.partition), fact.probe_id]
     sign, order = (">", "ASC") if after else ("<", "DESC")
     row = db.execute(
         f"SELECT t_ms, measurement_id FROM facts WHERE {_where(spec)} AND {good}"
-        f" AND (t_ms {sign} ? OR (t_ms = ? AND measurement_id {sign} ?))"
+        f" AND (t_ms, measurement_id) {sign} (?, ?)"
         f" ORDER BY t_ms {order}, measurement_id {order} LIMIT 1",
-        [*params, fact.t_ms, fact.t_ms, fact.measurement_id],
+        [*params, fact.t_ms, fact.measurement_id],
     ).fetchone()
     return None if row is None else (int(row[0]), str(row[1]))
 
@@ -172,18 +179,15 @@ def _rebuild(
     high = (2**62, "") if after is None else after
     db.execute(
         "DELETE FROM live_spans WHERE kind = ? AND k1 = ? AND k2 = ? AND probe_id = ?"
-        " AND (start_t > ? OR (start_t = ? AND start_mid > ?))"
-        " AND (start_t < ? OR (start_t = ? AND start_mid < ?))",
-        (kind, *key, fact.probe_id, low[0], low[0], low[1], high[0], high[0], high[1]),
+        " AND (start_t, start_mid) > (?, ?) AND (start_t, start_mid) < (?, ?)",
+        (kind, *key, fact.probe_id, *low, *high),
     )
-    bad, good = spec.bad.sql(SQLITE), spec.good.sql(SQLITE)
+    bad, good = _sql(spec.bad), _sql(spec.good)
     rows = db.execute(
         f"SELECT {_FACT_FIELDS}, {good} FROM facts WHERE {_where(spec)} AND ({bad} OR {good})"
-        " AND (t_ms > ? OR (t_ms = ? AND measurement_id > ?))"
-        " AND (t_ms < ? OR (t_ms = ? AND measurement_id < ?))"
+        " AND (t_ms, measurement_id) > (?, ?) AND (t_ms, measurement_id) < (?, ?)"
         " ORDER BY t_ms, measurement_id",
-        [*(fact.column(c) for c in spec.partition), fact.probe_id,
-         low[0], low[0], low[1], high[0], high[0], high[1]],
+        [*(fact.column(c) for c in spec.partition), fact.probe_id, *low, *high],
     )  # fmt: skip
     good_before = None if before is None else before[0]
     current: _Building | None = None
@@ -289,10 +293,9 @@ def good_between(
     spec = SPECS[kind]
     terms = " AND ".join(f"{c} = ?" for c in spec.partition)
     ((count,),) = db.execute(
-        f"SELECT COUNT(*) FROM facts WHERE {terms} AND {spec.good.sql(SQLITE)}"
-        " AND (t_ms > ? OR (t_ms = ? AND measurement_id > ?))"
-        " AND (t_ms < ? OR (t_ms = ? AND measurement_id <= ?))",
-        (*key, first[0], first[0], first[1], last[0], last[0], last[1]),
+        f"SELECT COUNT(*) FROM facts WHERE {terms} AND {_sql(spec.good)}"
+        " AND (t_ms, measurement_id) > (?, ?) AND (t_ms, measurement_id) <= (?, ?)",
+        (*key, *first, *last),
     ).fetchall()
     return int(count)
 
