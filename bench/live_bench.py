@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -286,20 +287,27 @@ def ingest_rate(data_dir: Path, count: int, seed: int) -> float:
     return rate
 
 
-def serve(data_dir: Path) -> tuple[uvicorn.Server, str]:
+def serve(data_dir: Path) -> tuple[uvicorn.Server, str, Any]:
     settings = CollectorSettings(data_dir=data_dir)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, lifespan="on",
-                            log_config=None, access_log=False)  # fmt: skip
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_config=None,
+                            access_log=False)  # fmt: skip
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}"
+    return server, f"http://127.0.0.1:{port}", app
 
 
-def measure(url: str, requests: int) -> dict[str, tuple[float, float, int]]:
-    """Return {page: (p50 ms, p95 ms, bytes)}."""
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+
+
+def measure(url: str, requests: int, app: Any) -> dict[str, tuple[float, ...]]:
+    """Return {page: (cold p50, cold p95, served p50, served p95 in ms, bytes)}: cold made
+    anew each time (the index changed before every request), served as readers get it."""
     client = httpx.Client(base_url=url, timeout=120)
     incidents = client.get("/api/v1/incidents").json()["incidents"]
     going_on = [i for i in incidents if i["incident"]["ended_before"] is None] or incidents
@@ -308,17 +316,18 @@ def measure(url: str, requests: int) -> dict[str, tuple[float, float, int]]:
     found = {}
     for page in pages:
         client.get(page)  # warm
-        times = []
+        series: dict[bool, list[float]] = {True: [], False: []}
         size = 0
-        for _ in range(requests):
-            clock = time.perf_counter()
-            answer = client.get(page)
-            times.append((time.perf_counter() - clock) * 1000)
-            assert answer.status_code == 200, (page, answer.text[:300])
-            size = len(answer.content)
-        times.sort()
-        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-        found[page] = (statistics.median(times), p95, size)
+        for cold in (True, False):
+            for _ in range(requests):
+                if cold:
+                    app.state.live.changed()
+                clock = time.perf_counter()
+                answer = client.get(page)
+                series[cold].append((time.perf_counter() - clock) * 1000)
+                assert answer.status_code == 200, (page, answer.text[:300])
+                size = len(answer.content)
+        found[page] = (*_percentiles(series[True]), *_percentiles(series[False]), size)
     return found
 
 
@@ -341,16 +350,16 @@ def main() -> None:
             rate = ingest_rate(data_dir, args.ingest, args.seed)
             print(f"incremental: {rate:.0f} measurements/s taken in ({args.ingest}, one by one)")
         size_mb = sum(p.stat().st_size for p in data_dir.glob("*.sqlite3*")) / 1e6
-        server, url = serve(data_dir)
+        server, url, app = serve(data_dir)
         try:
-            found = measure(url, args.requests)
+            found = measure(url, args.requests, app)
         finally:
             server.should_exit = True
     print(f"index {size_mb:.0f} MB, {args.requests} requests per page"
           f" ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")  # fmt: skip
-    print(f"{'page':<40} {'p50 ms':>8} {'p95 ms':>8} {'bytes':>9}")
-    for page, (p50, p95, size) in found.items():
-        print(f"{page:<40} {p50:8.1f} {p95:8.1f} {size:9d}")
+    print(f"{'page':<38} {'made: p50':>9} {'p95':>7} {'served: p50':>11} {'p95':>7} {'bytes':>8}")
+    for page, (p50, p95, s50, s95, size) in found.items():
+        print(f"{page:<38} {p50:9.1f} {p95:7.1f} {s50:11.1f} {s95:7.1f} {int(size):8d}")
     sys.stdout.flush()
 
 

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS live_spans (
 );
 CREATE INDEX IF NOT EXISTS live_spans_probe ON live_spans (kind, k1, k2, probe_id, start_t);
 CREATE INDEX IF NOT EXISTS live_spans_end ON live_spans (kind, end_t);
+CREATE INDEX IF NOT EXISTS live_spans_key_end ON live_spans (kind, k1, k2, end_t);
 """
 
 

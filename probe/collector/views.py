@@ -58,13 +58,7 @@ def _merged(index: LiveIndex, kind: str, since_ms: int, where: str, params: Sequ
             ) -> list[Span]:  # fmt: skip
     """The spans of `kind` ending at or after `since_ms`, with the partition's good facts inside
     each merged window set as the report counts them (windows.good_meanwhile)."""
-    found = stored_spans(index.db, kind, since_ms, where, params)
-    while found:  # a window that ends after since_ms may hold spans that end before it
-        earliest = min(b[0] for _, b in found)
-        if earliest >= since_ms:
-            break
-        since_ms = earliest
-        found = stored_spans(index.db, kind, since_ms, where, params)
+    found = _whole(index, kind, stored_spans(index.db, kind, since_ms, where, params), since_ms)
     bounds = {id(span): b for span, b in found}
     out: list[Span] = []
     for group in merge_overlapping(span for span, _ in found):
@@ -73,6 +67,27 @@ def _merged(index: LiveIndex, kind: str, since_ms: int, where: str, params: Sequ
         meanwhile = good_between(index.db, kind, group[0].key, first, last)
         out += [replace(s, first_seen_good=0, last_seen_good=meanwhile) for s in group]
     return out
+
+
+def _whole(
+    index: LiveIndex, kind: str, found: list[tuple[Span, tuple[int, str, int, str]]],
+    since_ms: int,
+) -> list[tuple[Span, tuple[int, str, int, str]]]:  # fmt: skip
+    """Add the spans that end before `since_ms` but belong to a window that ends after it:
+    per partition, those that end at or after its earliest span's start, until none is new."""
+    by_key: dict[tuple[str, ...], int] = {}
+    for span, (start, _, _, _) in found:
+        by_key[span.key] = min(start, by_key.get(span.key, start))
+    for key, earliest in by_key.items():
+        bound = since_ms
+        while earliest < bound:
+            terms = " AND k1 = ?" + (" AND k2 = ?" if len(key) > 1 else "")
+            more = stored_spans(index.db, kind, earliest, terms + " AND end_t < ?",
+                                [*key, bound])  # fmt: skip
+            found += more
+            bound = earliest
+            earliest = min([earliest, *(b[0] for _, b in more)])
+    return found
 
 
 @dataclass

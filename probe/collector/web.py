@@ -49,6 +49,10 @@ _HEADERS = {
 _CATCH_UP_EVERY_S = 1.0
 _SYNC_BACKLOG = 20_000  # taken in before serving; more is taken in by a thread
 _REBUILD_BATCH = 2000
+# A page is made once per change of the index (and at most every _CACHE_S): many readers of an
+# unchanged index cost one rendering.
+_CACHE_S = 30.0
+_CACHE_ENTRIES = 512
 logger = logging.getLogger("probe.collector")
 
 
@@ -63,6 +67,9 @@ class Live:
         self.claims_token = settings.claims_token
         self._caught_up = 0.0
         self.rebuilding = False
+        self.version = 0
+        self._cache: dict[str, tuple[int, float, Any]] = {}
+        self._cache_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -110,8 +117,28 @@ class Live:
             logger.error("live index: %s", exc)
 
     def catch_up(self) -> None:
-        self.index.catch_up()
+        if self.index.catch_up():
+            self.changed()
         self._caught_up = time.monotonic()
+
+    def changed(self) -> None:
+        """The index took something in: every page made before is out of date."""
+        self.version += 1
+
+    def cached(self, key: str, make: Any) -> Any:
+        """Return the answer made for `key` since the index last changed (and at most
+        _CACHE_S ago: pages say "now" and "the last days"), else make it."""
+        version, at = self.version, time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] == version and at - hit[1] < _CACHE_S:
+            return hit[2]
+        value = make()
+        with self._cache_lock:
+            if len(self._cache) >= _CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[key] = (version, at, value)
+        return value
 
 
 def _live(request: Request) -> Live:
@@ -119,12 +146,15 @@ def _live(request: Request) -> Live:
     return live
 
 
-async def _read(request: Request, work: Any) -> Any:
+async def _read(request: Request, work: Any, cache: bool = True) -> Any:
+    """Run `work(live)` in a thread, after taking in what is new; the answer is cached under
+    the request's path and query unless `cache` is false."""
     live = _live(request)
+    key = f"{request.url.path}?{request.url.query}"
 
     def run() -> Any:
         live.fresh()
-        return work(live)
+        return live.cached(key, lambda: work(live)) if cache else work(live)
 
     return await anyio.to_thread.run_sync(run)
 
@@ -265,7 +295,8 @@ async def add_claims(request: Request) -> Response:
             db.executemany("INSERT INTO live_claims (claim, added_at) VALUES (?, ?)",
                            [(c.model_dump_json(), added) for c in claims])  # fmt: skip
 
-    await _read(request, store)
+    await _read(request, store, cache=False)
+    live.changed()
     return Response(f'{{"added": {len(claims)}}}', 201, media_type="application/json")
 
 
