@@ -35,6 +35,7 @@ from probe import __version__
 from probe.collector.admission import BodyBudget, ClientGate, Refused, RegistrationLimit
 from probe.collector.challenge import Challenges
 from probe.collector.codes import STATUS_BY_CODE, status_for
+from probe.collector.follow import Live
 from probe.collector.ingest import limits_of, quota_of
 from probe.collector.live import LiveIndex
 from probe.collector.routes import (
@@ -50,7 +51,7 @@ from probe.collector.routes import (
     upload_bundle,
 )
 from probe.collector.storage import CollectorStore
-from probe.collector.web import Live, add_live_routes
+from probe.collector.web import add_live_routes
 from probe.config import CollectorSettings
 from probe.errors import BundleError, ConfigError, StoreError
 from probe.models.bundles import (

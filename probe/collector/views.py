@@ -224,7 +224,7 @@ def report(
         bucket_seconds=BUCKET_MS // 1000, incidents=found.incidents, outages=found.outages,
         platform_down=found.platform_down, whitelisting=found.whitelisting,
         claims=[a for a in assessed(index, chosen) if epoch_ms(a.claim.end) >= since_ms],
-        timeline=[TimelineCell(network=n, platform=p, start=moment(b), counts=c)
+        timeline=[TimelineCell.model_construct(network=n, platform=p, start=moment(b), counts=c)
                   for (n, p, b), c in sorted(cells.items())],
     )  # fmt: skip
 

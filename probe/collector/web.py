@@ -12,16 +12,13 @@ POST /api/v1/claims     (claims_token)         add claims (a claims file, TOML)
 ```
 
 Every page is served with a strict Content-Security-Policy and runs no script. Reading first
-takes in what the store accepted since the last read (`LiveIndex.catch_up`), so the pages also
-show bundles an operator ingested from a file in another process.
+takes in what the store accepted since the last read (`follow.Live`), so the pages also show
+bundles an operator ingested from a file in another process.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -32,9 +29,8 @@ from fastapi.responses import Response
 
 from probe.collector import pages, views
 from probe.collector.admission import Refused
-from probe.collector.live import LiveIndex
-from probe.config import CollectorSettings
-from probe.errors import ClaimsError, StoreError
+from probe.collector.follow import Live
+from probe.errors import ClaimsError
 from probe.models.live import LiveIncidents
 from probe.models.reports import Incident
 from probe.report.claims import MAX_CLAIMS_BYTES, parse_claims
@@ -46,99 +42,6 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-_CATCH_UP_EVERY_S = 1.0
-_SYNC_BACKLOG = 20_000  # taken in before serving; more is taken in by a thread
-_REBUILD_BATCH = 2000
-# A page is made once per change of the index (and at most every _CACHE_S): many readers of an
-# unchanged index cost one rendering.
-_CACHE_S = 30.0
-_CACHE_ENTRIES = 512
-logger = logging.getLogger("probe.collector")
-
-
-class Live:
-    """The live index and the settings its pages follow."""
-
-    def __init__(self, index: LiveIndex, settings: CollectorSettings) -> None:
-        self.index = index
-        self.show_probes = settings.show_probes
-        self.stale_after_s = int(settings.live_stale_after)
-        self.days = settings.live_days
-        self.claims_token = settings.claims_token
-        self._caught_up = 0.0
-        self.rebuilding = False
-        self.version = 0
-        self._cache: dict[str, tuple[int, float, Any]] = {}
-        self._cache_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Take in what the store holds and the index does not: at once when it is little (a
-        new or current index), else in a thread while the pages show what is in so far (the
-        first start on a store that already holds much, or after deleting live.sqlite3)."""
-        if self.index.backlog() <= _SYNC_BACKLOG:
-            self.catch_up()
-            return
-        self.rebuilding = True
-        logger.info("live index: taking in %d stored measurements", self.index.backlog())
-        self._thread = threading.Thread(target=self._rebuild, name="live-catch-up", daemon=True)
-        self._thread.start()
-
-    def _rebuild(self) -> None:
-        try:
-            while not self._stop.is_set() and self.index.catch_up(max_rows=_REBUILD_BATCH):
-                pass
-            logger.info("live index: caught up")
-        except Exception:  # a thread's boundary: log it, the pages go on with what is in
-            logger.exception("live index: catching up failed")
-        finally:
-            self.rebuilding = False
-
-    def stop(self) -> None:
-        """Stop a catch-up thread (after its current batch) before the index closes."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def fresh(self) -> None:
-        """Take in new measurements (at most once a second for readers: a cheap no-op else)."""
-        if not self.rebuilding and time.monotonic() - self._caught_up >= _CATCH_UP_EVERY_S:
-            self.catch_up()
-
-    def after_upload(self) -> None:
-        """Take in an upload just stored; a failure is logged, never the upload's answer (the
-        next read catches up from the mark)."""
-        if self.rebuilding:  # the thread takes it in
-            return
-        try:
-            self.catch_up()
-        except StoreError as exc:
-            logger.error("live index: %s", exc)
-
-    def catch_up(self) -> None:
-        if self.index.catch_up():
-            self.changed()
-        self._caught_up = time.monotonic()
-
-    def changed(self) -> None:
-        """The index took something in: every page made before is out of date."""
-        self.version += 1
-
-    def cached(self, key: str, make: Any) -> Any:
-        """Return the answer made for `key` since the index last changed (and at most
-        _CACHE_S ago: pages say "now" and "the last days"), else make it."""
-        version, at = self.version, time.monotonic()
-        with self._cache_lock:
-            hit = self._cache.get(key)
-        if hit is not None and hit[0] == version and at - hit[1] < _CACHE_S:
-            return hit[2]
-        value = make()
-        with self._cache_lock:
-            if len(self._cache) >= _CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[key] = (version, at, value)
-        return value
 
 
 def _live(request: Request) -> Live:
@@ -323,4 +226,4 @@ def add_live_routes(app: FastAPI) -> None:
     )  # fmt: skip
 
 
-__all__ = ["Live", "add_live_routes"]
+__all__ = ["add_live_routes"]

@@ -204,7 +204,7 @@ def test_a_lost_live_index_is_rebuilt_from_the_store(
 ) -> None:
     import time
 
-    from probe.collector import web
+    from probe.collector import follow
     from probe.config import CollectorSettings
 
     from ..harness import RunningCollector
@@ -216,7 +216,7 @@ def test_a_lost_live_index_is_rebuilt_from_the_store(
     for path in (tmp_path / "data").glob("live.sqlite3*"):
         path.unlink()
     if in_a_thread:
-        monkeypatch.setattr(web, "_SYNC_BACKLOG", 0)
+        monkeypatch.setattr(follow, "SYNC_BACKLOG", 0)
     again = RunningCollector(CollectorSettings(data_dir=tmp_path / "data"))
     try:
         live = again.server.config.loaded_app  # uvicorn's app, wrapped in its middleware
