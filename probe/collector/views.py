@@ -106,8 +106,7 @@ def windows(
     """Return the windows that end at or after `since_ms`, of one network or platform if given."""
     with index.lock:
         spans: dict[str, list[Span]] = {}
-        for kind, column in (("incident", None), ("network_outage", "k1"),
-                             ("whitelisting", "k1"), ("platform_down", "k1")):  # fmt: skip
+        for kind in ("incident", "network_outage", "whitelisting", "platform_down"):
             where, params = "", []
             if network is not None and kind != "platform_down":
                 where, params = " AND k1 = ?", [network]
@@ -116,7 +115,6 @@ def windows(
                     where, params = where + " AND k2 = ?", [*params, platform]
                 elif kind == "platform_down":
                     where, params = " AND k1 = ?", [platform]
-            del column
             spans[kind] = _merged(index, kind, since_ms, where, params)
         known = names(index)
     found = Windows(

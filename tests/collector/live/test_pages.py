@@ -230,3 +230,31 @@ def test_a_lost_live_index_is_rebuilt_from_the_store(
         assert again.client.get("/api/v1/now").json()["cells"] == now_before["cells"]
     finally:
         again.close()
+
+
+def test_every_state_reads_on_the_now_page() -> None:
+    from datetime import UTC, datetime
+
+    from probe.collector.live import state_of
+    from probe.collector.pages import STATE_COLOURS, now_page
+    from probe.models.live import LiveCell
+
+    assert [state_of(v, b) for v, b in (
+        ("accessible", ""), ("blocked", "dns_nxdomain"), ("blocked", "whitelisting"),
+        ("throttled", "throttling"), ("network_outage", ""), ("service_down", ""),
+        ("inconclusive", ""))] == [
+        "accessible", "blocked", "whitelisting", "throttled", "network_outage", "platform_down",
+        None]  # fmt: skip
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    cells = [
+        LiveCell(network="AS1", platform=f"p{i}", state=state, since=at, last_measured=at,
+                 probes=i, blocking="throttling" if state is LiveState.THROTTLED else "")
+        for i, state in enumerate(LiveState)
+    ]  # fmt: skip
+    page = now_page(LiveNow(generated_at=at, stale_after_s=3600, networks=["AS1"],
+                            platforms=[c.platform for c in cells], cells=cells))  # fmt: skip
+    assert set(STATE_COLOURS) == set(LiveState)
+    for cell in cells:
+        assert f'data-platform="{cell.platform}" data-state="{cell.state.value}"' in page
+        assert cell.state.value.replace("_", " ") in page
+    assert "by throttling" in page and "· 1 probe<" in page and "· 2 probes<" in page
