@@ -288,8 +288,15 @@ def _evidence(row: tuple[object, ...]) -> Evidence:
     )  # fmt: skip
 
 
+# Withheld from a measurement served publicly unless the operator sets show_probes: the packet
+# evidence (router addresses on the volunteer's side), the resolver, the volunteer's own
+# annotations and job name.
+PRIVATE_FIELDS = ("packets", "resolver_ip", "annotations", "job")
+
+
 def measurement_json(index: LiveIndex, seq: int, show_probes: bool) -> str | None:
-    """Return one measurement's record as served publicly (no probe id unless `show_probes`)."""
+    """Return one measurement's record as served publicly: no probe id, and none of
+    PRIVATE_FIELDS (named in `x_withheld`), unless `show_probes`."""
     with index.lock:
         row = index.db.execute(
             "SELECT m.probe_id, m.record FROM facts f JOIN src.measurements m ON m.seq = f.seq"
@@ -301,6 +308,9 @@ def measurement_json(index: LiveIndex, seq: int, show_probes: bool) -> str | Non
     data.pop("probe_id", None)
     if show_probes:
         data["probe_id"] = str(row[0])
+    else:  # what could place a volunteer more precisely than the network (docs/privacy.md)
+        removed = [key for key in PRIVATE_FIELDS if data.pop(key, None) not in (None, {}, "")]
+        data["x_withheld"] = removed
     return json.dumps(data, indent=1, sort_keys=True)
 
 

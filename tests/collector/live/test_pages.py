@@ -13,7 +13,13 @@ import pytest
 from probe.models.live import LiveIncidents, LiveNow, LiveState
 
 from .conftest import CLAIMS_TOKEN, Filled, fill
-from .scenario import TLS_RULE, claims_toml
+from .scenario import (
+    TLS_RULE,
+    VOLUNTEER_JOB,
+    VOLUNTEER_NOTE,
+    VOLUNTEER_RESOLVER,
+    claims_toml,
+)
 
 PAGES = ("/", "/network/AS9198", "/network/AS21299", "/platform/twitter", "/claims")
 
@@ -130,6 +136,10 @@ def test_no_page_names_a_probe(filled: Filled) -> None:
     for text in texts:
         for probe_id in probe_ids:
             assert probe_id not in text and probe_id[:16] not in text
+        for private in (VOLUNTEER_RESOLVER, VOLUNTEER_NOTE, VOLUNTEER_JOB):
+            assert private not in text
+    record = client.get(next(p for p in _parsed(page).links if "/measurements/" in p)).json()
+    assert record["x_withheld"] == ["resolver_ip", "annotations", "job"]
 
 
 def test_a_probe_is_named_when_the_operator_turns_it_on(tmp_path: Path) -> None:
@@ -139,7 +149,9 @@ def test_a_probe_is_named_when_the_operator_turns_it_on(tmp_path: Path) -> None:
         incident = LiveIncidents.model_validate_json(client.get("/api/v1/incidents").text)
         page = client.get(incident.incidents[0].path).text
         link = next(p for p in _parsed(page).links if "/measurements/" in p)
-        assert client.get(link).json()["probe_id"] in {p.probe_id for p in named.probes}
+        record = client.get(link).json()
+        assert record["probe_id"] in {p.probe_id for p in named.probes}
+        assert record["resolver_ip"] == VOLUNTEER_RESOLVER and "x_withheld" not in record
     finally:
         named.collector.close()
 
