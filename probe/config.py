@@ -883,8 +883,9 @@ class CollectorSettings(_Section):
     )
     show_probes: bool = Field(
         default=False,
-        description="Name probes (their ids) on the public live pages and in a measurement's"
-        " JSON there; off: counts only, nothing that lets a visitor find a volunteer.",
+        description="Serve a measurement's JSON on the public live pages whole, its probe id"
+        " included; off: probes are counted, never named, and a measurement there withholds"
+        " its packet evidence, resolver, annotations and job (nothing that places a volunteer).",
     )
     live_stale_after: Duration = Field(
         default=DEFAULT_COLLECTOR_LIVE_STALE_AFTER_S,
