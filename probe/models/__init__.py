@@ -15,6 +15,7 @@ Modules:
     bundles       BundleManifest and the collector's wire records (receipt, error, page…)
     status        RunStatus (no pydantic: the daemon's supervisor imports it)
     reports       MeasurementFact, Incident, FailureWindow, Claim, AssessedClaim, Report
+    live          LiveNow, LiveIncidents: the collector's live view (counts, never probe ids)
     ooni          OONI web_connectivity input records, ClassifiedRecord, Agreement
     schema        JSON Schema export of the wire records (docs/schema/)
 """
@@ -43,6 +44,8 @@ _HOME = {
     "MeasurementFact": "reports", "Incident": "reports", "FailureWindow": "reports",
     "Claim": "reports", "AssessedClaim": "reports", "Report": "reports",
     "ClassifiedRecord": "ooni", "Agreement": "ooni",
+    "LiveCell": "live", "LiveIncident": "live", "LiveIncidents": "live", "LiveNow": "live",
+    "LiveState": "live",
 }  # fmt: skip
 
 __all__ = sorted(_HOME)
