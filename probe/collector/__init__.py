@@ -9,8 +9,9 @@ than the configured caps, never answer bad input with a 5xx, and never store or 
 uploader's address (it is held in memory only, as a counter for the per-client limits).
 
 FastAPI and uvicorn (the optional extra `probe[collector]`) are imported only by `app`,
-`routes`, `admission`, `server` and `web`, which are therefore not re-exported here: `probe collector
-export` and `ingest` work without them. The CLI imports this package only for `probe collector`.
+`routes`, `admission`, `server` and `web`, which are therefore not re-exported here:
+`probe collector export` and `ingest` work without them. The CLI imports this package only for
+`probe collector`.
 
 Modules:
     admission  what one client may hold: bodies in flight, body bytes, registrations per hour
