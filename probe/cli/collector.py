@@ -187,3 +187,57 @@ def ingest(
                 )
     if rejected:
         raise typer.Exit(1)
+
+
+claims_app = typer.Typer(
+    name="claims", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    context_settings=CONTEXT, help="Operators' statements shown on the live pages.",
+)  # fmt: skip
+collector_app.add_typer(claims_app, name="claims")
+
+
+@claims_app.command("add", context_settings=CONTEXT)
+def claims_add(
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="A claims file (TOML, docs/reports.md).", show_default=False
+    ),
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        metavar="URL",
+        help="The collector (default: http:// + [collector] listen).",
+    ),
+    token_file: Path | None = typer.Option(
+        None,
+        "--token-file",
+        metavar="FILE",
+        help="File holding the claims token (default: [collector] claims_token).",
+    ),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Add the claims of FILE to a running collector (POST /api/v1/claims, token-gated): each
+    is judged against the measurements and shown on the timelines it concerns."""
+    import httpx
+
+    from probe.cli.common import input_file
+    from probe.config import load_settings
+    from probe.errors import ConfigError, UploadError
+    from probe.report.claims import load_claims
+
+    input_file(file, "FILE")
+    claims = load_claims(file)  # a bad file is said here, before anything is sent
+    settings = load_settings(config).collector
+    token = _token(token_file, "--token-file") if token_file else settings.claims_token
+    if not token:
+        raise ConfigError("claims add: pass --token-file (or set [collector] claims_token)")
+    base = (url or f"http://{settings.listen}").rstrip("/")
+    try:
+        answer = httpx.post(f"{base}/api/v1/claims", content=file.read_bytes(), timeout=30,
+                            headers={"Authorization": f"Bearer {token}",
+                                     "Content-Type": "application/toml"})  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise UploadError(f"cannot reach the collector at {base}: {exc}") from exc
+    if answer.status_code != 201:
+        raise UploadError(f"the collector refused the claims ({answer.status_code}):"
+                          f" {answer.text[:500]}")  # fmt: skip
+    typer.echo(f"added {len(claims)} claim(s) to {base}")

@@ -9,8 +9,9 @@ than the configured caps, never answer bad input with a 5xx, and never store or 
 uploader's address (it is held in memory only, as a counter for the per-client limits).
 
 FastAPI and uvicorn (the optional extra `probe[collector]`) are imported only by `app`,
-`routes`, `admission` and `server`, which are therefore not re-exported here: `probe collector
-export` and `ingest` work without them. The CLI imports this package only for `probe collector`.
+`routes`, `admission`, `server` and `web`, which are therefore not re-exported here:
+`probe collector export` and `ingest` work without them. The CLI imports this package only for
+`probe collector`.
 
 Modules:
     admission  what one client may hold: bodies in flight, body bytes, registrations per hour
@@ -18,11 +19,17 @@ Modules:
     challenge  Challenges: stateless registration nonces, and checking a probe's proof of its key
     codes      STATUS_BY_CODE: the one table from a refusal's code to its HTTP status
     files      write_bundle(): raw bundles under data_dir/bundles, written durably
+    follow     Live: the live index kept in step with the store (worker, backlog, answer cache)
     ingest     ingest(), ingest_file(): parse → duplicate? → key → verify → quota → unpack → store
+    live       LiveIndex: the live pages' index (facts, states, buckets, spans), live.sqlite3
+    pages      the live pages' HTML: now matrix, timelines, incident evidence, claims (no script)
     routes     the request handlers: health, challenge, registration, upload, reads (token)
     schema     the SQLite schema (the analysis index) and record ↔ row
     server     serve(): uvicorn on [collector] listen, HTTP or HTTPS; logs the bound port
+    spans      the report's window rules kept incrementally, one measurement at a time
     storage    CollectorStore: the bundles' files and the SQLite index, durable before success
+    views      reading the live index: now, windows since a moment, a page's report, evidence
+    web        the live pages' and their JSON's handlers (public, read-only; claims by token)
 """
 
 from probe.collector.codes import STATUS_BY_CODE, status_for

@@ -35,7 +35,9 @@ from probe import __version__
 from probe.collector.admission import BodyBudget, ClientGate, Refused, RegistrationLimit
 from probe.collector.challenge import Challenges
 from probe.collector.codes import STATUS_BY_CODE, status_for
+from probe.collector.follow import Live
 from probe.collector.ingest import limits_of, quota_of
+from probe.collector.live import LiveIndex
 from probe.collector.routes import (
     BUNDLE_MEDIA_TYPE,
     Collector,
@@ -49,6 +51,7 @@ from probe.collector.routes import (
     upload_bundle,
 )
 from probe.collector.storage import CollectorStore
+from probe.collector.web import add_live_routes
 from probe.config import CollectorSettings
 from probe.errors import BundleError, ConfigError, StoreError
 from probe.models.bundles import (
@@ -215,7 +218,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     """
     if settings.data_dir is None:
         raise ConfigError("collector: set data_dir ([collector] data_dir or --data-dir)")
-    for key in ("register_token", "read_token"):
+    for key in ("register_token", "read_token", "claims_token"):
         token = getattr(settings, key)
         if token is not None and not token.strip():
             raise ConfigError(f"collector.{key} is empty: set a token or leave it unset")
@@ -225,9 +228,14 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await anyio.to_thread.run_sync(CollectorStore.open, data_dir)
         app.state.collector = _state(settings, store)
+        live = await anyio.to_thread.run_sync(LiveIndex.open, data_dir)
+        app.state.live = Live(live, settings)
+        await anyio.to_thread.run_sync(app.state.live.start)
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(app.state.live.stop)
+            live.close()
             store.close()
 
     app = FastAPI(
@@ -241,6 +249,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
         },
     )  # fmt: skip
     _routes(app)
+    add_live_routes(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -194,7 +194,9 @@ async def upload_bundle(request: Request) -> Response:
                 raise Refused("busy", f"{int(slots.total_tokens)} uploads in flight; retry"
                               " later")  # fmt: skip
             async with slots:
-                return await _ingest(collector, body, client)
+                answer = await _ingest(collector, body, client)
+    await anyio.to_thread.run_sync(request.app.state.live.after_upload)  # live pages (web.py)
+    return answer
 
 
 async def _ingest(collector: Collector, body: bytes, client: str) -> Response:

@@ -38,6 +38,8 @@ DEFAULT_COLLECTOR_REGISTRATIONS_PER_HOUR = 10
 DEFAULT_COLLECTOR_REQUESTS_PER_CLIENT = 8
 DEFAULT_COLLECTOR_BUFFERED_BYTES = 128 << 20
 DEFAULT_COLLECTOR_REQUEST_TIMEOUT_S = 10.0
+DEFAULT_COLLECTOR_LIVE_STALE_AFTER_S = 6 * 3600.0
+DEFAULT_COLLECTOR_LIVE_DAYS = 7
 DEFAULT_COLLECTOR_MEASURED_NOT_BEFORE = date(2019, 1, 1)
 DEFAULT_COLLECTOR_MAX_AHEAD_S = 86400.0
 DEFAULT_COLLECTOR_READ_PAGE_BYTES = 16 << 20
@@ -222,6 +224,29 @@ class CollectorSettings(Section):
         default=DEFAULT_COLLECTOR_READ_PAGE_BYTES,
         ge=64 << 10,
         description="A measurements page stops once its records pass this many bytes.",
+    )
+    show_probes: bool = Field(
+        default=False,
+        description="Serve a measurement's JSON on the public live pages whole, its probe id"
+        " included; off: probes are counted, never named, and a measurement there withholds"
+        " its packet evidence, resolver, annotations and job (nothing that places a volunteer).",
+    )
+    live_stale_after: Duration = Field(
+        default=DEFAULT_COLLECTOR_LIVE_STALE_AFTER_S,
+        gt=0,
+        description='A cell of the live "now" page with no measurement newer than this shows'
+        ' "no recent data".',
+    )
+    live_days: int = Field(
+        default=DEFAULT_COLLECTOR_LIVE_DAYS,
+        ge=1,
+        le=90,
+        description="Days the live timelines (and /api/v1/incidents by default) look back.",
+    )
+    claims_token: str | None = Field(
+        default=None,
+        description="Token that adding claims (`probe collector claims add`, POST"
+        " /api/v1/claims) needs as `Authorization: Bearer`; unset: claims cannot be added.",
     )
 
     @field_validator("listen")

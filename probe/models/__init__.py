@@ -17,6 +17,7 @@ Modules:
     bundles       BundleManifest and the collector's wire records (receipt, error, page…)
     status        RunStatus (no pydantic: the daemon's supervisor imports it)
     reports       MeasurementFact, Incident, FailureWindow, Claim, AssessedClaim, Report
+    live          LiveNow, LiveIncidents: the collector's live view (counts, never probe ids)
     ooni          OONI web_connectivity input records, ClassifiedRecord, Agreement
     schema        JSON Schema export of the wire records (docs/schema/)
 """
@@ -47,6 +48,8 @@ _HOME = {
     "ClassifiedRecord": "ooni", "Agreement": "ooni",
     "Failure": "failures", "FailureKind": "failures", "FailedOperation": "failures",
     "HopStage": "failures", "LegacyFailure": "failures", "OoniFailure": "failures",
+    "LiveCell": "live", "LiveIncident": "live", "LiveIncidents": "live", "LiveNow": "live",
+    "LiveState": "live",
 }  # fmt: skip
 
 __all__ = sorted(_HOME)

@@ -20,6 +20,7 @@ from probe.models.bundles import (
     ProbeRegistration,
 )
 from probe.models.control import ControlRequest, ControlResponse
+from probe.models.live import LiveIncidents, LiveNow
 from probe.models.ooni import ClassifiedRecord
 from probe.models.reports import MeasurementFact, Report
 from probe.models.results import TargetResult
@@ -39,6 +40,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "measurement-fact": MeasurementFact,
     "report": Report,
     "classified-record": ClassifiedRecord,
+    "live-now": LiveNow,
+    "live-incidents": LiveIncidents,
 }
 
 

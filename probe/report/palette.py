@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from probe.models.live import LiveState
 from probe.models.reports import ClaimFinding
 from probe.models.results import Blocking, NetworkState, Verdict
 
 __all__ = [
     "FINDINGS",
+    "LIVE_STATES",
     "NETWORK_STATES",
     "PATTERNED",
     "VERDICTS",
@@ -108,6 +110,18 @@ NETWORK_STATES: MappingProxyType[str, Swatch] = MappingProxyType(
         NetworkState.WHITELISTED.value: VERDICTS[WHITELISTING],
         NetworkState.OUTAGE.value: VERDICTS[Verdict.NETWORK_OUTAGE.value],
         NetworkState.UNKNOWN.value: VERDICTS[Verdict.INCONCLUSIVE.value],
+    }
+)
+# The collector's live matrix (collector/pages.py): a cell's latest state.
+LIVE_STATES: MappingProxyType[str, Swatch] = MappingProxyType(
+    {
+        LiveState.ACCESSIBLE.value: VERDICTS[Verdict.ACCESSIBLE.value],
+        LiveState.BLOCKED.value: VERDICTS[Verdict.BLOCKED.value],
+        LiveState.THROTTLED.value: VERDICTS[Verdict.THROTTLED.value],
+        LiveState.WHITELISTING.value: VERDICTS[WHITELISTING],
+        LiveState.NETWORK_OUTAGE.value: VERDICTS[Verdict.NETWORK_OUTAGE.value],
+        LiveState.PLATFORM_DOWN.value: VERDICTS[Verdict.SERVICE_DOWN.value],
+        LiveState.NO_RECENT_DATA.value: VERDICTS[Verdict.INCONCLUSIVE.value],
     }
 )
 _UNKNOWN = Swatch("#999999", "")

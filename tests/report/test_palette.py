@@ -13,12 +13,13 @@ from rich.color import Color
 from rich.style import Style
 
 from probe.cli import render as cli_render
+from probe.models.live import LiveState
 from probe.models.reports import ClaimFinding
 from probe.models.results import NetworkState, Verdict
 from probe.report import palette, plots, svg
 from probe.report import render as report_render
 from probe.report.html import html_report
-from probe.report.palette import FINDINGS, NETWORK_STATES, VERDICTS, WHITELISTING
+from probe.report.palette import FINDINGS, LIVE_STATES, NETWORK_STATES, VERDICTS, WHITELISTING
 
 PROBE = Path(palette.__file__).resolve().parent.parent
 HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -26,6 +27,7 @@ VOCABULARIES = {
     "verdict": ([*Verdict, WHITELISTING], VERDICTS),
     "claim finding": (list(ClaimFinding), FINDINGS),
     "network state": (list(NetworkState), NETWORK_STATES),
+    "live state": (list(LiveState), LIVE_STATES),
 }
 
 
@@ -81,3 +83,10 @@ def test_throttled_is_one_hue_on_both_surfaces() -> None:
     assert colour is not None
     assert colour.get_truecolor() == Color.parse(VERDICTS[Verdict.THROTTLED].colour).triplet
     assert cli_render.VERDICT_STYLE["throttled"] == report_render._VERDICT_STYLE["throttled"]
+
+
+def test_the_live_pages_use_the_palette() -> None:
+    from probe.collector import pages
+
+    assert pages.STATE_COLOURS == {s: w.colour for s, w in LIVE_STATES.items()}
+    assert pages.STATE_COLOURS[LiveState.BLOCKED] == VERDICTS["blocked"].colour
