@@ -15,7 +15,7 @@ from urllib.parse import quote
 from probe.collector.views import Evidence, incident_id
 from probe.models.live import LiveCell, LiveNow
 from probe.models.reports import AssessedClaim, Incident, Report
-from probe.report.html import _CSS, _badge, _claims_html, _legend, _windows_sections
+from probe.report.html import _CSS, _badge, _claims_html, _legend, _windows_sections, style_source
 from probe.report.palette import LIVE_STATES
 from probe.report.plots import (
     FINDING_COLOURS,
@@ -27,11 +27,6 @@ from probe.report.plots import (
     when_text,
 )
 
-# Served with every page (app.py): nothing loads but the page itself and its inline styles.
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none';"
-    " form-action 'none'; frame-ancestors 'none'"
-)
 STATE_COLOURS: dict[str, str] = {state: swatch.colour for state, swatch in LIVE_STATES.items()}
 _LIVE_CSS = """
 nav{display:flex;gap:1.2em;padding:.4em 0;border-bottom:1px solid #ccc;margin-bottom:.6em}
@@ -39,6 +34,13 @@ nav a{font-weight:600}a{color:#0b5394}
 table.now td{min-width:9em}table.now th[scope=row]{white-space:nowrap}
 .state{display:block}.meta{font-size:12px;color:#333}
 """
+_STYLESHEET = _CSS + _LIVE_CSS
+# Served with every page (web.py): nothing runs and nothing loads but the page itself; its one
+# stylesheet is allowed by its hash, colours are set by class (palette.swatch_class).
+CSP = (
+    f"default-src 'none'; style-src {style_source(_STYLESHEET)}; img-src 'self' data:;"
+    " base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def _page(title: str, body: str, generated: str) -> str:
@@ -49,7 +51,7 @@ def _page(title: str, body: str, generated: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_CSS}{_LIVE_CSS}</style></head><body>"
+        f"<title>{escape(title)}</title><style>{_STYLESHEET}</style></head><body>"
         f"{SVG_DEFS}<header>{nav}<h1>{escape(title)}</h1></header><main>{body}</main>"
         f"<footer>Generated {escape(generated)} UTC by the probe collector. Times are UTC."
         " Probes are counted, never named.</footer></body></html>\n"

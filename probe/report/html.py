@@ -8,13 +8,15 @@ become links.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterable, Sequence
 from html import escape
 
 from probe.models.reports import AssessedClaim, ClaimFinding, FailureWindow, Incident, Report
 from probe.models.results import Verdict
 from probe.report.formats import utc_at
-from probe.report.palette import text_tone
+from probe.report.palette import swatch_class, swatch_css, text_tone
 from probe.report.plots import (
     FINDING_COLOURS,
     MAX_CLAIM_ROWS,
@@ -55,8 +57,18 @@ th{background:#f0f0f0}td.n{text-align:right}
 .light{color:#111}.dark{color:#fff}
 ul.reasons{margin:0;padding-left:1.1em}footer{margin-top:2em;color:#555;font-size:12px}
 """
+_CSS += swatch_css()
 
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+def style_source(css: str) -> str:
+    """Return the CSP source that allows exactly the stylesheet `css` inline (its SHA-256)."""
+    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+# Nothing runs and nothing loads; the one stylesheet is allowed by its hash, and colours are set
+# by class (palette.swatch_class), never by a style attribute.
+_CSP = f"default-src 'none'; style-src {style_source(_CSS)}; img-src data:"
 
 
 def _swatch(fill: str, extra: str = "", y: int = 0, height: int = 14) -> str:
@@ -125,7 +137,7 @@ def _badge(value: str, colour: str) -> str:
     # Black or white text, whichever contrasts more with the badge (palette.text_tone).
     label = escape(value.replace("_", " "))
     return (
-        f'<span class="badge {text_tone(colour)}" style="background:{colour}" '
+        f'<span class="badge {text_tone(colour)} {swatch_class(colour)}" '
         f'data-value="{escape(value)}">{label}</span>'
     )
 
@@ -299,8 +311,8 @@ def _plots_html(report: Report, layout: Layout) -> str:
     parts.append(
         "<p>Colour: the share of each column's measurements (all networks) that were blocked"
         " (whitelisting included) or throttled, from"
-        ' <span class="badge light" style="background:#fff7ec">0%</span> to '
-        '<span class="badge dark" style="background:#7f0000">100%</span>.</p>'
+        ' <span class="badge light sw-fff7ec">0%</span> to '
+        '<span class="badge dark sw-7f0000">100%</span>.</p>'
     )
     if layout.rows:
         parts.append(f'<div class="plot">{heatmap_svg(layout)}</div>')

@@ -32,6 +32,8 @@ __all__ = [
     "badge_style",
     "finding_colour",
     "luminance",
+    "swatch_class",
+    "swatch_css",
     "text_tone",
     "verdict_colour",
     "verdict_style",
@@ -140,3 +142,25 @@ def verdict_style(verdict: str) -> str:
 def finding_colour(finding: str) -> str:
     """Return the "#rrggbb" of a claim finding."""
     return FINDINGS[str(finding)].colour
+
+
+# The heat map's two ends (report/plots.py), named in its caption.
+HEAT_ENDS = ("#fff7ec", "#7f0000")
+
+
+def swatch_class(colour: str) -> str:
+    """Return the CSS class that fills an element with `colour` ("#rrggbb"): pages set colours
+    by class, never by a `style` attribute, so that a strict Content-Security-Policy (a hash of
+    the page's one stylesheet) holds."""
+    return "sw-" + colour.removeprefix("#").lower()
+
+
+def swatch_css() -> str:
+    """Return the rules of every palette colour's class (see `swatch_class`)."""
+    colours = {
+        *(w.colour for table in (VERDICTS, FINDINGS, NETWORK_STATES, LIVE_STATES)
+          for w in table.values()),
+        *HEAT_ENDS,
+        _UNKNOWN.colour,
+    }  # fmt: skip
+    return "".join(f".{swatch_class(c)}{{background:{c}}}" for c in sorted(colours))

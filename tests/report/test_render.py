@@ -37,7 +37,8 @@ from probe.models.reports import (
 )
 from probe.models.results import Blocking, Verdict
 from probe.report import render
-from probe.report.html import html_report
+from probe.report.html import html_report, style_source
+from probe.report.palette import FINDINGS, swatch_class
 from probe.report.plots import MAX_COLUMNS, MAX_LANES
 from probe.report.render import CSV_COLUMNS, csv_report, print_report
 
@@ -267,6 +268,11 @@ def test_html_opens_offline(page: str, dom: Node) -> None:
     assert external == []
     csp = [m for m in dom.all("meta") if m.attrs.get("http-equiv") == "Content-Security-Policy"]
     assert csp and "default-src 'none'" in csp[0].attrs["content"]
+    # the one stylesheet is allowed by its hash; no style attribute, no 'unsafe-inline'
+    assert "unsafe-inline" not in csp[0].attrs["content"]
+    [sheet] = re.findall(r"<style>(.*?)</style>", page, flags=re.DOTALL)
+    assert f"style-src {style_source(sheet)};" in csp[0].attrs["content"]
+    assert not re.search(r"<[^>]+\sstyle=", page)
     pattern_ids = {p.attrs["id"] for p in dom.all("pattern")}
     assert set(re.findall(r"url\(#([\w-]+)\)", page)) <= pattern_ids
 
@@ -394,9 +400,14 @@ def test_claim_table_gives_each_finding(dom: Node) -> None:
     badges = [td.all("span", "badge")[0] for td in table.all("td", "finding")]
     assert [b.attrs["data-value"] for b in badges] == [c.finding.value for c in CLAIMS]
     # text contrast: dark on vermillion and light grey, white on dark grey and purple
-    assert [b.attrs["class"] for b in badges] == [
-        f"badge {t}" for t in ("light", "dark", "dark", "light")
+    assert [b.attrs["class"].split()[:2] for b in badges] == [
+        ["badge", t] for t in ("light", "dark", "dark", "light")
     ]
+    # the colour by class (a strict CSP: no style attribute), the palette's
+    assert [b.attrs["class"].split()[2] for b in badges] == [
+        swatch_class(FINDINGS[c.finding.value].colour) for c in CLAIMS
+    ]
+    assert all("style" not in b.attrs for b in badges)
     assert [b.text() for b in badges] == [
         "contradicted by blocking", "consistent with outage", "platform outage",
         "insufficient data",

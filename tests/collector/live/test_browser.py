@@ -78,6 +78,20 @@ def test_now_page_reads_and_leads_to_the_incident(live: Filled, driver: Any, axe
     assert _text(driver, "h1") == "twitter blocked on AS9198"
 
 
+def test_the_strict_policy_lets_the_stylesheet_apply(live: Filled, driver: Any) -> None:
+    """The page's one stylesheet is allowed by its hash (no 'unsafe-inline'): the browser
+    applies it, so a blocked badge wears the palette's colour, not a bare default."""
+    from probe.report.palette import VERDICTS
+
+    driver.get(live.collector.url + "/")
+    colour = driver.execute_script(
+        "return getComputedStyle(document.querySelector("
+        "'td[data-state=\\'blocked\\'] .badge')).backgroundColor"
+    )
+    red, green, blue = (int(VERDICTS["blocked"].colour[i : i + 2], 16) for i in (1, 3, 5))
+    assert colour == f"rgb({red}, {green}, {blue})", colour
+
+
 def test_timelines_show_the_block_the_outage_and_the_claim(
     live: Filled, driver: Any, axe: str
 ) -> None:

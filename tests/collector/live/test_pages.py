@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from probe.models.live import LiveIncidents, LiveNow, LiveState
+from probe.report.html import style_source
 
 from .conftest import CLAIMS_TOKEN, Filled, fill
 from .scenario import (
@@ -29,11 +30,21 @@ class _Links(HTMLParser):
         super().__init__()
         self.links: list[str] = []
         self.scripts = 0
+        self.styled: list[str] = []  # elements with a style attribute
+        self.stylesheets: list[str] = []
+        self._in_style = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
             self.links += [v for k, v in attrs if k == "href" and v]
         self.scripts += tag == "script"
+        self.styled += [tag for k, _ in attrs if k == "style"]
+        self._in_style = tag == "style"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.stylesheets.append(data)
+            self._in_style = False
 
 
 def _parsed(text: str) -> _Links:
@@ -123,7 +134,13 @@ def test_pages_carry_a_strict_policy_and_no_script(filled: Filled) -> None:
         policy = answer.headers["content-security-policy"]
         assert "default-src 'none'" in policy and "script-src" not in policy
         assert answer.headers["x-content-type-options"] == "nosniff"
-        assert _parsed(answer.text).scripts == 0
+        page = _parsed(answer.text)
+        assert page.scripts == 0
+        # Styles too: no 'unsafe-inline', the one stylesheet allowed by its hash, no attribute.
+        assert "unsafe-inline" not in policy
+        assert page.styled == [], (path, page.styled)
+        [sheet] = page.stylesheets
+        assert f"style-src {style_source(sheet)};" in policy
 
 
 def test_no_page_names_a_probe(filled: Filled) -> None:
