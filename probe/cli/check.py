@@ -99,6 +99,7 @@ def check(
     from probe.cli import render
     from probe.config import load_settings
     from probe.errors import TargetError
+    from probe.lean import may_end_at_once
     from probe.paths import default_config_path
     from probe.runner import check_targets
     from probe.targets import load_catalogue, parse_targets, read_input_file
@@ -126,5 +127,6 @@ def check(
                 check_targets(valid, settings, on_result=shown, on_status=shown.waiting)
             )
         render.print_table(results)
+    may_end_at_once()  # every result is printed: no interpreter teardown (issue 19)
     if errors:
         raise typer.Exit(2)
