@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,22 +69,32 @@ def _rx_bytes(lab: Lab) -> int:
     return int(lab.exec("client", "cat", path).stdout)
 
 
+def _children_cpu_s() -> float:
+    """Return the CPU time (user + system) of every child process waited for so far: a run's
+    share is less disturbed by the other jobs on the machine than its wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _check(lab: Lab, targets: list[str], extra: list[str] | None = None) -> dict[str, Any]:
     """Run one `probe check --json` with the defaults; return its wall time, bytes, records."""
     path = lab.run_dir / "defaults.toml"
     path.write_text(netns._toml(defaults_config(lab)))
     load = _uptime()
     received = _rx_bytes(lab)
+    cpu = _children_cpu_s()
     started = time.perf_counter()
     done = lab.probe(
         "check", "--json", "--config", str(path), *(extra or []), *targets, timeout_s=900
     )
     wall = time.perf_counter() - started
+    cpu = _children_cpu_s() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"probe check exited {done.returncode}: {done.stderr[-3000:]}")
     records = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return {
         "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
         "received_mib": round((_rx_bytes(lab) - received) / (1 << 20), 2),
         "loadavg": load,
         "verdicts": sorted({f"{r['verdict']}/{r.get('blocking')}" for r in records}),
@@ -111,6 +122,7 @@ def _timeline(lab: Lab) -> dict[str, Any]:
     env["BENCH_TIMELINE"] = str(marks_path)
     script = str(REPO / "bench" / "_timeline.py")
     command = ["ip", "netns", "exec", lab.ns("client"), sys.executable, script]
+    cpu = _children_cpu_s()
     spawned = time.monotonic()
     env["BENCH_SPAWNED_AT"] = repr(spawned)
     done = subprocess.run(
@@ -118,6 +130,7 @@ def _timeline(lab: Lab) -> dict[str, Any]:
         capture_output=True, text=True, env=env, timeout=120, check=True,
     )  # fmt: skip
     ended = time.monotonic() - spawned
+    cpu = _children_cpu_s() - cpu
     marks = json.loads(marks_path.read_text())
     record = json.loads(done.stdout.splitlines()[0])
     start = datetime.fromisoformat(record["measurement_start_time"].replace("Z", "+00:00"))
@@ -131,6 +144,7 @@ def _timeline(lab: Lab) -> dict[str, Any]:
 
     return {
         "wall_s": round(ended, 3),
+        "cpu_s": round(cpu, 3),
         "interpreter_s": span(0, marks["started"]),
         "imports_cli_s": span(marks["started"], marks["cli_imported"]),
         "imports_check_and_arguments_s": span(marks["cli_imported"], marks["check_imported"]),
@@ -193,6 +207,7 @@ def _case(
     row = {
         "wall_median_s": round(statistics.median(walls), 3),
         "wall_s": walls,
+        "cpu_median_s": round(statistics.median(r["cpu_s"] for r in runs), 3),
         "received_mib_median": statistics.median(r["received_mib"] for r in runs),
         "loadavg": [r["loadavg"] for r in runs],
         "verdicts": runs[-1]["verdicts"],

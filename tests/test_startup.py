@@ -47,7 +47,9 @@ def test_help_runs(argv: list[str]) -> None:
 # module imported for an except clause or a pattern compiled "just in case" is start-up paid by
 # every check (issue 19).
 CHECK_PATH = "import probe.cli.app, probe.cli.render, probe.config, probe.runner, probe.targets"
-NOT_ON_CHECK_PATH = ("dns.resolver", "dns.query", "dns.asyncresolver", "httpx._main", "rich")
+NOT_ON_CHECK_PATH = (
+    "dns.resolver", "dns.query", "dns.asyncresolver", "httpx._main", "rich", "cryptography",
+)  # fmt: skip
 
 
 def test_check_path_does_not_import_unused_modules() -> None:

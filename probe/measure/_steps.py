@@ -54,7 +54,6 @@ class MeasureContext:
     settings: Settings
     trust: tls.TrustStore
     resolvers: tuple[dns.ResolverSpec, ...]
-    client: httpx.AsyncClient
     limiter: asyncio.Semaphore
     control_limiter: asyncio.Semaphore
     local_addresses: LocalAddresses = field(default_factory=LocalAddresses)
@@ -74,6 +73,20 @@ class MeasureContext:
     anything_reached: bool = False
     on_evidence: Callable[[], None] | None = None
     stop_retrying: asyncio.Event = field(default_factory=asyncio.Event)
+    _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The run's httpx client (helpers, DoH, control sites), made when first used: loading
+        its roots (≈ 15 ms) need not delay a check's first DNS query (issue 19)."""
+        if self._client is None:
+            self._client = http.make_client(self.trust)
+        return self._client
+
+    async def close_client(self) -> None:
+        """Close the httpx client, if one was made."""
+        if self._client is not None:
+            await self._client.aclose()
 
     def evidence_changed(self) -> None:
         """Tell the runner that the run's network evidence changed."""
@@ -92,21 +105,20 @@ class MeasureContext:
 
 @contextlib.asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[MeasureContext]:
-    """Yield a MeasureContext whose HTTP client is closed on exit."""
+    """Yield a MeasureContext whose HTTP client (if one was made) is closed on exit."""
     trust = tls.TrustStore(settings.tls.ca_bundle)
     resolvers = tuple(dns.parse_resolver(spec) for spec in settings.resolver.servers)
-    client = http.make_client(trust)
+    ctx = MeasureContext(
+        settings=settings,
+        trust=trust,
+        resolvers=resolvers,
+        limiter=asyncio.Semaphore(settings.measure.connection_concurrency),
+        control_limiter=asyncio.Semaphore(settings.control.helper_requests_in_flight),
+    )
     try:
-        yield MeasureContext(
-            settings=settings,
-            trust=trust,
-            resolvers=resolvers,
-            client=client,
-            limiter=asyncio.Semaphore(settings.measure.connection_concurrency),
-            control_limiter=asyncio.Semaphore(settings.control.helper_requests_in_flight),
-        )
+        yield ctx
     finally:
-        await client.aclose()
+        await ctx.close_client()
 
 
 @dataclass
@@ -205,7 +217,7 @@ async def _limited_lookup(
             late_reply_window_s=ctx.settings.resolver.late_reply_window_s,
             clock=clock,
             tags=tags,
-            http_client=ctx.client,
+            http_client=ctx.client if resolver.engine == "doh" else None,  # made if needed
             trust=ctx.trust,
             on_first=first,
         )
