@@ -233,12 +233,14 @@ def _as(baseline: str | None) -> Any:
 
     @contextlib.contextmanager
     def using() -> Any:
-        saved = os.environ.get("PYTHONPATH")
+        saved, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
         if baseline:
             os.environ["PYTHONPATH"] = baseline
+        os.chdir("/")  # `python -m probe` looks in the working directory first
         try:
             yield
         finally:
+            os.chdir(cwd)
             if saved is None:
                 os.environ.pop("PYTHONPATH", None)
             else:
@@ -309,7 +311,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--only", default="platform,blackhole,outage", help="comma-separated cases beyond one"
+        "--only",
+        default="platform,blackhole,outage",
+        help="comma-separated cases beyond one accessible target (one: none of them)",
     )
     parser.add_argument("--dump", action="store_true", help="keep the last records")
     parser.add_argument(
