@@ -34,6 +34,9 @@ from probe.models.observations import (
 
 T = TypeVar("T")
 P = ParamSpec("P")
+# How long the controls wait for a target's first DNS queries (MeasureContext.first_queries):
+# a bound, in case no target resolves a name (they are measured meanwhile anyway).
+FIRST_QUERIES_WAIT_S = 0.25
 
 
 def bind(
@@ -74,6 +77,10 @@ class MeasureContext:
     on_evidence: Callable[[], None] | None = None
     stop_retrying: asyncio.Event = field(default_factory=asyncio.Event)
     _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+    # Issue 19: the late-reply window runs from the first reply's arrival, so the controls'
+    # start (TLS contexts, handshakes, certificates: CPU) waits until a target's first queries
+    # are out (`resolve` sets this; FIRST_QUERIES_WAIT_S at most) and then overlaps the window.
+    first_queries: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -87,6 +94,14 @@ class MeasureContext:
         """Close the httpx client, if one was made."""
         if self._client is not None:
             await self._client.aclose()
+
+    async def after_first_queries(self) -> None:
+        """Return once a target's first DNS queries are out (FIRST_QUERIES_WAIT_S at most)."""
+        if self.first_queries.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_QUERIES_WAIT_S):
+                await self.first_queries.wait()
 
     def evidence_changed(self) -> None:
         """Tell the runner that the run's network evidence changed."""
@@ -256,6 +271,7 @@ async def resolve(
 ) -> list[str]:
     """Return the addresses the probe's resolvers give for `host` (first replies)."""
     if is_ip_address(host):
+        ctx.first_queries.set()
         return [host.strip("[]")]
     resolvers = ctx.resolvers[:1] if first_only else ctx.resolvers
     pairs = [
@@ -263,6 +279,8 @@ async def resolve(
         for resolver in resolvers
         for qtype in ("A", "AAAA")
     ]
+    # The lookups were scheduled first: they send their queries before any waiter resumes.
+    ctx.first_queries.set()
     log.lookups.extend(task for _, task in pairs)
     firsts = await asyncio.gather(*(_first_reply(early, task) for early, task in pairs))
     return ordered_addresses(list(firsts))[: ctx.settings.measure.max_addresses]
