@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -40,3 +41,21 @@ def test_help_runs(argv: list[str]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Usage" in proc.stdout
+
+
+# What `probe check` imports before it measures (cli/check.py's body), and what it must not: a
+# module imported for an except clause or a pattern compiled "just in case" is start-up paid by
+# every check (issue 19).
+CHECK_PATH = "import probe.cli.app, probe.cli.render, probe.config, probe.runner, probe.targets"
+NOT_ON_CHECK_PATH = (
+    "dns.resolver", "dns.query", "dns.asyncresolver", "httpx._main", "rich", "cryptography",
+)  # fmt: skip
+
+
+def test_check_path_does_not_import_unused_modules() -> None:
+    code = f"import json, sys\n{CHECK_PATH}\nprint(json.dumps(sorted(sys.modules)))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(json.loads(out.strip().splitlines()[-1]))
+    assert loaded.isdisjoint(NOT_ON_CHECK_PATH), loaded & set(NOT_ON_CHECK_PATH)

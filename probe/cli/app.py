@@ -23,7 +23,7 @@ from probe.cli.init import init
 from probe.cli.report import report
 from probe.cli.ship import bundle_app, upload
 from probe.cli.store import results_app, status
-from probe.lean import skip_httpx_cli
+from probe.lean import exit_process, skip_httpx_cli
 
 skip_httpx_cli()  # before any command imports httpx: 0.1 s of start-up (issue 19)
 
@@ -111,4 +111,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     if code == EXIT_INTERRUPTED:
         sys.stderr.write("probe: interrupted\n")
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    exit_process(code if isinstance(code, int) else EXIT_OK)

@@ -107,6 +107,7 @@ def check(
     from probe.cli import render
     from probe.config import load_settings
     from probe.errors import TargetError
+    from probe.lean import may_end_at_once
     from probe.paths import default_config_path
     from probe.runner import check_targets
     from probe.targets import load_catalogue, parse_targets, read_input_file
@@ -140,5 +141,6 @@ def check(
             from probe.cli.explain import explanation
 
             Console().print(explanation(results))
+    may_end_at_once()  # every result is printed: no interpreter teardown (issue 19)
     if errors:
         raise typer.Exit(2)

@@ -6,6 +6,12 @@ Replies whose id or question do not match ours are ignored and counted: if only 
 arrive, the failure is `dns_reply_with_wrong_query_id` instead of a timeout. A reply that cannot
 be parsed but carries our id counts as the (malformed) answer: `dns_server_misbehaving`.
 Malformed late replies are skipped (there is nothing to record but their existence).
+
+A datagram's time is its arrival in the kernel (`SO_TIMESTAMPNS`, Linux; else when it is read),
+and the late-reply window runs from the first reply's arrival: CPU work of the rest of the
+check (TLS contexts, handshakes, controls) between the query and the read of its reply then
+overlaps the window instead of delaying it (issue 19). A reply that arrived within the window
+counts even if the event loop reads it after the window's end.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import socket
 import struct
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,7 +38,10 @@ _MAX_LATE = 16  # late replies recorded per query
 # Python 3.11 lacks socket.IP_RECVTTL; 12 is Linux's value.
 _IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12 if sys.platform == "linux" else None)
 _IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", None)
-_CMSG_SPACE = socket.CMSG_SPACE(4)
+# Kernel receive timestamps (struct timespec, CLOCK_REALTIME); Python names no constant.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+_TIMESPEC = struct.Struct("@qq")
+_CMSG_SPACE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class UdpExchange:
     failure: str | None = None
     late: list[LateReply] = field(default_factory=list)
     mismatched: int = 0
+    t: float | None = None  # when the first reply (or malformed answer) arrived
 
 
 def parse_reply(data: bytes) -> dns.message.Message | None:
@@ -89,7 +100,17 @@ class _Receiver:
             except OSError as exc:  # e.g. ECONNREFUSED from an ICMP port unreachable
                 self._put(exc)
                 return
-            self._put(_Datagram(data, _ttl(ancillary), self.clock.now()))
+            self._put(_Datagram(data, _ttl(ancillary), self._arrival(ancillary)))
+
+    def _arrival(self, ancillary: list[tuple[int, int, bytes]]) -> float:
+        """Return when the datagram reached the kernel, on the clock (now if unknown)."""
+        now = self.clock.now()
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+                seconds, nanoseconds = _TIMESPEC.unpack(data[: _TIMESPEC.size])
+                waited = time.time() - (int(seconds) + int(nanoseconds) / 1e9)
+                return round(max(0.0, now - max(0.0, waited)), 6)
+        return now
 
 
 def _ttl(ancillary: list[tuple[int, int, bytes]]) -> int | None:
@@ -102,7 +123,11 @@ def _ttl(ancillary: list[tuple[int, int, bytes]]) -> int | None:
 
 
 def _ask_for_ttl(sock: socket.socket, family: int) -> None:
-    """Ask the kernel for each datagram's IP TTL (best effort: evidence, not a requirement)."""
+    """Ask the kernel for each datagram's IP TTL and arrival time (best effort: evidence, not
+    a requirement)."""
+    if _SO_TIMESTAMPNS is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     with contextlib.suppress(OSError):
         if family == socket.AF_INET and _IP_RECVTTL is not None:
             sock.setsockopt(socket.IPPROTO_IP, _IP_RECVTTL, 1)
@@ -121,33 +146,48 @@ def _match(query: dns.message.Message, data: bytes) -> dns.message.Message | obj
     return message if query.is_response(message) else None
 
 
-async def _first(receiver: _Receiver, query: dns.message.Message, result: UdpExchange) -> None:
+async def _first(receiver: _Receiver, query: dns.message.Message, result: UdpExchange) -> float:
+    """Wait for the first reply (or a failure); return its arrival time (clock seconds)."""
     while True:
         item = await receiver.queue.get()
         if isinstance(item, OSError):
             result.failure = failure_string(item)
-            return
+            return receiver.clock.now()
         matched = _match(query, item.data)
         if isinstance(matched, dns.message.Message):
             result.reply = matched
-            return
+            return item.t
         if matched is _MALFORMED:
             result.failure = Failure.DNS_SERVER_MISBEHAVING
-            return
+            return item.t
+        result.mismatched += 1
+
+
+def _record_late(item: _Datagram, query: dns.message.Message, result: UdpExchange) -> None:
+    matched = _match(query, item.data)
+    if isinstance(matched, dns.message.Message):
+        if len(result.late) < _MAX_LATE:
+            result.late.append(LateReply(matched, item.t, item.ip_ttl))
+    elif matched is None:
         result.mismatched += 1
 
 
 async def _late(receiver: _Receiver, query: dns.message.Message, result: UdpExchange) -> None:
     while True:
         item = await receiver.queue.get()
-        if isinstance(item, OSError):
-            continue
-        matched = _match(query, item.data)
-        if isinstance(matched, dns.message.Message):
-            if len(result.late) < _MAX_LATE:
-                result.late.append(LateReply(matched, item.t, item.ip_ttl))
-        elif matched is None:
-            result.mismatched += 1
+        if not isinstance(item, OSError):
+            _record_late(item, query, result)
+
+
+def _late_arrivals(
+    receiver: _Receiver, query: dns.message.Message, result: UdpExchange, window_end: float
+) -> None:
+    """Record the replies that arrived by `window_end` but were not read before it."""
+    receiver.on_readable()
+    while not receiver.queue.empty():
+        item = receiver.queue.get_nowait()
+        if not isinstance(item, OSError) and item.t <= window_end:
+            _record_late(item, query, result)
 
 
 async def _converse(
@@ -162,7 +202,7 @@ async def _converse(
     await asyncio.get_running_loop().sock_sendall(sock, query.to_wire())
     try:
         async with asyncio.timeout(timeout_s):
-            await _first(receiver, query, result)
+            arrived = await _first(receiver, query, result)
     except TimeoutError:
         result.failure = (
             Failure.DNS_REPLY_WITH_WRONG_QUERY_ID
@@ -172,11 +212,14 @@ async def _converse(
         return
     if result.reply is None and result.failure != Failure.DNS_SERVER_MISBEHAVING:
         return  # a socket error: nothing more will come
+    result.t = arrived
     if on_first is not None:
         on_first(result)  # the caller may go on while we listen for late replies
+    window_end = arrived + late_reply_window_s  # from the first reply's arrival
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(late_reply_window_s):
+        async with asyncio.timeout(max(0.0, window_end - receiver.clock.now())):
             await _late(receiver, query, result)
+    _late_arrivals(receiver, query, result, window_end)
 
 
 async def exchange(

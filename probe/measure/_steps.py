@@ -35,6 +35,9 @@ from probe.models.tags import observation_tags
 
 T = TypeVar("T")
 P = ParamSpec("P")
+# How long the controls wait for a target's first DNS queries (MeasureContext.first_queries):
+# a bound, in case no target resolves a name (they are measured meanwhile anyway).
+FIRST_QUERIES_WAIT_S = 0.25
 
 
 def bind(
@@ -55,7 +58,6 @@ class MeasureContext:
     settings: Settings
     trust: tls.TrustStore
     resolvers: tuple[dns.ResolverSpec, ...]
-    client: httpx.AsyncClient
     limiter: asyncio.Semaphore
     control_limiter: asyncio.Semaphore
     local_addresses: LocalAddresses = field(default_factory=LocalAddresses)
@@ -75,6 +77,32 @@ class MeasureContext:
     anything_reached: bool = False
     on_evidence: Callable[[], None] | None = None
     stop_retrying: asyncio.Event = field(default_factory=asyncio.Event)
+    _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+    # Issue 19: the late-reply window runs from the first reply's arrival, so the controls'
+    # start (TLS contexts, handshakes, certificates: CPU) waits until a target's first queries
+    # are out (`resolve` sets this; FIRST_QUERIES_WAIT_S at most) and then overlaps the window.
+    first_queries: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The run's httpx client (helpers, DoH, control sites), made when first used: loading
+        its roots (≈ 15 ms) need not delay a check's first DNS query (issue 19)."""
+        if self._client is None:
+            self._client = http.make_client(self.trust)
+        return self._client
+
+    async def close_client(self) -> None:
+        """Close the httpx client, if one was made."""
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def after_first_queries(self) -> None:
+        """Return once a target's first DNS queries are out (FIRST_QUERIES_WAIT_S at most)."""
+        if self.first_queries.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_QUERIES_WAIT_S):
+                await self.first_queries.wait()
 
     def evidence_changed(self) -> None:
         """Tell the runner that the run's network evidence changed."""
@@ -93,21 +121,20 @@ class MeasureContext:
 
 @contextlib.asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[MeasureContext]:
-    """Yield a MeasureContext whose HTTP client is closed on exit."""
+    """Yield a MeasureContext whose HTTP client (if one was made) is closed on exit."""
     trust = tls.TrustStore(settings.tls.ca_bundle)
     resolvers = tuple(dns.parse_resolver(spec) for spec in settings.resolver.servers)
-    client = http.make_client(trust)
+    ctx = MeasureContext(
+        settings=settings,
+        trust=trust,
+        resolvers=resolvers,
+        limiter=asyncio.Semaphore(settings.measure.connection_concurrency),
+        control_limiter=asyncio.Semaphore(settings.control.helper_requests_in_flight),
+    )
     try:
-        yield MeasureContext(
-            settings=settings,
-            trust=trust,
-            resolvers=resolvers,
-            client=client,
-            limiter=asyncio.Semaphore(settings.measure.connection_concurrency),
-            control_limiter=asyncio.Semaphore(settings.control.helper_requests_in_flight),
-        )
+        yield ctx
     finally:
-        await client.aclose()
+        await ctx.close_client()
 
 
 @dataclass
@@ -206,7 +233,7 @@ async def _limited_lookup(
             late_reply_window_s=ctx.settings.resolver.late_reply_window_s,
             clock=clock,
             tags=tags,
-            http_client=ctx.client,
+            http_client=ctx.client if resolver.engine == "doh" else None,  # made if needed
             trust=ctx.trust,
             on_first=first,
         )
@@ -245,6 +272,7 @@ async def resolve(
 ) -> list[str]:
     """Return the addresses the probe's resolvers give for `host` (first replies)."""
     if is_ip_address(host):
+        ctx.first_queries.set()
         return [host.strip("[]")]
     resolvers = ctx.resolvers[:1] if first_only else ctx.resolvers
     pairs = [
@@ -252,6 +280,8 @@ async def resolve(
         for resolver in resolvers
         for qtype in ("A", "AAAA")
     ]
+    # The lookups were scheduled first: they send their queries before any waiter resumes.
+    ctx.first_queries.set()
     log.lookups.extend(task for _, task in pairs)
     firsts = await asyncio.gather(*(_first_reply(early, task) for early, task in pairs))
     return ordered_addresses(list(firsts))[: ctx.settings.measure.max_addresses]

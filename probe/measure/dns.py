@@ -216,6 +216,7 @@ class _Outcome:
     reply: dns.message.Message | None
     failure: str | None
     late: list[_dns_udp.LateReply] = field(default_factory=list)
+    t: float | None = None  # UDP: the first reply's arrival in the kernel (clock seconds)
 
 
 async def _exchange(
@@ -236,7 +237,7 @@ async def _exchange(
             notify = on_first
 
             def first(udp: _dns_udp.UdpExchange) -> None:
-                notify(_Outcome(udp.reply, udp.failure))
+                notify(_Outcome(udp.reply, udp.failure, t=udp.t))
 
         udp = await _dns_udp.exchange(
             query,
@@ -247,7 +248,7 @@ async def _exchange(
             clock=clock,
             on_first=first,
         )
-        return _Outcome(udp.reply, udp.failure, udp.late)
+        return _Outcome(udp.reply, udp.failure, udp.late, udp.t)
     if resolver.engine == "doh":
         if http_client is None:
             raise ValueError("resolve() needs http_client for a DoH resolver")
@@ -325,7 +326,7 @@ async def resolve(
     early: list[DnsObservation] = []
 
     def first(outcome: _Outcome) -> None:
-        # `t` is when the first reply came; late replies are added to this observation later.
+        # `t` is when the first reply arrived; late replies are added to this observation later.
         if early:
             return
         early.append(_observe(outcome))
@@ -345,7 +346,7 @@ async def resolve(
             rcode=rcode,
             failure=failure,
             t0=t0,
-            t=clock.now(),
+            t=clock.now() if outcome.t is None else outcome.t,
             tags=list(tags),
         )
 

@@ -276,6 +276,7 @@ async def _control(
 async def _doh_control(host: str, ctx: MeasureContext, clock: Clock) -> list[DnsObservation]:
     if is_ip_address(host) or not ctx.settings.control.doh:
         return []
+    await ctx.after_first_queries()  # the target's own queries first (issue 19)
     specs = tuple(dns.parse_resolver(url) for url in ctx.settings.control.doh[:2])
     return await lookup_all(host, specs, ctx, clock, ["control_resolver"])
 
@@ -426,7 +427,8 @@ async def check_control_sites(
     phase: str, ctx: MeasureContext, domestic: Sequence[str] = ()
 ) -> list[ControlSiteCheck]:
     """Return one check per configured control site (foreign), and per `domestic` site,
-    measured concurrently."""
+    measured concurrently, once a target's first DNS queries are out (issue 19)."""
+    await ctx.after_first_queries()
     sites = [(url, SiteScope.FOREIGN) for url in ctx.settings.control.sites]
     sites += [(url, SiteScope.DOMESTIC) for url in domestic]
     return list(

@@ -47,21 +47,27 @@ class TrustStore:
         self._mozilla = Path(certifi.where()).read_text(encoding="ascii")
         self._extra = _read_bundle(ca_bundle) if ca_bundle is not None else None
         self._contexts: dict[tuple[bool, tuple[str, ...]], ssl.SSLContext] = {}
-        self.verifying_context()  # an unusable bundle fails now, at start-up
+        # An unusable bundle fails now, at start-up. Mozilla's roots (≈ 15 ms a context) are
+        # loaded when a context is first needed: a check's first DNS query need not wait.
+        self._load_extra(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+
+    def _load_extra(self, context: ssl.SSLContext) -> None:
+        if self._extra is None:
+            return
+        try:
+            context.load_verify_locations(cadata=self._extra)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ConfigError(
+                f"[tls] ca_bundle {self.ca_bundle}: no PEM certificate could be loaded"
+                f" ({exc}); give a file of '-----BEGIN CERTIFICATE-----' blocks"
+            ) from exc
 
     def _build(self, *, verify: bool, alpn: tuple[str, ...]) -> ssl.SSLContext:
         # PROTOCOL_TLS_CLIENT loads no roots (unlike create_default_context): never the OS store.
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if verify:
             context.load_verify_locations(cadata=self._mozilla)
-            if self._extra is not None:
-                try:
-                    context.load_verify_locations(cadata=self._extra)
-                except (ssl.SSLError, ValueError) as exc:
-                    raise ConfigError(
-                        f"[tls] ca_bundle {self.ca_bundle}: no PEM certificate could be loaded"
-                        f" ({exc}); give a file of '-----BEGIN CERTIFICATE-----' blocks"
-                    ) from exc
+            self._load_extra(context)
         else:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE

@@ -330,3 +330,34 @@ def test_the_helper_names_the_network_when_the_probe_has_no_database(
         assert "as: AS64500" in table.stdout, table.stdout
     finally:
         running.close()
+
+
+def test_a_check_ends_without_the_interpreter_teardown(
+    tmp_path: Path, isp_dns: DnsServer, pki: TestPki, helper: RunningHelper,
+    https_server: HttpServer,
+) -> None:  # fmt: skip
+    """Issue 19: once every result is printed, the CLI ends the process at once (probe/lean.py):
+    the output is complete and the atexit handlers ran; the teardown (a module-level object's
+    finaliser) did not."""
+    config = _config(
+        tmp_path, isp_dns, pki, [helper.url], [https_server.url("/page", host=CONTROL)]
+    )
+    code = (
+        "import atexit, sys\n"
+        "from probe.cli.app import main\n"
+        "class Witness:\n"
+        "    def __del__(self):\n"
+        "        print('teardown', flush=True)\n"
+        "witness = Witness()\n"
+        "atexit.register(print, 'atexit')\n"
+        "main(['check', '--json', '--config', sys.argv[1], sys.argv[2]])\n"
+    )
+    url = https_server.url("/page", host=OK)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(config), url],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    *records, last = proc.stdout.splitlines()
+    assert last == "atexit", proc.stdout[-500:]
+    assert [TargetResult.model_validate_json(r).input for r in records] == [url]

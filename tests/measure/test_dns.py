@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +334,28 @@ def test_mutated_replies_never_crash_interpretation(mutations: list[tuple[int, i
     if message is not None:
         rcode, _, _ = _interpret(message, "A")
         assert isinstance(rcode, str)
+
+
+def test_replies_are_timed_at_their_arrival_and_the_window_runs_from_the_first(
+    dns_server: DnsServer, trust_store: TrustStore
+) -> None:
+    """Issue 19: the event loop is busy (here: blocked for BLOCKED_S right after the query is
+    sent) while both replies arrive. Each keeps its arrival time (the kernel's), not the time
+    it was read, and the genuine reply, which arrived within the window, is a late reply even
+    though it was read after the window's end (window_end = first arrival + 0.6 s)."""
+    resolver = ResolverSpec("udp", dns_server.address)
+    blocked_s = 1.5
+
+    async def run() -> DnsObservation:
+        asyncio.get_running_loop().call_soon(time.sleep, blocked_s)  # after the send
+        return await resolve(
+            "injected.test", "A", resolver, timeout_s=5.0, late_reply_window_s=0.6,
+            clock=Clock(), tags=[], trust=trust_store,
+        )  # fmt: skip
+
+    got = asyncio.run(run())
+    assert _answers(got) == [("A", INJECTED_ADDRESS, 60)], "the forged reply arrives first"
+    assert got.t < blocked_s, "the first reply's time is its arrival, not its late read"
+    assert [[a.ipv4 for a in late.answers] for late in got.x_late_replies] == [["127.0.0.1"]]
+    late = got.x_late_replies[0]
+    assert got.t < late.t <= got.t + 0.6 < blocked_s, (got.t, late.t)

@@ -214,3 +214,21 @@ def test_control_sites_report_their_first_attempt(
     first = asyncio.run(run())
     assert first == {loads: None, refused: "tcp", "https://nxdomain.test/": "dns"}, first
     assert heard[-1] == first and len(heard) == 4, heard  # and once: something loaded
+
+
+def test_the_targets_queries_go_out_before_the_doh_control(
+    dns_server: DnsServer, https_server: HttpServer, pki: TestPki
+) -> None:
+    """Issue 19: the late-reply window runs from the first reply's arrival, so the target's own
+    queries are sent first and the controls' CPU work (here the DoH control's client, TLS
+    context and connection) happens while the window runs (MeasureContext.first_queries)."""
+    dns_server.zone.set(NAME, DnsEntry(a=("127.0.0.1",)))
+    https_server.route("/page", respond(page()))
+    doh = f"https://127.0.0.1:{closed_port()}/dns-query"  # refused: its lookups still record t0
+    settings = _settings(dns_server, pki, control={"doh": [doh]})
+    keys = _measure(settings, _web(https_server.url("/page", host=NAME)))
+    assert keys.queries and keys.x_doh
+    assert max(q.t0 for q in keys.queries) <= min(q.t0 for q in keys.x_doh), (
+        [q.t0 for q in keys.queries],
+        [q.t0 for q in keys.x_doh],
+    )

@@ -1,0 +1,53 @@
+"""probe/lean.py: a command that is done ends without the interpreter's teardown (issue 19).
+
+Each case runs in a fresh interpreter. A module-level object whose finaliser prints only runs
+at the interpreter's teardown; an atexit handler must run either way.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PRELUDE = (
+    "import atexit, threading, time\n"
+    "from probe import lean\n"
+    "class Witness:\n"
+    "    def __del__(self):\n"
+    "        print('teardown', flush=True)\n"
+    "witness = Witness()\n"
+    "atexit.register(print, 'atexit')\n"
+    "print('output', end='')  # left in the buffer: exit_process must flush it\n"
+)
+
+
+def _run(body: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PRELUDE + body], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_finished_command_ends_at_once() -> None:
+    done = _run("lean.may_end_at_once()\nlean.exit_process(3)\n")
+    assert done.returncode == 3
+    assert done.stdout.split() == ["outputatexit"], done.stdout  # flushed, handlers, no teardown
+
+
+def test_without_the_command_saying_so_the_exit_is_ordinary() -> None:
+    done = _run("lean.exit_process(3)\n")
+    assert done.returncode == 3
+    assert done.stdout.split() == ["outputatexit", "teardown"], done.stdout
+
+
+def test_a_live_thread_is_waited_for() -> None:
+    body = (
+        "def late():\n"
+        "    time.sleep(0.2)\n"
+        "    print('thread', flush=True)\n"
+        "threading.Thread(target=late).start()\n"
+        "lean.may_end_at_once()\n"
+        "lean.exit_process(0)\n"
+    )
+    done = _run(body)
+    assert done.returncode == 0
+    assert done.stdout.split() == ["outputthread", "atexit", "teardown"], done.stdout
