@@ -40,7 +40,14 @@ INNOCUOUS = "example.org"
 PACED_BPS = 800_000
 
 
-def _settings(dns_server: DnsServer, pki: TestPki, **throughput: Any) -> Settings:
+# Generous timeouts: a loaded machine may take a second over a handshake with the test servers
+# (a thread of this process), and only the silent server's test waits one out (it passes its own).
+TIMEOUTS = {"dns": 5, "connect": 5, "tls": 5, "http": 5}
+
+
+def _settings(
+    dns_server: DnsServer, pki: TestPki, timeouts: dict[str, float] = TIMEOUTS, **throughput: Any
+) -> Settings:
     return load_settings(
         None,
         {
@@ -48,7 +55,7 @@ def _settings(dns_server: DnsServer, pki: TestPki, **throughput: Any) -> Setting
             "control": {"helpers": [], "doh": [], "sites": []},
             "tls": {"ca_bundle": str(pki.ca_pem)},
             "network": {"routable": ["127.0.0.0/8"]},
-            "timeouts": {"dns": 1, "connect": 1, "tls": 1, "http": 2},
+            "timeouts": timeouts,
             "throughput": {
                 "repeats": 2,
                 "duration_s": 1.2,
@@ -178,7 +185,11 @@ def test_hostile_and_unreachable_servers_are_recorded_failures(
     silent = f"https://{NAME}:{silent_server.port}/x.bin"
     closed = f"https://{CONTROL}:{closed_port}/y.bin"
     settings = _settings(
-        dns_server, pki, controls=["https://tp-nowhere.test/z.bin"], duration_s=0.5
+        dns_server,
+        pki,
+        {"dns": 1, "connect": 1, "tls": 1, "http": 2},  # the silent server's handshake times out
+        controls=["https://tp-nowhere.test/z.bin"],
+        duration_s=0.5,
     )
     test = _run(settings, [silent, closed], KNOWN)
     failures = {t.url: (t.failure, t.x_failed_operation) for t in test.transfers}
