@@ -8,6 +8,7 @@ appear nowhere (counts only).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from html import escape
 from urllib.parse import quote
@@ -197,7 +198,7 @@ def claims_page(assessed: Sequence[AssessedClaim], at: str) -> str:
         colour = FINDING_COLOURS[a.finding]
         rows.append(
             f'<section class="claim" id="c{number}"><h2>C{number}: {escape(a.claim.statement)}'
-            f"</h2><p>{_badge(a.finding.value, colour)} {escape(a.summary)}</p>"
+            f"</h2>{_claim_facts(a)}<p>{_badge(a.finding.value, colour)} {escape(a.summary)}</p>"
             f"<ul><li>Measurements: {e.measurements} from {e.probes} probe(s)</li>"
             f"<li>Verdicts: {escape(verdicts)}</li><li>Blocked: {escape(blocked)}</li></ul>"
             "</section>"
@@ -205,6 +206,34 @@ def claims_page(assessed: Sequence[AssessedClaim], at: str) -> str:
     if not rows:
         parts.append("<p>No claims have been added.</p>")
     return _page("Claims", "".join(parts + rows), at)
+
+
+def _claim_facts(assessed: AssessedClaim) -> str:
+    """Who said it, for which period, network and platforms (linked to their timelines), and
+    its source (a link only when it is an http(s) address)."""
+    claim = assessed.claim
+    network = claim.network or "all networks"
+    if claim.network and _ASN.fullmatch(claim.network):
+        network = f'<a href="/network/{quote(claim.network, safe="")}">{escape(claim.network)}</a>'
+    else:
+        network = escape(network)
+    platforms = ", ".join(
+        f'<a href="/platform/{quote(p, safe="")}">{escape(p)}</a>' for p in claim.platforms
+    )
+    source = escape(claim.source or "—")
+    if claim.source and claim.source.startswith(("https://", "http://")):
+        source = f'<a href="{escape(claim.source)}" rel="nofollow noopener">{source}</a>'
+    facts = [
+        ("Said by", escape(claim.said_by or "—")),
+        ("Period", escape(f"{when_text(claim.start)} – {when_text(claim.end)}")),
+        ("Network", network),
+        ("Platforms", platforms or "all platforms"),
+        ("Source", source),
+    ]
+    return '<dl class="scope">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
+
+
+_ASN = re.compile(r"AS\d{1,10}")
 
 
 __all__ = ["CSP", "STATE_COLOURS", "claims_page", "incident_page", "now_page", "timeline_page"]

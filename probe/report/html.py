@@ -52,10 +52,12 @@ dl.scope dt{font-weight:600}dl.scope dd{margin:0}
 p.rule{margin:.2em 0 .8em;color:#333}
 table{border-collapse:collapse;width:100%;margin:.4em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:.25em .45em;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td.n{text-align:right}
+th{background:#f0f0f0}td.n{text-align:right}td a{overflow-wrap:anywhere}
 .badge{display:inline-block;border-radius:.8em;padding:0 .6em;font-weight:600;white-space:nowrap}
 .light{color:#111}.dark{color:#fff}
 ul.reasons{margin:0;padding-left:1.1em}footer{margin-top:2em;color:#555;font-size:12px}
+@media (max-width:900px){body{padding:.6em .8em}.badge{white-space:normal}
+ table{font-size:12px}th,td{padding:.2em .3em}}
 """
 _CSS += swatch_css()
 

@@ -55,6 +55,11 @@ def _check(driver: Any, axe: str, name: str) -> None:
     assert not serious, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in serious]
     for width in WIDTHS:
         browser.screenshot(driver, browser.artefacts() / f"{name}-{width}.png", width)
+        # Readable at this width: nothing wider than the window (no sideways scrolling).
+        wide = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        assert wide[0] <= wide[1], (name, width, wide)
 
 
 def _text(driver: Any, css: str) -> str:

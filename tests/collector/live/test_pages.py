@@ -190,6 +190,10 @@ def test_claims_need_the_token_and_show_their_finding(filled: Filled) -> None:
     assert claim.finding == "contradicted_by_blocking"
     page = client.get("/claims").text
     assert "technical problems" in page and "contradicted by blocking" in page
+    # who said it, where and about what, each leading to its timeline; the source a plain link
+    assert "Kazakhtelecom press office" in page
+    links = _parsed(page).links
+    assert {"/network/AS9198", "/platform/twitter", "https://example.org/statement"} <= set(links)
     timeline = client.get("/platform/twitter").text
     assert re.search(r">C1<", timeline) and "technical problems" in timeline
     assert "technical problems" not in client.get("/network/AS21299").text
@@ -287,3 +291,29 @@ def test_every_state_reads_on_the_now_page() -> None:
         assert f'data-platform="{cell.platform}" data-state="{cell.state.value}"' in page
         assert cell.state.value.replace("_", " ") in page
     assert "by throttling" in page and "· 1 probe<" in page and "· 2 probes<" in page
+
+
+def test_a_claims_source_is_a_link_only_when_it_is_a_web_address() -> None:
+    """A claim's text is the claimant's: escaped, and its source linked only over http(s)."""
+    from datetime import UTC, datetime
+
+    from probe.collector.pages import claims_page
+    from probe.models.reports import AssessedClaim, Claim, ClaimEvidence, ClaimFinding
+
+    def page(source: str, network: str) -> str:
+        claim = Claim(
+            start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2026, 1, 2, tzinfo=UTC),
+            network=network, statement="<b>down</b>", source=source,
+        )  # fmt: skip
+        assessed = AssessedClaim(
+            claim=claim, finding=ClaimFinding.INSUFFICIENT_DATA, summary="s",
+            evidence=ClaimEvidence(),
+        )  # fmt: skip
+        return claims_page([assessed], "2026-01-03 00:00")
+
+    hostile = page("javascript:alert(1)", "Kar-Tel")
+    assert "<b>down</b>" not in hostile and "&lt;b&gt;down&lt;/b&gt;" in hostile
+    assert not [link for link in _parsed(hostile).links if link.startswith("javascript")]
+    assert "/network/" not in hostile.split("<main>")[1], "a name, not an ASN: no timeline link"
+    linked = page("https://example.org/s", "AS9198")
+    assert {"https://example.org/s", "/network/AS9198"} <= set(_parsed(linked).links)
