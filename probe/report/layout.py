@@ -9,6 +9,7 @@ day-wide bucket reach hours past now. At most MAX_LANES network × platform lane
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -52,7 +53,11 @@ class Lane:
         return (len(self.incidents), _affected(self.columns), total)
 
     def add(self, column: int, cell: TimelineCell) -> None:
-        self.columns.setdefault(column, Counter()).update(cell.counts)
+        counts = self.columns.get(column)
+        if counts is None:
+            self.columns[column] = Counter(cell.counts)
+        else:
+            counts.update(cell.counts)
         if cell.first_at is None or cell.last_at is None:
             return
         _merge_times(self.times, column, (epoch_s(cell.first_at), epoch_s(cell.last_at)))
@@ -69,11 +74,27 @@ class Layout:
     merged: int  # buckets per column
     lanes: list[Lane]  # the lanes drawn, at most MAX_LANES
     left_out: list[Lane]
-    rows: dict[str, Columns]  # heat-map rows, at most MAX_LANES platforms
-    rows_total: int
     names: dict[str, str]
-    # heat-map row → column → its first and last measurement's time, when known
-    row_times: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
+    every_lane: list[Lane] = field(default_factory=list)  # in the order first seen
+
+    # The heat map's rows, made when asked for (the live pages draw no heat map).
+    @functools.cached_property
+    def _heat(self) -> tuple[dict[str, Columns], int, dict[str, dict[int, tuple[int, int]]]]:
+        return _heat_rows(self.every_lane)
+
+    @property
+    def rows(self) -> dict[str, Columns]:
+        """Heat-map rows, at most MAX_LANES platforms."""
+        return self._heat[0]
+
+    @property
+    def rows_total(self) -> int:
+        return self._heat[1]
+
+    @property
+    def row_times(self) -> dict[str, dict[int, tuple[int, int]]]:
+        """Heat-map row → column → its first and last measurement's time, when known."""
+        return self._heat[2]
 
     def x(self, moment: datetime | int) -> float:
         t = moment if isinstance(moment, int) else epoch_s(moment)
@@ -165,9 +186,7 @@ def plot_layout(report: Report) -> Layout:
             names[incident.network] = incident.network_name
     ranked = sorted(lanes.values(), key=Lane.rank, reverse=True)
     kept = sorted(ranked[:MAX_LANES], key=lambda lane: (lane.platform, _network_key(lane.network)))
-    rows, rows_total, row_times = _heat_rows(lanes.values())
     column_s = bucket_s * merged
     return Layout(
-        start, end, origin, column_s, merged, kept, ranked[MAX_LANES:], rows, rows_total, names,
-        row_times,
-    )  # fmt: skip
+        start, end, origin, column_s, merged, kept, ranked[MAX_LANES:], names, list(lanes.values())
+    )

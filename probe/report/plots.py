@@ -72,6 +72,7 @@ __all__ = [
     "claim_applies",
     "duration_text",
     "epoch_s",
+    "forget",
     "heatmap_svg",
     "methods_text",
     "plot_layout",
@@ -165,33 +166,66 @@ def _incident_overlay(incident: Incident, layout: Layout, y: float) -> str:
 
 def _segments(counts: Mapping[str, int], x0: float, width: float, y: float) -> str:
     """Return one rect per verdict, stacked most severe first, heights in proportion."""
+    x, w = svg.clamp(x0, width)
+    xs, ws = f"{x:.1f}", f"{w:.1f}"
+    return "".join(f'<rect x="{xs}{mid}{ws}{post}' for mid, post in _stack(counts, y))
+
+
+def _stack(counts: Mapping[str, int], y: float) -> list[tuple[str, str]]:
+    """Return each segment's text around its x and width: ('" y=… width="', '" height=…/>'),
+    most severe first, heights in proportion to the counts."""
     total, parts, top = sum(counts.values()), [], y
     for verdict in sorted(counts, key=lambda v: (_RANK.get(v, len(_RANK)), v)):
         if counts[verdict] <= 0:
             continue
         height = _BAR_H * counts[verdict] / total
-        attrs = (
-            f'class="seg" data-verdict="{escape(verdict)}" data-count="{counts[verdict]}" '
-            f'fill="{verdict_fill(verdict)}"'
-        )
-        parts.append(svg.rect(x0, top, width, height, attrs))
+        parts.append((
+            f'" y="{top:.1f}" width="',
+            f'" height="{height:.1f}" class="seg" data-verdict="{escape(verdict)}" data-count='
+            f'"{counts[verdict]}" fill="{verdict_fill(verdict)}"/>',
+        ))  # fmt: skip
         top += height
-    return "".join(parts)
+    return parts
+
+
+# A cell's text but for its x and width, which follow the period: kept across renderings by
+# what it shows (its time, width, lane position and counts), so a page redrawn after a few new
+# measurements formats only the cells they changed and places the others (issue 23).
+_CellKey = tuple[bool, int, int, float, tuple[tuple[str, int], ...]]
+_CELLS: dict[_CellKey, tuple[str, list[tuple[str, str]]]] = {}
+_MAX_CELLS = 200_000
+
+
+def _cell_text(key: _CellKey, counts: Mapping[str, int]) -> tuple[str, list[tuple[str, str]]]:
+    made = _CELLS.get(key)
+    if made is None:
+        tick, at, column_s, y, _ = key
+        if tick:  # a lone measurement: a tick at its time
+            tip = f"{when_text(utc_at(at))} UTC: {counts_text(counts)}"
+            head = f'<g class="cell tick" data-at="{iso_text(utc_at(at))}">'
+        else:
+            tip = f"{when_text(utc_at(at))} UTC, {duration_text(column_s)}: {counts_text(counts)}"
+            head = f'<g class="cell" data-start="{iso_text(utc_at(at))}">'
+        made = (f"{head}<title>{escape(tip)}</title>", _stack(counts, y))
+        if len(_CELLS) >= _MAX_CELLS:
+            _CELLS.clear()
+        _CELLS[key] = made
+    return made
 
 
 def _cell_svg(lane: Lane, column: int, layout: Layout, y: float) -> str:
     counts = lane.columns[column]
     t, times = layout.column_start(column), lane.times.get(column)
-    if counts.total() == 1 and times is not None:  # a lone measurement: a tick at its time
-        tip = f"{when_text(utc_at(times[0]))} UTC: {counts_text(counts)}"
-        x = layout.x(times[0]) - svg.TICK_W / 2
-        head = f'<g class="cell tick" data-at="{iso_text(utc_at(times[0]))}">'
-        return f"{head}<title>{escape(tip)}</title>{_segments(counts, x, svg.TICK_W, y)}</g>"
-    tip = f"{when_text(utc_at(t))} UTC, {duration_text(layout.column_s)}: {counts_text(counts)}"
-    x0, x1 = layout.x(t), layout.x(t + layout.column_s)
-    head = f'<g class="cell" data-start="{iso_text(utc_at(t))}">'
-    bar = _segments(counts, x0, x1 - x0 + svg.SEAM, y)
-    return f"{head}<title>{escape(tip)}</title>{bar}</g>"
+    tick = times is not None and counts.total() == 1
+    at = times[0] if tick and times is not None else t
+    head, stack = _cell_text((tick, at, layout.column_s, y, tuple(sorted(counts.items()))), counts)
+    if tick:
+        x, w = svg.clamp(layout.x(at) - svg.TICK_W / 2, svg.TICK_W)
+    else:
+        x0 = layout.x(t)
+        x, w = svg.clamp(x0, layout.x(t + layout.column_s) - x0 + svg.SEAM)
+    xs, ws = f"{x:.1f}", f"{w:.1f}"
+    return head + "".join([f'<rect x="{xs}{mid}{ws}{post}' for mid, post in stack]) + "</g>"
 
 
 def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
@@ -399,3 +433,8 @@ def heatmap_svg(layout: Layout) -> str:
     body.append(svg.axis(layout.start, layout.end, 4, 4 + len(rows) * _ROW_H + 2))
     height = 4 + len(rows) * _ROW_H + 2 + _AXIS_H
     return svg.frame("heatmap", height, body, "share blocked or throttled per platform over time")
+
+
+def forget() -> None:
+    """Forget the cells kept from earlier renderings (their text is made again when drawn)."""
+    _CELLS.clear()
