@@ -326,9 +326,9 @@ def _one_more(app: Any, page: str, clock: list[int]) -> None:
 
 def _cold(app: Any) -> None:
     """Forget every kept rendering: as if every lane had changed (the worst case)."""
-    from probe.report import plots
+    from probe.collector import views
 
-    plots.forget()
+    views.forget()
     app.state.live.changed()
 
 

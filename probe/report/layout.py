@@ -173,11 +173,14 @@ def plot_layout(report: Report) -> Layout:
     bucket_s = max(report.bucket_seconds, 1)
     start, end = _span(report, bucket_s)
     merged = max(1, math.ceil((end - start) / bucket_s / MAX_COLUMNS))
-    origin = min((epoch_s(c.start) for c in report.timeline), default=start)
+    starts = [epoch_s(c.start) for c in report.timeline]
+    origin = min(starts, default=start)
     lanes: dict[tuple[str, str], Lane] = {}
-    for cell in report.timeline:
-        lane = lanes.setdefault((cell.platform, cell.network), Lane(cell.network, cell.platform))
-        lane.add((epoch_s(cell.start) - origin) // (bucket_s * merged), cell)
+    for cell, cell_start in zip(report.timeline, starts, strict=True):
+        lane = lanes.get((cell.platform, cell.network))
+        if lane is None:
+            lane = lanes[cell.platform, cell.network] = Lane(cell.network, cell.platform)
+        lane.add((cell_start - origin) // (bucket_s * merged), cell)
     names = dict(report.scope.network_names)
     for incident in report.incidents:
         key = (incident.platform, incident.network)

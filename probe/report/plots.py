@@ -197,6 +197,8 @@ _MAX_CELLS = 200_000
 
 
 def _cell_text(key: _CellKey, counts: Mapping[str, int]) -> tuple[str, list[tuple[str, str]]]:
+    """Return a cell's text but for its x and width: the group's head with its tooltip, and
+    its segments around their x and width (the key holds the counts in any order)."""
     made = _CELLS.get(key)
     if made is None:
         tick, at, column_s, y, _ = key
@@ -213,19 +215,32 @@ def _cell_text(key: _CellKey, counts: Mapping[str, int]) -> tuple[str, list[tupl
     return made
 
 
-def _cell_svg(lane: Lane, column: int, layout: Layout, y: float) -> str:
-    counts = lane.columns[column]
-    t, times = layout.column_start(column), lane.times.get(column)
-    tick = times is not None and counts.total() == 1
-    at = times[0] if tick and times is not None else t
-    head, stack = _cell_text((tick, at, layout.column_s, y, tuple(sorted(counts.items()))), counts)
-    if tick:
-        x, w = svg.clamp(layout.x(at) - svg.TICK_W / 2, svg.TICK_W)
-    else:
-        x0 = layout.x(t)
-        x, w = svg.clamp(x0, layout.x(t + layout.column_s) - x0 + svg.SEAM)
-    xs, ws = f"{x:.1f}", f"{w:.1f}"
-    return head + "".join([f'<rect x="{xs}{mid}{ws}{post}' for mid, post in stack]) + "</g>"
+def _cells_svg(lane: Lane, layout: Layout, y: float) -> list[str]:
+    """Return the lane's cells that have measurements in the period, in time order: each
+    cell's text as kept (_cell_text), placed at its x and width."""
+    start, end, column_s, origin = layout.start, layout.end, layout.column_s, layout.origin
+    scale = max(end - start, 1)
+    left_edge, plot_w, tick_w, seam = svg.LEFT, svg.PLOT_W, svg.TICK_W, svg.SEAM
+    cells = []
+    for column, counts in sorted(lane.columns.items()):
+        t = origin + column * column_s  # layout.column_start, layout.shows, layout.x, inline
+        if not (t <= end and t + column_s > start) or counts.total() <= 0:
+            continue
+        times = lane.times.get(column)
+        tick = times is not None and counts.total() == 1
+        at = times[0] if tick and times is not None else t
+        head, stack = _cell_text((tick, at, column_s, y, tuple(counts.items())), counts)
+        if tick:
+            x = left_edge + (min(max(at, start), end) - start) / scale * plot_w
+            x, w = svg.clamp(x - tick_w / 2, tick_w)
+        else:
+            x0 = left_edge + (min(max(t, start), end) - start) / scale * plot_w
+            x1 = left_edge + (min(max(t + column_s, start), end) - start) / scale * plot_w
+            x, w = svg.clamp(x0, x1 - x0 + seam)
+        xs, ws = f"{x:.1f}", f"{w:.1f}"
+        cells.append(head + "".join([f'<rect x="{xs}{mid}{ws}{post}' for mid, post in stack]))
+        cells.append("</g>")
+    return cells
 
 
 def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
@@ -245,9 +260,7 @@ def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
             svg.LEFT, y + _BAR_Y, svg.PLOT_W, _BAR_H, f'class="nodata" fill="{svg.NODATA_FILL}"'
         ),
     ]
-    for column, counts in sorted(lane.columns.items()):
-        if counts.total() > 0 and layout.shows(column):
-            parts.append(_cell_svg(lane, column, layout, y + _BAR_Y))
+    parts += _cells_svg(lane, layout, y + _BAR_Y)
     for window in [*report.outages, *report.whitelisting]:
         if _covers(window.network, window.networks, lane.network):
             parts.append(_window_overlay(window, layout, y))

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from probe.collector import pages, views
 from probe.collector.live import LiveIndex, add_fact, migrate
-from probe.report import plots
 from probe.report.facts import FACT_COLUMNS
 
 AT = datetime(2026, 3, 9, 12, 0, 30, tzinfo=UTC)
@@ -83,6 +82,6 @@ def test_a_page_made_from_what_was_kept_is_the_page_made_anew(
         add_fact(db, seq, row)
     at = AT + timedelta(seconds=later_s)
     kept = _pages(index, at)
-    plots.forget()
+    views.forget()
     assert kept == _pages(index, at)
     db.close()
