@@ -213,10 +213,11 @@ def report(
     known = names(index)
     chosen = [c for c in claims(index) if _concerns(c, network, platform, known)]
     total = sum(sum(c.values()) for c in cells.values())
+    shown = {k[0] for k in cells}
     scope = ReportScope(
         source="live", since=since, until=until, measurements=total,
-        networks=sorted({k[0] for k in cells}), platforms=sorted({k[1] for k in cells}),
-        network_names={k: v for k, v in sorted(known.items()) if k in {c[0] for c in cells}},
+        networks=sorted(shown), platforms=sorted({k[1] for k in cells}),
+        network_names={k: v for k, v in sorted(known.items()) if k in shown},
     )  # fmt: skip
     return Report(
         generated_at=until, software_version=__version__, engine="live", scope=scope,

@@ -54,8 +54,9 @@ class Lane:
 
     def add(self, column: int, cell: TimelineCell) -> None:
         counts = self.columns.get(column)
-        if counts is None:
-            self.columns[column] = Counter(cell.counts)
+        if counts is None:  # a Counter of the cell's counts, without Counter.update's checks
+            counts = self.columns[column] = dict.__new__(Counter)
+            dict.update(counts, cell.counts)
         else:
             counts.update(cell.counts)
         if cell.first_at is None or cell.last_at is None:
@@ -110,14 +111,15 @@ class Layout:
         return start <= self.end and start + self.column_s > self.start
 
 
-def _data_bounds(report: Report, bucket_s: int) -> tuple[list[int], list[int]]:
-    """Return the candidates for the first and the last measurement's time."""
+def _data_bounds(report: Report, bucket_s: int, starts: list[int]) -> tuple[list[int], list[int]]:
+    """Return the candidates for the first and the last measurement's time (`starts`: each
+    timeline cell's start)."""
     scope = report.scope
     if scope.first_measurement and scope.last_measurement:
         return [epoch_s(scope.first_measurement)], [epoch_s(scope.last_measurement)]
-    firsts = [epoch_s(c.first_at or c.start) for c in report.timeline]
-    lasts = [epoch_s(c.last_at) if c.last_at else epoch_s(c.start) + bucket_s
-             for c in report.timeline]  # fmt: skip
+    cells = list(zip(report.timeline, starts, strict=True))
+    firsts = [epoch_s(c.first_at) if c.first_at else start for c, start in cells]
+    lasts = [epoch_s(c.last_at) if c.last_at else start + bucket_s for c, start in cells]
     windows: list[Incident | FailureWindow] = [*report.incidents, *report.outages]
     for window in [*windows, *report.platform_down, *report.whitelisting]:
         firsts.append(epoch_s(window.start))
@@ -125,10 +127,10 @@ def _data_bounds(report: Report, bucket_s: int) -> tuple[list[int], list[int]]:
     return firsts, lasts
 
 
-def _span(report: Report, bucket_s: int) -> tuple[int, int]:
+def _span(report: Report, bucket_s: int, starts: list[int]) -> tuple[int, int]:
     """Return the plotted period: the data's, inside [since, until], never past now."""
     scope, now = report.scope, epoch_s(report.generated_at)
-    firsts, lasts = _data_bounds(report, bucket_s)
+    firsts, lasts = _data_bounds(report, bucket_s, starts)
     start, end = min(firsts, default=now), max(lasts, default=now)
     if scope.since is not None:
         start = max(start, epoch_s(scope.since))
@@ -171,9 +173,9 @@ def _heat_rows(
 def plot_layout(report: Report) -> Layout:
     """Return the layout both plots of `report` are drawn on."""
     bucket_s = max(report.bucket_seconds, 1)
-    start, end = _span(report, bucket_s)
-    merged = max(1, math.ceil((end - start) / bucket_s / MAX_COLUMNS))
     starts = [epoch_s(c.start) for c in report.timeline]
+    start, end = _span(report, bucket_s, starts)
+    merged = max(1, math.ceil((end - start) / bucket_s / MAX_COLUMNS))
     origin = min(starts, default=start)
     lanes: dict[tuple[str, str], Lane] = {}
     for cell, cell_start in zip(report.timeline, starts, strict=True):

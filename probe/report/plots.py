@@ -171,7 +171,7 @@ def _segments(counts: Mapping[str, int], x0: float, width: float, y: float) -> s
     return "".join(f'<rect x="{xs}{mid}{ws}{post}' for mid, post in _stack(counts, y))
 
 
-def _stack(counts: Mapping[str, int], y: float) -> list[tuple[str, str]]:
+def _stack(counts: Mapping[str, int], y: float) -> tuple[tuple[str, str], ...]:
     """Return each segment's text around its x and width: ('" y=… width="', '" height=…/>'),
     most severe first, heights in proportion to the counts."""
     total, parts, top = sum(counts.values()), [], y
@@ -185,18 +185,18 @@ def _stack(counts: Mapping[str, int], y: float) -> list[tuple[str, str]]:
             f'"{counts[verdict]}" fill="{verdict_fill(verdict)}"/>',
         ))  # fmt: skip
         top += height
-    return parts
+    return tuple(parts)  # strings only: the garbage collector stops tracking it
 
 
 # A cell's text but for its x and width, which follow the period: kept across renderings by
 # what it shows (its time, width, lane position and counts), so a page redrawn after a few new
 # measurements formats only the cells they changed and places the others (issue 23).
 _CellKey = tuple[bool, int, int, float, tuple[tuple[str, int], ...]]
-_CELLS: dict[_CellKey, tuple[str, list[tuple[str, str]]]] = {}
+_CELLS: dict[_CellKey, tuple[str, tuple[tuple[str, str], ...]]] = {}
 _MAX_CELLS = 200_000
 
 
-def _cell_text(key: _CellKey, counts: Mapping[str, int]) -> tuple[str, list[tuple[str, str]]]:
+def _cell_text(key: _CellKey, counts: Mapping[str, int]) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Return a cell's text but for its x and width: the group's head with its tooltip, and
     its segments around their x and width (the key holds the counts in any order)."""
     made = _CELLS.get(key)
