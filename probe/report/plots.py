@@ -202,12 +202,14 @@ def _cell_text(key: _CellKey, counts: Mapping[str, int]) -> tuple[str, tuple[tup
     made = _CELLS.get(key)
     if made is None:
         tick, at, column_s, y, _ = key
+        when = when_text(utc_at(at))  # "YYYY-MM-DD HH:MM:SS": iso_text is the same, with T … Z
+        iso = when.replace(" ", "T") + "Z"
         if tick:  # a lone measurement: a tick at its time
-            tip = f"{when_text(utc_at(at))} UTC: {counts_text(counts)}"
-            head = f'<g class="cell tick" data-at="{iso_text(utc_at(at))}">'
+            tip = f"{when} UTC: {counts_text(counts)}"
+            head = f'<g class="cell tick" data-at="{iso}">'
         else:
-            tip = f"{when_text(utc_at(at))} UTC, {duration_text(column_s)}: {counts_text(counts)}"
-            head = f'<g class="cell" data-start="{iso_text(utc_at(at))}">'
+            tip = f"{when} UTC, {duration_text(column_s)}: {counts_text(counts)}"
+            head = f'<g class="cell" data-start="{iso}">'
         made = (f"{head}<title>{escape(tip)}</title>", _stack(counts, y))
         if len(_CELLS) >= _MAX_CELLS:
             _CELLS.clear()
