@@ -10,8 +10,9 @@ html.py says on the page what was left out or merged. Strings from users are esc
 
 A bucket is drawn as a bar split among its verdicts in proportion to their measurements (the
 most severe at the top: svg.COLOUR_RULE says so on every plot), and a bucket of a single
-measurement as a tick at that measurement's time (issue 23). Claims are marked only on the
-panels of the platforms and networks they name.
+measurement as a tick at that measurement's time (issue 23): cells.py, which keeps each cell's
+text across renderings. Claims are marked only on the panels of the platforms and networks
+they name.
 
 The SVG is standalone (svg.py): patterns and presentation attributes, no `style`, so it draws
 under a strict Content-Security-Policy. Callers that have cells rather than a report
@@ -35,8 +36,8 @@ from probe.models.reports import (
 )
 from probe.models.results import Verdict
 from probe.report import svg
+from probe.report.cells import BAR_H, SEVERITY, cells_svg, forget
 from probe.report.formats import (
-    counts_text,
     duration_text,
     epoch_s,
     iso_text,
@@ -94,20 +95,9 @@ SVG_DEFS = (
     '<svg class="svg-defs" width="0" height="0" aria-hidden="true" '
     f'xmlns="http://www.w3.org/2000/svg">{svg.DEFS}</svg>'
 )
-# Most severe first: the top of a bar, and the winner of a tie.
-SEVERITY: tuple[str, ...] = (
-    Verdict.BLOCKED.value,
-    WHITELISTING,
-    Verdict.THROTTLED.value,
-    Verdict.NETWORK_OUTAGE.value,
-    Verdict.SERVICE_DOWN.value,
-    Verdict.INCONCLUSIVE.value,
-    Verdict.ACCESSIBLE.value,
-)
-_RANK = {v: rank for rank, v in enumerate(SEVERITY)}
 _HEAT_STOPS = ((255, 247, 236), (253, 212, 158), (252, 141, 89), (215, 48, 31), (127, 0, 0))
 
-_LANE_H, _BAR_Y, _BAR_H = 28.0, 8.0, 17.0  # a lane: the incident bar above, then the cells
+_LANE_H, _BAR_Y = 28.0, 8.0  # a lane: the incident bar above, then the cells (BAR_H high)
 _CLAIM_H, _ROW_H = 20.0, 22.0
 _AXIS_H = svg.FONT_SIZE + 14
 
@@ -164,87 +154,6 @@ def _incident_overlay(incident: Incident, layout: Layout, y: float) -> str:
     )
 
 
-def _segments(counts: Mapping[str, int], x0: float, width: float, y: float) -> str:
-    """Return one rect per verdict, stacked most severe first, heights in proportion."""
-    x, w = svg.clamp(x0, width)
-    xs, ws = f"{x:.1f}", f"{w:.1f}"
-    return "".join(f'<rect x="{xs}{mid}{ws}{post}' for mid, post in _stack(counts, y))
-
-
-def _stack(counts: Mapping[str, int], y: float) -> tuple[tuple[str, str], ...]:
-    """Return each segment's text around its x and width: ('" y=… width="', '" height=…/>'),
-    most severe first, heights in proportion to the counts."""
-    total, parts, top = sum(counts.values()), [], y
-    for verdict in sorted(counts, key=lambda v: (_RANK.get(v, len(_RANK)), v)):
-        if counts[verdict] <= 0:
-            continue
-        height = _BAR_H * counts[verdict] / total
-        parts.append((
-            f'" y="{top:.1f}" width="',
-            f'" height="{height:.1f}" class="seg" data-verdict="{escape(verdict)}" data-count='
-            f'"{counts[verdict]}" fill="{verdict_fill(verdict)}"/>',
-        ))  # fmt: skip
-        top += height
-    return tuple(parts)  # strings only: the garbage collector stops tracking it
-
-
-# A cell's text but for its x and width, which follow the period: kept across renderings by
-# what it shows (its time, width, lane position and counts), so a page redrawn after a few new
-# measurements formats only the cells they changed and places the others (issue 23).
-_CellKey = tuple[bool, int, int, float, tuple[tuple[str, int], ...]]
-_CELLS: dict[_CellKey, tuple[str, tuple[tuple[str, str], ...]]] = {}
-_MAX_CELLS = 200_000
-
-
-def _cell_text(key: _CellKey, counts: Mapping[str, int]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Return a cell's text but for its x and width: the group's head with its tooltip, and
-    its segments around their x and width (the key holds the counts in any order)."""
-    made = _CELLS.get(key)
-    if made is None:
-        tick, at, column_s, y, _ = key
-        when = when_text(utc_at(at))  # "YYYY-MM-DD HH:MM:SS": iso_text is the same, with T … Z
-        iso = when.replace(" ", "T") + "Z"
-        if tick:  # a lone measurement: a tick at its time
-            tip = f"{when} UTC: {counts_text(counts)}"
-            head = f'<g class="cell tick" data-at="{iso}">'
-        else:
-            tip = f"{when} UTC, {duration_text(column_s)}: {counts_text(counts)}"
-            head = f'<g class="cell" data-start="{iso}">'
-        made = (f"{head}<title>{escape(tip)}</title>", _stack(counts, y))
-        if len(_CELLS) >= _MAX_CELLS:
-            _CELLS.clear()
-        _CELLS[key] = made
-    return made
-
-
-def _cells_svg(lane: Lane, layout: Layout, y: float) -> list[str]:
-    """Return the lane's cells that have measurements in the period, in time order: each
-    cell's text as kept (_cell_text), placed at its x and width."""
-    start, end, column_s, origin = layout.start, layout.end, layout.column_s, layout.origin
-    scale = max(end - start, 1)
-    left_edge, plot_w, tick_w, seam = svg.LEFT, svg.PLOT_W, svg.TICK_W, svg.SEAM
-    cells = []
-    for column, counts in sorted(lane.columns.items()):
-        t = origin + column * column_s  # layout.column_start, layout.shows, layout.x, inline
-        if not (t <= end and t + column_s > start) or counts.total() <= 0:
-            continue
-        times = lane.times.get(column)
-        tick = times is not None and counts.total() == 1
-        at = times[0] if tick and times is not None else t
-        head, stack = _cell_text((tick, at, column_s, y, tuple(counts.items())), counts)
-        if tick:
-            x = left_edge + (min(max(at, start), end) - start) / scale * plot_w
-            x, w = svg.clamp(x - tick_w / 2, tick_w)
-        else:
-            x0 = left_edge + (min(max(t, start), end) - start) / scale * plot_w
-            x1 = left_edge + (min(max(t + column_s, start), end) - start) / scale * plot_w
-            x, w = svg.clamp(x0, x1 - x0 + seam)
-        xs, ws = f"{x:.1f}", f"{w:.1f}"
-        cells.append(head + "".join([f'<rect x="{xs}{mid}{ws}{post}' for mid, post in stack]))
-        cells.append("</g>")
-    return cells
-
-
 def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
     name = layout.names.get(lane.network, "")
     label = f"{lane.network} {name}".strip()
@@ -259,10 +168,10 @@ def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
             tip=f"{label} · {lane.platform}",
         ),
         svg.rect(
-            svg.LEFT, y + _BAR_Y, svg.PLOT_W, _BAR_H, f'class="nodata" fill="{svg.NODATA_FILL}"'
+            svg.LEFT, y + _BAR_Y, svg.PLOT_W, BAR_H, f'class="nodata" fill="{svg.NODATA_FILL}"'
         ),
     ]
-    parts += _cells_svg(lane, layout, y + _BAR_Y)
+    parts += cells_svg(lane, layout, y + _BAR_Y)
     for window in [*report.outages, *report.whitelisting]:
         if _covers(window.network, window.networks, lane.network):
             parts.append(_window_overlay(window, layout, y))
@@ -448,8 +357,3 @@ def heatmap_svg(layout: Layout) -> str:
     body.append(svg.axis(layout.start, layout.end, 4, 4 + len(rows) * _ROW_H + 2))
     height = 4 + len(rows) * _ROW_H + 2 + _AXIS_H
     return svg.frame("heatmap", height, body, "share blocked or throttled per platform over time")
-
-
-def forget() -> None:
-    """Forget the cells kept from earlier renderings (their text is made again when drawn)."""
-    _CELLS.clear()
