@@ -14,13 +14,14 @@ round over 30 days; about a fifth of the cells have a block of 2–48 h (some st
 each network a 1–3 h outage, two platforms an hour down, one network 6 h of whitelisting.
 
 Usage: python bench/live_bench.py [--measurements 1000000] [--requests 40] [--keep DIR]
-                                 [--ingest 20000]
+                                 [--reuse DIR] [--ingest 20000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -305,29 +306,61 @@ def _percentiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
 
 
+def _one_more(app: Any, page: str, clock: list[int]) -> None:
+    """Take in one new measurement that concerns `page` (its network or platform), as after an
+    upload: the realistic case between two renderings of a page."""
+    from probe.collector.live import add_fact
+
+    index = app.state.live.index
+    network = page.removeprefix("/network/") if page.startswith("/network/") else "AS1000"
+    platform = page.removeprefix("/platform/") if page.startswith("/platform/") else "p00"
+    with index.transaction() as db:
+        ((seq,),) = db.execute("SELECT MAX(seq) FROM facts").fetchall()
+        clock[0] = max(clock[0] + 1000, int(time.time() * 1000) - 60_000)
+        row = (f"one{seq + 1}", "probe0000", clock[0], network, "Operator", "KZ", platform,
+               f"https://{platform}.example/", "accessible", "", "", "", 1, 1,
+               "https://control.example/", "normal")  # fmt: skip
+        add_fact(db, int(seq) + 1, row)
+    app.state.live.changed()
+
+
+def _cold(app: Any) -> None:
+    """Forget every kept rendering: as if every lane had changed (the worst case)."""
+    from probe.collector import views
+
+    views.forget()
+    app.state.live.changed()
+
+
+MODES = ("cold", "one", "served")
+
+
 def measure(url: str, requests: int, app: Any) -> dict[str, tuple[float, ...]]:
-    """Return {page: (cold p50, cold p95, served p50, served p95 in ms, bytes)}: cold made
-    anew each time (the index changed before every request), served as readers get it."""
+    """Return {page: (p50, p95 in ms for each of MODES, bytes)}: *cold* made anew with nothing
+    kept from earlier renderings (every lane changed), *one* made anew after one new
+    measurement of that page arrived, *served* as readers get it (made once per change)."""
     client = httpx.Client(base_url=url, timeout=120)
     incidents = client.get("/api/v1/incidents").json()["incidents"]
     going_on = [i for i in incidents if i["incident"]["ended_before"] is None] or incidents
     pages = ["/", "/api/v1/now", "/api/v1/incidents", "/network/AS1000", "/platform/p00",
              going_on[0]["path"] if going_on else "/", "/claims"]  # fmt: skip
-    found = {}
+    found, clock = {}, [0]
     for page in pages:
         client.get(page)  # warm
-        series: dict[bool, list[float]] = {True: [], False: []}
+        series: dict[str, list[float]] = {mode: [] for mode in MODES}
         size = 0
-        for cold in (True, False):
+        for mode in MODES:
             for _ in range(requests):
-                if cold:
-                    app.state.live.changed()
-                clock = time.perf_counter()
+                if mode == "cold":
+                    _cold(app)
+                elif mode == "one":
+                    _one_more(app, page, clock)
+                start = time.perf_counter()
                 answer = client.get(page)
-                series[cold].append((time.perf_counter() - clock) * 1000)
+                series[mode].append((time.perf_counter() - start) * 1000)
                 assert answer.status_code == 200, (page, answer.text[:300])
                 size = len(answer.content)
-        found[page] = (*_percentiles(series[True]), *_percentiles(series[False]), size)
+        found[page] = (*(p for m in MODES for p in _percentiles(series[m])), size)
     return found
 
 
@@ -339,9 +372,12 @@ def main() -> None:
     parser.add_argument("--ingest", type=int, default=0,
                         help="Also time taking in this many more, one by one.")  # fmt: skip
     parser.add_argument("--keep", type=Path, help="Fill (or reuse) this data dir.")
+    parser.add_argument("--reuse", type=Path, help="Measure this filled data dir (never fill).")
     args = parser.parse_args()
+    if args.reuse and not (args.reuse / "live.sqlite3").exists():
+        parser.error(f"--reuse {args.reuse}: no live index there (fill it with --keep)")
     with tempfile.TemporaryDirectory(prefix="live-bench-") as scratch:
-        data_dir = args.keep or Path(scratch) / "data"
+        data_dir = args.reuse or args.keep or Path(scratch) / "data"
         if not (data_dir / "live.sqlite3").exists():
             took = fill(data_dir, args.measurements, args.seed)
             print(f"filled {args.measurements} measurements: "
@@ -355,11 +391,14 @@ def main() -> None:
             found = measure(url, args.requests, app)
         finally:
             server.should_exit = True
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"index {size_mb:.0f} MB, {args.requests} requests per page"
-          f" ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")  # fmt: skip
-    print(f"{'page':<38} {'made: p50':>9} {'p95':>7} {'served: p50':>11} {'p95':>7} {'bytes':>8}")
-    for page, (p50, p95, s50, s95, size) in found.items():
-        print(f"{page:<38} {p50:9.1f} {p95:7.1f} {s50:11.1f} {s95:7.1f} {int(size):8d}")
+          f" ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load})")  # fmt: skip
+    head = "".join(f"{m + ': p50':>13} {'p95':>7}" for m in MODES)
+    print(f"{'page':<38}{head} {'bytes':>8}")
+    for page, (*times, size) in found.items():
+        cols = "".join(f"{times[2 * i]:13.1f} {times[2 * i + 1]:7.1f}" for i in range(len(MODES)))
+        print(f"{page:<38}{cols} {int(size):8d}")
     sys.stdout.flush()
 
 

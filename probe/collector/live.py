@@ -35,7 +35,7 @@ from probe.models.results import Blocking, Verdict
 from probe.report.facts import FACT_COLUMNS, UnreadableRecord, fact_row
 
 LIVE_FILE = "live.sqlite3"
-LIVE_VERSION = 1
+LIVE_VERSION = 2  # 2: the buckets' covering indexes by network and by platform
 BUCKET_MS = 3_600_000
 CATCH_UP_ROWS = 2000
 _STORE_FILE = "collector.sqlite3"
@@ -44,6 +44,8 @@ _BUSY_TIMEOUT_S = 30
 # The window rules look for a probe's nearest good measurement and count a partition's good
 # ones inside a window: each partition has an index that covers those conditions (verdict,
 # blocking, network state), so neither reads a table row (bench/README.md, issue 23).
+# A network's or a platform's page reads its days of buckets from an index that covers them
+# (by network or platform, then time), so it reads no table row either.
 LIVE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS facts (seq INTEGER PRIMARY KEY, "
     + ", ".join(
@@ -77,6 +79,8 @@ CREATE TABLE IF NOT EXISTS live_buckets (
     shown TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (network, platform, bucket_ms, shown)
 );
 CREATE INDEX IF NOT EXISTS live_buckets_t ON live_buckets (bucket_ms);
+CREATE INDEX IF NOT EXISTS live_buckets_nt ON live_buckets (network, bucket_ms, platform, shown, n);
+CREATE INDEX IF NOT EXISTS live_buckets_pt ON live_buckets (platform, bucket_ms, network, shown, n);
 CREATE TABLE IF NOT EXISTS live_networks (network TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS live_claims (
     claim_id INTEGER PRIMARY KEY AUTOINCREMENT, claim TEXT NOT NULL, added_at INTEGER NOT NULL

@@ -23,6 +23,7 @@ from probe.models.reports import (
     TimelineCell,
     WindowKind,
 )
+from probe.report import plots
 from probe.report.build import assess_claims
 from probe.report.windows import Span, failure_windows, incidents, merge_overlapping, moment
 
@@ -207,24 +208,50 @@ def report(
         ).fetchall()
     cells: dict[tuple[str, str, int], dict[str, int]] = {}
     for net, plat, bucket, shown, n in rows:
-        cells.setdefault((str(net), str(plat), int(bucket)), {})[str(shown)] = int(n)
+        cells.setdefault((net, plat, bucket), {})[shown] = n
     found = windows(index, since_ms, network, platform)
     known = names(index)
     chosen = [c for c in claims(index) if _concerns(c, network, platform, known)]
     total = sum(sum(c.values()) for c in cells.values())
+    shown = {k[0] for k in cells}
     scope = ReportScope(
         source="live", since=since, until=until, measurements=total,
-        networks=sorted({k[0] for k in cells}), platforms=sorted({k[1] for k in cells}),
-        network_names={k: v for k, v in sorted(known.items()) if k in {c[0] for c in cells}},
+        networks=sorted(shown), platforms=sorted({k[1] for k in cells}),
+        network_names={k: v for k, v in sorted(known.items()) if k in shown},
     )  # fmt: skip
     return Report(
         generated_at=until, software_version=__version__, engine="live", scope=scope,
         bucket_seconds=BUCKET_MS // 1000, incidents=found.incidents, outages=found.outages,
         platform_down=found.platform_down, whitelisting=found.whitelisting,
         claims=[a for a in assessed(index, chosen) if epoch_ms(a.claim.end) >= since_ms],
-        timeline=[TimelineCell.model_construct(network=n, platform=p, start=moment(b), counts=c)
-                  for (n, p, b), c in sorted(cells.items())],
+        timeline=[_cell(key, counts) for key, counts in sorted(cells.items())],
     )  # fmt: skip
+
+
+# A timeline cell is made once for what it holds (its lane, hour and counts) and kept across
+# renderings: a page redrawn after a few arrivals makes only the cells they changed.
+_CellKey = tuple[str, str, int, tuple[tuple[str, int], ...]]
+_CELLS: dict[_CellKey, TimelineCell] = {}
+_MAX_CELLS = 200_000
+
+
+def _cell(key: tuple[str, str, int], counts: dict[str, int]) -> TimelineCell:
+    network, platform, bucket = key
+    held = (network, platform, bucket, tuple(counts.items()))
+    cell = _CELLS.get(held)
+    if cell is None:
+        if len(_CELLS) >= _MAX_CELLS:
+            _CELLS.clear()
+        cell = _CELLS[held] = TimelineCell.model_construct(
+            network=network, platform=platform, start=moment(bucket), counts=counts
+        )
+    return cell
+
+
+def forget() -> None:
+    """Forget the cells kept from earlier renderings (and the plots' text of them)."""
+    _CELLS.clear()
+    plots.forget()
 
 
 def _concerns(claim: Claim, network: str | None, platform: str | None, known: dict[str, str]
@@ -322,6 +349,7 @@ __all__ = [
     "claims",
     "epoch_ms",
     "evidence",
+    "forget",
     "incident_id",
     "live_incidents",
     "measurement_json",

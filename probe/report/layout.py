@@ -9,6 +9,7 @@ day-wide bucket reach hours past now. At most MAX_LANES network × platform lane
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -52,7 +53,12 @@ class Lane:
         return (len(self.incidents), _affected(self.columns), total)
 
     def add(self, column: int, cell: TimelineCell) -> None:
-        self.columns.setdefault(column, Counter()).update(cell.counts)
+        counts = self.columns.get(column)
+        if counts is None:  # a Counter of the cell's counts, without Counter.update's checks
+            counts = self.columns[column] = dict.__new__(Counter)
+            dict.update(counts, cell.counts)
+        else:
+            counts.update(cell.counts)
         if cell.first_at is None or cell.last_at is None:
             return
         _merge_times(self.times, column, (epoch_s(cell.first_at), epoch_s(cell.last_at)))
@@ -69,11 +75,27 @@ class Layout:
     merged: int  # buckets per column
     lanes: list[Lane]  # the lanes drawn, at most MAX_LANES
     left_out: list[Lane]
-    rows: dict[str, Columns]  # heat-map rows, at most MAX_LANES platforms
-    rows_total: int
     names: dict[str, str]
-    # heat-map row → column → its first and last measurement's time, when known
-    row_times: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
+    every_lane: list[Lane] = field(default_factory=list)  # in the order first seen
+
+    # The heat map's rows, made when asked for (the live pages draw no heat map).
+    @functools.cached_property
+    def _heat(self) -> tuple[dict[str, Columns], int, dict[str, dict[int, tuple[int, int]]]]:
+        return _heat_rows(self.every_lane)
+
+    @property
+    def rows(self) -> dict[str, Columns]:
+        """Heat-map rows, at most MAX_LANES platforms."""
+        return self._heat[0]
+
+    @property
+    def rows_total(self) -> int:
+        return self._heat[1]
+
+    @property
+    def row_times(self) -> dict[str, dict[int, tuple[int, int]]]:
+        """Heat-map row → column → its first and last measurement's time, when known."""
+        return self._heat[2]
 
     def x(self, moment: datetime | int) -> float:
         t = moment if isinstance(moment, int) else epoch_s(moment)
@@ -89,14 +111,15 @@ class Layout:
         return start <= self.end and start + self.column_s > self.start
 
 
-def _data_bounds(report: Report, bucket_s: int) -> tuple[list[int], list[int]]:
-    """Return the candidates for the first and the last measurement's time."""
+def _data_bounds(report: Report, bucket_s: int, starts: list[int]) -> tuple[list[int], list[int]]:
+    """Return the candidates for the first and the last measurement's time (`starts`: each
+    timeline cell's start)."""
     scope = report.scope
     if scope.first_measurement and scope.last_measurement:
         return [epoch_s(scope.first_measurement)], [epoch_s(scope.last_measurement)]
-    firsts = [epoch_s(c.first_at or c.start) for c in report.timeline]
-    lasts = [epoch_s(c.last_at) if c.last_at else epoch_s(c.start) + bucket_s
-             for c in report.timeline]  # fmt: skip
+    cells = list(zip(report.timeline, starts, strict=True))
+    firsts = [epoch_s(c.first_at) if c.first_at else start for c, start in cells]
+    lasts = [epoch_s(c.last_at) if c.last_at else start + bucket_s for c, start in cells]
     windows: list[Incident | FailureWindow] = [*report.incidents, *report.outages]
     for window in [*windows, *report.platform_down, *report.whitelisting]:
         firsts.append(epoch_s(window.start))
@@ -104,10 +127,10 @@ def _data_bounds(report: Report, bucket_s: int) -> tuple[list[int], list[int]]:
     return firsts, lasts
 
 
-def _span(report: Report, bucket_s: int) -> tuple[int, int]:
+def _span(report: Report, bucket_s: int, starts: list[int]) -> tuple[int, int]:
     """Return the plotted period: the data's, inside [since, until], never past now."""
     scope, now = report.scope, epoch_s(report.generated_at)
-    firsts, lasts = _data_bounds(report, bucket_s)
+    firsts, lasts = _data_bounds(report, bucket_s, starts)
     start, end = min(firsts, default=now), max(lasts, default=now)
     if scope.since is not None:
         start = max(start, epoch_s(scope.since))
@@ -150,13 +173,16 @@ def _heat_rows(
 def plot_layout(report: Report) -> Layout:
     """Return the layout both plots of `report` are drawn on."""
     bucket_s = max(report.bucket_seconds, 1)
-    start, end = _span(report, bucket_s)
+    starts = [epoch_s(c.start) for c in report.timeline]
+    start, end = _span(report, bucket_s, starts)
     merged = max(1, math.ceil((end - start) / bucket_s / MAX_COLUMNS))
-    origin = min((epoch_s(c.start) for c in report.timeline), default=start)
+    origin = min(starts, default=start)
     lanes: dict[tuple[str, str], Lane] = {}
-    for cell in report.timeline:
-        lane = lanes.setdefault((cell.platform, cell.network), Lane(cell.network, cell.platform))
-        lane.add((epoch_s(cell.start) - origin) // (bucket_s * merged), cell)
+    for cell, cell_start in zip(report.timeline, starts, strict=True):
+        lane = lanes.get((cell.platform, cell.network))
+        if lane is None:
+            lane = lanes[cell.platform, cell.network] = Lane(cell.network, cell.platform)
+        lane.add((cell_start - origin) // (bucket_s * merged), cell)
     names = dict(report.scope.network_names)
     for incident in report.incidents:
         key = (incident.platform, incident.network)
@@ -165,9 +191,7 @@ def plot_layout(report: Report) -> Layout:
             names[incident.network] = incident.network_name
     ranked = sorted(lanes.values(), key=Lane.rank, reverse=True)
     kept = sorted(ranked[:MAX_LANES], key=lambda lane: (lane.platform, _network_key(lane.network)))
-    rows, rows_total, row_times = _heat_rows(lanes.values())
     column_s = bucket_s * merged
     return Layout(
-        start, end, origin, column_s, merged, kept, ranked[MAX_LANES:], rows, rows_total, names,
-        row_times,
-    )  # fmt: skip
+        start, end, origin, column_s, merged, kept, ranked[MAX_LANES:], names, list(lanes.values())
+    )

@@ -10,8 +10,9 @@ html.py says on the page what was left out or merged. Strings from users are esc
 
 A bucket is drawn as a bar split among its verdicts in proportion to their measurements (the
 most severe at the top: svg.COLOUR_RULE says so on every plot), and a bucket of a single
-measurement as a tick at that measurement's time (issue 23). Claims are marked only on the
-panels of the platforms and networks they name.
+measurement as a tick at that measurement's time (issue 23): cells.py, which keeps each cell's
+text across renderings. Claims are marked only on the panels of the platforms and networks
+they name.
 
 The SVG is standalone (svg.py): patterns and presentation attributes, no `style`, so it draws
 under a strict Content-Security-Policy. Callers that have cells rather than a report
@@ -35,8 +36,8 @@ from probe.models.reports import (
 )
 from probe.models.results import Verdict
 from probe.report import svg
+from probe.report.cells import BAR_H, SEVERITY, cells_svg, forget
 from probe.report.formats import (
-    counts_text,
     duration_text,
     epoch_s,
     iso_text,
@@ -72,6 +73,7 @@ __all__ = [
     "claim_applies",
     "duration_text",
     "epoch_s",
+    "forget",
     "heatmap_svg",
     "methods_text",
     "plot_layout",
@@ -93,20 +95,9 @@ SVG_DEFS = (
     '<svg class="svg-defs" width="0" height="0" aria-hidden="true" '
     f'xmlns="http://www.w3.org/2000/svg">{svg.DEFS}</svg>'
 )
-# Most severe first: the top of a bar, and the winner of a tie.
-SEVERITY: tuple[str, ...] = (
-    Verdict.BLOCKED.value,
-    WHITELISTING,
-    Verdict.THROTTLED.value,
-    Verdict.NETWORK_OUTAGE.value,
-    Verdict.SERVICE_DOWN.value,
-    Verdict.INCONCLUSIVE.value,
-    Verdict.ACCESSIBLE.value,
-)
-_RANK = {v: rank for rank, v in enumerate(SEVERITY)}
 _HEAT_STOPS = ((255, 247, 236), (253, 212, 158), (252, 141, 89), (215, 48, 31), (127, 0, 0))
 
-_LANE_H, _BAR_Y, _BAR_H = 28.0, 8.0, 17.0  # a lane: the incident bar above, then the cells
+_LANE_H, _BAR_Y = 28.0, 8.0  # a lane: the incident bar above, then the cells (BAR_H high)
 _CLAIM_H, _ROW_H = 20.0, 22.0
 _AXIS_H = svg.FONT_SIZE + 14
 
@@ -163,37 +154,6 @@ def _incident_overlay(incident: Incident, layout: Layout, y: float) -> str:
     )
 
 
-def _segments(counts: Mapping[str, int], x0: float, width: float, y: float) -> str:
-    """Return one rect per verdict, stacked most severe first, heights in proportion."""
-    total, parts, top = sum(counts.values()), [], y
-    for verdict in sorted(counts, key=lambda v: (_RANK.get(v, len(_RANK)), v)):
-        if counts[verdict] <= 0:
-            continue
-        height = _BAR_H * counts[verdict] / total
-        attrs = (
-            f'class="seg" data-verdict="{escape(verdict)}" data-count="{counts[verdict]}" '
-            f'fill="{verdict_fill(verdict)}"'
-        )
-        parts.append(svg.rect(x0, top, width, height, attrs))
-        top += height
-    return "".join(parts)
-
-
-def _cell_svg(lane: Lane, column: int, layout: Layout, y: float) -> str:
-    counts = lane.columns[column]
-    t, times = layout.column_start(column), lane.times.get(column)
-    if counts.total() == 1 and times is not None:  # a lone measurement: a tick at its time
-        tip = f"{when_text(utc_at(times[0]))} UTC: {counts_text(counts)}"
-        x = layout.x(times[0]) - svg.TICK_W / 2
-        head = f'<g class="cell tick" data-at="{iso_text(utc_at(times[0]))}">'
-        return f"{head}<title>{escape(tip)}</title>{_segments(counts, x, svg.TICK_W, y)}</g>"
-    tip = f"{when_text(utc_at(t))} UTC, {duration_text(layout.column_s)}: {counts_text(counts)}"
-    x0, x1 = layout.x(t), layout.x(t + layout.column_s)
-    head = f'<g class="cell" data-start="{iso_text(utc_at(t))}">'
-    bar = _segments(counts, x0, x1 - x0 + svg.SEAM, y)
-    return f"{head}<title>{escape(tip)}</title>{bar}</g>"
-
-
 def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
     name = layout.names.get(lane.network, "")
     label = f"{lane.network} {name}".strip()
@@ -208,12 +168,10 @@ def _lane_svg(lane: Lane, layout: Layout, report: Report, y: float) -> str:
             tip=f"{label} · {lane.platform}",
         ),
         svg.rect(
-            svg.LEFT, y + _BAR_Y, svg.PLOT_W, _BAR_H, f'class="nodata" fill="{svg.NODATA_FILL}"'
+            svg.LEFT, y + _BAR_Y, svg.PLOT_W, BAR_H, f'class="nodata" fill="{svg.NODATA_FILL}"'
         ),
     ]
-    for column, counts in sorted(lane.columns.items()):
-        if counts.total() > 0 and layout.shows(column):
-            parts.append(_cell_svg(lane, column, layout, y + _BAR_Y))
+    parts += cells_svg(lane, layout, y + _BAR_Y)
     for window in [*report.outages, *report.whitelisting]:
         if _covers(window.network, window.networks, lane.network):
             parts.append(_window_overlay(window, layout, y))

@@ -84,10 +84,16 @@ def verdict_fill(verdict: str) -> str:
     return f"url(#pat-{verdict})" if verdict in PATTERNED else verdict_colour(verdict)
 
 
+def clamp(x: float, w: float) -> tuple[float, float]:
+    """Return (x, width) of a bar in the plot area: at least MIN_W wide, never past its right
+    edge (trimmed at it, else moved left of it)."""
+    w = max(min(w, PLOT_RIGHT - x), MIN_W)
+    return max(min(x, PLOT_RIGHT - w), 0.0), w
+
+
 def rect(x: float, y: float, w: float, h: float, attrs: str, tip: str = "") -> str:
     """Return a `<rect>` in the plot area: at least MIN_W wide, never past its right edge."""
-    w = max(min(w, PLOT_RIGHT - x), MIN_W)  # trimmed at the right edge, else moved left of it
-    x = max(min(x, PLOT_RIGHT - w), 0.0)
+    x, w = clamp(x, w)
     title = f"<title>{escape(tip)}</title>" if tip else ""
     body = f'x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" {attrs}'
     return f"<rect {body}>{title}</rect>" if title else f"<rect {body}/>"
