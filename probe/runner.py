@@ -41,7 +41,7 @@ from probe.models.results import (
     Verdict,
 )
 from probe.models.targets import Endpoint, Target
-from probe.observe import with_asns
+from probe.observe import compile_spellings, with_asns
 from probe.observe.asn import AsnDatabase
 from probe.targets import load_catalogue
 
@@ -142,7 +142,7 @@ class _Checker:
         self.throughput = ThroughputRun(settings, ctx, on_status)
         self.packets = PacketRun(settings, ctx, on_status)
         self.location = Location(settings, ctx, asn)
-        self._imports = asyncio.create_task(_import_in_window(ctx, WINDOW_IMPORTS + imports))
+        self._imports = asyncio.create_task(_prepare_in_window(ctx, WINDOW_IMPORTS + imports))
         # Inputs of the run's targets that loaded so far: evidence that the network carries
         # traffic somewhere (decide/network.py).
         self.loaded: list[str] = []
@@ -240,11 +240,19 @@ class _Checker:
         await asyncio.gather(self._imports, return_exceptions=True)
 
 
-async def _import_in_window(ctx: MeasureContext, modules: Sequence[str]) -> None:
-    """Import `modules` once the run's first DNS queries are out (in a thread: the event loop
-    goes on reading replies; asyncio.run joins the thread before the process ends)."""
+async def _prepare_in_window(ctx: MeasureContext, modules: Sequence[str]) -> None:
+    """Prepare the end of the run once its first DNS queries are out (in a thread: the event
+    loop goes on reading replies; asyncio.run joins the thread before the process ends)."""
     await ctx.after_first_queries()
-    await asyncio.to_thread(lambda: [importlib.import_module(name) for name in modules])
+    await asyncio.to_thread(_import, modules)
+    # Then the regexes the record's scrub will need for the addresses learnt by now (from the
+    # first answers; another one, such as a helper's echo, is compiled when scrubbed).
+    await asyncio.to_thread(compile_spellings, ctx.local_addresses.addresses)
+
+
+def _import(modules: Sequence[str]) -> None:
+    for name in modules:
+        importlib.import_module(name)
 
 
 async def check_targets(

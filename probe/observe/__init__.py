@@ -17,5 +17,9 @@ Modules:
 
 from probe.observe.annotate import AsnLookup, with_asns
 from probe.observe.privacy import SCRUBBED, scrub_bytes, scrub_json, scrub_text
+from probe.observe.spellings import compile_spellings
 
-__all__ = ["SCRUBBED", "AsnLookup", "scrub_bytes", "scrub_json", "scrub_text", "with_asns"]
+__all__ = [
+    "SCRUBBED", "AsnLookup", "compile_spellings", "scrub_bytes", "scrub_json", "scrub_text",
+    "with_asns",
+]  # fmt: skip

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -147,20 +147,22 @@ def _families(address: _Address, loose: bool) -> list[Family]:
     ]
 
 
-@lru_cache(maxsize=64)
-def _regex(sources: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(sources), re.IGNORECASE)
+@lru_cache(maxsize=256)
+def _regex(source: str) -> re.Pattern[str]:
+    return re.compile(source, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Spellings:
     """The spellings of some addresses, by family, and a cheap test that rules text out.
 
-    A text is matched with the regex of the families it may hold, compiled when first needed:
-    the whole alternation took ≈ 45 ms per address and boundary kind to compile, in series with
-    the end of every check (issue 19), while a page holds the digits of an IPv4 address far more
-    often than the groups of its IPv6 travel forms. A family a text cannot hold cannot match in
-    it: the smaller alternation matches exactly what the whole one would.
+    A text is matched with the regexes of the families it may hold, each compiled when first
+    needed (and kept by its source): the whole alternation took ≈ 45 ms per address and
+    boundary kind to compile, in series with the end of every check (issue 19), while a page
+    holds the digits of an IPv4 address far more often than the groups of its IPv6 travel
+    forms; and `compile()` compiles the families of the addresses known during a check's
+    late-reply window. A family a text cannot hold cannot match in it: the families it may
+    hold match exactly what the whole alternation would (`finditer`).
     """
 
     families: tuple[Family, ...]  # in the order of the whole alternation
@@ -171,9 +173,28 @@ class Spellings:
         lowered = text.lower()
         return tuple(f for f in self.families if all(key in lowered for key in f.keys))
 
-    def regex(self, families: tuple[Family, ...]) -> re.Pattern[str]:
-        """The pattern (case-insensitive) of every spelling of `families` (from `families_in`)."""
-        return _regex(tuple(f.source for f in families))
+    def finditer(
+        self, families: tuple[Family, ...], text: str, pos: int, endpos: int
+    ) -> Iterator[re.Match[str]]:
+        """Yield the matches in `text[pos:endpos]` of the alternation of `families` (from
+        `families_in`), as its regex's `finditer` would: at the first position where any
+        family matches, the first such family in the alternation's order."""
+        regexes = [_regex(f.source) for f in families]
+        while True:
+            first: re.Match[str] | None = None
+            for regex in regexes:
+                found = regex.search(text, pos, endpos)
+                if found is not None and (first is None or found.start() < first.start()):
+                    first = found
+            if first is None:
+                return
+            yield first
+            pos = max(first.end(), first.start() + 1)
+
+    def compile(self) -> None:
+        """Compile every family's regex now (idempotent)."""
+        for family in self.families:
+            _regex(family.source)
 
 
 @lru_cache(maxsize=64)
@@ -201,6 +222,15 @@ def address_pattern(addresses: Iterable[str], *, loose: bool = False) -> Spellin
     structure may well be a digit (a DER string followed by the tag 0x30, "0").
     """
     return _compiled(frozenset(a for a in addresses if a), loose)
+
+
+def compile_spellings(addresses: Iterable[str]) -> None:
+    """Compile the regexes that scrubbing `addresses` may need (text and bytes), ahead of use:
+    while a check waits out its late-reply window (issue 19). Thread-safe."""
+    for loose in (False, True):
+        pattern = address_pattern(addresses, loose=loose)
+        if pattern is not None:
+            pattern.compile()
 
 
 def canonical(address: str) -> str | None:
