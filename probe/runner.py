@@ -143,6 +143,8 @@ class _Checker:
         self.packets = PacketRun(settings, ctx, on_status)
         self.location = Location(settings, ctx, asn)
         self._imports = asyncio.create_task(_prepare_in_window(ctx, WINDOW_IMPORTS + imports))
+        self._compiling: list[asyncio.Future[None]] = []
+        ctx.local_addresses.on_address = self._compile
         # Inputs of the run's targets that loaded so far: evidence that the network carries
         # traffic somewhere (decide/network.py).
         self.loaded: list[str] = []
@@ -237,17 +239,21 @@ class _Checker:
         await self.controls.close()
         await self.throughput.close()
         # A thread cannot be cancelled: an interrupted run waits for its imports (≤ 0.1 s).
-        await asyncio.gather(self._imports, return_exceptions=True)
+        await asyncio.gather(self._imports, *self._compiling, return_exceptions=True)
+
+    def _compile(self, address: str) -> None:
+        """Compile the regexes scrubbing `address` will need, in a thread: learnt from a
+        connect or echoed by a helper inside the late-reply window, the record's scrub finds
+        them compiled."""
+        loop = asyncio.get_running_loop()
+        self._compiling.append(loop.run_in_executor(None, compile_spellings, [address]))
 
 
 async def _prepare_in_window(ctx: MeasureContext, modules: Sequence[str]) -> None:
-    """Prepare the end of the run once its first DNS queries are out (in a thread: the event
-    loop goes on reading replies; asyncio.run joins the thread before the process ends)."""
+    """Import `modules` once the run's first DNS queries are out (in a thread: the event loop
+    goes on reading replies; asyncio.run joins the thread before the process ends)."""
     await ctx.after_first_queries()
     await asyncio.to_thread(_import, modules)
-    # Then the regexes the record's scrub will need for the addresses learnt by now (from the
-    # first answers; another one, such as a helper's echo, is compiled when scrubbed).
-    await asyncio.to_thread(compile_spellings, ctx.local_addresses.addresses)
 
 
 def _import(modules: Sequence[str]) -> None:
