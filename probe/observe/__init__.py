@@ -5,7 +5,7 @@ Modules:
     annotate  with_asns(): fill the ASN of every DNS answer
     privacy   scrub_json(), scrub_text(), scrub_bytes(): replace the probe's own addresses by
               "[scrubbed]" in every spelling and every encoding a record holds
-    spellings  address_pattern(): one regex for every spelling of a set of addresses
+    spellings  address_pattern(): the regexes of every spelling of a set of addresses
     ooni      convert(), to_test_keys(): an OONI web_connectivity measurement → Endpoint +
               TestKeys (+ the reader's notes)
     ooni_entries  one OONI entry (query, connect, handshake, request, control) → one observation

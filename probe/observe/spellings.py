@@ -4,8 +4,9 @@ A page, a header or a certificate that echoes the probe's address rarely writes 
 would: CDNs and "what is my IP" pages write `203.0.113.77`, hostnames `host-203-0-113-77` or
 `203_0_113_77`, URLs `203%2E0%2E113%2E77`, reverse DNS `77.113.0.203.in-addr.arpa`, IPv6 pages
 any mix of case, leading zeros and `::` compression (`2001:DB8:0:0::7`, `2001:0db8::0007`), and
-IPv4 reaches IPv6 as `::ffff:203.0.113.77`. `address_pattern()` builds one case-insensitive
-regex that matches all of these (issue 18); `privacy.py` applies it to text and to bytes.
+IPv4 reaches IPv6 as `::ffff:203.0.113.77`. `address_pattern()` builds case-insensitive
+regexes that match all of these (issue 18), one per family of spellings, matched together as
+one alternation (`Spellings.finditer`); `privacy.py` applies them to text and to bytes.
 
 Boundaries: in text a spelling is not matched inside a longer number or address (10.0.0.1 does
 not eat 10.0.0.10, nor 192.0.2.7 the end of 10.192.0.2.7); in binary data (`loose`) it is, since
@@ -215,7 +216,7 @@ def _compiled(addresses: frozenset[str], loose: bool) -> Spellings | None:
 
 
 def address_pattern(addresses: Iterable[str], *, loose: bool = False) -> Spellings | None:
-    """Return the spellings of every address: one regex and a prefilter (None: no valid address).
+    """Return the spellings of every address: regexes and prefilters (None: no valid address).
 
     Strings that are not IP literals are ignored. An IPv4-mapped IPv6 address counts as its
     IPv4 address. `loose` drops the boundaries, for bytes where the next byte of a binary
