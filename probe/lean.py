@@ -5,6 +5,10 @@ is done (issue 19: a check starts and ends fast).
 and pygments: about 0.1 s of a check's start, for a module `probe` never calls (STYLE §7.7
 names this very import as the example not to follow). `skip_httpx_cli()` makes that one import
 fail, which httpx expects (it then defines a stub `main` that says the CLI is not installed).
+Likewise httpcore imports trio whenever it is installed (selenium, a test dependency, brings
+it), 0.05–0.13 s, to support trio's event loop, which probe never runs: the `probe` process
+(`skip_trio()`, called by the CLI's `main()`, not on import: a test process may use trio)
+makes that import fail too, which httpcore expects (`trio = None`).
 
 Tearing the interpreter down after a check (freeing every module, pydantic's schemas and
 validators, the objects of the run) costs 0.1–0.2 s of CPU for nothing: the memory goes back
@@ -26,7 +30,7 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import NoReturn
 
-_SKIPPED = frozenset({"httpx._main"})
+_SKIPPED: set[str] = set()
 
 
 class _Skip(importlib.abc.MetaPathFinder):
@@ -42,6 +46,17 @@ class _Skip(importlib.abc.MetaPathFinder):
 
 def skip_httpx_cli() -> None:
     """Make `import httpx` skip httpx's own command-line client (idempotent)."""
+    _skip("httpx._main")
+
+
+def skip_trio() -> None:
+    """Make `import trio` fail in this process (httpcore then supports asyncio alone): for the
+    `probe` command's process, which runs asyncio only (idempotent)."""
+    _skip("trio")
+
+
+def _skip(module: str) -> None:
+    _SKIPPED.add(module)
     if not any(isinstance(finder, _Skip) for finder in sys.meta_path):
         sys.meta_path.insert(0, _Skip())
 
@@ -69,4 +84,4 @@ def exit_process(code: int) -> NoReturn:
     sys.exit(code)
 
 
-__all__ = ["exit_process", "may_end_at_once", "skip_httpx_cli"]
+__all__ = ["exit_process", "may_end_at_once", "skip_httpx_cli", "skip_trio"]

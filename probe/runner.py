@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,22 +21,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from probe import __version__
+from probe import __version__, decide  # decide's modules: imported when first used
 from probe._run.controls import Controls
 from probe._run.location import Location, scrub
 from probe._run.packets import PacketRun, packet_plan
 from probe._run.throughput import ThroughputRun
 from probe.config import Settings
-from probe.decide import (
-    Decision,
-    DecisionContext,
-    Fingerprint,
-    endpoint_verdict,
-    network_assessment,
-    parse_fingerprints,
-    target_verdict,
-    throughput_candidates,
-)
 from probe.errors import ConfigError
 from probe.measure._clock import Clock
 from probe.measure.plan import MeasureContext, measure_endpoint, open_context
@@ -50,9 +41,14 @@ from probe.models.results import (
     Verdict,
 )
 from probe.models.targets import Endpoint, Target
-from probe.observe import with_asns
+from probe.observe import compile_spellings, with_asns
 from probe.observe.asn import AsnDatabase
 from probe.targets import load_catalogue
+
+# Needed only once a target is measured: imported in a worker thread while the run waits out
+# the late-reply window (≈ 0.5 s from a target's first DNS reply), not before its first query
+# (issue 19; decide/__init__.py imports its modules when first used).
+WINDOW_IMPORTS = tuple(f"probe.decide.{name}" for name in decide.MODULES)
 
 ResultCallback = Callable[[TargetResult], None]
 StatusCallback = Callable[[str], None]
@@ -63,17 +59,18 @@ _LOADS = frozenset({Verdict.ACCESSIBLE, Verdict.THROTTLED})
 PACKAGED_FINGERPRINTS = ("blockpages.csv", "blockphrases.csv")
 
 
-def load_fingerprints(settings: Settings) -> tuple[Fingerprint, ...]:
+def load_fingerprints(settings: Settings) -> tuple[decide.Fingerprint, ...]:
     """Return our packaged blockpage fingerprints and block-page phrases plus every configured
     CSV's."""
-    found: list[Fingerprint] = []
+    found: list[decide.Fingerprint] = []
     for name in PACKAGED_FINGERPRINTS:
         packaged = resources.files("probe") / "data" / name
-        found += parse_fingerprints(packaged.read_text(encoding="utf-8"), f"probe/data/{name}")
+        text = packaged.read_text(encoding="utf-8")
+        found += decide.parse_fingerprints(text, f"probe/data/{name}")
     for path in settings.blockpages.fingerprints:
         try:
             text = Path(path).read_text(encoding="utf-8")
-            found.extend(parse_fingerprints(text, str(path)))
+            found.extend(decide.parse_fingerprints(text, str(path)))
         except OSError as exc:
             raise ConfigError(
                 f"blockpages.fingerprints: cannot read {path}: {exc.strerror}"
@@ -99,14 +96,14 @@ class _Judged:
 
     target: Target
     endpoints: list[EndpointResult]
-    context: DecisionContext
+    context: decide.DecisionContext
     network: NetworkAssessment
     throughput: ThroughputTest | None = None
     packets: PacketEvidence | None = None
-    decision: Decision = dataclasses.field(init=False)
+    decision: decide.Decision = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
-        decision = target_verdict(
+        decision = decide.target_verdict(
             self.target, self.endpoints, self.context, self.throughput, self.packets,
             self.network,
         )  # fmt: skip
@@ -135,6 +132,7 @@ class _Checker:
         ctx: MeasureContext,
         asn: AsnDatabase | None,
         on_status: StatusCallback | None = None,
+        imports: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
         self.ctx = ctx
@@ -144,6 +142,9 @@ class _Checker:
         self.throughput = ThroughputRun(settings, ctx, on_status)
         self.packets = PacketRun(settings, ctx, on_status)
         self.location = Location(settings, ctx, asn)
+        self._imports = asyncio.create_task(_prepare_in_window(ctx, WINDOW_IMPORTS + imports))
+        self._compiling: list[asyncio.Future[None]] = []
+        ctx.local_addresses.on_address = self._compile
         # Inputs of the run's targets that loaded so far: evidence that the network carries
         # traffic somewhere (decide/network.py).
         self.loaded: list[str] = []
@@ -196,11 +197,11 @@ class _Checker:
         controls: list[ControlSiteCheck],
     ) -> _Judged:
         context = self._context(controls)
-        endpoints = [endpoint_verdict(endpoint, keys, context) for endpoint, keys in measured]
-        return _Judged(target, endpoints, context, network_assessment(controls, self.loaded))
+        endpoints = [decide.endpoint_verdict(e, keys, context) for e, keys in measured]
+        return _Judged(target, endpoints, context, decide.network_assessment(controls, self.loaded))
 
-    def _context(self, controls: Sequence[ControlSiteCheck]) -> DecisionContext:
-        return DecisionContext(
+    def _context(self, controls: Sequence[ControlSiteCheck]) -> decide.DecisionContext:
+        return decide.DecisionContext(
             routable=tuple(self.settings.network.routable),
             fingerprints=self.fingerprints,
             controls=tuple(controls),
@@ -224,7 +225,7 @@ class _Checker:
         """Return `result` decided again with every target of the run that loaded: an outage
         verdict held back until the batch ended becomes whitelisting when something loaded."""
         loaded = [i for i in self.loaded if i != result.input]
-        network = network_assessment(result.controls, loaded)
+        network = decide.network_assessment(result.controls, loaded)
         if network == result.network:
             return result
         context = self._context(result.controls)
@@ -237,6 +238,27 @@ class _Checker:
         """Cancel the run's control checks and throughput tests still running."""
         await self.controls.close()
         await self.throughput.close()
+        # A thread cannot be cancelled: an interrupted run waits for its imports (≤ 0.1 s).
+        await asyncio.gather(self._imports, *self._compiling, return_exceptions=True)
+
+    def _compile(self, address: str) -> None:
+        """Compile the regexes scrubbing `address` will need, in a thread: learnt from a
+        connect or echoed by a helper inside the late-reply window, the record's scrub finds
+        them compiled."""
+        loop = asyncio.get_running_loop()
+        self._compiling.append(loop.run_in_executor(None, compile_spellings, [address]))
+
+
+async def _prepare_in_window(ctx: MeasureContext, modules: Sequence[str]) -> None:
+    """Import `modules` once the run's first DNS queries are out (in a thread: the event loop
+    goes on reading replies; asyncio.run joins the thread before the process ends)."""
+    await ctx.after_first_queries()
+    await asyncio.to_thread(_import, modules)
+
+
+def _import(modules: Sequence[str]) -> None:
+    for name in modules:
+        importlib.import_module(name)
 
 
 async def check_targets(
@@ -245,9 +267,11 @@ async def check_targets(
     *,
     on_result: ResultCallback | None = None,
     on_status: StatusCallback | None = None,
+    imports: tuple[str, ...] = (),
 ) -> list[TargetResult]:
     """Return the result of every target (in input order), reporting each as it completes,
-    and (`on_status`) what a long wait is waiting for."""
+    and (`on_status`) what a long wait is waiting for. `imports`: modules the caller needs
+    after the run, imported during it with `WINDOW_IMPORTS` (the results table's)."""
     if not targets:
         return []
     from probe.geoip import asn_db_path
@@ -257,7 +281,7 @@ async def check_targets(
     limit = asyncio.Semaphore(settings.measure.target_concurrency)
     try:
         async with open_context(settings) as ctx:
-            checker = _Checker(settings, ctx, asn, on_status)
+            checker = _Checker(settings, ctx, asn, on_status, imports)
             results: list[TargetResult | None] = [None] * len(targets)
 
             async def one(index: int, target: Target) -> None:
@@ -290,5 +314,4 @@ __all__ = [
     "load_fingerprints",
     "packet_plan",
     "scrub",
-    "throughput_candidates",
 ]

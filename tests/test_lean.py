@@ -51,3 +51,24 @@ def test_a_live_thread_is_waited_for() -> None:
     done = _run(body)
     assert done.returncode == 0
     assert done.stdout.split() == ["outputthread", "atexit", "teardown"], done.stdout
+
+
+def test_httpx_runs_on_asyncio_without_trio() -> None:
+    """`skip_trio()`: httpcore, which imports trio when installed, works without it (a real
+    request to a loopback server)."""
+    code = (
+        "import asyncio, http.server, sys, threading\n"
+        "from probe import lean\n"
+        "lean.skip_trio()\n"
+        "import httpx\n"
+        "server = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "async def get():\n"
+        "    async with httpx.AsyncClient() as client:\n"
+        "        return await client.get(f'http://127.0.0.1:{server.server_port}/')\n"
+        "print(asyncio.run(get()).status_code, 'trio' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd="/"
+    )
+    assert done.stdout.split() == ["200", "False"], done.stderr

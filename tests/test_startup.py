@@ -49,6 +49,9 @@ def test_help_runs(argv: list[str]) -> None:
 CHECK_PATH = "import probe.cli.app, probe.cli.render, probe.config, probe.runner, probe.targets"
 NOT_ON_CHECK_PATH = (
     "dns.resolver", "dns.query", "dns.asyncresolver", "httpx._main", "rich", "cryptography",
+    # Imported inside the late-reply window (runner.py WINDOW_IMPORTS), or by the table alone.
+    *(f"probe.decide.{name}" for name in ("verdict", "target", "network", "followup", "tls")),
+    "probe.report.palette", "probe.models.reports",
 )  # fmt: skip
 
 
@@ -59,3 +62,17 @@ def test_check_path_does_not_import_unused_modules() -> None:
     ).stdout
     loaded = set(json.loads(out.strip().splitlines()[-1]))
     assert loaded.isdisjoint(NOT_ON_CHECK_PATH), loaded & set(NOT_ON_CHECK_PATH)
+
+
+def test_the_check_process_does_not_import_trio() -> None:
+    """httpcore imports trio whenever it is installed (selenium brings it): `probe`'s main()
+    refuses it, the process running asyncio alone (issue 19)."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('trio' in sys.modules, 'httpcore' in sys.modules))\n"
+        "from probe.cli.app import main\n"
+        "main(['check', '--json', '--config', '/nonexistent/probe.toml', 'example.com'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr  # the missing configuration, after the imports
+    assert done.stdout.split() == ["False", "True"], done.stdout

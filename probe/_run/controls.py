@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from probe import decide
 from probe.config import Settings
-from probe.decide import outage_beyond_doubt
 from probe.measure.plan import MeasureContext, check_control_sites, reach_helpers
 from probe.models.results import ControlSiteCheck
 
@@ -58,7 +58,7 @@ class Controls:
         helpers = self._settings.control.helpers
         if ctx.stop_retrying.is_set() or any(h not in ctx.helper_connects for h in helpers):
             return
-        if outage_beyond_doubt(
+        if decide.outage_beyond_doubt(
             ctx.first_control_attempts, self._settings.control.sites, self._domestic,
             {h: ctx.helper_connects[h] for h in helpers}, anything_reached=ctx.anything_reached,
         ):  # fmt: skip

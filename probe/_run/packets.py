@@ -12,9 +12,8 @@ import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from probe import decide
 from probe.config import Settings
-from probe.decide import packet_plan as plan_packets
-from probe.decide import packets_due
 from probe.measure._clock import Clock
 from probe.measure.packets import ControlTraces, measure_packets
 from probe.measure.plan import MeasureContext
@@ -29,7 +28,7 @@ def packet_plan(
     """Return the packet probes worth running for a blocked target's endpoints, within the
     settings' limits (decide/followup.py `packet_plan()`)."""
     packets = settings.packets
-    return plan_packets(
+    return decide.packet_plan(
         endpoints, silent_hosts, routable=settings.network.routable, localise=packets.localise,
         traces_per_target=packets.traces_per_target, control_name=packets.control_name,
     )  # fmt: skip
@@ -56,7 +55,7 @@ class PacketRun:
     ) -> PacketEvidence | None:
         """Return a target's packet evidence; None if none is due: the tests are off, the
         target was not found blocked, or nothing is worth probing."""
-        if not self._settings.packets.enabled or not packets_due(verdict):
+        if not self._settings.packets.enabled or not decide.packets_due(verdict):
             return None
         plan = packet_plan(endpoints, self._settings, await self._silent_hosts())
         if plan.is_empty:

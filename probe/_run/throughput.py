@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from probe import decide
 from probe.config import Settings
-from probe.decide import ThroughputPlan, may_be_throttled, throughput_budget_bytes, throughput_plan
 from probe.measure._clock import Clock
 from probe.measure.plan import MeasureContext
 from probe.measure.throughput import measure_throughput
@@ -62,10 +62,10 @@ class ThroughputRun:
         not asked for."""
         settings = self._settings.throughput
         # Asked before the catalogue is read: most targets of a run never need it.
-        if not settings.enabled or not may_be_throttled(endpoints):
+        if not settings.enabled or not decide.may_be_throttled(endpoints):
             return None
         objects = self._objects(target)
-        plan = throughput_plan(
+        plan = decide.throughput_plan(
             target, endpoints, objects, pages=settings.pages, min_bytes=settings.min_bytes
         )
         if plan is None:
@@ -78,12 +78,12 @@ class ThroughputRun:
         self._tests[plan.key] = (target.input, task)
         return await asyncio.shield(task)
 
-    async def _measure(self, plan: ThroughputPlan, clock: Clock) -> ThroughputTest:
+    async def _measure(self, plan: decide.ThroughputPlan, clock: Clock) -> ThroughputTest:
         settings = self._settings.throughput
         async with self._ctx.throughput_lock:  # one test at a time: downloads never share a link
             if self.on_status is not None:
                 self.on_status(f"measuring throughput: {plan.candidates[0]}")
-            left = throughput_budget_bytes(settings.max_bytes_per_run, self._measured)
+            left = decide.throughput_budget_bytes(settings.max_bytes_per_run, self._measured)
             test = await measure_throughput(
                 list(plan.candidates), dict(plan.known), self._ctx, clock, budget_bytes=left
             )

@@ -23,7 +23,7 @@ from probe.cli.init import init
 from probe.cli.report import report
 from probe.cli.ship import bundle_app, upload
 from probe.cli.store import results_app, status
-from probe.lean import exit_process, skip_httpx_cli
+from probe.lean import exit_process, skip_httpx_cli, skip_trio
 
 skip_httpx_cli()  # before any command imports httpx: 0.1 s of start-up (issue 19)
 
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     2 usage or configuration error (one line on stderr), 130 interrupted."""
     from probe.errors import ProbeError
 
+    skip_trio()  # this process runs asyncio only: httpcore's trio support costs 0.05–0.13 s
     try:
         code = click_command().main(args=argv, prog_name="probe", standalone_mode=False)
     except ProbeError as exc:

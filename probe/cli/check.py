@@ -131,9 +131,11 @@ def check(
         results = asyncio.run(check_targets(valid, settings, on_result=render.print_json_line))
     else:
         with render.progress(len(valid)) as shown:
-            results = asyncio.run(
-                check_targets(valid, settings, on_result=shown, on_status=shown.waiting)
-            )
+            run = check_targets(
+                valid, settings, on_result=shown, on_status=shown.waiting,
+                imports=render.TABLE_IMPORTS,
+            )  # fmt: skip
+            results = asyncio.run(run)
         render.print_table(results)
         if explain:
             from rich.console import Console

@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from probe.report.palette import NETWORK_STATES, VERDICTS
-
 if TYPE_CHECKING:  # rich is imported only when a table or a spinner is shown, not for --json
     from rich.console import Console, Group
     from rich.table import Table
@@ -16,8 +14,25 @@ if TYPE_CHECKING:  # rich is imported only when a table or a spinner is shown, n
 
     from probe.models.results import TargetResult
 
-# The terminal forms of the one palette (probe/report/palette.py), shared with the HTML report.
-VERDICT_STYLE: dict[str, str] = {name: swatch.style for name, swatch in VERDICTS.items()}
+
+def __getattr__(name: str) -> dict[str, str]:
+    """`VERDICT_STYLE` and `NETWORK_STYLE`: the terminal forms of the one palette
+    (probe/report/palette.py), shared with the HTML report. Made when first used: the palette
+    imports the report's models, which `probe check --json` never needs (issue 19)."""
+    from probe.report.palette import NETWORK_STATES, VERDICTS
+
+    palettes = {"VERDICT_STYLE": VERDICTS, "NETWORK_STYLE": NETWORK_STATES}
+    if name not in palettes:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    styles = {key: swatch.style for key, swatch in palettes[name].items()}
+    globals()[name] = styles  # once: the next lookups find it without this function
+    return styles
+
+
+def styles(name: str) -> dict[str, str]:
+    """`VERDICT_STYLE` or `NETWORK_STYLE` (a module's own functions do not reach `__getattr__`)."""
+    found: dict[str, str] | None = globals().get(name)
+    return found if found is not None else __getattr__(name)
 
 
 def print_json_line(result: TargetResult) -> None:
@@ -25,6 +40,9 @@ def print_json_line(result: TargetResult) -> None:
     sys.stdout.write(result.model_dump_json() + "\n")
     sys.stdout.flush()
 
+
+# What the table needs beyond the spinner's modules: imported while the run waits (issue 19).
+TABLE_IMPORTS = ("probe.report.palette", "rich.table")
 
 # Below this many columns the tables become lists: an SSH terminal is 80 wide (issue 20).
 WIDE_COLUMNS = 100
@@ -37,7 +55,7 @@ def verdict_text(verdict: str, blocking: str | None) -> Text:
     """Return the verdict (styled) and its blocking method: "blocked (tls_reset)"."""
     from rich.text import Text
 
-    text = Text(verdict, style=VERDICT_STYLE.get(verdict, ""))
+    text = Text(verdict, style=styles("VERDICT_STYLE").get(verdict, ""))
     if blocking:
         text.append(f" ({blocking})")
     return text
@@ -98,9 +116,6 @@ def results_view(results: list[TargetResult], width: int) -> Table | Group:
     return results_table(results) if width >= WIDE_COLUMNS else results_list(results)
 
 
-NETWORK_STYLE: dict[str, str] = {name: swatch.style for name, swatch in NETWORK_STATES.items()}
-
-
 def network_line(results: list[TargetResult]) -> Text | None:
     """Return the line on the network's state shown above the table: the assessment of the
     result decided last with the most evidence (every target's record carries its own)."""
@@ -111,7 +126,7 @@ def network_line(results: list[TargetResult]) -> Text | None:
         return None
     network = max(assessed, key=lambda n: len(n.loaded_targets))
     line = Text("network: ", style="bold")
-    line.append(network.state.value, style=NETWORK_STYLE.get(network.state.value, ""))
+    line.append(network.state.value, style=styles("NETWORK_STYLE").get(network.state.value, ""))
     if network.reasons:
         line.append(f" — {network.reasons[0]}")
     return line

@@ -25,22 +25,57 @@ Modules:
     packets     packet evidence: forged DNS replies, injected RSTs, the censor's hop
     followup    follow-up plans: a blocked target's packet probes, a throughput test's objects
                 and the run's byte budget
+
+The names below are imported from their module when first used (PEP 562): `probe check`
+parses its fingerprints (blockpages) before its first query, and imports the rest inside the
+late-reply window, where the wait costs nothing (runner.py `WINDOW_IMPORTS`, issue 19).
 """
 
-from probe.decide.blockpages import Fingerprint, parse_fingerprints
-from probe.decide.decision import Decision
-from probe.decide.followup import (
-    ThroughputPlan,
-    packet_plan,
-    packets_due,
-    throughput_budget_bytes,
-    throughput_candidates,
-    throughput_plan,
-)
-from probe.decide.network import network_assessment, outage_beyond_doubt
-from probe.decide.target import cut_while_arriving, may_be_throttled, target_verdict
-from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS
-from probe.decide.verdict import DecisionContext, endpoint_verdict
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from probe.decide.blockpages import Fingerprint, parse_fingerprints
+    from probe.decide.decision import Decision
+    from probe.decide.followup import (
+        ThroughputPlan,
+        packet_plan,
+        packets_due,
+        throughput_budget_bytes,
+        throughput_candidates,
+        throughput_plan,
+    )
+    from probe.decide.network import network_assessment, outage_beyond_doubt
+    from probe.decide.target import cut_while_arriving, may_be_throttled, target_verdict
+    from probe.decide.tls import DEFAULT_INTERCEPTION_ISSUERS
+    from probe.decide.verdict import DecisionContext, endpoint_verdict
+
+MODULES: dict[str, tuple[str, ...]] = {
+    "blockpages": ("Fingerprint", "parse_fingerprints"),
+    "decision": ("Decision",),
+    "followup": (
+        "ThroughputPlan", "packet_plan", "packets_due", "throughput_budget_bytes",
+        "throughput_candidates", "throughput_plan",
+    ),
+    "network": ("network_assessment", "outage_beyond_doubt"),
+    "target": ("cut_while_arriving", "may_be_throttled", "target_verdict"),
+    "tls": ("DEFAULT_INTERCEPTION_ISSUERS",),
+    "verdict": ("DecisionContext", "endpoint_verdict"),
+}  # fmt: skip
+_HOME = {name: module for module, names in MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Return `name` from its module, imported now (once: it is then a global here)."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_INTERCEPTION_ISSUERS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from probe.models.addresses import IPNetwork, is_bogon, is_ip_address, is_ipv6, is_loopback
 
@@ -29,6 +29,10 @@ class LocalAddresses:
         self._families_done: set[int] = set()
         self._echoed: set[str] = set()  # every plausible address a helper echoed: scrubbed
         self._latest: dict[str, str] = {}  # helper → the address it echoed last
+        # Called once with each address that may be ours, learnt or echoed (the runner
+        # prepares its scrubbing inside the late-reply window, issue 19).
+        self.on_address: Callable[[str], None] | None = None
+        self._told: set[str] = set()
 
     def learn_towards(self, destinations: list[str]) -> None:
         """Record the local address used towards one destination of each address family.
@@ -48,12 +52,23 @@ class LocalAddresses:
             except OSError:
                 continue
             if not is_loopback(local):
-                self._known.add(local)
+                self._learnt(local)
 
     def add(self, address: str) -> None:
         """Record an address known to be ours (never loopback; anything else is ignored)."""
         if is_ip_address(address) and not is_loopback(address):
-            self._known.add(address.strip("[]"))
+            self._learnt(address.strip("[]"))
+
+    def _learnt(self, address: str) -> None:
+        self._known.add(address)
+        self.heard(address)
+
+    def heard(self, address: str) -> None:
+        """Tell `on_address` of an address that may be ours (a helper's echo is recorded by
+        `add_echoed`, if plausible, once the measurement is over)."""
+        if self.on_address is not None and address not in self._told:
+            self._told.add(address)
+            self.on_address(address)
 
     def add_echoed(self, helper: str, address: str, routable: Iterable[IPNetwork]) -> bool:
         """Record the address `helper` saw us come from (`x_client_address`), if plausible:

@@ -270,6 +270,8 @@ async def _control(
             overlap_s=control.helper_overlap_s,
             health=ctx.helper_health,
         )
+    if answer[0] is not None and answer[0].x_client_address:
+        ctx.local_addresses.heard(answer[0].x_client_address)
     return request, answer
 
 

@@ -5,7 +5,7 @@ Modules:
     annotate  with_asns(): fill the ASN of every DNS answer
     privacy   scrub_json(), scrub_text(), scrub_bytes(): replace the probe's own addresses by
               "[scrubbed]" in every spelling and every encoding a record holds
-    spellings  address_pattern(): one regex for every spelling of a set of addresses
+    spellings  address_pattern(): the regexes of every spelling of a set of addresses
     ooni      convert(), to_test_keys(): an OONI web_connectivity measurement → Endpoint +
               TestKeys (+ the reader's notes)
     ooni_entries  one OONI entry (query, connect, handshake, request, control) → one observation
@@ -17,5 +17,9 @@ Modules:
 
 from probe.observe.annotate import AsnLookup, with_asns
 from probe.observe.privacy import SCRUBBED, scrub_bytes, scrub_json, scrub_text
+from probe.observe.spellings import compile_spellings
 
-__all__ = ["SCRUBBED", "AsnLookup", "scrub_bytes", "scrub_json", "scrub_text", "with_asns"]
+__all__ = [
+    "SCRUBBED", "AsnLookup", "compile_spellings", "scrub_bytes", "scrub_json", "scrub_text",
+    "with_asns",
+]  # fmt: skip

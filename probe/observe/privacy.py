@@ -57,10 +57,10 @@ def _sub(pattern: Spellings, text: str, replace: _Replace) -> str:
     done = 0
     for run in _RUNS.finditer(text):
         lowered = run.group().lower()
-        if not any(all(key in lowered for key in family) for family in families):
+        if not any(all(key in lowered for key in family.keys) for family in families):
             continue
         end = min(len(text), run.end() + _CONTEXT)
-        for match in pattern.regex.finditer(text, run.start(), end):
+        for match in pattern.finditer(families, text, run.start(), end):
             pieces += [text[done : match.start()], replace(match)]
             done = match.end()
     if not pieces:

@@ -4,8 +4,9 @@ A page, a header or a certificate that echoes the probe's address rarely writes 
 would: CDNs and "what is my IP" pages write `203.0.113.77`, hostnames `host-203-0-113-77` or
 `203_0_113_77`, URLs `203%2E0%2E113%2E77`, reverse DNS `77.113.0.203.in-addr.arpa`, IPv6 pages
 any mix of case, leading zeros and `::` compression (`2001:DB8:0:0::7`, `2001:0db8::0007`), and
-IPv4 reaches IPv6 as `::ffff:203.0.113.77`. `address_pattern()` builds one case-insensitive
-regex that matches all of these (issue 18); `privacy.py` applies it to text and to bytes.
+IPv4 reaches IPv6 as `::ffff:203.0.113.77`. `address_pattern()` builds case-insensitive
+regexes that match all of these (issue 18), one per family of spellings, matched together as
+one alternation (`Spellings.finditer`); `privacy.py` applies them to text and to bytes.
 
 Boundaries: in text a spelling is not matched inside a longer number or address (10.0.0.1 does
 not eat 10.0.0.10, nor 192.0.2.7 the end of 10.192.0.2.7); in binary data (`loose`) it is, since
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -124,33 +125,82 @@ def _keys(address: _Address) -> list[tuple[str, ...]]:
 
 
 @dataclass(frozen=True)
-class Spellings:
-    """The regex of every spelling of some addresses, and a cheap test that rules text out.
+class Family:
+    """Spellings of one address that share their keys: substrings each of them contains."""
 
-    The regex is compiled when first used: ≈ 45 ms per address and boundary kind, in series
-    with the end of every check (issue 19), and a record whose text passes no prefilter never
-    needs it.
+    keys: tuple[str, ...]
+    source: str  # the alternation of its spellings
+
+
+def _families(address: _Address, loose: bool) -> list[Family]:
+    """Return the families of `address`'s spellings, in the order of the alternation."""
+    keys = _keys(address)
+    if isinstance(address, ipaddress.IPv4Address):  # dotted and reverse, hex, decimal
+        forms = _ipv4_forms(address, loose)
+        keys, grouped = [keys[0], keys[2], keys[1]], [forms[0:2], forms[2:3], forms[3:]]
+    else:  # groups (any compression, IPv4 tail), nibbles
+        forms = _ipv6_forms(address, loose)
+        grouped = [forms[0:1], forms[1:2]]
+    return [
+        Family(k, "|".join(f"(?:{form})" for form in group))
+        for k, group in zip(keys, grouped, strict=True)
+        if group
+    ]
+
+
+@lru_cache(maxsize=256)
+def _regex(source: str) -> re.Pattern[str]:
+    return re.compile(source, re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Spellings:
+    """The spellings of some addresses, by family, and a cheap test that rules text out.
+
+    A text is matched with the regexes of the families it may hold, each compiled when first
+    needed (and kept by its source): the whole alternation took ≈ 45 ms per address and
+    boundary kind to compile, in series with the end of every check (issue 19), while a page
+    holds the digits of an IPv4 address far more often than the groups of its IPv6 travel
+    forms; and `compile()` compiles the families of the addresses known during a check's
+    late-reply window. A family a text cannot hold cannot match in it: the families it may
+    hold match exactly what the whole alternation would (`finditer`).
     """
 
-    source: str
-    keys: tuple[tuple[str, ...], ...]
+    families: tuple[Family, ...]  # in the order of the whole alternation
 
-    @cached_property
-    def regex(self) -> re.Pattern[str]:
-        """The pattern of every spelling (case-insensitive)."""
-        return re.compile(self.source, re.IGNORECASE)
-
-    def families_in(self, text: str) -> tuple[tuple[str, ...], ...]:
+    def families_in(self, text: str) -> tuple[Family, ...]:
         """Return the families of spellings `text` may hold: those whose every key it holds
         (none: `text` holds no spelling for sure)."""
         lowered = text.lower()
-        return tuple(f for f in self.keys if all(key in lowered for key in f))
+        return tuple(f for f in self.families if all(key in lowered for key in f.keys))
+
+    def finditer(
+        self, families: tuple[Family, ...], text: str, pos: int, endpos: int
+    ) -> Iterator[re.Match[str]]:
+        """Yield the matches in `text[pos:endpos]` of the alternation of `families` (from
+        `families_in`), as its regex's `finditer` would: at the first position where any
+        family matches, the first such family in the alternation's order."""
+        regexes = [_regex(f.source) for f in families]
+        while True:
+            first: re.Match[str] | None = None
+            for regex in regexes:
+                found = regex.search(text, pos, endpos)
+                if found is not None and (first is None or found.start() < first.start()):
+                    first = found
+            if first is None:
+                return
+            yield first
+            pos = max(first.end(), first.start() + 1)
+
+    def compile(self) -> None:
+        """Compile every family's regex now (idempotent)."""
+        for family in self.families:
+            _regex(family.source)
 
 
 @lru_cache(maxsize=64)
 def _compiled(addresses: frozenset[str], loose: bool) -> Spellings | None:
-    forms: list[str] = []
-    keys: list[tuple[str, ...]] = []
+    families: list[Family] = []
     seen: set[_Address] = set()
     parsed = sorted({a for a in map(_parse, addresses) if a is not None}, key=str)
     for address in parsed:
@@ -158,24 +208,30 @@ def _compiled(addresses: frozenset[str], loose: bool) -> Spellings | None:
             if related in seen:
                 continue
             seen.add(related)
-            keys += _keys(related)
             if isinstance(related, ipaddress.IPv4Address):
-                forms += _ipv4_forms(related, loose)
+                families += _families(related, loose)
             else:  # IPv6 first in the alternation: ::ffff:a.b.c.d goes whole
-                forms = _ipv6_forms(related, loose) + forms
-    if not forms:
-        return None
-    return Spellings("|".join(f"(?:{form})" for form in forms), tuple(keys))
+                families = _families(related, loose) + families
+    return Spellings(tuple(families)) if families else None
 
 
 def address_pattern(addresses: Iterable[str], *, loose: bool = False) -> Spellings | None:
-    """Return the spellings of every address: one regex and a prefilter (None: no valid address).
+    """Return the spellings of every address: regexes and prefilters (None: no valid address).
 
     Strings that are not IP literals are ignored. An IPv4-mapped IPv6 address counts as its
     IPv4 address. `loose` drops the boundaries, for bytes where the next byte of a binary
     structure may well be a digit (a DER string followed by the tag 0x30, "0").
     """
     return _compiled(frozenset(a for a in addresses if a), loose)
+
+
+def compile_spellings(addresses: Iterable[str]) -> None:
+    """Compile the regexes that scrubbing `addresses` may need (text and bytes), ahead of use:
+    while a check waits out its late-reply window (issue 19). Thread-safe."""
+    for loose in (False, True):
+        pattern = address_pattern(addresses, loose=loose)
+        if pattern is not None:
+            pattern.compile()
 
 
 def canonical(address: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import re
 import zlib
 
 import pytest
@@ -238,13 +239,40 @@ def test_no_valid_address_no_pattern() -> None:
 
 def test_the_pattern_is_compiled_only_for_text_that_may_hold_a_spelling() -> None:
     """Issue 19: compiling every spelling costs ≈ 45 ms per address, at the end of every check;
-    a record whose text passes no prefilter never compiles it."""
+    a record whose text passes no prefilter never compiles it, and a text that may hold the
+    IPv4 spellings compiles those, not the IPv6 forms the address travels as."""
+    from probe.observe import spellings
     from probe.observe.privacy import scrub_json
 
     addresses = ["198.51.100.23"]  # a fresh set: lru_cache holds no compiled pattern for it
+    compiled = spellings._regex.cache_info().misses
     record = '{"title": "BBC - Home", "address": "203.0.113.30:443", "t": 0.052}'
     assert scrub_json(record, addresses) == record
     pattern = address_pattern(addresses)
-    assert pattern is not None and "regex" not in vars(pattern)  # never compiled
-    scrub_json('{"via": "198.51.100.23"}', addresses)
-    assert "regex" in vars(pattern)
+    assert pattern is not None
+    assert spellings._regex.cache_info().misses == compiled  # never compiled
+    text = '{"via": "198.51.100.23"}'
+    assert "198.51.100.23" not in scrub_json(text, addresses)
+    assert spellings._regex.cache_info().misses == compiled + 1
+    held = pattern.families_in(text)
+    assert 0 < len(held) < len(pattern.families)
+    assert all("ffff" not in f.source.lower() for f in held)  # nor ::ffff:198.51.100.23
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "via 198.51.100.23, 2001:db8::7 and ::ffff:198.51.100.23 (0xc6336417, 3325256727)",
+        "23.100.51.198.in-addr.arpa 64:ff9b::c633:6417 2001:0DB8:0:0::0007 198-51-100-23",
+        "198.51.100.230 10.198.51.100.23 ffff:198.51.100.2 %2E198%2E51%2E100%2E23",
+    ],
+)
+def test_the_families_match_as_the_whole_alternation(text: str) -> None:
+    """The regex of the families a text may hold finds what the whole alternation finds."""
+    from probe.observe.privacy import _sub
+
+    for loose in (False, True):
+        pattern = address_pattern(["198.51.100.23", "2001:db8::7"], loose=loose)
+        assert pattern is not None
+        whole = re.compile("|".join(f.source for f in pattern.families), re.IGNORECASE)
+        assert _sub(pattern, text, lambda m: "[x]") == whole.sub("[x]", text)

@@ -42,3 +42,18 @@ def test_local_addresses_learns_without_sending_and_skips_loopback() -> None:
     assert local.addresses == frozenset()
     local.add("192.0.2.9")
     assert local.addresses == frozenset({"192.0.2.9"})
+
+
+def test_each_address_that_may_be_ours_is_told_once() -> None:
+    """Issue 19: the runner compiles the scrubbing of every address that may be ours as it is
+    learnt or echoed, inside the late-reply window; an echo is recorded only by add_echoed."""
+    told: list[str] = []
+    local = LocalAddresses()
+    local.on_address = told.append
+    local.add("192.0.2.10")
+    local.add("192.0.2.10")
+    local.add("127.0.0.1")  # loopback: never ours
+    local.heard("198.51.100.1")
+    local.heard("192.0.2.10")
+    assert told == ["192.0.2.10", "198.51.100.1"]
+    assert local.addresses == frozenset({"192.0.2.10"})  # the echo is not recorded by heard
