@@ -18,6 +18,8 @@ Modules:
     formats   the shared formatters: UTC times, durations, method and verdict counts
     layout    the plots' period (the data's, never past now), columns and lanes
     svg       standalone SVG parts (patterns, axis, legend) drawn with attributes, no style
+    cells     a timeline lane's cells drawn as SVG, each kept by what it shows (a live page
+              made again builds only the cells that changed)
     plots     inline SVG: the timelines (timeline_svgs, timeline_panels) and the heat map
     html      the self-contained HTML page: scope, legend, plots and tables
     render    CSV and the terminal summary (and html_report, re-exported)
