@@ -8,7 +8,7 @@ judges them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from probe.decide.identity import PageIdentity
@@ -25,6 +25,16 @@ def cite(items: Iterable[str], empty: str = "none") -> str:
     shown = ", ".join(unique[:_LIST_LIMIT])
     rest = len(unique) - _LIST_LIMIT
     return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+class _Facts(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def fill(reason: str, facts: Mapping[str, str]) -> str:
+    """Return the reason template with the evidence's facts filled in ("?" for a missing one)."""
+    return reason.format_map(_Facts(facts))
 
 
 def failure_kind(failure: str | None) -> FailureKind:

@@ -22,6 +22,7 @@ from probe.decide.evidence import (
     TcpEvidence,
     ThroughputEvidence,
     TlsEvidence,
+    fill,
 )
 from probe.decide.packet_evidence import DnsPacketEvidence, TcpPacketEvidence, TraceEvidence
 from probe.models.failures import FailureKind, HopStage
@@ -38,11 +39,6 @@ OUTAGE = Verdict.NETWORK_OUTAGE
 THROTTLED = Verdict.THROTTLED
 
 
-class _Facts(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "?"
-
-
 @dataclass(frozen=True)
 class Rule(Generic[E]):
     """One row of a rule table."""
@@ -57,7 +53,7 @@ class Rule(Generic[E]):
 
     def render(self, facts: Mapping[str, str]) -> str:
         """Return the reason sentence with the evidence's facts filled in."""
-        return self.reason.format_map(_Facts(facts))
+        return fill(self.reason, facts)
 
 
 _LAYERS = {layer.value: layer for layer in Layer}

@@ -19,15 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from probe.decide.evidence import cite
+from probe.decide.evidence import cite, fill
 from probe.models.results import Blocking, Verdict
 
 E = TypeVar("E")
-
-
-class _Facts(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "?"
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,7 @@ class StepRule(Generic[E]):
 
     def render(self, facts: Mapping[str, str]) -> str:
         """Return the reason sentence with the evidence's facts filled in."""
-        return self.reason.format_map(_Facts(facts))
+        return fill(self.reason, facts)
 
 
 def first_step(table: tuple[StepRule[E], ...], evidence: E) -> StepRule[E] | None:
