@@ -43,7 +43,9 @@ def _parse(text: str) -> _Address | None:
         return None
     if isinstance(address, ipaddress.IPv6Address):
         address = address.ipv4_mapped or address
-    return address
+    # "::" and 0.0.0.0 name no host (a socket not yet bound): never the probe's address, and
+    # their spellings ("::", "--", "0") stand in every other IPv6 address and in plain text.
+    return None if address.is_unspecified else address
 
 
 def _octet(value: int) -> str:

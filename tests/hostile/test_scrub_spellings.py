@@ -27,6 +27,7 @@ ipv6 = st.integers(min_value=1, max_value=(1 << 128) - 1).map(ipaddress.IPv6Addr
 sparse_ipv6 = st.lists(
     st.sampled_from([0, 0, 0, 1, 7, 0xDB8, 0x2001, 0xFFFF, 0xABCD]), min_size=8, max_size=8
 ).map(lambda g: ipaddress.IPv6Address(sum(v << (16 * (7 - i)) for i, v in enumerate(g))))
+sparse_ipv6 = sparse_ipv6.filter(lambda a: not a.is_unspecified)  # "::" is no host's address
 
 
 @st.composite
@@ -276,3 +277,11 @@ def test_the_families_match_as_the_whole_alternation(text: str) -> None:
         assert pattern is not None
         whole = re.compile("|".join(f.source for f in pattern.families), re.IGNORECASE)
         assert _sub(pattern, text, lambda m: "[x]") == whole.sub("[x]", text)
+
+
+def test_an_unspecified_address_is_no_address_to_scrub() -> None:
+    """ "::" and 0.0.0.0 (a socket not yet bound) name no host: scrubbing their spellings would
+    cut every other IPv6 address and plain text apart."""
+    text = "std::vector at 2001:db8::7 -- 0 results"
+    assert scrub_text(text, ["::", "0.0.0.0"]) == text
+    assert scrub_text(text, ["::", "2001:db8::7"]) == "std::vector at " + SCRUBBED + " -- 0 results"
