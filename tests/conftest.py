@@ -21,11 +21,13 @@ Fixtures:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from servers import (
     Blackhole,
     DnsServer,
@@ -39,6 +41,12 @@ from servers import (
 from servers import (
     closed_port as free_port,
 )
+
+# Property tests draw the same examples on every run (a CI run must not find by chance what the
+# last one missed: tests are deterministic); PROBE_HYPOTHESIS=explore draws new ones, to search.
+hypothesis_settings.register_profile("deterministic", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("PROBE_HYPOTHESIS", "deterministic"))
 
 
 @pytest.fixture(scope="session")
