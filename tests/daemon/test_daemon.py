@@ -148,14 +148,18 @@ def test_metrics_endpoint(home: ProbeHome, ok_url: str) -> None:
     daemon = DaemonProcess(home)
     try:
         daemon.wait_event("run.finish")
-        # The supervisor reads the run's summary after the worker logs run.finish: wait for
-        # the counters it sets from it, however long a busy machine takes.
+        # The supervisor reads the run's summary after the worker logs run.finish, and sets the
+        # store's gauges after it has counted the run: wait for both, however long a busy
+        # machine takes (the gauges lagging the counter by a store call failed one CI run).
         text = ""
 
         def counted() -> bool:
             nonlocal text
             text = _scrape(f"http://127.0.0.1:{port}/metrics")
-            return 'probe_runs_total{job="web",status="ok"} 1.0' in text
+            return (
+                'probe_runs_total{job="web",status="ok"} 1.0' in text
+                and "probe_outbox_backlog 1.0" in text
+            )
 
         daemon.wait_for(counted, what="the run counted in /metrics")
         assert daemon.stop() == 0
