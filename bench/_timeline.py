@@ -63,8 +63,13 @@ def _run_check() -> None:
     # main() does this first: before the imports below, as in the real run (not in a baseline
     # checkout that has no such function).
     getattr(probe.lean, "skip_trio", lambda: None)()
-    import probe.config  # the check imports these in its body, so the run still pays for them
+    # The check imports these in its body, so the run still pays for them; with the garbage
+    # collector held off as the check holds it (not in a baseline that does not).
+    getattr(probe.lean, "collect_later", lambda: None)()
+    import probe.config
     import probe.runner
+
+    getattr(probe.lean, "collect_from_here", lambda: None)()
 
     _wrap(probe.config, "load_settings", "check_imported", "settings_loaded")
     _wrap(probe.runner, "check_targets", "run_started", None)

@@ -16,11 +16,21 @@ to the system with the process. A command whose output is complete calls `may_en
 `exit_process()` (the CLI's last act) then flushes the standard streams, runs the `atexit`
 handlers and ends the process with `os._exit`, unless another thread is still alive (it would
 have been waited for) or a stream cannot be flushed (the ordinary exit reports that).
+
+Importing what a check needs leaves ≈ 70,000 objects for the cyclic garbage collector to track
+(pydantic's schemas and validators, the modules' functions and classes), none of them garbage,
+and the collector walks them again and again as they accumulate: ≈ 30–45 ms of a check's
+imports. `collect_later()` holds the collector off while a command imports its modules;
+`collect_from_here()` moves everything allocated so far to the permanent generation
+(`gc.freeze()`: later collections skip it) and lets the collector run again, for the run and
+whatever it imports later. The pause lasts from one call to the other, nothing else: a long run
+(a list of 1,000 URLs) collects as usual.
 """
 
 from __future__ import annotations
 
 import atexit
+import gc
 import importlib.abc
 import os
 import sys
@@ -61,6 +71,19 @@ def _skip(module: str) -> None:
         sys.meta_path.insert(0, _Skip())
 
 
+def collect_later() -> None:
+    """Hold the cyclic garbage collector off until `collect_from_here()` (a command's imports)."""
+    gc.disable()
+
+
+def collect_from_here() -> None:
+    """Freeze what is allocated so far (the imported modules: never garbage) and let the
+    cyclic garbage collector run again (idempotent)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 _END_AT_ONCE = threading.Event()  # set by a command whose output is complete
 
 
@@ -84,4 +107,11 @@ def exit_process(code: int) -> NoReturn:
     sys.exit(code)
 
 
-__all__ = ["exit_process", "may_end_at_once", "skip_httpx_cli", "skip_trio"]
+__all__ = [
+    "collect_from_here",
+    "collect_later",
+    "exit_process",
+    "may_end_at_once",
+    "skip_httpx_cli",
+    "skip_trio",
+]

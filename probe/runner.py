@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probe import __version__, decide  # decide's modules: imported when first used
 from probe._run.controls import Controls
@@ -30,27 +30,37 @@ from probe.config import Settings
 from probe.errors import ConfigError
 from probe.measure._clock import Clock
 from probe.measure.plan import MeasureContext, measure_endpoint, open_context
-from probe.models.observations import ThroughputTest
-from probe.models.packets import PacketEvidence
-from probe.models.results import (
-    ControlSiteCheck,
-    EndpointResult,
-    NetworkAssessment,
-    TargetResult,
-    TestKeys,
-    Verdict,
-)
 from probe.models.targets import Endpoint, Target
+from probe.models.verdicts import Verdict
 from probe.observe import compile_spellings, with_asns
 from probe.observe.asn import AsnDatabase
 from probe.targets import load_catalogue
 
-# Needed only once a target is measured: imported in a worker thread while the run waits out
-# the late-reply window (≈ 0.5 s from a target's first DNS reply), not before its first query
-# (issue 19; decide/__init__.py imports its modules when first used).
-WINDOW_IMPORTS = tuple(f"probe.decide.{name}" for name in decide.MODULES)
+if TYPE_CHECKING:
+    from probe.models.observations import ThroughputTest
+    from probe.models.packets import PacketEvidence
+    from probe.models.results import (
+        ControlSiteCheck,
+        EndpointResult,
+        NetworkAssessment,
+        TargetResult,
+        TestKeys,
+    )
 
-ResultCallback = Callable[[TargetResult], None]
+# Needed only once a target's first DNS reply is in: imported in a worker thread while the run
+# waits out the late-reply window (≈ 0.5 s from that reply), not before its first query (issue
+# 19). The HTTP side first (httpx and httpcore under the fetch and the helper's client, the
+# records), which a reply makes useful at once, then decide/ (its __init__ imports its modules
+# when first used), which only the window's end does. The measuring code imports each of these
+# where it first needs it: a module the thread is still importing is waited for, never
+# imported twice.
+WINDOW_IMPORTS = (
+    "probe.measure._connection", "probe.measure._fetch", "probe.measure.control",
+    "probe.measure._doh", "probe.models.results",
+    *(f"probe.decide.{name}" for name in decide.MODULES),
+)  # fmt: skip
+
+ResultCallback = Callable[["TargetResult"], None]
 StatusCallback = Callable[[str], None]
 _LOADS = frozenset({Verdict.ACCESSIBLE, Verdict.THROTTLED})
 
@@ -211,6 +221,8 @@ class _Checker:
         """Return the record of a decided target (not yet scrubbed)."""
         endpoints = judged.endpoints
         helpers = sorted({e.test_keys.test_helper for e in endpoints if e.test_keys.test_helper})
+        from probe.models.results import TargetResult
+
         return TargetResult(
             input=judged.target.input, **judged.fields(), target=judged.target,
             endpoints=endpoints, controls=list(judged.context.controls),
@@ -308,7 +320,6 @@ async def check_targets(
 
 
 __all__ = [
-    "EndpointResult",
     "check_targets",
     "domestic_sites",
     "load_fingerprints",

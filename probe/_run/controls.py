@@ -9,12 +9,14 @@ watched here too: once it shows an outage beyond doubt, the run stops retrying (
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probe import decide
 from probe.config import Settings
 from probe.measure.plan import MeasureContext, check_control_sites, reach_helpers
-from probe.models.results import ControlSiteCheck
+
+if TYPE_CHECKING:
+    from probe.models.results import ControlSiteCheck
 
 
 class Controls:

@@ -9,13 +9,15 @@ own helper saw (`x_client_asn`, issue 20), unless the helpers disagree on its ad
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probe.config import Settings
 from probe.measure.plan import MeasureContext
-from probe.models.results import TargetResult, TestKeys
 from probe.observe import scrub_json
 from probe.observe.asn import AsnDatabase
+
+if TYPE_CHECKING:
+    from probe.models.results import TargetResult, TestKeys
 
 
 class Location:
@@ -81,7 +83,7 @@ def scrub(result: TargetResult, addresses: frozenset[str]) -> TargetResult:
     if not addresses:
         return result
     text = scrub_json(result.model_dump_json(), addresses)
-    return TargetResult.model_validate_json(text)
+    return type(result).model_validate_json(text)
 
 
 __all__ = ["Location", "scrub"]

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from probe import decide
 from probe.config import Settings
 from probe.measure._clock import Clock
 from probe.measure.plan import MeasureContext
-from probe.measure.throughput import measure_throughput
-from probe.models.observations import ThroughputTest
-from probe.models.results import EndpointResult
 from probe.models.targets import Target
 from probe.targets import Catalogue, load_catalogue
+
+if TYPE_CHECKING:
+    from probe.models.observations import ThroughputTest
+    from probe.models.results import EndpointResult
 
 _Key = tuple[tuple[str, str, str], ...]  # (address, server name, URL) of each candidate
 
@@ -79,6 +81,8 @@ class ThroughputRun:
         return await asyncio.shield(task)
 
     async def _measure(self, plan: decide.ThroughputPlan, clock: Clock) -> ThroughputTest:
+        from probe.measure.throughput import measure_throughput  # httpx: not before a query
+
         settings = self._settings.throughput
         async with self._ctx.throughput_lock:  # one test at a time: downloads never share a link
             if self.on_status is not None:

@@ -15,8 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from probe.models.observations import HttpResponseRecord
-from probe.models.page import response_text
+from probe.models.observations import HttpResponseRecord, response_text
 
 COLUMNS = (
     "name",

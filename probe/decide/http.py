@@ -26,8 +26,7 @@ from probe.decide.page import page_identity, title_of
 from probe.decide.rules import HOP_RULES, PAGE_RULES, finding, first_match
 from probe.models.control import ControlHttpRequest, ControlResponse
 from probe.models.failures import Failure
-from probe.models.observations import HttpResponseRecord, HttpTransaction
-from probe.models.page import response_text
+from probe.models.observations import HttpResponseRecord, HttpTransaction, response_text
 from probe.models.results import Finding, Layer, Verdict
 from probe.models.tags import attempt_of, depth_of
 

@@ -25,15 +25,8 @@ from probe.decide.evidence import cite
 from probe.decide.identity import MIN_RESOURCES, PageIdentity
 from probe.models.addresses import is_ip_address
 from probe.models.control import ControlHttpRequest, ControlResponse
-from probe.models.observations import HttpResponseRecord, HttpTransaction
-from probe.models.page import (
-    PageText,
-    in_sketch,
-    read_page,
-    response_text,
-    similarity,
-    summary_of,
-)
+from probe.models.observations import HttpResponseRecord, HttpTransaction, response_text
+from probe.models.page import PageText, in_sketch, read_page, similarity, summary_of
 from probe.models.tags import depth_of
 
 TITLE_WORD_BYTES = 5

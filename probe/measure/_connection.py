@@ -205,6 +205,18 @@ class Held:
             previous.close()
         self._by_address[address] = connection
 
+    def keep_stream(
+        self,
+        address: str,
+        stream: PlainSocket | TlsSocket,
+        ip: str,
+        port: int,
+        server_name: str | None = None,
+    ) -> None:
+        """Hold a connected socket (TLS when `server_name` is given) to `ip`, as a Connection
+        httpx can send the attempt's first request over."""
+        self.keep(address, Connection(stream, ip, port, server_name=server_name))
+
     def get(self, address: str) -> Connection | None:
         """Return the connection held to `address`, if any (it stays held: close() ends it)."""
         return self._by_address.get(address)

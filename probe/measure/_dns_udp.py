@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import dns.message
 
 from probe.measure._clock import Clock
-from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.measure.failures import SOCKET_ERRORS, failure_string
 from probe.models.addresses import is_ipv6
 from probe.models.failures import Failure
 
@@ -253,7 +253,7 @@ async def exchange(
             await _converse(sock, query, receiver, result, timeout_s, late_reply_window_s, on_first)
         finally:
             loop.remove_reader(sock.fileno())
-    except NETWORK_ERRORS as exc:
+    except SOCKET_ERRORS as exc:
         result.failure = failure_string(exc)
     finally:
         sock.close()

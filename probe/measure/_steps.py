@@ -13,17 +13,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from probe.config import Settings
-from probe.measure import dns, http, tcp, tls
+from probe.measure import dns, tcp, tls
 from probe.measure._clock import Clock
-from probe.measure._connection import Connection, Held
+from probe.measure._health import HelperHealth
 from probe.measure._local import LocalAddresses
 from probe.measure._sockets import PlainSocket
-from probe.measure.control import HelperHealth
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.observations import (
     DnsObservation,
@@ -32,6 +29,11 @@ from probe.models.observations import (
     TlsObservation,
 )
 from probe.models.tags import observation_tags
+
+if TYPE_CHECKING:  # httpx, and httpcore under our connections, are imported once a reply is in
+    import httpx
+
+    from probe.measure._connection import Held
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -88,7 +90,9 @@ class MeasureContext:
         """The run's httpx client (helpers, DoH, control sites), made when first used: loading
         its roots (≈ 15 ms) need not delay a check's first DNS query (issue 19)."""
         if self._client is None:
-            self._client = http.make_client(self.trust)
+            from probe.measure.http import make_client
+
+            self._client = make_client(self.trust)
         return self._client
 
     async def close_client(self) -> None:
@@ -309,7 +313,7 @@ async def _connect(
         if held is None:
             sock.close()
         else:
-            held.keep(observation.ip, Connection(PlainSocket(sock), ip, port))
+            held.keep_stream(observation.ip, PlainSocket(sock), ip, port)
     return observation
 
 
@@ -362,7 +366,7 @@ async def _handshake(
         if held is None:
             stream.socket.close()
         else:
-            held.keep(ip, Connection(stream, ip, port, server_name=host))
+            held.keep_stream(ip, stream, ip, port, server_name=host)
     return tcp_observation, tls_observation
 
 

@@ -44,7 +44,7 @@ from probe.measure._capture import (
     tcp_packet,
 )
 from probe.measure._clock import Clock
-from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.measure.failures import SOCKET_ERRORS, failure_string
 from probe.measure.http import user_agent
 from probe.models.packets import (
     DnsReplyPacket,
@@ -65,7 +65,7 @@ DEFAULT_TTL = -1
 _ALPN = ["h2", "http/1.1"]
 # What setting up a probe may raise besides network errors: ValueError for a name that no
 # trigger can carry (the ssl module's IDNA encoding, an unencodable Host).
-TRIGGER_ERRORS: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, ValueError)
+TRIGGER_ERRORS: tuple[type[BaseException], ...] = (*SOCKET_ERRORS, ValueError)
 
 Classify = Callable[[Captured], tuple[Reaction, TcpPacket | DnsReplyPacket] | None]
 

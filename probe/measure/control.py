@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import httpx
 import pydantic
 
 from probe.measure._body import BoundedBody, read_into
+from probe.measure._health import RETRY_SKIPPED_AFTER_S, SKIP_AFTER_FAILURES, HelperHealth
 from probe.measure._transfer import open_response
 from probe.measure.failures import NETWORK_ERRORS, failure_string
 from probe.measure.http import user_agent
@@ -24,61 +24,10 @@ from probe.models.failures import Failure, unknown_failure
 
 MAX_RESPONSE_BYTES = 4 << 20  # OONI's answers are a few KiB; 4 MiB leaves room, bounds abuse
 NO_HELPERS = unknown_failure("no test helper to ask")
-SKIP_AFTER_FAILURES = 3
-RETRY_SKIPPED_AFTER_S = 30.0
 
 _Answer = tuple[ControlResponse | None, str | None]
 # (response, failure, whether the request reached the helper: its headers were being sent)
 _Asked = tuple[ControlResponse | None, str | None, bool]
-
-
-@dataclass
-class HelperHealth:
-    """Helpers that could not be reached several times in a row in this run, asked again only
-    now and then.
-
-    Without it a blocked or dead helper costs every target its whole `helper_timeout_s` while
-    holding one of the few in-flight slots: 200 targets behind an unreachable helper would wait
-    200 / 8 × 30 s. After `SKIP_AFTER_FAILURES` consecutive failures to connect to a helper it is
-    skipped (its last failure is reported, marked as not asked); every `RETRY_SKIPPED_AFTER_S`
-    one request is let through to see whether it is back. A valid answer resets it. A helper
-    that was reached but answered late or badly is not skipped: it may be measuring a site that
-    is down (lab scenario platform_down), which says nothing about the other targets.
-    """
-
-    failures: dict[str, int] = field(default_factory=dict)
-    last_failure: dict[str, str] = field(default_factory=dict)
-    last_try_at: dict[str, float] = field(default_factory=dict)
-
-    def is_skipped(self, helper: str, now: float) -> bool:
-        """Return whether `helper` is being skipped and no retry is due (no side effect)."""
-        if self.failures.get(helper, 0) < SKIP_AFTER_FAILURES:
-            return False
-        return now - self.last_try_at.get(helper, now) < RETRY_SKIPPED_AFTER_S
-
-    def should_ask(self, helper: str, now: float) -> bool:
-        """Return whether to ask `helper` now (and, if it is being skipped, count this try)."""
-        if self.failures.get(helper, 0) < SKIP_AFTER_FAILURES:
-            return True
-        if now - self.last_try_at.get(helper, now) >= RETRY_SKIPPED_AFTER_S:
-            self.last_try_at[helper] = now
-            return True
-        return False
-
-    def record(self, helper: str, failure: str | None, now: float) -> None:
-        """Note how asking `helper` ended: `failure` None for a valid answer."""
-        if failure is None:
-            self.failures.pop(helper, None)
-            return
-        self.failures[helper] = self.failures.get(helper, 0) + 1
-        self.last_failure[helper] = failure
-        self.last_try_at.setdefault(helper, now)
-
-    def skipped(self, helper: str) -> str:
-        """Return the failure to report for a helper that was not asked."""
-        count = self.failures.get(helper, 0)
-        last = self.last_failure.get(helper, Failure.UNKNOWN_FAILURE)
-        return f"{last} (not asked: it failed {count} times in a row in this run)"
 
 
 async def _read_json(response: httpx.Response) -> _Answer:
@@ -197,3 +146,13 @@ async def query_helpers(
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
     return None, None, last_failure
+
+
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "NO_HELPERS",
+    "RETRY_SKIPPED_AFTER_S",
+    "SKIP_AFTER_FAILURES",
+    "HelperHealth",
+    "query_helpers",
+]

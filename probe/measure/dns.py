@@ -16,6 +16,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import dns.exception
@@ -24,21 +25,20 @@ import dns.rcode
 import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
-import httpx
 
 from probe.errors import ConfigError
 from probe.measure import _dns_udp
-from probe.measure._body import BoundedBody, read_into
 from probe.measure._clock import Clock
 from probe.measure._sockets import ByteStream, PlainSocket, TlsSocket, read_exactly
-from probe.measure._transfer import open_response
-from probe.measure.failures import NETWORK_ERRORS, failure_string
-from probe.measure.http import user_agent
+from probe.measure.failures import SOCKET_ERRORS, failure_string
 from probe.measure.tcp import dial, endpoint_text
 from probe.measure.tls import TrustStore
 from probe.models.addresses import is_ip_address, is_ipv6, split_address
 from probe.models.failures import Failure, unknown_failure
 from probe.models.observations import DnsAnswer, DnsLateReply, DnsObservation
+
+if TYPE_CHECKING:
+    import httpx
 
 RESOLV_CONF = Path("/etc/resolv.conf")
 _DEFAULT_PORTS = {"udp": 53, "tcp": 53, "dot": 853}
@@ -50,7 +50,6 @@ _RCODE_FAILURES = {
 }
 _EDNS_PAYLOAD = 1232  # the DNS-flag-day size: large answers fit without fragmentation
 _MAX_ANSWERS = 64  # records kept per reply; a hostile reply may carry thousands
-_MAX_DOH_BYTES = 65535  # the largest DNS message
 
 
 @dataclass(frozen=True)
@@ -163,47 +162,12 @@ async def _stream(
             await stream.send(len(wire).to_bytes(2, "big") + wire)
             size = int.from_bytes(await read_exactly(stream, 2), "big")
             data = await read_exactly(stream, size)
-    except NETWORK_ERRORS as exc:
+    except SOCKET_ERRORS as exc:
         return None, failure_string(exc)
     finally:
         if sock is not None:
             sock.close()
     reply = _dns_udp.parse_reply(data)
-    if reply is None or not query.is_response(reply):
-        return None, Failure.DNS_SERVER_MISBEHAVING
-    return reply, None
-
-
-async def _doh(
-    query: dns.message.Message, url: str, timeout_s: float, client: httpx.AsyncClient
-) -> tuple[dns.message.Message | None, str | None]:
-    """Return (reply, failure) of a DoH POST (RFC 8484) sent with our httpx client."""
-    query.id = 0  # RFC 8484 §4.1: 0 makes the message cacheable
-    request = client.build_request(
-        "POST",
-        url,
-        content=query.to_wire(),
-        headers={
-            "Content-Type": "application/dns-message",
-            "Accept": "application/dns-message",
-            "User-Agent": user_agent(),
-        },
-        timeout=timeout_s,
-    )
-    body = BoundedBody("", cap_bytes=_MAX_DOH_BYTES, limit_bytes=_MAX_DOH_BYTES + 1)
-    try:
-        async with asyncio.timeout(timeout_s), open_response(client, request) as response:
-            if response.status_code != 200:
-                return None, Failure.HTTP_REQUEST_FAILED
-            body = BoundedBody(
-                response.headers.get("content-encoding", ""),
-                cap_bytes=_MAX_DOH_BYTES,
-                limit_bytes=_MAX_DOH_BYTES + 1,
-            )
-            await read_into(body, response.aiter_raw())
-    except NETWORK_ERRORS as exc:
-        return None, failure_string(exc)
-    reply = None if body.is_truncated else _dns_udp.parse_reply(bytes(body.recorded))
     if reply is None or not query.is_response(reply):
         return None, Failure.DNS_SERVER_MISBEHAVING
     return reply, None
@@ -252,7 +216,9 @@ async def _exchange(
     if resolver.engine == "doh":
         if http_client is None:
             raise ValueError("resolve() needs http_client for a DoH resolver")
-        return _Outcome(*await _doh(query, resolver.address, timeout_s, http_client))
+        from probe.measure._doh import ask  # httpx: not before a check's first UDP query
+
+        return _Outcome(*await ask(query, resolver.address, timeout_s, http_client))
     if resolver.engine in ("tcp", "dot"):
         return _Outcome(*await _stream(query, resolver, timeout_s, trust))
     raise ValueError(f"unknown resolver engine {resolver.engine!r}")

@@ -16,9 +16,7 @@ import ssl
 import sys
 from collections.abc import Iterator, Mapping
 
-import anyio
 import dns.exception
-import httpx
 
 from probe.models.failures import Failure, unknown_failure
 
@@ -69,8 +67,6 @@ _CLASS_FAILURES: tuple[tuple[type[BaseException], str], ...] = (
     (BrokenPipeError, Failure.CONNECTION_RESET),
     (ConnectionAbortedError, Failure.CONNECTION_ABORTED),
     (EOFError, Failure.EOF_ERROR),  # asyncio.IncompleteReadError, dnspython's TCP reads
-    (anyio.EndOfStream, Failure.EOF_ERROR),
-    (anyio.ClosedResourceError, Failure.CONNECTION_ALREADY_CLOSED),
     (asyncio.CancelledError, Failure.INTERRUPTED),
     (
         dns.exception.FormError,
@@ -79,10 +75,14 @@ _CLASS_FAILURES: tuple[tuple[type[BaseException], str], ...] = (
     (dns.exception.UnexpectedEnd, Failure.DNS_SERVER_MISBEHAVING),
     (dns.exception.TooBig, Failure.DNS_SERVER_MISBEHAVING),
 )
-# dnspython's resolver and query errors, by module and class name: looked up only once the
-# module is loaded (none of its exceptions exists before), so that the check never imports
-# dns.resolver (≈ 40 ms of start-up, issue 19) for an except clause.
-_DNS_MODULE_FAILURES: tuple[tuple[str, str, str], ...] = (
+# Errors of the libraries of the HTTP side (httpx, and anyio under httpcore) and of dnspython's
+# resolver and query modules, by module and class name: looked up only once the module is
+# loaded (none of its exceptions exists before), so that a check's first DNS query waits for
+# none of these imports (≈ 40 ms for httpx and its stack, ≈ 40 ms for dns.resolver; issue 19).
+_MODULE_FAILURES: tuple[tuple[str, str, str], ...] = (
+    ("httpx", "TimeoutException", Failure.GENERIC_TIMEOUT_ERROR),
+    ("anyio", "EndOfStream", Failure.EOF_ERROR),
+    ("anyio", "ClosedResourceError", Failure.CONNECTION_ALREADY_CLOSED),
     ("dns.resolver", "NXDOMAIN", Failure.DNS_NXDOMAIN_ERROR),
     ("dns.resolver", "NoAnswer", Failure.DNS_NO_ANSWER),
     ("dns.resolver", "EmptyHostAnswers", Failure.DNS_NO_ANSWER),
@@ -96,19 +96,32 @@ _EOF_MESSAGES = ("server disconnected", "peer closed connection", "connection cl
 _MAX_CHAIN = 32
 
 # What a network operation may raise: the measure layer records these as failures and lets
-# anything else (a bug) propagate.
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+# anything else (a bug) propagate. SOCKET_ERRORS: the operations on our own sockets (DNS over
+# UDP, TCP and TLS, connects, traces); NETWORK_ERRORS adds what httpx and anyio raise, for
+# the code that speaks HTTP through httpx (the module imports httpx when first asked for it).
+SOCKET_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # includes TimeoutError, ssl.SSLError and socket.gaierror
     EOFError,
-    httpx.HTTPError,
-    httpx.StreamError,
-    httpx.InvalidURL,
     dns.exception.DNSException,
-    anyio.EndOfStream,
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
 )
+_HTTP_ERRORS = (
+    ("httpx", "HTTPError"), ("httpx", "StreamError"), ("httpx", "InvalidURL"),
+    ("anyio", "EndOfStream"), ("anyio", "BrokenResourceError"), ("anyio", "ClosedResourceError"),
+)  # fmt: skip
 _MAX_TEXT = 200
+
+
+def __getattr__(name: str) -> tuple[type[BaseException], ...]:
+    """`NETWORK_ERRORS`, built (importing httpx and anyio) when first asked for (PEP 562)."""
+    if name != "NETWORK_ERRORS":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    errors = SOCKET_ERRORS + tuple(
+        getattr(importlib.import_module(module), cls) for module, cls in _HTTP_ERRORS
+    )
+    globals()["NETWORK_ERRORS"] = errors
+    return errors
 
 
 def failure_string(exc: BaseException) -> str:
@@ -150,21 +163,29 @@ def _classify(exc: BaseException) -> str | None:
         return _GAI_FAILURES.get(exc.errno or 0, Failure.DNS_SERVER_MISBEHAVING)
     if isinstance(exc, TimeoutError) and exc.errno != errno.ETIMEDOUT:
         return Failure.GENERIC_TIMEOUT_ERROR  # asyncio.timeout and socket.timeout
-    if isinstance(exc, httpx.TimeoutException | dns.exception.Timeout):
+    if isinstance(exc, dns.exception.Timeout):
         return Failure.GENERIC_TIMEOUT_ERROR
     if isinstance(exc, OSError) and exc.errno is not None and exc.errno in ERRNO_FAILURES:
         return ERRNO_FAILURES[exc.errno]
     for cls, failure in _CLASS_FAILURES:
         if isinstance(exc, cls):
             return failure
-    return _dns_module_failure(exc)
+    return _module_failure(exc)
 
 
-def _dns_module_failure(exc: BaseException) -> str | None:
-    """Return the failure for an error of dnspython's resolver or query module, else None."""
-    for module_name, class_name, failure in _DNS_MODULE_FAILURES:
-        module = sys.modules.get(module_name)
-        if module is not None and isinstance(exc, getattr(module, class_name)):
+def _loaded_class(module_name: str, class_name: str) -> type[BaseException] | None:
+    """Return the class if its module is loaded (else no exception of it can exist)."""
+    module = sys.modules.get(module_name)
+    found = getattr(module, class_name, None) if module is not None else None
+    return found if isinstance(found, type) else None
+
+
+def _module_failure(exc: BaseException) -> str | None:
+    """Return the failure for an error of httpx, anyio, or dnspython's resolver or query
+    module, else None."""
+    for module_name, class_name, failure in _MODULE_FAILURES:
+        cls = _loaded_class(module_name, class_name)
+        if cls is not None and isinstance(exc, cls):
             return failure
     return None
 
@@ -190,9 +211,14 @@ def _ssl_failure(exc: ssl.SSLError) -> str:
 
 def _weak_failure(chain: list[BaseException]) -> str:
     """Return the failure when no link is specific: httpx's wording, else unknown_failure."""
+    protocol_error = _loaded_class("httpx", "RemoteProtocolError")
     for link in chain:
         text = _text(link).lower()
-        if isinstance(link, httpx.RemoteProtocolError) and text.startswith(_EOF_MESSAGES):
+        if (
+            protocol_error is not None
+            and isinstance(link, protocol_error)
+            and text.startswith(_EOF_MESSAGES)
+        ):
             return Failure.EOF_ERROR
     described = next((link for link in chain if _text(link)), chain[0])
     name = type(described).__name__

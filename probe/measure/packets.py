@@ -53,7 +53,7 @@ from probe.measure._trace import (
     trace,
     trigger_bytes,
 )
-from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.measure.failures import SOCKET_ERRORS, failure_string
 from probe.models.failures import Failure
 from probe.models.packets import (
     DnsPacketProbe,
@@ -224,7 +224,7 @@ async def _dns_probe(spec: DnsProbeSpec, settings: PacketSettings, clock: Clock)
                 sent_t = clock.now()
                 sock.sendto(query.to_wire(), (spec.resolver_address, spec.port))
                 failure = await _listen(flow, query.id, settings.dns_listen_s, replies)
-    except NETWORK_ERRORS as exc:
+    except SOCKET_ERRORS as exc:
         failure = failure_string(exc)
     if failure is None and not replies and is_resolver:
         failure = Failure.GENERIC_TIMEOUT_ERROR
@@ -314,7 +314,7 @@ async def _converse(
             await loop.sock_connect(sock, (spec.address, spec.port))
         if spec.trigger is not Trigger.SYN:
             await loop.sock_sendall(sock, payload)
-    except NETWORK_ERRORS as exc:
+    except SOCKET_ERRORS as exc:
         # The RST that refused or reset us was captured before the socket learnt of it; a
         # genuine SYN-ACK racing an injected RST may still follow.
         capture.drain()

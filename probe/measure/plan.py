@@ -6,20 +6,21 @@ decide/ to judge once all steps have finished. Tags written here (decide/ relies
 `attempt=N` on every probe-side observation, `depth=N` for the redirect depth, `tls_validation` on
 the handshakes that only validate an http:// URL's addresses, `control_resolver` on the trusted
 DoH lookups.
+
+What a first DNS query needs is imported with the module; what only a reply makes useful (httpx
+and httpcore for the fetch and the helper, the record models) is imported where it is first
+used, which the runner arranges inside the late-reply window (issue 19, runner.WINDOW_IMPORTS).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from probe.measure import control as control_client
-from probe.measure import dns, http, tcp
+from probe.measure import dns, tcp
 from probe.measure._clock import Clock
-from probe.measure._connection import Held
-from probe.measure._fetch import fetch_chain, next_url
 from probe.measure._steps import (
     AttemptLog,
     MeasureContext,
@@ -31,12 +32,15 @@ from probe.measure._steps import (
     resolve,
 )
 from probe.models.addresses import is_ip_address, is_ipv6
-from probe.models.control import ControlRequest, ControlResponse
 from probe.models.failures import Failure
 from probe.models.observations import DnsObservation, HttpTransaction
-from probe.models.results import ControlSiteCheck, SiteScope, TestKeys
 from probe.models.tags import TLS_VALIDATION
 from probe.models.targets import Endpoint, EndpointKind
+from probe.models.verdicts import SiteScope
+
+if TYPE_CHECKING:
+    from probe.models.control import ControlRequest, ControlResponse
+    from probe.models.results import ControlSiteCheck, TestKeys
 
 __all__ = [
     "MeasureContext",
@@ -47,10 +51,12 @@ __all__ = [
     "reach_helpers",
 ]
 
-ControlAnswer = tuple[ControlResponse | None, str | None, str | None]
+ControlAnswer = tuple["ControlResponse | None", str | None, str | None]
 
 
 def _is_final(last: HttpTransaction | None) -> bool:
+    from probe.measure._fetch import next_url
+
     # A redirect whose next hop could not be resolved, or a chain cut at max_redirects, is not a
     # final response: the attempt failed and the retries go on.
     return (
@@ -69,6 +75,9 @@ async def _web_steps(
     The connection (TLS for https) to the address the fetch uses stays open for its first
     request, so a censor sees one ClientHello per attempt, as OONI's webconnectivitylte shows it.
     """
+    from probe.measure._connection import Held
+    from probe.measure._fetch import fetch_chain
+
     tags = log.tags(0)
     held = Held()
     try:
@@ -239,6 +248,9 @@ def _control_url(endpoint: Endpoint) -> str:
 
 
 def _control_request(endpoint: Endpoint, addresses: list[str]) -> ControlRequest:
+    from probe.measure import http
+    from probe.models.control import ControlRequest
+
     return ControlRequest(
         http_request=_control_url(endpoint),
         http_request_headers={
@@ -253,7 +265,10 @@ def _control_request(endpoint: Endpoint, addresses: list[str]) -> ControlRequest
 async def _control(
     endpoint: Endpoint, ctx: MeasureContext, first_addresses: asyncio.Future[list[str]]
 ) -> tuple[ControlRequest, ControlAnswer]:
-    request = _control_request(endpoint, await first_addresses)
+    addresses = await first_addresses  # nothing of the helper's side before the first reply
+    from probe.measure import control as control_client
+
+    request = _control_request(endpoint, addresses)
     control = ctx.settings.control
     if not control.helpers:
         return request, (None, None, control_client.NO_HELPERS)
@@ -301,6 +316,8 @@ async def measure_endpoint(endpoint: Endpoint, ctx: MeasureContext, clock: Clock
         for task in (control_task, doh_task):
             task.cancel()
         await asyncio.gather(control_task, doh_task, return_exceptions=True)
+    from probe.models.results import TestKeys
+
     return TestKeys(
         queries=sink.queries,
         tcp_connect=sink.tcp_connect,
@@ -330,6 +347,8 @@ async def _control_unless_down(
         stopping.cancel()
     if control_task.done():
         return control_task.result()
+    from probe.measure import control as control_client
+
     control_task.cancel()
     helpers = ctx.settings.control.helpers
     failures = [
@@ -413,6 +432,8 @@ async def check_control_site(
     last = sink.requests[0] if sink.requests else None
     success = _is_final(last)
     step, failure = (None, None) if success else _first_failure(sink)
+    from probe.models.results import ControlSiteCheck
+
     return ControlSiteCheck(
         url=url,
         phase=phase,

@@ -6,7 +6,7 @@ import asyncio
 import socket
 
 from probe.measure._clock import Clock
-from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.measure.failures import SOCKET_ERRORS, failure_string
 from probe.models.addresses import is_ip_address, is_ipv6
 from probe.models.observations import TcpObservation, TcpStatus
 
@@ -47,7 +47,7 @@ async def open_socket(
     try:
         async with asyncio.timeout(timeout_s):
             sock = await dial(ip, port)
-    except NETWORK_ERRORS as exc:
+    except SOCKET_ERRORS as exc:
         failure = failure_string(exc)
     observation = TcpObservation(
         ip=ip.strip("[]"),

@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import certifi
-
 from probe.errors import ConfigError
 from probe.measure._certificates import summarize_certificate
 from probe.measure._clock import Clock
 from probe.measure._sockets import TlsSocket
-from probe.measure.failures import NETWORK_ERRORS, failure_string
+from probe.measure.failures import SOCKET_ERRORS, failure_string
 from probe.measure.tcp import dial, endpoint_text, open_socket
 from probe.models.observations import (
     BinaryData,
@@ -44,7 +42,7 @@ class TrustStore:
 
     def __init__(self, ca_bundle: Path | None = None) -> None:
         self.ca_bundle = ca_bundle
-        self._mozilla = Path(certifi.where()).read_text(encoding="ascii")
+        self._mozilla: str | None = None  # read with the first verifying context
         self._extra = _read_bundle(ca_bundle) if ca_bundle is not None else None
         self._contexts: dict[tuple[bool, tuple[str, ...]], ssl.SSLContext] = {}
         # An unusable bundle fails now, at start-up. Mozilla's roots (≈ 15 ms a context) are
@@ -66,6 +64,10 @@ class TrustStore:
         # PROTOCOL_TLS_CLIENT loads no roots (unlike create_default_context): never the OS store.
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if verify:
+            if self._mozilla is None:
+                import certifi  # with importlib.resources: not before a check's first query
+
+                self._mozilla = Path(certifi.where()).read_text(encoding="ascii")
             context.load_verify_locations(cadata=self._mozilla)
             self._load_extra(context)
         else:
@@ -165,12 +167,12 @@ async def _capture(
     try:
         async with asyncio.timeout(connect_s):
             sock = await dial(ip, port)
-    except NETWORK_ERRORS:
+    except SOCKET_ERRORS:
         return None
     try:
         session, _ = await _secure(sock, server_name, trust.capturing_context(), tls_s)
         return session
-    except NETWORK_ERRORS:
+    except SOCKET_ERRORS:
         return None
     finally:
         sock.close()
@@ -219,7 +221,7 @@ async def open_tls(
     if sock is not None:
         try:
             session, stream = await _secure(sock, server_name, context, tls_timeout_s)
-        except NETWORK_ERRORS as exc:
+        except SOCKET_ERRORS as exc:
             failure = failure_string(exc)
             unverified = isinstance(exc, ssl.SSLCertVerificationError)
         finally:

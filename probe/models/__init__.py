@@ -12,7 +12,8 @@ Modules:
     control       ControlRequest / ControlResponse (OONI test-helper wire format)
     page          PageSummary: a page's identity signs (text and resource MinHash, forms; pure)
     packets       PacketEvidence: captured DNS replies, TCP segments and traces (IP TTL, IP-ID)
-    results       Verdict, Blocking, Finding, EndpointResult, TargetResult
+    verdicts      Verdict, Blocking, Layer, SiteScope, NetworkState (plain enums)
+    results       Finding, EndpointResult, TargetResult (and the vocabulary, re-exported)
     stored        StoredResult (TargetResult + job + measurement_id), RunRecord
     bundles       BundleManifest and the collector's wire records (receipt, error, page…)
     status        RunStatus (no pydantic: the daemon's supervisor imports it)
@@ -33,9 +34,9 @@ _HOME = {
     "HttpTransaction": "observations", "TcpObservation": "observations",
     "TlsObservation": "observations",
     "PacketEvidence": "packets", "Trace": "packets", "Trigger": "packets",
-    "Blocking": "results", "ControlSiteCheck": "results", "EndpointResult": "results",
-    "Finding": "results", "Layer": "results", "TargetResult": "results", "TestKeys": "results",
-    "Verdict": "results",
+    "Blocking": "verdicts", "ControlSiteCheck": "results", "EndpointResult": "results",
+    "Finding": "results", "Layer": "verdicts", "TargetResult": "results", "TestKeys": "results",
+    "Verdict": "verdicts",
     "BundleManifest": "bundles", "BundleReceipt": "bundles",
     "CollectedMeasurement": "bundles", "CollectorErrorBody": "bundles",
     "CollectorHealth": "bundles", "MeasurementPage": "bundles", "ProbeRegistration": "bundles",

@@ -8,6 +8,8 @@ as OONI's do. Tags we use: `attempt=N` (retry number, from 1), `depth=N` (redire
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from enum import StrEnum
 
@@ -161,6 +163,18 @@ class HttpResponseRecord(Record):
     )
     x_body_sha256: str | None = Field(default=None, description="SHA-256 of the recorded body.")
     x_title: str | None = None
+
+
+def response_text(response: HttpResponseRecord) -> str:
+    """Return the recorded body as text (base64 bodies decoded, invalid UTF-8 replaced)."""
+    body = response.body
+    if not isinstance(body, BinaryData):
+        return body
+    try:
+        raw = base64.b64decode(body.data, validate=False)
+    except (binascii.Error, ValueError):
+        return ""
+    return raw.decode("utf-8", errors="replace")
 
 
 class HttpTransaction(Record):

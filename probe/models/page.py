@@ -21,8 +21,6 @@ Pure (no I/O, no clock, no randomness): decide/ imports it, and so does the help
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import heapq
 import re
@@ -34,7 +32,7 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import Field
 
 from probe.models._base import WireRecord
-from probe.models.observations import BinaryData, HttpResponseRecord
+from probe.models.observations import HttpResponseRecord, response_text
 
 SKETCH_SIZE = 64  # hashes kept per sketch: the estimate's error is about 1/sqrt(64) = 0.125
 SHINGLE_WORDS = 2
@@ -236,18 +234,6 @@ def summary_of(page: PageText) -> PageSummary:
 def summarize(body: str, url: str) -> PageSummary:
     """Return the identity summary of the page `body` fetched from `url`."""
     return summary_of(read_page(body, url))
-
-
-def response_text(response: HttpResponseRecord) -> str:
-    """Return the recorded body as text (base64 bodies decoded, invalid UTF-8 replaced)."""
-    body = response.body
-    if not isinstance(body, BinaryData):
-        return body
-    try:
-        raw = base64.b64decode(body.data, validate=False)
-    except (binascii.Error, ValueError):
-        return ""
-    return raw.decode("utf-8", errors="replace")
 
 
 def summarize_response(response: HttpResponseRecord, url: str) -> PageSummary:

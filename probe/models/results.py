@@ -1,9 +1,8 @@
-"""The verdict vocabulary and `TargetResult`, the record we print, store and upload."""
+"""`TargetResult`, the record we print, store and upload (its vocabulary: models/verdicts.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import Field
@@ -19,60 +18,18 @@ from probe.models.observations import (
 )
 from probe.models.packets import PacketEvidence
 from probe.models.targets import Endpoint, Target
+from probe.models.verdicts import (
+    DNS_BLOCKING,
+    Blocking,
+    Layer,
+    NetworkState,
+    SiteScope,
+    Verdict,
+)
 
 DATA_FORMAT_VERSION = "0.7.0"
 TEST_NAME = "probe_check"
 TEST_VERSION = "0.1.0"
-
-
-class Verdict(StrEnum):
-    """What happened to a target (docs/methodology.md)."""
-
-    ACCESSIBLE = "accessible"
-    BLOCKED = "blocked"
-    THROTTLED = "throttled"
-    NETWORK_OUTAGE = "network_outage"
-    SERVICE_DOWN = "service_down"
-    INCONCLUSIVE = "inconclusive"
-
-
-class Blocking(StrEnum):
-    """How a blocked (or throttled) target was interfered with: the first layer that departs."""
-
-    DNS_NXDOMAIN = "dns_nxdomain"
-    DNS_HIJACK = "dns_hijack"
-    DNS_INJECTION = "dns_injection"
-    DNS_FAILURE = "dns_failure"
-    TCP_TIMEOUT = "tcp_timeout"
-    TCP_REFUSED = "tcp_refused"
-    TCP_RESET = "tcp_reset"
-    TLS_RESET = "tls_reset"
-    TLS_TIMEOUT = "tls_timeout"
-    TLS_MITM = "tls_mitm"
-    HTTP_RESET = "http_reset"
-    HTTP_TIMEOUT = "http_timeout"
-    HTTP_BLOCKPAGE = "http_blockpage"
-    HTTP_DIFF = "http_diff"
-    THROTTLING = "throttling"
-    WHITELISTING = "whitelisting"
-
-
-# The methods that blame DNS: the blocking that packet tests probe at the resolver.
-DNS_BLOCKING = frozenset(
-    {Blocking.DNS_NXDOMAIN, Blocking.DNS_HIJACK, Blocking.DNS_INJECTION, Blocking.DNS_FAILURE}
-)
-
-
-class Layer(StrEnum):
-    """Where a finding was made."""
-
-    NETWORK = "network"
-    DNS = "dns"
-    TCP = "tcp"
-    TLS = "tls"
-    HTTP = "http"
-    THROUGHPUT = "throughput"
-    PACKETS = "packets"
 
 
 class Finding(Record):
@@ -83,13 +40,6 @@ class Finding(Record):
     verdict: Verdict
     blocking: Blocking | None = None
     reasons: list[str] = Field(default_factory=list)
-
-
-class SiteScope(StrEnum):
-    """Where a control site is: abroad (the default controls) or in the probe's own country."""
-
-    FOREIGN = "foreign"
-    DOMESTIC = "domestic"
 
 
 class ControlSiteCheck(Record):
@@ -109,16 +59,6 @@ class ControlSiteCheck(Record):
     failure: str | None = None
     status_code: int | None = None
     elapsed_s: float
-
-
-class NetworkState(StrEnum):
-    """The state of the probe's own network during a run, decided once per run (issue 17)."""
-
-    NORMAL = "normal"
-    INTERCEPTED = "intercepted"
-    WHITELISTED = "whitelisted"
-    OUTAGE = "outage"
-    UNKNOWN = "unknown"
 
 
 class NetworkAssessment(Record):
@@ -225,3 +165,22 @@ class TargetResult(Record):
     test_version: str = TEST_VERSION
     test_helpers: list[str] = Field(default_factory=list)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+
+__all__ = [
+    "DATA_FORMAT_VERSION",
+    "DNS_BLOCKING",
+    "TEST_NAME",
+    "TEST_VERSION",
+    "Blocking",
+    "ControlSiteCheck",
+    "EndpointResult",
+    "Finding",
+    "Layer",
+    "NetworkAssessment",
+    "NetworkState",
+    "SiteScope",
+    "TargetResult",
+    "TestKeys",
+    "Verdict",
+]

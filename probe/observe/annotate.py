@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from probe.models.observations import DnsAnswer, DnsObservation
-from probe.models.results import TestKeys
+
+if TYPE_CHECKING:
+    from probe.models.results import TestKeys
 
 AsnLookup = Callable[[str], tuple[int | None, str | None]]
 
