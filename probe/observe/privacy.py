@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from probe.observe.spellings import Spellings, address_pattern, packed_forms
+from probe.observe.spellings import Family, Spellings, address_pattern, packed_forms
 
 SCRUBBED = "[scrubbed]"
 MAX_INFLATE_BYTES = 16 << 20  # a compressed body is opened this far; the rest is dropped
@@ -41,10 +41,14 @@ MAX_INFLATE_BYTES = 16 << 20  # a compressed body is opened this far; the rest i
 _DECODED_CODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 
 _Replace = Callable[[re.Match[str]], str]
-# Every character any spelling is made of (spellings.py): a match lies inside a run of them, so
-# the full pattern runs only there, not at every position of a 512 KiB page (50× faster).
+# Every character any spelling is made of (spellings.py): a match lies inside a run of them (of
+# 3 or more), so the full pattern runs only there, not at every position of a 512 KiB page (50×
+# faster).
+_MIN_RUN = 3
 _RUNS = re.compile(r"[0-9A-Fa-fxX.:%_-]{3,}")
+_RUN_REST = re.compile(r"[0-9A-Fa-fxX.:%_-]*")
 _CONTEXT = 3  # the longest lookaround of a spelling's boundaries
+_SHORT = 256  # a text this short is cheaper to take run by run
 
 
 def _sub(pattern: Spellings, text: str, replace: _Replace) -> str:
@@ -55,18 +59,52 @@ def _sub(pattern: Spellings, text: str, replace: _Replace) -> str:
         return text
     pieces: list[str] = []
     done = 0
-    for run in _RUNS.finditer(text):
-        lowered = run.group().lower()
+    for start, stop in _runs_with_keys(text, families):
+        lowered = text[start:stop].lower()
         if not any(all(key in lowered for key in family.keys) for family in families):
             continue
-        end = min(len(text), run.end() + _CONTEXT)
-        for match in pattern.finditer(families, text, run.start(), end):
+        end = min(len(text), stop + _CONTEXT)
+        for match in pattern.finditer(families, text, start, end):
             pieces += [text[done : match.start()], replace(match)]
             done = match.end()
     if not pieces:
         return text
     pieces.append(text[done:])
     return "".join(pieces)
+
+
+def _runs_with_keys(text: str, families: tuple[Family, ...]) -> list[tuple[int, int]]:
+    """Return, in order, the runs of spelling characters (maximal, 3 or more) that hold an
+    occurrence of the rarest key of one of `families`.
+
+    A run holding a spelling of a family holds all its keys, so its rarest one too: the runs
+    that hold none (most runs of a page: hex-looking words, numbers, dashes) are never looked
+    at, and finding a key is C's work (`str.find`), not a Python loop over every run.
+    """
+    if len(text) < _SHORT or any(not family.keys for family in families):
+        return [run.span() for run in _RUNS.finditer(text)]  # (no key: a spelling of zeros)
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a character whose lower case is longer: positions differ
+        lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    runs: dict[int, int] = {}
+    size, backwards = len(text), ""
+    for family in families:
+        key = min(family.keys, key=lowered.count)
+        at = lowered.find(key)
+        while at >= 0:
+            backwards = backwards or text[::-1]  # the run's start: its end, read backwards
+            start = size - _run_end(backwards, size - at)
+            stop = _run_end(text, at + len(key))
+            if stop - start >= _MIN_RUN:
+                runs[start] = stop
+            at = lowered.find(key, stop)  # the rest of this run holds nothing new
+    return sorted(runs.items())
+
+
+def _run_end(text: str, pos: int) -> int:
+    """Return where the run of spelling characters going on at `pos` ends (`pos`: none)."""
+    found = _RUN_REST.match(text, pos)
+    return found.end() if found is not None else pos
 
 
 def _scrubbed(_: re.Match[str]) -> str:

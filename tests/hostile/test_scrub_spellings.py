@@ -285,3 +285,32 @@ def test_an_unspecified_address_is_no_address_to_scrub() -> None:
     text = "std::vector at 2001:db8::7 -- 0 results"
     assert scrub_text(text, ["::", "0.0.0.0"]) == text
     assert scrub_text(text, ["::", "2001:db8::7"]) == "std::vector at " + SCRUBBED + " -- 0 results"
+
+
+_FRAGMENTS = (
+    "198.51.100.23", "23.100.51.198.in-addr.arpa", "::ffff:198.51.100.23", "0xc6336417",
+    "3325256727", "2001:db8::7", "2001:0DB8:0:0::0007", "64:ff9b::c633:6417", "198-51-100-23",
+    "%2E", "dead", "beef", "77", "0", "23", "-", ".", ":", " ", "<p>", "İ", "ß", "\u212a", "x",
+)  # fmt: skip
+
+
+@given(
+    st.lists(st.sampled_from(_FRAGMENTS), max_size=40).map("".join),
+    st.integers(min_value=0, max_value=600),
+    st.booleans(),
+)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_the_runs_looked_at_find_what_the_whole_alternation_finds(
+    text: str, padding: int, loose: bool
+) -> None:
+    """Issue 19: a long text is searched only in the runs holding a family's rarest key (found
+    with `str.find`), a short one run by run; both find exactly what the whole alternation of
+    every spelling finds, whatever surrounds them (a text longer than 256 characters takes the
+    first way: the padding; characters whose lower case is longer shift no position)."""
+    from probe.observe.privacy import _sub
+
+    text = "a1 İ" * padding + text
+    pattern = address_pattern(["198.51.100.23", "2001:db8::7"], loose=loose)
+    assert pattern is not None
+    whole = re.compile("|".join(f.source for f in pattern.families), re.IGNORECASE)
+    assert _sub(pattern, text, lambda m: "[x]") == whole.sub("[x]", text)
