@@ -49,6 +49,7 @@ _RUNS = re.compile(r"[0-9A-Fa-fxX.:%_-]{3,}")
 _RUN_REST = re.compile(r"[0-9A-Fa-fxX.:%_-]*")
 _CONTEXT = 3  # the longest lookaround of a spelling's boundaries
 _SHORT = 256  # a text this short is cheaper to take run by run
+_MEMO_CHARS, _MEMO_TEXTS = 256, 16384  # short texts' results are kept (Spellings.texts)
 
 
 def _sub(pattern: Spellings, text: str, replace: _Replace) -> str:
@@ -171,6 +172,17 @@ def scrub_text(text: str, addresses: Iterable[str]) -> str:
 
 
 def _text(text: str, pattern: Spellings) -> str:
+    if len(text) > _MEMO_CHARS:
+        return _scrub_text(text, pattern)
+    done = pattern.texts.get(text)
+    if done is None:
+        if len(pattern.texts) >= _MEMO_TEXTS:
+            pattern.texts.clear()
+        done = pattern.texts[text] = _scrub_text(text, pattern)
+    return done
+
+
+def _scrub_text(text: str, pattern: Spellings) -> str:
     text = _sub(pattern, text, _scrubbed)
     if "\x00" in text:  # ASCII in UTF-16 is valid UTF-8 too ("2\x000\x003\x00…")
         raw = text.encode("utf-8", "surrogatepass")

@@ -314,3 +314,22 @@ def test_the_runs_looked_at_find_what_the_whole_alternation_finds(
     assert pattern is not None
     whole = re.compile("|".join(f.source for f in pattern.families), re.IGNORECASE)
     assert _sub(pattern, text, lambda m: "[x]") == whole.sub("[x]", text)
+
+
+def test_a_short_text_is_scrubbed_once_per_set_of_addresses() -> None:
+    """Issue 19: a run's records repeat most of their short texts; each is scrubbed once per set
+    of addresses (kept with its spellings, bounded), never with another set's result."""
+    from probe.observe.privacy import _MEMO_TEXTS
+
+    ours = ["198.51.100.99"]
+    pattern = address_pattern(ours)
+    assert pattern is not None
+    text = "via 198.51.100.99"
+    assert scrub_text(text, ours) == "via " + SCRUBBED
+    assert pattern.texts[text] == "via " + SCRUBBED
+    assert scrub_text(text, ours) == "via " + SCRUBBED
+    assert scrub_text(text, ["198.51.100.98"]) == text  # another set: its own memo
+    assert scrub_text(text, ["198.51.100.99", "2001:db8::9"]) == "via " + SCRUBBED
+    for number in range(_MEMO_TEXTS + 10):
+        scrub_text(f"x{number}", ours)
+    assert 0 < len(pattern.texts) <= _MEMO_TEXTS
