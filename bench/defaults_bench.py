@@ -270,6 +270,24 @@ def _one(lab: Lab, repeats: int, baseline: str | None, results: dict[str, Any]) 
     return float(results["cases"]["one_accessible"]["wall_median_s"])
 
 
+def _platform(
+    lab: Lab, repeats: int, baseline: str | None, results: dict[str, Any], one_s: float
+) -> None:
+    """Measure 200 URLs of one platform in one invocation, alternating with `baseline` if any
+    (each variant's ratio is to its own one accessible target)."""
+    urls = [f"https://twitter.com/bench/{i}" for i in range(PLATFORM_URLS)]
+    variants = {"": None, **({"_baseline": baseline} if baseline else {})}
+    runs: dict[str, list[dict[str, Any]]] = {suffix: [] for suffix in variants}
+    for _ in range(repeats):
+        for suffix, path in variants.items():
+            with _as(path):
+                runs[suffix].append(_check(lab, urls))
+    for suffix in variants:
+        one = results["cases"]["one_accessible" + suffix]["wall_median_s"] if suffix else one_s
+        label = "platform_urls" + suffix
+        results["cases"][label] = _case(label, runs[suffix], one)
+
+
 def run(repeats: int, only: set[str], baseline: str | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"connect_timeout_s": CONNECT_TIMEOUT_S, "cases": {}}
     cases = results["cases"]
@@ -285,9 +303,7 @@ def run(repeats: int, only: set[str], baseline: str | None = None) -> dict[str, 
         results["import_s"] = statistics.median(_import_cost(lab) for _ in range(repeats))
         one_s = _one(lab, repeats, baseline, results)
         if "platform" in only:
-            urls = [f"https://twitter.com/bench/{i}" for i in range(PLATFORM_URLS)]
-            runs = [_check(lab, urls) for _ in range(repeats)]
-            cases["platform_urls"] = _case("platform_urls", runs, one_s)
+            _platform(lab, repeats, baseline, results, one_s)
         if "blackhole" in only:
             lab.reset()
             lab.apply(SCENARIOS["ip_blackhole"].censor)

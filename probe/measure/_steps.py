@@ -80,6 +80,7 @@ class MeasureContext:
     on_evidence: Callable[[], None] | None = None
     stop_retrying: asyncio.Event = field(default_factory=asyncio.Event)
     _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+    _services: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
     # Issue 19: the late-reply window runs from the first reply's arrival, so the controls'
     # start (TLS contexts, handshakes, certificates: CPU) waits until a target's first queries
     # are out (`resolve` sets this; FIRST_QUERIES_WAIT_S at most) and then overlaps the window.
@@ -87,18 +88,29 @@ class MeasureContext:
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """The run's httpx client (helpers, DoH, control sites), made when first used: loading
-        its roots (≈ 15 ms) need not delay a check's first DNS query (issue 19)."""
+        """The run's httpx client for what is measured (a new connection per request), made when
+        first used: loading its roots (≈ 15 ms) need not delay a check's first DNS query."""
         if self._client is None:
             from probe.measure.http import make_client
 
             self._client = make_client(self.trust)
         return self._client
 
+    @property
+    def services(self) -> httpx.AsyncClient:
+        """The run's httpx client for the services it asks (the test helpers, the control DoH
+        resolvers), which keeps their connections open between requests (issue 19)."""
+        if self._services is None:
+            from probe.measure.http import make_service_client
+
+            self._services = make_service_client(self.trust)
+        return self._services
+
     async def close_client(self) -> None:
-        """Close the httpx client, if one was made."""
-        if self._client is not None:
-            await self._client.aclose()
+        """Close the httpx clients that were made."""
+        for client in (self._client, self._services):
+            if client is not None:
+                await client.aclose()
 
     async def after_first_queries(self) -> None:
         """Return once a target's first DNS queries are out (FIRST_QUERIES_WAIT_S at most)."""
@@ -208,8 +220,10 @@ async def _limited_lookup(
     clock: Clock,
     tags: list[str],
     early: asyncio.Future[DnsObservation],
+    services: bool = False,
 ) -> DnsObservation:
-    """Return the lookup's complete observation; hand the first reply to `early` at once.
+    """Return the lookup's complete observation; hand the first reply to `early` at once (a
+    DoH resolver asked through `ctx.services` when `services`: the control resolvers).
 
     The concurrency slot is given back at the first reply: a socket listening for late replies
     costs nothing, and holding the slot for the window would queue every connect behind it.
@@ -228,6 +242,9 @@ async def _limited_lookup(
         if not early.done():
             early.set_result(observation)
 
+    client = None  # made only for DoH
+    if resolver.engine == "doh":
+        client = ctx.services if services else ctx.client
     try:
         return await dns.resolve(
             host,
@@ -237,7 +254,7 @@ async def _limited_lookup(
             late_reply_window_s=ctx.settings.resolver.late_reply_window_s,
             clock=clock,
             tags=tags,
-            http_client=ctx.client if resolver.engine == "doh" else None,  # made if needed
+            http_client=client,
             trust=ctx.trust,
             on_first=first,
         )
@@ -252,9 +269,10 @@ def _lookup(
     ctx: MeasureContext,
     clock: Clock,
     tags: list[str],
+    services: bool = False,
 ) -> tuple[asyncio.Future[DnsObservation], asyncio.Task[DnsObservation]]:
     early: asyncio.Future[DnsObservation] = asyncio.get_running_loop().create_future()
-    lookup = _limited_lookup(host, qtype, resolver, ctx, clock, tags, early)
+    lookup = _limited_lookup(host, qtype, resolver, ctx, clock, tags, early, services)
     return early, asyncio.create_task(lookup)
 
 
@@ -298,8 +316,13 @@ async def lookup_all(
     clock: Clock,
     tags: list[str],
 ) -> list[DnsObservation]:
-    """Return the complete observations of A and AAAA lookups through every resolver."""
-    pairs = [_lookup(host, q, r, ctx, clock, tags) for r in resolvers for q in ("A", "AAAA")]
+    """Return the complete observations of A and AAAA lookups through every control resolver
+    (DoH through the run's service client)."""
+    pairs = [
+        _lookup(host, q, r, ctx, clock, tags, services=True)
+        for r in resolvers
+        for q in ("A", "AAAA")
+    ]
     return list(await asyncio.gather(*(task for _, task in pairs)))
 
 

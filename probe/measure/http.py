@@ -77,6 +77,23 @@ def make_client(trust: TrustStore) -> httpx.AsyncClient:
     )
 
 
+def make_service_client(trust: TrustStore) -> httpx.AsyncClient:
+    """Return a client for the services a run asks (test helpers, control DoH resolvers): the
+    settings of `make_client()`, but connections are kept open a few seconds for the next
+    request to the same service, as one check after another asks the same few. What is measured
+    never goes through it (each of its requests has a connection of its own)."""
+    return httpx.AsyncClient(
+        verify=trust.client_context(),
+        http2=False,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(
+            max_connections=None, max_keepalive_connections=16, keepalive_expiry=5.0
+        ),
+        cookies=_no_cookies(),
+    )
+
+
 def _client_over(connection: Connection) -> httpx.AsyncClient:
     """Return a client with make_client()'s settings whose only connection is `connection`."""
     return httpx.AsyncClient(

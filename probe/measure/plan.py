@@ -280,7 +280,7 @@ async def _control(
         answer = await control_client.query_helpers(
             list(control.helpers),
             request,
-            client=ctx.client,
+            client=ctx.services,
             timeout_s=control.helper_timeout_s,
             overlap_s=control.helper_overlap_s,
             health=ctx.helper_health,

@@ -521,31 +521,45 @@ def http_proxy(state: State) -> Callable[..., Any]:
 
 
 def doh_handler(answer: Answer) -> Callable[..., Any]:
+    """Answer DNS queries over HTTPS, several per connection as public DoH resolvers do (the
+    connection stays open for the next query until the client closes it or IO_TIMEOUT_S)."""
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await read_head(reader)
-        method, path, headers = head_fields(head)
         try:
-            if method == "POST":
-                size = min(int(headers.get("content-length", "0")), 65535)
-                wire = await asyncio.wait_for(reader.readexactly(size), IO_TIMEOUT_S)
-            else:
-                encoded = path.split("dns=", 1)[1].split("&")[0]
-                wire = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-            reply = await answer(dns.message.from_wire(wire))
-        except Exception:
+            while head := await read_head(reader):
+                data = await _doh_reply(reader, head, answer)
+                if data is None:  # a name without reply: the query hangs, then the connection
+                    return
+                lines = (
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n"
+                )
+                writer.write(lines.encode() + data)
+                await asyncio.wait_for(writer.drain(), IO_TIMEOUT_S)
+        except ValueError:
             await send(writer, response(400, b"bad request"))
-            return
-        if reply is None:
+        except (OSError, TimeoutError, ssl.SSLError):
+            pass
+        finally:
             writer.close()
-            return
-        data = reply.to_wire()
-        lines = (
-            "HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\n"
-            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
-        )
-        await send(writer, lines.encode() + data)
 
     return handle
+
+
+async def _doh_reply(reader: asyncio.StreamReader, head: bytes, answer: Answer) -> bytes | None:
+    """Return the wire reply to a DoH request (None: no reply); ValueError for a bad request."""
+    method, path, headers = head_fields(head)
+    try:
+        if method == "POST":
+            size = min(int(headers.get("content-length", "0")), 65535)
+            wire = await asyncio.wait_for(reader.readexactly(size), IO_TIMEOUT_S)
+        else:
+            encoded = path.split("dns=", 1)[1].split("&")[0]
+            wire = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        reply = await answer(dns.message.from_wire(wire))
+    except Exception as exc:
+        raise ValueError("bad request") from exc
+    return None if reply is None else reply.to_wire()
 
 
 # Roles -----------------------------------------------------------------------------------------
