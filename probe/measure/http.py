@@ -2,8 +2,9 @@
 
 `request()` expects a client made by `make_client()`:
 
-- `verify=trust.client_context()`: our trust store, a context of its own (httpcore rewrites the
-  ALPN of the context it is given);
+- `verify=trust.client_context()`: our trust store, in a context the httpx clients share and
+  the handshakes do not (httpcore rewrites the ALPN of the context it is given: to http/1.1 for
+  every client made here);
 - `http2=False`: the pool is keyed by (scheme, host, port), not by SNI, and an HTTP/2 connection
   is shared by concurrent requests, so two pinned requests to one IP with different SNIs would
   share one TLS session. With HTTP/1.1 and no keep-alive every request has its own connection;

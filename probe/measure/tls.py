@@ -45,6 +45,7 @@ class TrustStore:
         self._mozilla: str | None = None  # read with the first verifying context
         self._extra = _read_bundle(ca_bundle) if ca_bundle is not None else None
         self._contexts: dict[tuple[bool, tuple[str, ...]], ssl.SSLContext] = {}
+        self._client_context: ssl.SSLContext | None = None  # the httpx clients'
         # An unusable bundle fails now, at start-up. Mozilla's roots (≈ 15 ms a context) are
         # loaded when a context is first needed: a check's first DNS query need not wait.
         self._load_extra(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
@@ -91,12 +92,17 @@ class TrustStore:
         return self._cached(False, alpn)
 
     def client_context(self) -> ssl.SSLContext:
-        """Return a new verifying context for one httpx client.
+        """Return the verifying context of the httpx clients (`http.make_client()` and
+        `make_service_client()`), built once: loading Mozilla's roots into a context costs
+        ≈ 15 ms of CPU, which the helper paid for every request it measured (issue 19).
 
-        Not cached: httpcore rewrites the ALPN list of the context it is given, which must not
-        leak into the contexts the handshakes share.
+        Apart from the handshakes' contexts: httpcore rewrites the ALPN list of the context it
+        is given at every connect, to ["http/1.1"] for these HTTP/1.1 clients alike, which must
+        not leak into the contexts the handshakes share (they offer h2 too).
         """
-        return self._build(verify=True, alpn=DEFAULT_ALPN)
+        if self._client_context is None:
+            self._client_context = self._build(verify=True, alpn=("http/1.1",))
+        return self._client_context
 
 
 def _read_bundle(path: Path) -> str:

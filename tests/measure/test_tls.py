@@ -71,7 +71,12 @@ def test_contexts_are_cached_and_distinct(trust_store: TrustStore) -> None:
     assert trust_store.capturing_context() is trust_store.capturing_context()
     assert trust_store.verifying_context() is not trust_store.capturing_context()
     assert trust_store.verifying_context(alpn=("dot",)) is not trust_store.verifying_context()
-    assert trust_store.client_context() is not trust_store.client_context()
+    # The httpx clients share one context (its roots loaded once: the helper built one per
+    # request), never a handshake's (httpcore rewrites its ALPN to http/1.1).
+    assert trust_store.client_context() is trust_store.client_context()
+    assert trust_store.client_context() is not trust_store.verifying_context()
+    assert trust_store.client_context() is not trust_store.verifying_context(("http/1.1",))
+    assert trust_store.client_context().cert_store_stats()["x509_ca"] == _certifi_roots() + 1
 
 
 BAD_BUNDLES = {
