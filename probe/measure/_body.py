@@ -111,3 +111,13 @@ async def read_into(body: BoundedBody, chunks: AsyncIterator[bytes]) -> None:
         body.feed(chunk)
         if body.is_full:
             return
+
+
+async def read_capped(response: httpx.Response, cap_bytes: int) -> BoundedBody:
+    """Return a service's whole response body (decoded, at most `cap_bytes`; `is_truncated`
+    when it held more): a helper's answer, a DoH reply."""
+    body = BoundedBody(
+        response.headers.get("content-encoding", ""), cap_bytes=cap_bytes, limit_bytes=cap_bytes + 1
+    )
+    await read_into(body, response.aiter_raw())
+    return body

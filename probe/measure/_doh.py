@@ -12,7 +12,7 @@ import dns.message
 import httpx
 
 from probe.measure import _dns_udp
-from probe.measure._body import BoundedBody, read_into
+from probe.measure._body import read_capped
 from probe.measure._transfer import open_response
 from probe.measure.failures import NETWORK_ERRORS, failure_string
 from probe.measure.http import user_agent
@@ -37,17 +37,11 @@ async def ask(
         },
         timeout=timeout_s,
     )
-    body = BoundedBody("", cap_bytes=_MAX_DOH_BYTES, limit_bytes=_MAX_DOH_BYTES + 1)
     try:
         async with asyncio.timeout(timeout_s), open_response(client, request) as response:
             if response.status_code != 200:
                 return None, Failure.HTTP_REQUEST_FAILED
-            body = BoundedBody(
-                response.headers.get("content-encoding", ""),
-                cap_bytes=_MAX_DOH_BYTES,
-                limit_bytes=_MAX_DOH_BYTES + 1,
-            )
-            await read_into(body, response.aiter_raw())
+            body = await read_capped(response, _MAX_DOH_BYTES)
     except NETWORK_ERRORS as exc:
         return None, failure_string(exc)
     reply = None if body.is_truncated else _dns_udp.parse_reply(bytes(body.recorded))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 import pydantic
 
-from probe.measure._body import BoundedBody, read_into
+from probe.measure._body import read_capped
 from probe.measure._health import RETRY_SKIPPED_AFTER_S, SKIP_AFTER_FAILURES, HelperHealth
 from probe.measure._transfer import open_response
 from probe.measure.failures import NETWORK_ERRORS, failure_string
@@ -34,12 +34,7 @@ async def _read_json(response: httpx.Response) -> _Answer:
     """Return (response, failure) from a helper's HTTP response, reading at most the limit."""
     if not 200 <= response.status_code < 300:
         return None, Failure.HTTP_REQUEST_FAILED
-    body = BoundedBody(
-        response.headers.get("content-encoding", ""),
-        cap_bytes=MAX_RESPONSE_BYTES,
-        limit_bytes=MAX_RESPONSE_BYTES + 1,
-    )
-    await read_into(body, response.aiter_raw())
+    body = await read_capped(response, MAX_RESPONSE_BYTES)
     if body.is_truncated:
         return (
             None,
