@@ -59,7 +59,8 @@ with the trigger sent at IP TTL 1, 2, 3…) have a censor to find that is not th
   {world.PAGE_BYTES // 1024} KiB, and an object of {world.OBJECT_BYTES >> 20} MiB at any path
   with a file extension, for the throughput test), an authoritative DNS server
   ({world.AUTHORITATIVE_ADDRESS}), a public resolver ({world.PUBLIC_RESOLVER}), DoH
-  ({world.DOH_ADDRESS}) and `probe helper` ({world.HELPER_ADDRESS}, HTTPS) as the control vantage
+  ({world.DOH_ADDRESS}, keeping connections open between queries as public resolvers do) and
+  `probe helper` ({world.HELPER_ADDRESS}, HTTPS) as the control vantage
   point.
 
 Certificates come from a lab CA passed with `[tls] ca_bundle`; the lab ranges are declared with
